@@ -1,0 +1,3 @@
+from sbcard.cli.main import main
+
+main()
