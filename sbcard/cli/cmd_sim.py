@@ -1,0 +1,89 @@
+"""``sbcard sim``: the simulated social security card (模拟卡)."""
+
+from __future__ import annotations
+
+import click
+
+from sbcard.cli.common import echo_json
+
+
+@click.group()
+def sim() -> None:
+    """The simulated social security card (模拟卡).
+
+    \b
+    The same simulator serves two ways:
+      sbcard --sim PERSONA <command>   in-process, no pcscd needed (fast tests, demos)
+      sbcard sim serve                 into pcscd through the vsmartcard vpcd driver, so
+                                       pcsc_scan, scriptor, opensc-tool and sbcard itself
+                                       see it as a card in reader "Virtual PCD 00 00"
+    """
+
+
+@sim.command()
+@click.option("--persona", "-p", default="demo", show_default=True, metavar="NAME|FILE",
+              help="Built-in persona name or a .toml/.json persona file.")
+@click.option("--port", default=35963, show_default=True, type=click.IntRange(1, 65535),
+              help="vpcd port: 35963 is reader 'Virtual PCD 00 00', 35964 is '… 00 01'.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Where pcscd (vpcd) listens.")
+@click.option("--t0", is_flag=True,
+              help="Answer like a T=0 card: 61xx to commands that return data.")
+@click.option("--wait", default=30.0, show_default=True, type=float, metavar="SECONDS",
+              help="How long to wait for vpcd before giving up (0 = forever).")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print power/reset events.")
+def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool) -> None:
+    """Serve a simulated card into pcscd (needs pcscd with vsmartcard-vpcd).
+
+    \b
+    Example (Debian: apt-get install pcscd vsmartcard-vpcd pcsc-tools):
+      sbcard sim serve &                       # demo card in 'Virtual PCD 00 00'
+      pcsc_scan -r                             # the card is listed
+      echo 00A404000F7378312E73682EC9E7BBE1B1A3D5CF | scriptor -r "Virtual PCD 00 00"
+      sbcard --reader "Virtual PCD 00 00" atr
+
+    Runs until interrupted (Ctrl-C); reconnects if pcscd restarts.
+    """
+    from dataclasses import replace
+
+    from sbcard.sim.persona import load_persona
+    from sbcard.sim.vpcd import VpcdServer
+
+    loaded = load_persona(persona)
+    if t0:
+        loaded.behaviour = replace(loaded.behaviour, t0_get_response=True)
+    card = loaded.build_card()
+
+    def event(what: str) -> None:
+        if not quiet:
+            click.echo(f"sim[{loaded.name}] {what}", err=True)
+
+    server = VpcdServer(card, host=host, port=port, on_event=event)
+    click.echo(f"serving persona {loaded.name!r} to vpcd at {host}:{port} "
+               f"(ATR {loaded.atr.hex().upper()})", err=True)
+    try:
+        server.serve_forever(max_wait=wait or None)
+    except ConnectionError as exc:
+        from sbcard.errors import TransportError
+
+        raise TransportError(str(exc)) from None
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@sim.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def personas(as_json: bool) -> None:
+    """List the built-in personas (all synthetic people and numbers)."""
+    from sbcard.sim.persona import builtin_personas, load_persona
+
+    rows = []
+    for name in builtin_personas():
+        p = load_persona(name)
+        rows.append({"name": name, "profile": p.profile.name, "algorithm": p.algorithm,
+                     "description": p.description})
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<10} {r['profile']:<11} {r['algorithm']:<5} {r['description']}")

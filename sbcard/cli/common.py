@@ -1,0 +1,52 @@
+"""What every subcommand shares: global options, opening the session, printing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+
+@dataclass
+class CliState:
+    reader: str | None
+    sim: str | None
+    trace: bool
+
+    @contextmanager
+    def session(self, *, raw: bool = False) -> Iterator[Any]:
+        from sbcard.ops.session import SessionOptions, open_session
+
+        sink = (lambda line: click.echo(line, err=True)) if self.trace else None
+        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw, trace=sink)
+        with open_session(options) as channel:
+            yield channel
+
+
+def state(ctx: click.Context) -> CliState:
+    return ctx.find_object(CliState)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def label(zh: str, en: str) -> str:
+    """Field labels speak to Chinese technicians first: ``卡号 Card number``."""
+    return f"{zh} {en}"
+
+
+def echo_table(rows: list[tuple[str, str]]) -> None:
+    """Two columns, labels padded by display width (CJK characters take two cells)."""
+    import unicodedata
+
+    def width(s: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+    w = max((width(k) for k, _ in rows), default=0)
+    for key, value in rows:
+        click.echo(f"{key}{' ' * (w - width(key))}  {value}")

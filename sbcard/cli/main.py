@@ -1,0 +1,117 @@
+"""The ``sbcard`` command: a thin click layer over the library.
+
+Subcommands live in their own modules and are imported only when run (``LazyGroup``), so
+``sbcard --help`` starts without pyscard, cryptography or gmssl.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from sbcard import __version__
+
+#: name → "module:attribute", in the order ``--help`` lists them.
+COMMANDS: dict[str, str] = {
+    "readers": "sbcard.cli.cmd_card:readers",
+    "atr": "sbcard.cli.cmd_card:atr",
+    "apdu": "sbcard.cli.cmd_card:apdu",
+    "sim": "sbcard.cli.cmd_sim:sim",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help comes from a static table so --help imports no command module.
+        rows = [(name, SHORT_HELP.get(name, "")) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+SHORT_HELP = {
+    "readers": "List readers, card presence, ATR and card type. 列出读卡器",
+    "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
+    "apdu": "Send raw APDUs exactly as typed and show the decoded status words. 发送APDU",
+    "sim": "Simulated social security card: serve into pcscd, list personas. 模拟卡",
+}
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-r", "--reader", metavar="READER", envvar="SBCARD_READER",
+              help="Reader index, exact name or unique name fragment (env SBCARD_READER). "
+                   "Default: the only reader, else the first one holding a card.")
+@click.option("--sim", "sim", metavar="PERSONA", default=None,
+              help="Use the in-process simulated card instead of PC/SC: a built-in persona "
+                   "name (demo, v1, v3, t0quirks; see `sbcard sim personas`) or a persona "
+                   "file. `--sim` alone means `--sim demo`.")
+@click.option("--trace", is_flag=True,
+              help="Print every APDU exchange to stderr with timing and the SW in words "
+                   "(PINs, keys and PANs masked).")
+@click.version_option(__version__, prog_name="sbcard")
+@click.pass_context
+def cli(ctx: click.Context, reader: str | None, sim: str | None, trace: bool) -> None:
+    """sbcard — toolkit for the chip of the social security card (社会保障卡).
+
+    \b
+    Examples:
+      sbcard readers                    # which readers, which cards
+      sbcard --sim atr                  # decode the ATR of the demo simulated card
+      sbcard apdu 00A404000F7378312E73682EC9E7BBE1B1A3D5CF   # SELECT SSSE
+      sbcard sim serve                  # put the demo card into pcscd (Virtual PCD 00 00)
+
+    Exit codes: 0 ok, 1 failure, 2 usage, 3 bad input, 4 reader/card link, 5 card error
+    status, 6 PIN wrong, 7 blocked, 8 refused for safety, 9 data mismatch.
+    """
+    from sbcard.cli.common import CliState
+
+    ctx.obj = CliState(reader=reader, sim=sim, trace=trace)
+
+
+def _normalise_sim_flag(args: list[str]) -> list[str]:
+    """Let ``--sim`` stand alone: ``sbcard --sim read`` means ``--sim demo read``."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--sim" and (i + 1 == len(out) or out[i + 1] in COMMANDS
+                               or out[i + 1].startswith("-")):
+            out.insert(i + 1, "demo")
+            break
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from sbcard.errors import ExitCode, SbcardError
+
+    args = _normalise_sim_flag(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = cli.main(args=args, prog_name="sbcard", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("sbcard: aborted", err=True)
+        sys.exit(ExitCode.FAILURE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except SbcardError as exc:
+        click.echo(f"sbcard: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("sbcard: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.FAILURE)
+    sys.exit(rv if isinstance(rv, int) else ExitCode.OK)

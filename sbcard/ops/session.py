@@ -1,0 +1,60 @@
+"""Opening a card session: the transport stack every operation runs on.
+
+``open_session`` builds, bottom up: the link (PC/SC reader or in-process simulator) → trace
+layer (if asked; it sits on the wire so it sees every GET RESPONSE) → T=0 layer (unless raw)
+→ ``ApduChannel``. The channel is the session object handed to operations; there is no
+global card state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.t0 import T0Layer
+from sbcard.apdu.trace import TraceLayer, TraceRecord
+from sbcard.transport.base import Transport
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    reader: str | None = None          # index, name or fragment; None → SBCARD_READER / auto
+    sim: str | None = None             # persona name or file: use the in-process simulator
+    raw: bool = False                  # no T=0 help: the user sees 61xx/6Cxx themselves
+    exclusive: bool = False            # open the reader in exclusive mode
+    trace: Callable[[str], None] | None = None
+    on_record: Callable[[TraceRecord], None] | None = None
+
+
+def make_link(options: SessionOptions) -> Transport:
+    if options.sim is not None:
+        from sbcard.sim.persona import load_persona
+        from sbcard.transport.simulated import SimulatedTransport
+
+        persona = load_persona(options.sim)
+        return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
+                                  protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
+    from sbcard.transport.pcsc import PcscTransport
+
+    return PcscTransport(options.reader, exclusive=options.exclusive)
+
+
+def stack(link: Transport, options: SessionOptions) -> Transport:
+    transport = link
+    if options.trace is not None or options.on_record is not None:
+        transport = TraceLayer(transport, options.trace, options.on_record)
+    if not options.raw:
+        transport = T0Layer(transport)
+    return transport
+
+
+@contextmanager
+def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
+    transport = stack(make_link(options), options)
+    transport.connect()
+    try:
+        yield ApduChannel(transport)
+    finally:
+        transport.disconnect()

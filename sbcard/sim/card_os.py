@@ -1,0 +1,457 @@
+"""A card operating system that answers like a MOHRSS social security card.
+
+The simulator is built from the same card model the toolkit reads with (``sbcard.card``), plus a
+persona (holder data, generation, PIN, keys, quirks). It keeps the state a real card keeps:
+current DF/EF, record pointer, the last challenge (valid once), security status per key,
+PIN try counter, and the blocked flags. Commands are dispatched by INS to small handlers; each
+returns ``(data, sw)``. Crypto-dependent commands are registered by ``sbcard.sim.auth``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sbcard.apdu.command import CommandApdu
+from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
+from sbcard.card.profiles import CardProfile
+
+Reply = tuple[bytes, int]
+Handler = Callable[["SimCard", CommandApdu], Reply]
+
+SW_OK = 0x9000
+#: 00 ISO, 04 ISO with secure messaging, 80/84 proprietary (plain / MAC), B0 medical purse.
+SUPPORTED_CLA = frozenset({0x00, 0x04, 0x80, 0x84, 0xB0})
+
+
+@dataclass
+class SimEF:
+    spec: EfSpec
+    read: Access
+    write: Access
+    records: list[bytearray] = field(default_factory=list)
+    data: bytearray = field(default_factory=bytearray)
+
+    @property
+    def is_records(self) -> bool:
+        return self.spec.structure in (Structure.VARIABLE_RECORDS, Structure.FIXED_RECORDS,
+                                       Structure.CYCLIC)
+
+
+@dataclass
+class SimDF:
+    spec: DfSpec
+    fci: bytes
+    efs: dict[int, SimEF]              # by FID
+    by_sfi: dict[int, SimEF]
+    blocked: bool = False
+
+    @classmethod
+    def build(cls, spec: DfSpec, profile: CardProfile | None, fci: bytes) -> SimDF:
+        efs: dict[int, SimEF] = {}
+        for ef in spec.efs():
+            read = profile.read_access(ef) if profile else ef.read
+            write = profile.write_access(ef) if profile else ef.write
+            sim_ef = SimEF(ef, read, write)
+            if ef.structure is Structure.TRANSPARENT:
+                sim_ef.data = bytearray(b"\x00" * ef.size)
+            efs[ef.fid] = sim_ef
+        return cls(spec, fci, efs, {e.spec.sfi: e for e in efs.values() if e.spec.sfi})
+
+
+@dataclass
+class PinState:
+    value: str | None            # digits; None = no PIN set
+    tries: int
+    max_tries: int
+
+    @property
+    def blocked(self) -> bool:
+        return self.value is not None and self.tries == 0
+
+
+@dataclass
+class Behaviour:
+    """Quirks of real cards the simulator can reproduce (all off = a tidy ISO card)."""
+
+    t0_get_response: bool = False   # answer case-3/4 commands that return data with 61xx
+    le_zero_6c: bool = False        # READ RECORD with Le=00 answers 6Cxx (spec part 5 §6.10.4)
+    multi_record: bool = True       # READ RECORD P1..last (P2 mode 101) supported
+    fci_algorithm: bool = True      # FCI of SSSE carries 9F0C/86 with the algorithm id
+
+
+def decode_pin(data: bytes) -> str | None:
+    """cn PIN block → digits; None if a nibble is not a digit before the F padding."""
+    digits = []
+    text = data.hex().upper()
+    stripped = text.rstrip("F")
+    for ch in stripped:
+        if not ch.isdigit():
+            return None
+        digits.append(ch)
+    return "".join(digits)
+
+
+class SimCard:
+    """The card. ``process(apdu) -> response`` is all a reader sees."""
+
+    def __init__(self, atr: bytes, mf: SimDF, apps: dict[bytes, SimDF], pin: PinState,
+                 behaviour: Behaviour, *, algorithm_id: int, profile: CardProfile | None = None
+                 ) -> None:
+        self.atr = atr
+        self.mf = mf
+        self.apps = apps                 # selectable by DF name / AID
+        self.pin = pin
+        self.behaviour = behaviour
+        self.algorithm_id = algorithm_id
+        self.profile = profile
+        self.card_blocked = False
+        self.keys: dict[tuple[str, int], dict] = {}     # (DF name, key id) → key record
+        self.handlers: dict[int, Handler] = dict(BASE_HANDLERS)
+        self.extensions: dict[str, object] = {}        # state owned by optional modules
+        self.command_hooks: list[Callable[[SimCard, CommandApdu], Reply | None]] = []
+        self.powered = False
+        self.apdu_count = 0
+        self._reset_state()
+
+    # -- life cycle ---------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self.current_df: SimDF = self.mf
+        self.current_ef: SimEF | None = None
+        self.record_ptr: int | None = None
+        self.challenge: bytes | None = None
+        self.authenticated: set[int] = set()
+        self.pin_verified = False
+        self.pending: bytes = b""
+
+    def power_on(self) -> bytes:
+        self.powered = True
+        self._reset_state()
+        return self.atr
+
+    def power_off(self) -> None:
+        self.powered = False
+        self._reset_state()
+
+    # -- dispatch -----------------------------------------------------------------------
+    def process(self, raw: bytes) -> bytes:
+        self.apdu_count += 1
+        try:
+            cmd = CommandApdu.parse(raw)
+        except ValueError:
+            return (0x6700).to_bytes(2, "big")
+        data, sw = self._dispatch(cmd)
+        if cmd.ins != 0xC0:
+            self.pending = b""
+        if (self.behaviour.t0_get_response and data and cmd.data and sw == SW_OK):
+            self.pending = data
+            return bytes((0x61, len(data) & 0xFF))
+        return data + sw.to_bytes(2, "big")
+
+    def _dispatch(self, cmd: CommandApdu) -> Reply:
+        for hook in self.command_hooks:
+            reply = hook(self, cmd)
+            if reply is not None:
+                return reply
+        if self.card_blocked:
+            return b"", 0x6A81
+        if cmd.cla not in SUPPORTED_CLA:
+            return b"", 0x6E00
+        handler = self.handlers.get(cmd.ins)
+        if handler is None:
+            return b"", 0x6D00
+        if self.current_df.blocked and cmd.ins not in (0xA4, 0xC0):
+            return b"", 0x9303
+        return handler(self, cmd)
+
+    # -- helpers for handlers -----------------------------------------------------------
+    def satisfied(self, access: Access) -> bool:
+        if access.never:
+            return False
+        if access.free:
+            return True
+        for cond in access.any_of:
+            if cond.kind == "pin" and self.pin_verified:
+                return True
+            if cond.kind == "key" and cond.key_id in self.authenticated:
+                return True
+        return False
+
+    def select_app(self, df: SimDF) -> None:
+        """Selecting another application clears security state and the challenge."""
+        if df is not self.current_df:
+            self.authenticated.clear()
+            self.pin_verified = False
+            self.challenge = None
+        self.current_df = df
+        self.current_ef = None
+        self.record_ptr = None
+
+    def ef_for(self, sfi: int) -> SimEF | None:
+        """SFI 0 means the current EF; any other SFI selects that EF of the current DF."""
+        if sfi == 0:
+            return self.current_ef
+        ef = self.current_df.by_sfi.get(sfi)
+        if ef is not None and ef is not self.current_ef:
+            self.current_ef = ef
+            self.record_ptr = None
+        return ef
+
+
+# -- command handlers ----------------------------------------------------------------------
+
+def _le_reply(card: SimCard, cmd: CommandApdu, data: bytes) -> Reply:
+    """Answer with ``data`` honouring Le the way the spec's cards do (6Cxx on a wrong Le)."""
+    le = cmd.le
+    if le is None or (le == 256 and not card.behaviour.le_zero_6c):
+        return data[:256], SW_OK
+    if le != len(data):
+        return b"", 0x6C00 | (len(data) & 0xFF)
+    return data, SW_OK
+
+
+def h_select(card: SimCard, cmd: CommandApdu) -> Reply:
+    p1, p2 = cmd.p1, cmd.p2
+    if p2 not in (0x00, 0x0C, 0x02):
+        return b"", 0x6A86
+    if p1 == 0x04:                                   # by DF name
+        for name, df in card.apps.items():
+            if cmd.data and name.startswith(cmd.data):
+                if df.blocked:
+                    card.select_app(df)
+                    return b"", 0x9303
+                card.select_app(df)
+                return (b"" if p2 == 0x0C else df.fci), SW_OK
+        return b"", 0x6A82
+    if p1 in (0x00, 0x02, 0x01):                     # by file identifier
+        if p1 == 0x00 and (not cmd.data or cmd.data == b"\x3f\x00"):
+            card.select_app(card.mf)
+            return (b"" if p2 == 0x0C else card.mf.fci), SW_OK
+        if len(cmd.data) != 2:
+            return b"", 0x6700
+        fid = int.from_bytes(cmd.data, "big")
+        ef = card.current_df.efs.get(fid)
+        if ef is not None:
+            card.current_ef = ef
+            card.record_ptr = None
+            return b"", SW_OK
+        for df in card.apps.values():
+            if df.spec.fid == fid and p1 in (0x00, 0x01):
+                card.select_app(df)
+                return (b"" if p2 == 0x0C else df.fci), SW_OK
+        return b"", 0x6A82
+    return b"", 0x6A86
+
+
+def _record_index(ef: SimEF, tag: int, mode: int, ptr: int | None) -> int | None:
+    ids = [r[0] if r else None for r in ef.records]
+    order = range(len(ids))
+    if mode == 0b000:                                # first occurrence
+        cands = list(order)
+    elif mode == 0b001:                              # last occurrence
+        cands = list(reversed(order))
+    elif mode == 0b010:                              # next occurrence after the pointer
+        cands = list(range((ptr + 1) if ptr is not None else 0, len(ids)))
+    else:                                            # previous occurrence before the pointer
+        cands = list(reversed(range(0, ptr if ptr is not None else len(ids))))
+    for i in cands:
+        if ids[i] == tag:
+            return i
+    return None
+
+
+def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
+    sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
+    if sfi == 0x1F:
+        return b"", 0x6A86
+    ef = card.ef_for(sfi)
+    if ef is None:
+        return b"", (0x6986 if sfi == 0 else 0x6A82)
+    if not ef.is_records:
+        return b"", 0x6981
+    if not card.satisfied(ef.read):
+        return b"", 0x6982
+    recs = ef.records
+    if mode == 0b100:                                # record number P1 (00 = current)
+        idx = (card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1)
+        if idx is None or not 0 <= idx < len(recs):
+            return b"", 0x6A83
+        card.record_ptr = idx
+        return _le_reply(card, cmd, bytes(recs[idx]))
+    if mode in (0b101, 0b110):                       # P1 to last / last to P1
+        if not card.behaviour.multi_record:
+            return b"", 0x6A86
+        if not 1 <= cmd.p1 <= len(recs):
+            return b"", 0x6A83
+        chosen = recs[cmd.p1 - 1:] if mode == 0b101 else list(reversed(recs[cmd.p1 - 1:]))
+        return _le_reply(card, cmd, b"".join(bytes(r) for r in chosen))
+    if mode <= 0b011:                                # by record identifier
+        idx = _record_index(ef, cmd.p1, mode, card.record_ptr)
+        if idx is None:
+            return b"", 0x6A83
+        card.record_ptr = idx
+        return _le_reply(card, cmd, bytes(recs[idx]))
+    return b"", 0x6A86
+
+
+def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
+    sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
+    ef = card.ef_for(sfi)
+    if ef is None:
+        return b"", (0x6986 if sfi == 0 else 0x6A82)
+    if not ef.is_records:
+        return b"", 0x6981
+    if not card.satisfied(ef.write):
+        return b"", 0x6982
+    if not cmd.data:
+        return b"", 0x6700
+    new = bytearray(cmd.data)
+    if ef.spec.structure is Structure.VARIABLE_RECORDS and (
+        len(new) < 2 or new[1] != len(new) - 2
+    ):
+        return b"", 0x6A85                           # not one SIMPLE-TLV
+    if mode == 0b100:
+        idx = card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1
+        if idx is None or not 0 <= idx < len(ef.records):
+            return b"", 0x6A83
+    elif mode <= 0b011:
+        if new[0] != cmd.p1:
+            return b"", 0x6A80                       # data tag must be the record identifier
+        found = _record_index(ef, cmd.p1, mode, card.record_ptr)
+        if found is None:                            # identifier mode appends when missing
+            ef.records.append(new)
+            card.record_ptr = len(ef.records) - 1
+            return b"", SW_OK
+        idx = found
+    else:
+        return b"", 0x6A86
+    ef.records[idx] = new
+    card.record_ptr = idx
+    return b"", SW_OK
+
+
+def _binary_target(card: SimCard, cmd: CommandApdu) -> tuple[SimEF | None, int, int]:
+    if cmd.p1 & 0x80:
+        sfi = cmd.p1 & 0x1F
+        return card.ef_for(sfi), cmd.p2, sfi
+    return card.current_ef, ((cmd.p1 & 0x7F) << 8) | cmd.p2, 0
+
+
+def h_read_binary(card: SimCard, cmd: CommandApdu) -> Reply:
+    ef, offset, sfi = _binary_target(card, cmd)
+    if ef is None:
+        return b"", (0x6986 if sfi == 0 else 0x6A82)
+    if ef.is_records:
+        return b"", 0x6981
+    if not card.satisfied(ef.read):
+        return b"", 0x6982
+    if offset > len(ef.data):
+        return b"", 0x6B00
+    want = cmd.le or 256
+    chunk = bytes(ef.data[offset:offset + want])
+    if cmd.le not in (None, 256) and len(chunk) < want:
+        return chunk, 0x6282
+    return chunk, SW_OK
+
+
+def h_update_binary(card: SimCard, cmd: CommandApdu) -> Reply:
+    ef, offset, sfi = _binary_target(card, cmd)
+    if ef is None:
+        return b"", (0x6986 if sfi == 0 else 0x6A82)
+    if ef.is_records:
+        return b"", 0x6981
+    if not card.satisfied(ef.write):
+        return b"", 0x6982
+    if offset + len(cmd.data) > len(ef.data):
+        return b"", 0x6B00 if offset > len(ef.data) else 0x6700
+    ef.data[offset:offset + len(cmd.data)] = cmd.data
+    return b"", SW_OK
+
+
+def h_get_challenge(card: SimCard, cmd: CommandApdu) -> Reply:
+    if cmd.le not in (4, 8, 16):
+        return b"", 0x6700
+    card.challenge = secrets.token_bytes(cmd.le)
+    return card.challenge, SW_OK
+
+
+def h_get_response(card: SimCard, cmd: CommandApdu) -> Reply:
+    if not card.pending:
+        return b"", 0x6985
+    want = cmd.le or 256
+    if want > len(card.pending):
+        return b"", 0x6C00 | len(card.pending)
+    chunk, card.pending = card.pending[:want], card.pending[want:]
+    if card.pending:
+        return chunk, 0x6100 | (len(card.pending) & 0xFF)
+    return chunk, SW_OK
+
+
+def _pin_failed(card: SimCard) -> Reply:
+    card.pin.tries = max(0, card.pin.tries - 1)
+    card.pin_verified = False
+    if card.pin.tries == 0:
+        return b"", 0x6983
+    return b"", 0x63C0 | card.pin.tries
+
+
+def h_verify(card: SimCard, cmd: CommandApdu) -> Reply:
+    if cmd.p1 != 0x00 or cmd.p2 != 0x00:
+        return b"", 0x6A86
+    pin = card.pin
+    if not cmd.data:                                 # Lc=0: ask for the counter, spend nothing
+        if pin.value is None:
+            return b"", SW_OK
+        if pin.blocked:
+            return b"", 0x6983
+        return b"", 0x63C0 | pin.tries
+    if not 2 <= len(cmd.data) <= 8:
+        return b"", 0x6700
+    if pin.value is None:
+        return b"", 0x6A88
+    if pin.blocked:
+        return b"", 0x6983
+    digits = decode_pin(cmd.data)
+    if digits is None:
+        return b"", 0x6A80
+    if secrets.compare_digest(digits, pin.value):
+        pin.tries = pin.max_tries
+        card.pin_verified = True
+        return b"", SW_OK
+    return _pin_failed(card)
+
+
+def h_change_pin(card: SimCard, cmd: CommandApdu) -> Reply:
+    """80 5E 01 00: old PIN ‖ FF ‖ new PIN, both cn (spec part 5, CHANGE PIN)."""
+    if cmd.cla & 0xF0 != 0x80 or cmd.p1 != 0x01 or cmd.p2 != 0x00:
+        return b"", 0x6A86
+    if b"\xff" not in cmd.data or not 5 <= len(cmd.data) <= 17:
+        return b"", 0x6A80 if cmd.data else 0x6700
+    pin = card.pin
+    if pin.value is None:
+        return b"", 0x6A88
+    if pin.blocked:
+        return b"", 0x6983
+    sep = cmd.data.index(b"\xff")
+    old, new = decode_pin(cmd.data[:sep]), decode_pin(cmd.data[sep + 1:])
+    if old is None or new is None or not 4 <= len(new) <= 12:
+        return b"", 0x6A80
+    if not secrets.compare_digest(old, pin.value):
+        return _pin_failed(card)
+    pin.value = new
+    pin.tries = pin.max_tries
+    return b"", SW_OK
+
+
+BASE_HANDLERS: dict[int, Handler] = {
+    0xA4: h_select,
+    0xB2: h_read_record,
+    0xDC: h_update_record,
+    0xB0: h_read_binary,
+    0xD6: h_update_binary,
+    0x84: h_get_challenge,
+    0xC0: h_get_response,
+    0x20: h_verify,
+    0x5E: h_change_pin,
+}

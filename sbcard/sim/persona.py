@@ -1,0 +1,238 @@
+"""Personas: everything that makes one simulated card, in a TOML or JSON file (never pickle).
+
+A persona names a card profile (generation and its access rules), the holder and issuer data
+(encoded through the same data-element table the reader decodes with), the PIN and its
+counter, keys, and quirks of real cards. Built-in personas live in ``sbcard/sim/personas/``;
+all their people and numbers are synthetic.
+
+Raw overrides (``[records]``: ``"EF05.07" = "hex"``) let a persona carry bytes no valid
+value produces, such as a card number with a bad check character or a truncated record.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sbcard.card.elements import BY_KEY, element
+from sbcard.card.filesystem import (
+    MF_FID,
+    SSSE,
+    DfSpec,
+    Structure,
+)
+from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.errors import BadInputError
+from sbcard.hexutil import parse_hex
+from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
+
+ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
+MF_SPEC = DfSpec("MF", MF_FID, b"", "主文件", "master file")
+
+
+@dataclass
+class Persona:
+    name: str
+    description: str
+    profile: CardProfile
+    atr: bytes
+    card: dict[str, Any]
+    holder: dict[str, Any]
+    pin: dict[str, Any]
+    behaviour: Behaviour
+    records: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.card.get("algorithm", self.profile.algorithm)).upper()
+
+    # -- building the card ----------------------------------------------------------------
+    def ssse_fci(self) -> bytes:
+        name = SSSE.df_name
+        prop = bytes((0x88, 0x01, 0x1E))
+        if self.behaviour.fci_algorithm:
+            prop += bytes((0x9F, 0x0C, 0x03, 0x86, 0x01, ALGORITHM_IDS[self.algorithm]))
+        body = bytes((0x84, len(name))) + name + bytes((0xA5, len(prop))) + prop
+        return bytes((0x6F, len(body))) + body
+
+    def record_bytes(self, ef_name: str) -> list[bytearray]:
+        ef = SSSE.child(ef_name)
+        values = {**self.card, **self.holder}
+        try:
+            values.update(_name_values(self.holder.get("name")))
+        except BadInputError as exc:
+            raise BadInputError(f"persona {self.name}: {exc}") from None
+        tags = self.profile.record_tags(ef)  # type: ignore[arg-type]
+        if ef_name == "EF06" and values.get("name_ext") and 0x4E not in tags:
+            raise BadInputError(
+                f"persona {self.name}: the name needs 姓名扩展 (tag 4E), which profile "
+                f"{self.profile.name} does not have"
+            )
+        out = []
+        for tag in tags:
+            override = self.records.get(f"{ef_name}.{tag:02X}")
+            if override is not None:
+                out.append(bytearray(parse_hex(override, f"persona record {ef_name}.{tag:02X}")))
+                continue
+            el = element(ef_name, tag)
+            value = values.get(el.key)
+            if el.key == "card_id" and value is None:
+                value = self.card_id()
+            try:
+                out.append(bytearray(el.encode_record(value)))
+            except BadInputError as exc:
+                raise BadInputError(f"persona {self.name}: {exc}") from None
+        return out
+
+    def card_id(self) -> bytes:
+        """卡的识别码: region (3 BCD) ‖ RID D156000005 ‖ serial (4) ‖ auth code (4)."""
+        region = str(self.card.get("region", ""))
+        serial = str(self.card.get("serial", self.atr[-4:].hex()))
+        auth = str(self.card.get("auth_code", "FFFFFFFF"))
+        return parse_hex(region + "D156000005" + serial + auth, "persona card_id")
+
+    def build_card(self) -> SimCard:
+        mf = SimDF.build(MF_SPEC, None, bytes.fromhex("6F0483023F00"))
+        ssse = SimDF.build(SSSE, self.profile, self.ssse_fci())
+        for ef in ssse.efs.values():
+            if ef.spec.structure is Structure.VARIABLE_RECORDS:
+                ef.records = self.record_bytes(ef.spec.name)
+            elif ef.spec.name in self.files:
+                content = parse_hex(self.files[ef.spec.name], f"persona file {ef.spec.name}")
+                ef.data[: len(content)] = content
+        ssse.blocked = bool(self.card.get("application_blocked", False))
+        pin_value = self.pin.get("value")
+        max_tries = int(self.pin.get("max_tries", 3))
+        pin = PinState(None if pin_value is None else str(pin_value),
+                       int(self.pin.get("tries", max_tries)), max_tries)
+        card = SimCard(self.atr, mf, {SSSE.df_name: ssse}, pin, self.behaviour,
+                       algorithm_id=ALGORITHM_IDS[self.algorithm], profile=self.profile)
+        card.card_blocked = bool(self.card.get("card_blocked", False))
+        card.extensions["persona"] = self
+        _install_extensions(card, self)
+        return card
+
+
+#: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
+#: its command handlers and state on a freshly built card. A static list: no registry to mutate.
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _install_extensions(card: SimCard, persona: Persona) -> None:
+    import importlib
+
+    for target in EXTENSIONS:
+        module, func = target.split(":")
+        getattr(importlib.import_module(module), func)(card, persona)
+
+
+def _name_values(name: str | None) -> dict[str, str]:
+    if not name:
+        return {}
+    from sbcard.card.codecs import split_name
+
+    head, tail = split_name(name)
+    return {"name": head, "name_ext": tail}
+
+
+def build_atr(card: dict[str, Any], atr_parts: dict[str, Any]) -> bytes:
+    """``3B 6D 00 00`` + 13 historical bytes laid out as the spec's table 16 says."""
+    region = str(card.get("region", "000000"))
+    hist = (str(atr_parts.get("chip_provider", "0081"))
+            + str(atr_parts.get("cos", "544C00"))
+            + str(atr_parts.get("card_maker", "8684"))
+            + region[:4]
+            + str(card.get("serial", "00000001")))
+    raw = parse_hex("3B6D0000" + hist, "persona ATR")
+    if len(raw) != 17:
+        raise BadInputError(f"persona ATR parts give {len(raw) - 4} historical bytes, not 13")
+    return raw
+
+
+BUILTIN_DIR = "personas"
+
+
+def builtin_personas() -> list[str]:
+    folder = resources.files(__package__).joinpath(BUILTIN_DIR)
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir()
+                  if p.name.endswith((".toml", ".json")))
+
+
+def _read_mapping(text: str, origin: str, is_json: bool) -> dict[str, Any]:
+    try:
+        return json.loads(text) if is_json else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInputError(f"persona {origin}: {exc}") from None
+
+
+def load_persona(name_or_path: str) -> Persona:
+    """A built-in persona by name (``demo``) or a ``.toml`` / ``.json`` file."""
+    path = Path(name_or_path)
+    if path.suffix in (".toml", ".json") and path.is_file():
+        data = _read_mapping(path.read_text("utf-8"), str(path), path.suffix == ".json")
+        return persona_from_mapping(data, str(path))
+    folder = resources.files(__package__).joinpath(BUILTIN_DIR)
+    for suffix in (".toml", ".json"):
+        entry = folder.joinpath(name_or_path + suffix)
+        if entry.is_file():
+            data = _read_mapping(entry.read_text("utf-8"), name_or_path, suffix == ".json")
+            return persona_from_mapping(data, name_or_path)
+    raise BadInputError(
+        f"no persona {name_or_path!r}: built-in ones are {', '.join(builtin_personas())}, "
+        "or give a .toml/.json file"
+    )
+
+
+_TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
+             "behaviour", "records", "files", "keys"}
+
+
+def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Persona:
+    unknown = set(data) - _TOP_KEYS - {"extra"}
+    if unknown:
+        raise BadInputError(f"persona {origin}: unknown section(s) {', '.join(sorted(unknown))}")
+    card = dict(data.get("card", {}))
+    holder = dict(data.get("holder", {}))
+    for section, values in (("card", card), ("holder", holder)):
+        for key in values:
+            if key not in BY_KEY and key not in _CARD_EXTRA:
+                raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
+    try:
+        profile = load_profile(str(data.get("profile", "mohrss-2.0")))
+        behaviour = Behaviour(**data.get("behaviour", {}))
+    except TypeError as exc:
+        raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
+    atr = (parse_hex(data["atr"], f"persona {origin} atr") if "atr" in data
+           else build_atr(card, data.get("atr_parts", {})))
+    persona = Persona(
+        name=str(data.get("name", Path(origin).stem)),
+        description=str(data.get("description", "")),
+        profile=profile,
+        atr=atr,
+        card=card,
+        holder=holder,
+        pin=dict(data.get("pin", {"value": "123456", "tries": 3, "max_tries": 3})),
+        behaviour=behaviour,
+        records={k.upper(): v for k, v in data.get("records", {}).items()},
+        files={k.upper(): v for k, v in data.get("files", {}).items()},
+        keys=dict(data.get("keys", {})),
+        extra=dict(data.get("extra", {})),
+        source=origin,
+    )
+    if persona.algorithm not in ALGORITHM_IDS:
+        raise BadInputError(f"persona {origin}: unknown algorithm {persona.algorithm!r}")
+    persona.build_card()  # fail now, with the persona named, rather than at first APDU
+    return persona
+
+
+#: Persona fields that are not data elements but shape the card.
+_CARD_EXTRA = {"region", "serial", "auth_code", "algorithm", "application_blocked",
+               "card_blocked"}

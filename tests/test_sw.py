@@ -1,0 +1,54 @@
+import pytest
+
+from sbcard.apdu.sw import (
+    AuthFailedError,
+    BlockedError,
+    CardError,
+    NotFoundError,
+    SecurityStatusError,
+    SwKind,
+    describe_sw,
+    lookup_sw,
+    tries_left,
+)
+from sbcard.errors import ExitCode
+
+
+def test_specific_rows_win_over_general_ones():
+    assert lookup_sw(0x63C2).kind is SwKind.AUTH_FAILED
+    assert lookup_sw(0x6310).kind is SwKind.WARNING
+    assert lookup_sw(0x6281).en.startswith("part of returned data")
+    assert lookup_sw(0x6299).kind is SwKind.WARNING
+
+
+def test_describe_adds_counts():
+    assert describe_sw(0x63C2).endswith("(2 tries left / 剩余2次)")
+    assert "(18 bytes)" in describe_sw(0x6112)
+    assert "(256 bytes)" in describe_sw(0x6100)
+    assert "Le should be 0B" in describe_sw(0x6C0B)
+    assert describe_sw(0x9303).startswith("9303 应用已被永久锁定")
+    assert "unknown status word" in describe_sw(0x1234)
+
+
+def test_tries_left():
+    assert tries_left(0x63C1) == 1
+    assert tries_left(0x6983) == 0
+    assert tries_left(0x9000) is None
+
+
+@pytest.mark.parametrize(
+    ("sw", "cls", "code"),
+    [
+        (0x63C1, AuthFailedError, ExitCode.PIN_WRONG),
+        (0x6983, BlockedError, ExitCode.BLOCKED),
+        (0x9303, BlockedError, ExitCode.BLOCKED),
+        (0x6982, SecurityStatusError, ExitCode.CARD_ERROR),
+        (0x6A83, NotFoundError, ExitCode.CARD_ERROR),
+        (0x6700, CardError, ExitCode.CARD_ERROR),
+    ],
+)
+def test_card_error_for_sw(sw, cls, code):
+    err = CardError.for_sw(sw, "VERIFY")
+    assert type(err) is cls
+    assert err.exit_code == code
+    assert str(err).startswith(f"VERIFY: card answered {sw:04X}")
