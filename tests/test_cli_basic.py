@@ -1,0 +1,86 @@
+"""The CLI over the in-process simulator: output, JSON, exit codes, one-line errors."""
+
+import json
+
+import pytest
+
+from sbcard.cli.main import _normalise_sim_flag, main
+
+SELECT = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_sim_flag_alone_means_demo():
+    assert _normalise_sim_flag(["--sim", "atr"]) == ["--sim", "demo", "atr"]
+    assert _normalise_sim_flag(["--sim", "v3", "atr"]) == ["--sim", "v3", "atr"]
+    assert _normalise_sim_flag(["--sim", "--trace", "atr"])[:2] == ["--sim", "demo"]
+
+
+def test_atr_table_and_json(capsys):
+    code, out, _ = run(capsys, "--sim", "atr")
+    assert code == 0 and "卡片分散因子 Card diversification factor" in out
+    code, out, _ = run(capsys, "--sim", "v3", "atr", "--json")
+    data = json.loads(out)
+    assert data["social_security"]["serial"] == "C0666779"
+    assert data["social_security"]["diversification_factor"] == "86845199C0666779"
+
+
+def test_apdu_prints_response_and_meaning(capsys):
+    code, out, _ = run(capsys, "--sim", "apdu", SELECT, "00B2072C00")
+    assert code == 0
+    assert "<< 0709413030303030303131 9000  成功 success" in out
+
+
+def test_apdu_masks_pin_and_reports_failure_exit(capsys):
+    code, out, _ = run(capsys, "--sim", "apdu", SELECT, "0020000003999999")
+    assert code == 5
+    assert "999999" not in out and "63C2" in out
+
+
+def test_apdu_expect_mask(capsys):
+    code, _, _ = run(capsys, "--sim", "apdu", "--expect", "63C?", SELECT[:-2], "0020000000")
+    assert code == 5                      # SELECT returned 9000, not 63C?
+    code, _, _ = run(capsys, "--sim", "apdu", "--expect", "63C?", "0020000000")
+    assert code == 0
+
+
+def test_apdu_raw_shows_61xx(capsys):
+    code, out, _ = run(capsys, "--sim", "t0quirks", "apdu", "--raw", "--json", SELECT)
+    assert code == 0 and json.loads(out)[0]["sw"] == "611E"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("--sim", "apdu", "00A"), 3, "odd number of hex digits"),
+        (("--sim", "apdu", SELECT, "00A40400051122"), 3, "APDU 2: Lc=05 says 5"),
+        (("--sim", "nope", "atr"), 3, "no persona 'nope'"),
+        (("--sim", "apdu", "--expect", "90", SELECT), 2, "not a status word mask"),
+        (("bogus",), 2, "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(capsys, args, code, message):
+    rc, _, err = run(capsys, *args)
+    assert rc == code
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_trace_goes_to_stderr_masked(capsys):
+    code, out, err = run(capsys, "--sim", "--trace", "apdu", SELECT, "0020000003123456")
+    assert code == 0, err
+    assert ">> 0020000003******" in err and "123456" not in err + out
+    assert "ms)" in err
+
+
+def test_personas_listing(capsys):
+    code, out, _ = run(capsys, "sim", "personas", "--json")
+    assert code == 0
+    names = [p["name"] for p in json.loads(out)]
+    assert {"demo", "v1", "v3", "t0quirks"} <= set(names)

@@ -1,0 +1,234 @@
+"""The simulated card OS, command by command, through the in-process transport."""
+
+import pytest
+
+from sbcard.card.filesystem import SSSE_NAME
+from sbcard.errors import BadInputError, CardRemovedError, NoCardError
+from sbcard.sim.persona import load_persona, persona_from_mapping
+from sbcard.transport.base import CardTornError
+from sbcard.transport.simulated import SimulatedTransport
+
+SELECT_SSSE = "00A404000F" + SSSE_NAME.hex() + "00"
+
+
+def card_link(persona="demo"):
+    card = load_persona(persona).build_card()
+    t = SimulatedTransport(card)
+    t.connect()
+    return card, t
+
+
+def tx(t, apdu: str) -> str:
+    return t.transmit(bytes.fromhex(apdu)).hex().upper()
+
+
+def test_select_ssse_returns_fci_with_algorithm():
+    _, t = card_link("v3")
+    fci = tx(t, SELECT_SSSE)
+    assert fci.startswith("6F1C840F" + SSSE_NAME.hex().upper())
+    assert "9F0C03860103" in fci and fci.endswith("9000")
+
+
+def test_select_unknown_name_and_file():
+    _, t = card_link()
+    assert tx(t, "00A4040005A00000000100") == "6A82"
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00A4020002EF0C") == "6A82"
+    assert tx(t, "00A4020002EF05") == "9000"
+
+
+@pytest.mark.parametrize(
+    ("apdu", "expect_prefix"),
+    [
+        ("00B2070400", "0709"),        # record number 7 of current EF (after SELECT EF05)
+        ("00B2070000", "0709"),        # first record with identifier 07
+        ("00B2072C00", "0709"),        # record number 7 of SFI 5
+        ("00B2072800", "0709"),        # identifier 07 in SFI 5
+        ("00B2010540", "0110"),        # records 1..last, Le = 0x40 exactly
+    ],
+)
+def test_read_record_every_p2_mode(apdu, expect_prefix):
+    _, t = card_link()
+    tx(t, SELECT_SSSE)
+    tx(t, "00A4020002EF05")
+    answer = tx(t, apdu)
+    assert answer.startswith(expect_prefix) and answer.endswith("9000")
+
+
+def test_read_record_last_to_first_and_next_previous():
+    _, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00B2052E00").startswith("0709")            # mode 110: last..5, so 07 first
+    assert tx(t, "00B2022800").startswith("0201")            # id 02 (first)
+    assert tx(t, "00B2032A00").startswith("0304")            # next occurrence of 03 after ptr
+    assert tx(t, "00B2022B00").startswith("0201")            # previous occurrence of 02
+    assert tx(t, "00B2032A00").startswith("0304")
+    assert tx(t, "00B2032A00") == "6A83"                     # no further 03
+
+
+def test_read_record_wrong_le_gives_6cxx():
+    _, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00B2072C05") == "6C0B"
+    assert tx(t, "00B2072C0B").endswith("9000")
+
+
+def test_le_zero_6c_quirk_and_no_multi_record():
+    _, t = card_link("t0quirks")
+    tx(t, SELECT_SSSE)
+    tx(t, "00C0000000")
+    assert tx(t, "00B2072C00") == "6C0B"
+    assert tx(t, "00B2012D00") == "6A86"
+
+
+def test_t0_get_response_flow():
+    _, t = card_link("t0quirks")
+    first = tx(t, SELECT_SSSE)
+    assert first == "611E"
+    part = tx(t, "00C0000010")
+    assert part.endswith("610E") and len(part) == 2 * (16 + 2)
+    assert tx(t, "00C000000F") == "6C0E"
+    assert tx(t, "00C000000E").endswith("9000")
+    assert tx(t, "00C0000010") == "6985"                     # nothing pending any more
+
+
+def test_missing_record_and_no_current_ef():
+    _, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00B2010400") == "6986"
+    assert tx(t, "00B2402C00") == "6A83"
+    assert tx(t, "00B2012400") == "6A82"                     # SFI 4 does not exist
+
+
+def test_access_rules_ef06_on_v3_and_photo():
+    _, t = card_link("v3")
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00B2083000") == "6982"                     # EF06 needs RKSSSE on 3.0
+    assert tx(t, "00B0880000") == "6982"                     # EF08 photo needs RKSSSE
+    _, t2 = card_link("demo")
+    tx(t2, SELECT_SSSE)
+    assert tx(t2, "00B2083000").startswith("0812")
+
+
+def test_update_record_needs_ukssse():
+    card, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00DC0A30030A0132") == "6982"
+    card.authenticated.add(0x04)                             # as after EXTERNAL AUTH with key 04
+    assert tx(t, "00DC0A30030A0132") == "9000"
+    assert tx(t, "00B20A3000") == "0A01329000"
+    assert tx(t, "00DC0A30030B0101") == "6A80"               # tag ≠ record identifier
+    assert tx(t, "00DC0A3003" + "0A0501") == "6A85"          # not one SIMPLE-TLV
+
+
+def test_read_and_update_binary():
+    card, t = card_link()
+    tx(t, SELECT_SSSE)
+    card.authenticated.update({0x04, 0x0A})
+    assert tx(t, "00D6880004CAFEBABE") == "9000"             # SFI 8 (EF08), offset 0
+    assert tx(t, "00B0880004") == "CAFEBABE9000"
+    assert tx(t, "00B00FFE04") == "00009000" or tx(t, "00B00FFE04").endswith("6282")
+    assert tx(t, "00B0110000") == "6B00"                     # offset past the 4 KiB file
+
+
+def test_get_challenge_lengths():
+    card, t = card_link()
+    for le in (4, 8, 16):
+        answer = t.transmit(bytes([0, 0x84, 0, 0, le]))
+        assert len(answer) == le + 2 and answer[-2:] == b"\x90\x00"
+        assert card.challenge == answer[:-2]
+    assert tx(t, "0084000005") == "6700"
+
+
+def test_verify_counts_down_and_query_spends_nothing():
+    card, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "0020000000") == "63C3"
+    assert tx(t, "0020000003999999") == "63C2"
+    assert tx(t, "0020000000") == "63C2"
+    assert tx(t, "0020000003123456") == "9000"
+    assert card.pin.tries == 3
+    for expected in ("63C2", "63C1", "6983", "6983"):
+        assert tx(t, "0020000003000000") == expected
+    assert tx(t, "0020000003123456") == "6983"               # blocked even with the right PIN
+    assert tx(t, "0020000000") == "6983"
+
+
+def test_change_pin():
+    card, t = card_link()
+    tx(t, SELECT_SSSE)
+    assert tx(t, "805E010007111111FF654321") == "63C2"
+    assert tx(t, "805E010007123456FF654321") == "9000"
+    assert card.pin.value == "654321"
+    assert tx(t, "0020000003654321") == "9000"
+    assert tx(t, "805E0100041234FF") == "6700"               # too short to hold two PINs
+    assert tx(t, "805E010007123456EE654321") == "6A80"       # no FF separator
+
+
+def test_application_and_card_block():
+    card, t = card_link()
+    card.apps[SSSE_NAME].blocked = True
+    assert tx(t, SELECT_SSSE) == "9303"
+    assert tx(t, "00B2072C00") == "9303"
+    card.card_blocked = True
+    assert tx(t, "00A40000023F00") == "6A81"
+
+
+def test_unknown_instruction_class_and_garbage():
+    _, t = card_link()
+    assert tx(t, "00FF0000") == "6D00"
+    assert tx(t, "A0A40000") == "6E00"
+    assert tx(t, "00A4040005AABB") == "6700"
+
+
+def test_security_state_cleared_on_power_off():
+    card, t = card_link()
+    tx(t, SELECT_SSSE)
+    tx(t, "0020000003123456")
+    assert card.pin_verified
+    t.reset()
+    assert not card.pin_verified and card.current_df is card.mf
+
+
+def test_torn_card_surfaces_as_card_removed():
+    card, t = card_link()
+
+    def torn(_raw):
+        raise CardTornError()
+
+    card.process = torn
+    with pytest.raises(CardRemovedError):
+        t.transmit(bytes.fromhex("00A40000"))
+    with pytest.raises(NoCardError):
+        t.transmit(bytes.fromhex("00A40000"))
+
+
+def test_v1_layout_has_no_name_extension():
+    _, t = card_link("v1")
+    tx(t, SELECT_SSSE)
+    assert tx(t, "00B24E3000") == "6A83"
+    assert tx(t, "00B2033400").startswith("0A01")           # record 3 of EF06 is 性别 on 1.0
+
+
+def test_persona_errors_are_clear(tmp_path):
+    with pytest.raises(BadInputError, match="no persona 'nope'"):
+        load_persona("nope")
+    with pytest.raises(BadInputError, match="unknown field 'shoe_size'"):
+        persona_from_mapping({"holder": {"shoe_size": 42}})
+    with pytest.raises(BadInputError, match=r"persona x: .*姓名"):
+        persona_from_mapping({"name": "x", "holder": {"name": "测试\U00020000"}}, "x")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [", encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"bad\.toml"):
+        load_persona(str(bad))
+
+
+def test_persona_from_json_file(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text('{"name": "j", "card": {"region": "110000", "card_no": "D2143569X"}}',
+                 encoding="utf-8")
+    card = load_persona(str(f)).build_card()
+    t = SimulatedTransport(card)
+    t.connect()
+    tx(t, SELECT_SSSE)
+    assert bytes.fromhex(tx(t, "00B2072C00")[4:-4]) == b"D2143569X"
