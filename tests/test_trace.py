@@ -23,7 +23,7 @@ def test_plain_commands_are_untouched():
 
 def test_pan_masked_in_record_template():
     pan = "6217001234567890123F"
-    resp = bytes.fromhex("70" + "0E" + "5A0A" + pan + "5F2402" + "3012" + "9000")
+    resp = bytes.fromhex("70" + "11" + "5A0A" + pan + "5F2402" + "3012" + "9000")
     text = mask_response(resp)
     assert "1234567890" not in text
     assert "621700*********0123F" in text
@@ -31,7 +31,7 @@ def test_pan_masked_in_record_template():
 
 
 def test_track2_masked_up_to_separator():
-    resp = bytes.fromhex("70" + "0D" + "570B" + "6217001234567890123D2912" + "9000")
+    resp = bytes.fromhex("70" + "0E" + "570C" + "6217001234567890123D2912" + "9000")
     text = mask_response(resp)
     assert "621700*********0123D2912" in text
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sbcard.apdu import tlv
+
 MASK_BYTE = "**"
 
 
@@ -89,47 +91,17 @@ def mask_response(response: bytes) -> str:
 
 def _pan_spans(data: bytes) -> list[tuple[int, int]]:
     """Byte ranges of PAN values inside a BER-TLV response (record templates nest)."""
-    spans: list[tuple[int, int]] = []
     if not data or data[0] not in PAN_TEMPLATES:
-        return spans
-    _walk_tlv(data, 0, len(data), spans, depth=0)
-    return spans
-
-
-def _walk_tlv(data: bytes, pos: int, end: int, spans: list[tuple[int, int]], depth: int) -> bool:
-    if depth > 4:
-        return False
-    while pos < end:
-        if data[pos] in (0x00, 0xFF):  # padding between objects
-            pos += 1
-            continue
-        tag_start = pos
-        tag = data[pos]
-        pos += 1
-        if tag & 0x1F == 0x1F:
-            while pos < end and data[pos] & 0x80:
-                tag = (tag << 8) | data[pos]
-                pos += 1
-            if pos >= end:
-                return False
-            tag = (tag << 8) | data[pos]
-            pos += 1
-        if pos >= end:
-            return False
-        length = data[pos]
-        pos += 1
-        if length & 0x80:
-            n = length & 0x7F
-            if n == 0 or n > 2 or pos + n > end:
-                return False
-            length = int.from_bytes(data[pos:pos + n], "big")
-            pos += n
-        if pos + length > end:
-            return False
-        constructed = bool(data[tag_start] & 0x20)
-        if tag in PAN_TAGS:
-            spans.append((pos, pos + length))
-        elif constructed and not _walk_tlv(data, pos, pos + length, spans, depth + 1):
-            return False
-        pos += length
-    return True
+        return []
+    try:
+        objects = tlv.parse(data)
+    except tlv.TlvError:
+        return []
+    spans: list[tuple[int, int]] = []
+    stack = list(objects)
+    while stack:
+        obj = stack.pop()
+        if obj.tag in PAN_TAGS:
+            spans.append((obj.offset, obj.offset + len(obj.value)))
+        stack.extend(obj.children)
+    return sorted(spans)

@@ -143,3 +143,10 @@ SSSE = DfSpec("SSSE", None, SSSE_NAME, "社会保障系统环境", "social secur
 
 #: Tags of the 1.0 layout of EF06 (no name extension 4E), for cards read by record number.
 EF06_TAGS_V1 = (0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D)
+
+#: PBOC debit application (JR/T 0025) sharing the chip; only what reading the bank card
+#: number needs. Records are EMV templates (tag 70) found through the AFL of GPO.
+PBOC_RECORDS = EfSpec("EF01", 0xEF01, 0x01, Structure.FIXED_RECORDS, "金融应用记录文件",
+                      "PBOC application records", read=Access(), write=Access(never=True))
+PBOC_DEBIT = DfSpec("PBOC", None, PBOC_DEBIT_AID, "金融借记应用", "PBOC debit application",
+                    children=(PBOC_RECORDS,))

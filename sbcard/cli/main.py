@@ -18,6 +18,7 @@ from sbcard import __version__
 COMMANDS: dict[str, str] = {
     "readers": "sbcard.cli.cmd_card:readers",
     "atr": "sbcard.cli.cmd_card:atr",
+    "read": "sbcard.cli.cmd_read:read",
     "apdu": "sbcard.cli.cmd_card:apdu",
     "sim": "sbcard.cli.cmd_sim:sim",
 }
@@ -44,6 +45,7 @@ class LazyGroup(click.Group):
 SHORT_HELP = {
     "readers": "List readers, card presence, ATR and card type. 列出读卡器",
     "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
+    "read": "Read issuer and holder data (EF05/EF06), optionally bank number, photo. 读卡",
     "apdu": "Send raw APDUs exactly as typed and show the decoded status words. 发送APDU",
     "sim": "Simulated social security card: serve into pcscd, list personas. 模拟卡",
 }

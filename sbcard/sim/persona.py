@@ -123,7 +123,7 @@ class Persona:
 
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("sbcard.sim.pboc:install",)
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
@@ -192,7 +192,7 @@ def load_persona(name_or_path: str) -> Persona:
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
-             "behaviour", "records", "files", "keys"}
+             "behaviour", "records", "files", "keys", "bank"}
 
 
 def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Persona:
@@ -224,7 +224,7 @@ def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Per
         records={k.upper(): v for k, v in data.get("records", {}).items()},
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
-        extra=dict(data.get("extra", {})),
+        extra={**data.get("extra", {}), "bank": data.get("bank")},
         source=origin,
     )
     if persona.algorithm not in ALGORITHM_IDS:

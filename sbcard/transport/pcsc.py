@@ -205,6 +205,13 @@ class PcscTransport(Transport):
         s = self._ctx.scard
         rv, response = s.SCardTransmit(self._card, self._proto, list(command))
         _raise_for(s, rv, self.description, in_command=True)
+        if len(response) < 2:
+            # Seen when the link to the card breaks mid-command (pcscd reports success with
+            # no bytes): a card always answers at least SW1 SW2.
+            raise CardRemovedError(
+                f"{self.description}: no status word came back (card removed or link lost "
+                "during the command); its effect on the card is unknown"
+            )
         return bytes(response)
 
     def reset(self) -> bytes:

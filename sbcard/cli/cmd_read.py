@@ -1,0 +1,148 @@
+"""``sbcard read``: who the card belongs to and what it is (读卡)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sbcard.cli.common import echo_json, echo_table, label, state
+from sbcard.errors import ExitCode
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (stable keys; dates as YYYY-MM-DD; null if absent).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "ireadcardbas"]),
+              default=None, help="table (default), json, or ireadcardbas: the national reader "
+                                 "interface's iReadCardBas line (|-separated).")
+@click.option("--redact", is_flag=True,
+              help="Mask the ID number and the name (for screenshots and bug reports).")
+@click.option("--photo", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also save the photo (EF08, needs RKSSSE authentication) to this file.")
+@click.option("--bank", is_flag=True,
+              help="Also read the PBOC debit application (bank card number masked, expiry).")
+@click.option("--no-redact", "no_redact", is_flag=True,
+              help="With --bank: show the full bank card number (never logged or traced).")
+@click.pass_context
+def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo: Path | None,
+         bank: bool, no_redact: bool) -> int:
+    """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
+
+    \b
+    Examples:
+      sbcard read                        # first reader holding a card
+      sbcard --reader 1 read --json      # for scripts
+      sbcard read --format ireadcardbas  # the national interface's iReadCardBas line
+      sbcard --sim v3 read               # 3.0 simulated card (EF06 needs RKSSSE)
+
+    Reads by record identifier, so 1.0, 2.0 and 3.0 layouts all decode. Odd content
+    (bad check characters, empty fields, expired card) is shown with warnings, never hidden.
+    Exit codes: 0 read, 5 the card refused a read (e.g. EF06 without RKSSSE), 4 no card.
+    """
+    from sbcard.ops.read import read_card
+
+    fmt = fmt or ("json" if as_json else "table")
+    st = state(ctx)
+    with st.session() as channel:
+        report = read_card(channel)
+        bank_info = None
+        if bank:
+            from sbcard.ops.bank import read_bank
+
+            bank_info = read_bank(channel)
+        photo_bytes = None
+        if photo is not None:
+            from sbcard.ops.read import read_photo
+
+            photo_bytes = read_photo(channel)
+    data = report.to_json()
+    if redact:
+        data = redact_holder(data)
+    if bank_info is not None:
+        data["bank"] = bank_info.to_json(full_pan=no_redact)
+    if photo_bytes is not None:
+        photo.write_bytes(photo_bytes)  # type: ignore[union-attr]
+        data["photo"] = {"file": str(photo), "bytes": len(photo_bytes)}
+    if fmt == "json":
+        echo_json(data)
+    elif fmt == "ireadcardbas":
+        click.echo(ireadcardbas_line(data))
+        for w in data["warnings"]:
+            click.echo(f"warning 警告: {w}", err=True)
+    else:
+        echo_table(table_rows(data, report))
+    return ExitCode.OK if report.holder_read else ExitCode.CARD_ERROR
+
+
+def redact_holder(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    ssn = out.get("ssn")
+    if isinstance(ssn, str) and len(ssn) > 8:
+        out["ssn"] = ssn[:4] + "*" * (len(ssn) - 8) + ssn[-4:]
+    name = out.get("name")
+    if isinstance(name, str) and name:
+        out["name"] = name[0] + "*" * (len(name) - 1)
+    return out
+
+
+def ireadcardbas_line(d: dict[str, Any]) -> str:
+    """区划码|社会保障号码|卡号|卡识别码|姓名|卡复位信息|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
+
+    终端机编号 is the PSAM terminal number; without a PSAM the interface prints twelve zeros.
+    """
+    def v(key: str) -> str:
+        value = d.get(key)
+        return "" if value is None else str(value)
+
+    def date(key: str) -> str:
+        return v(key).replace("-", "")
+
+    fields = [v("region_code"), v("ssn"), v("card_no"), v("card_id"), v("name"),
+              v("atr_historical"), v("spec_version"), date("issue_date"), date("expiry_date"),
+              "000000000000", ""]
+    return "|".join(fields) + "|"
+
+
+def _code(value: Any, lookup) -> str:
+    if value is None:
+        return "-"
+    found = lookup(value)
+    return f"{value} {found[0]} {found[1]}" if found else f"{value} (unknown code 未知代码)"
+
+
+def table_rows(d: dict[str, Any], report) -> list[tuple[str, str]]:
+    from sbcard.card import codes
+
+    def show(value: Any) -> str:
+        return "-" if value is None else str(value)
+
+    rows = [
+        (label("区划码", "Region code"), _code(d["region_code"], lambda c: codes.province(c[:2]))
+         if d["region_code"] else "-"),
+        (label("卡的识别码", "Card identification code"), show(d["card_id"])),
+        (label("卡的类别", "Card category"), _code(d["card_type"], codes.card_category)),
+        (label("规范版本", "Specification version"), show(d["spec_version"])),
+        (label("初始化机构编号", "Initialising organisation"), show(d["init_org"])),
+        (label("发卡日期", "Issue date"), show(d["issue_date"])),
+        (label("卡有效期", "Expiry date"), show(d["expiry_date"])),
+        (label("卡号", "Card number"), show(d["card_no"])),
+        (label("社会保障号码", "Social security number"), show(d["ssn"])),
+        (label("姓名", "Name"), show(d["name"])),
+        (label("性别", "Sex"), _code(d["sex"], codes.sex)),
+        (label("民族", "Ethnicity"), _code(d["ethnicity"], codes.ethnicity)),
+        (label("出生地", "Birthplace"), show(d["birthplace"])),
+        (label("出生日期", "Birth date"), show(d["birth_date"])),
+        (label("算法", "Algorithm"), f"{show(d['algorithm'])} ({report.algorithm_source})"),
+        (label("复位信息", "ATR"), d["atr"]),
+    ]
+    bank = d.get("bank")
+    if bank:
+        rows.append((label("银行卡号", "Bank card number"), show(bank.get("pan"))))
+        rows.append((label("银行卡有效期", "Bank card expiry"), show(bank.get("expiry"))))
+    if d.get("photo"):
+        rows.append((label("照片", "Photo"), f"{d['photo']['bytes']} bytes → {d['photo']['file']}"))
+    for w in d["warnings"]:
+        rows.append((label("警告", "Warning"), w))
+    return rows

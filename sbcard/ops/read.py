@@ -1,0 +1,253 @@
+"""Read the card's identification and holder data (EF05, EF06) in as few APDUs as possible.
+
+Flow (spec §4.3 A/B): SELECT SSSE by name (FCI → algorithm) → EF05 and EF06 each with one
+READ RECORD "records P1..last" by SFI (3 APDUs in all on cards that support it; a card that
+wants the exact Le answers 6Cxx and the T=0 layer re-sends: 5 APDUs). Cards without the
+multi-record mode get one READ RECORD per record identifier with the exact Le. Records are
+matched by identifier (tag), never by number, because 1.0 cards lack 姓名扩展 (4E) and their
+record numbers differ.
+
+On 3.0 cards EF06 may answer 6982 (it needs RKSSSE, card key 0A). With an ``authenticate``
+callback (a key source, see ``sbcard.keys``) the reader authenticates and retries once;
+without one the report carries EF05 and says what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sbcard.apdu import commands as cmds
+from sbcard.apdu import tlv
+from sbcard.apdu.atr import Atr
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.commands import RecordMode
+from sbcard.apdu.sw import CardError, SecurityStatusError
+from sbcard.card import codes
+from sbcard.card.codecs import Decoded, join_name, json_value
+from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
+from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+
+#: Status words meaning "this card does not do multi-record READ RECORD": fall back.
+_NO_MULTI = frozenset({0x6A86, 0x6A81, 0x6D00, 0x6A80, 0x6700, 0x6B00, 0x6981})
+
+Authenticate = Callable[[ApduChannel, int], None]
+
+
+@dataclass(frozen=True)
+class SsseInfo:
+    fci: bytes
+    algorithm_id: int | None       # from FCI 9F0C/86; None when absent
+
+
+def select_ssse(channel: ApduChannel) -> SsseInfo:
+    response = channel.check(cmds.select_by_name(SSSE.df_name))
+    algorithm_id = None
+    try:
+        objects = tlv.parse(response.data)
+        prop = tlv.find(objects, 0x9F0C)
+        if prop is not None:
+            alg = tlv.find(list(tlv.parse(prop.value)), 0x86)
+            if alg is not None and len(alg.value) == 1:
+                algorithm_id = alg.value[0]
+    except tlv.TlvError:
+        pass
+    return SsseInfo(response.data, algorithm_id)
+
+
+def read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...]) -> list[RawRecord]:
+    """All records of a variable-record EF of the SSSE (current DF)."""
+    assert ef.sfi is not None
+    response = channel.send(cmds.read_record(1, sfi=ef.sfi, mode=RecordMode.FROM_P1))
+    if response.ok:
+        return split_records(response.data)
+    if response.sw not in _NO_MULTI:
+        raise CardError.for_sw(response.sw, f"READ RECORD {ef.name} (all records)")
+    records = []
+    for tag in tags:
+        el = element(ef.name, tag)
+        r = channel.send(cmds.read_record(tag, sfi=ef.sfi, mode=RecordMode.FIRST_ID,
+                                          le=el.record_len))
+        if r.sw == 0x6A83:
+            continue
+        if not r.ok:
+            raise CardError.for_sw(r.sw, f"READ RECORD {ef.name} tag {tag:02X}")
+        records.extend(split_records(r.data))
+    return records
+
+
+@dataclass
+class CardReport:
+    """Everything ``sbcard read`` shows; ``fields`` keyed by the stable JSON keys."""
+
+    atr: bytes
+    algorithm_id: int | None
+    algorithm_source: str
+    fields: dict[str, Decoded]
+    warnings: list[str] = field(default_factory=list)
+    holder_read: bool = True
+    apdu_count: int = 0
+    raw_records: dict[str, list[RawRecord]] = field(default_factory=dict)
+
+    def value(self, key: str) -> Any:
+        d = self.fields.get(key)
+        return None if d is None else d.value
+
+    @property
+    def region_code(self) -> str | None:
+        card_id = self.value("card_id")
+        region = getattr(card_id, "region", None)
+        return region if region and region.isdigit() else None
+
+    @property
+    def algorithm_name(self) -> str | None:
+        if self.algorithm_id is None:
+            return None
+        found = codes.algorithm(f"{self.algorithm_id:02X}")
+        return found[1] if found else f"unknown ({self.algorithm_id:02X})"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"region_code": self.region_code}
+        for el in ELEMENTS:
+            if el.key == "name_ext":
+                continue
+            out[el.key] = _json_field(el.key, self.value(el.key))
+        out["atr"] = self.atr.hex().upper()
+        out["atr_historical"] = self.atr_historical.hex().upper()
+        out["algorithm"] = self.algorithm_name
+        out["warnings"] = list(self.warnings)
+        return out
+
+    @property
+    def atr_historical(self) -> bytes:
+        try:
+            return Atr.parse(self.atr).historical
+        except ValueError:
+            return b""
+
+
+def _json_field(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key == "card_id" and hasattr(value, "hex"):
+        return value.hex() if not isinstance(value, bytes) else value.hex().upper()
+    if key == "init_org" and hasattr(value, "digits"):
+        return value.digits
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return json_value(value)
+
+
+def read_card(channel: ApduChannel, *, authenticate: Authenticate | None = None,
+              today: dt.date | None = None) -> CardReport:
+    """Read EF05 and EF06 and decode every element; warnings never stop the read."""
+    start = channel.apdu_count
+    with channel.exclusive():
+        info = select_ssse(channel)
+        ef05 = read_records(channel, EF05, EF05.tags)
+        holder_read = True
+        warnings: list[str] = []
+        try:
+            ef06 = read_records(channel, EF06, EF06.tags)
+        except SecurityStatusError:
+            if authenticate is None:
+                ef06 = []
+                holder_read = False
+                warnings.append(
+                    "持卡人基本信息 (EF06) needs external authentication with RKSSSE (card key 0A) "
+                    "on this card: give a key source (--keys FILE or --psam READER)"
+                )
+            else:
+                authenticate(channel, KEY_RKSSSE)
+                ef06 = read_records(channel, EF06, EF06.tags)
+    report = decode_records(ef05, ef06, channel.atr, info, warnings, today=today,
+                            holder_read=holder_read)
+    report.apdu_count = channel.apdu_count - start
+    return report
+
+
+def decode_records(ef05: list[RawRecord], ef06: list[RawRecord], atr: bytes, info: SsseInfo,
+                   warnings: list[str], *, today: dt.date | None = None,
+                   holder_read: bool = True) -> CardReport:
+    fields: dict[str, Decoded] = {}
+    by_tag: dict[tuple[str, int], RawRecord] = {}
+    for ef_name, records in (("EF05", ef05), ("EF06", ef06)):
+        for rec in records:
+            if (ef_name, rec.tag) in by_tag:
+                warnings.append(f"{ef_name}: a second record with tag {rec.tag:02X} ignored")
+                continue
+            by_tag[(ef_name, rec.tag)] = rec
+            warnings.extend(f"{ef_name}: {w}" for w in rec.warnings)
+    for el in ELEMENTS:
+        rec = by_tag.get((el.ef, el.tag))
+        if rec is None:
+            continue
+        decoded = el.decode_value(rec.value)
+        if len(rec.value) != el.length:
+            decoded = Decoded(decoded.value, (*decoded.warnings,
+                              f"field is {len(rec.value)} bytes, the spec says {el.length}"))
+        fields[el.key] = decoded
+    if ("EF06", 0x09) in by_tag:
+        ext = by_tag.get(("EF06", 0x4E))
+        fields["name"] = join_name(by_tag[("EF06", 0x09)].value, ext.value if ext else None)
+    for key, d in fields.items():
+        el = next(e for e in ELEMENTS if e.key == key)
+        warnings.extend(w if w.startswith(el.zh) else f"{el.zh} {el.en}: {w}"
+                        for w in d.warnings)
+    if "spec_version" in fields and fields["spec_version"].value is None:
+        warnings.append("规范版本 spec version: empty, treated as 1.0x (reader interface §10.2)")
+    known = {(e.ef, e.tag) for e in ELEMENTS}
+    for (ef_name, tag) in by_tag:
+        if (ef_name, tag) not in known:
+            warnings.append(f"{ef_name}: unknown record tag {tag:02X} (local extension?)")
+    if holder_read:
+        for el in elements_of("EF06"):
+            if el.key != "name_ext" and el.key not in fields:
+                warnings.append(f"{el.zh} {el.en}: record {el.tag:02X} missing")
+    for el in elements_of("EF05"):
+        if el.key not in fields:
+            warnings.append(f"{el.zh} {el.en}: record {el.tag:02X} missing")
+
+    algorithm_id, source = info.algorithm_id, "FCI 9F0C/86"
+    if algorithm_id is None:
+        region = getattr(fields.get("card_id", Decoded(None)).value, "region", "") or ""
+        algorithm_id = 0x02 if region.startswith("11") else 0x01
+        source = "region rule (no 9F0C/86 in FCI)"
+    expiry = fields.get("expiry_date")
+    if (expiry is not None and isinstance(expiry.value, dt.date)
+            and expiry.value < (today or dt.date.today())):
+        warnings.append(f"卡有效期 expiry: the card expired on {expiry.value.isoformat()}")
+    return CardReport(atr=atr, algorithm_id=algorithm_id, algorithm_source=source,
+                      fields=fields, warnings=warnings, holder_read=holder_read,
+                      raw_records={"EF05": ef05, "EF06": ef06})
+
+
+def read_photo(channel: ApduChannel, *, authenticate: Authenticate | None = None,
+               chunk: int = 0xF0) -> bytes:
+    """EF08 数字相片 (4096 bytes, RKSSSE): READ BINARY in chunks after SELECT SSSE.
+
+    The file is 00- or FF-padded after the image; trailing padding is stripped.
+    """
+    with channel.exclusive():
+        select_ssse(channel)
+        first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
+        if first.sw == 0x6982:
+            if authenticate is None:
+                raise SecurityStatusError(0x6982, "READ BINARY EF08 (photo needs RKSSSE)")
+            authenticate(channel, KEY_RKSSSE)
+            first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
+        if not first.ok:
+            raise CardError.for_sw(first.sw, "READ BINARY EF08")
+        data = bytearray(first.data)
+        channel.check(cmds.select_ef(EF08.fid))
+        while len(data) < EF08.size:
+            want = min(chunk, EF08.size - len(data))
+            r = channel.send(cmds.read_binary(len(data), want))
+            if not r.ok and r.sw != 0x6282:
+                raise CardError.for_sw(r.sw, f"READ BINARY EF08 @{len(data)}")
+            if not r.data:
+                break
+            data += r.data
+    return bytes(data).rstrip(b"\x00").rstrip(b"\xff")

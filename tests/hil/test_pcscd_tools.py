@@ -1,0 +1,165 @@
+"""The simulated card is a real card to every PC/SC program: pcsc_scan, scriptor, opensc-tool,
+pyscard and the sbcard command itself, all through the machine's pcscd."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.hil.conftest import PORT, READER, wait_card
+
+pytestmark = pytest.mark.pcscd
+
+SELECT_SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("SBCARD_REQUIRE_PCSCD") == "1":
+            pytest.fail(f"{tool} is not installed")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def sbcard(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sbcard", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_pcsc_scan_lists_the_card(serve):
+    served = serve("demo")
+    out = subprocess.run([need("pcsc_scan"), "-c"], capture_output=True, text=True,
+                         timeout=20).stdout
+    atr = " ".join(f"{b:02X}" for b in served.card.atr)
+    assert READER in out and atr in out
+
+
+def test_scriptor_selects_ssse_and_reads(serve):
+    serve("demo")
+    script = f"{SELECT_SSSE}\n00A4020002EF05\n00B2010540\n"
+    out = subprocess.run([need("scriptor"), "-r", READER], input=script, capture_output=True,
+                         text=True, timeout=20).stdout
+    assert "< 6F 1C 84 0F 73 78 31 2E 73 68 2E C9 E7 BB E1 B1" in out
+    assert out.count("90 00 : Normal processing.") == 3
+    assert "41 30 30 30 30 30 30 31 31" in out            # card number A00000011
+
+
+def test_opensc_tool_sends_apdu(serve):
+    serve("v3")
+    from sbcard.transport.pcsc import list_readers
+
+    index = [r.name for r in list_readers()].index(READER)
+    out = subprocess.run([need("opensc-tool"), "-r", str(index), "-s", SELECT_SSSE + "00"],
+                         capture_output=True, text=True, timeout=20)
+    text = out.stdout + out.stderr
+    assert "SW1=0x90, SW2=0x00" in text
+    assert "9F 0C 03 86 01 03" in text                     # SM4 algorithm id in the FCI
+
+
+def test_sbcard_atr_and_apdu_through_pcscd(serve):
+    serve("v3")
+    r = sbcard("-r", READER, "atr", "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"serial": "C0666779"' in r.stdout
+    r = sbcard("-r", READER, "apdu", SELECT_SSSE + "00", "00B2072C00")
+    assert r.returncode == 0, r.stderr
+    assert "<< 0709" + b"C0000018X".hex().upper() + " 9000" in r.stdout
+
+
+def test_t0_card_through_pcscd(serve):
+    serve("t0quirks")
+    raw = sbcard("-r", READER, "apdu", "--raw", SELECT_SSSE + "00")
+    assert "<< 611E" in raw.stdout
+    full = sbcard("-r", READER, "--trace", "apdu", SELECT_SSSE + "00", "00B2072C00")
+    assert full.returncode == 0, full.stderr
+    assert ">> 00C000001E" in full.stderr                 # the GET RESPONSE really crossed
+    assert "<< 6F1C840F" in full.stdout
+    assert ">> 00B2072C0B" in full.stderr                 # 6Cxx answered with the right Le
+
+
+def test_card_removed_mid_command(serve):
+    from sbcard.errors import CardRemovedError
+    from sbcard.transport.base import CardTornError
+    from sbcard.transport.pcsc import PcscTransport
+
+    served = serve("demo")
+
+    def tear(card, cmd):
+        if cmd.ins == 0xB2:
+            raise CardTornError()
+        return None
+
+    served.card.command_hooks.append(tear)
+    t = PcscTransport(READER)
+    t.connect()
+    try:
+        assert t.transmit(bytes.fromhex(SELECT_SSSE + "00"))[-2:] == b"\x90\x00"
+        with pytest.raises(CardRemovedError, match="effect on the card is unknown"):
+            t.transmit(bytes.fromhex("00B2072C00"))
+    finally:
+        t.disconnect()
+        served.stop()
+
+
+def test_no_card_in_reader_is_one_line_exit_4(pcscd):
+    wait_card(False)
+    r = sbcard("-r", READER, "atr")
+    assert r.returncode == 4
+    assert r.stderr.strip() == f"sbcard: error: {READER}: no card in the reader"
+
+
+def test_no_pcscd_is_one_line_exit_4(pcscd, tmp_path):
+    env = dict(os.environ, PCSCLITE_CSOCK_NAME=str(tmp_path / "none.comm"))
+    r = subprocess.run([sys.executable, "-m", "sbcard", "readers"], capture_output=True,
+                       text=True, env=env, timeout=30)
+    assert r.returncode == 4
+    assert "pcscd is not running" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sim_serve_command(pcscd):
+    proc = subprocess.Popen([sys.executable, "-m", "sbcard", "sim", "serve", "--port",
+                             str(PORT), "--persona", "v1"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_card(True)
+        r = sbcard("-r", READER, "apdu", SELECT_SSSE, "00B2083000")
+        assert r.returncode == 0, r.stderr
+        assert "0812" + b"439900198811220052".hex().upper() in r.stdout
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    wait_card(False)
+    assert "serving persona 'v1'" in proc.stderr.read()
+
+
+def test_sim_serve_without_vpcd_fails_cleanly(pcscd):
+    start = time.monotonic()
+    r = sbcard("sim", "serve", "--port", "1", "--wait", "0.5")
+    assert r.returncode == 4
+    assert "vpcd is not listening" in r.stderr
+    assert time.monotonic() - start < 30
+
+
+
+@pytest.mark.parametrize(("persona", "name"),
+                         [("demo", "测试一"), ("v1", "测试二"), ("t0quirks", "测试三")])
+def test_read_through_pcscd(serve, persona, name):
+    import json
+
+    serve(persona)
+    r = sbcard("-r", READER, "read", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == name
+
+
+def test_read_bank_through_pcscd_masks_pan_in_trace(serve):
+    serve("demo")
+    r = sbcard("-r", READER, "--trace", "read", "--bank")
+    assert r.returncode == 0, r.stderr
+    assert "621700*********0016" in r.stdout
+    assert "6217009999000000016" not in r.stdout + r.stderr
