@@ -35,7 +35,9 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
       sbcard read                        # first reader holding a card
       sbcard --reader 1 read --json      # for scripts
       sbcard read --format ireadcardbas  # the national interface's iReadCardBas line
-      sbcard --sim v3 read               # 3.0 simulated card (EF06 needs RKSSSE)
+      sbcard --sim v3 read               # 3.0 simulated card (EF06 needs RKSSSE) …
+      sbcard --sim v3 --keys test read   # … authenticated with the public test keys
+      sbcard --psam "PSAM reader" read   # RKSSSE through a PSAM in a second reader
 
     Reads by record identifier, so 1.0, 2.0 and 3.0 layouts all decode. Odd content
     (bad check characters, empty fields, expired card) is shown with warnings, never hidden.
@@ -45,8 +47,8 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
 
     fmt = fmt or ("json" if as_json else "table")
     st = state(ctx)
-    with st.session() as channel:
-        report = read_card(channel)
+    with st.key_source() as keys, st.session() as channel:
+        report = read_card(channel, keys=keys)
         bank_info = None
         if bank:
             from sbcard.ops.bank import read_bank
@@ -56,7 +58,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
         if photo is not None:
             from sbcard.ops.read import read_photo
 
-            photo_bytes = read_photo(channel)
+            photo_bytes = read_photo(channel, keys=keys)
     data = report.to_json()
     if redact:
         data = redact_holder(data)

@@ -16,6 +16,25 @@ class CliState:
     reader: str | None
     sim: str | None
     trace: bool
+    keys: str | None = None
+    psam: str | None = None
+    hsm_command: str | None = None
+    hsm_stdio: bool = False
+
+    @contextmanager
+    def key_source(self) -> Iterator[Any]:
+        """The key source the user named (None if none); closed afterwards."""
+        from sbcard.ops.keysource import KeySourceOptions, open_key_source
+
+        source = open_key_source(
+            KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio),
+            warn=lambda m: click.echo(m, err=True),
+        )
+        try:
+            yield source
+        finally:
+            if source is not None:
+                source.close()
 
     @contextmanager
     def session(self, *, raw: bool = False) -> Iterator[Any]:

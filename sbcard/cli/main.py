@@ -59,12 +59,23 @@ SHORT_HELP = {
               help="Use the in-process simulated card instead of PC/SC: a built-in persona "
                    "name (demo, v1, v3, t0quirks; see `sbcard sim personas`) or a persona "
                    "file. `--sim` alone means `--sim demo`.")
+@click.option("--keys", metavar="FILE|test", envvar="SBCARD_KEYS",
+              help="Key source: a key file (chmod 600) of root keys, diversified in software; "
+                   "`test` = the public test keys of the simulated cards (env SBCARD_KEYS).")
+@click.option("--psam", metavar="READER|sim",
+              help="Key source: a PSAM card in this reader (`sim` = in-process simulated PSAM).")
+@click.option("--hsm-command", metavar="CMD",
+              help="Key source: an HSM in step mode; CMD gets one JSON request on stdin and "
+                   "answers JSON on stdout (docs/keys.md).")
+@click.option("--hsm-stdio", is_flag=True,
+              help="Key source: HSM step mode by hand (requests on stderr, answers on stdin).")
 @click.option("--trace", is_flag=True,
               help="Print every APDU exchange to stderr with timing and the SW in words "
                    "(PINs, keys and PANs masked).")
 @click.version_option(__version__, prog_name="sbcard")
 @click.pass_context
-def cli(ctx: click.Context, reader: str | None, sim: str | None, trace: bool) -> None:
+def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
+        psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -79,7 +90,8 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, trace: bool) ->
     """
     from sbcard.cli.common import CliState
 
-    ctx.obj = CliState(reader=reader, sim=sim, trace=trace)
+    ctx.obj = CliState(reader=reader, sim=sim, trace=trace, keys=keys, psam=psam,
+                       hsm_command=hsm_command, hsm_stdio=hsm_stdio)
 
 
 def _normalise_sim_flag(args: list[str]) -> list[str]:

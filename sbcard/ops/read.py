@@ -15,7 +15,6 @@ without one the report carries EF05 and says what is missing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +28,12 @@ from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.keys.base import CardContext, KeySource
+from sbcard.ops.auth import context_from, external_authenticate
 
 #: Status words meaning "this card does not do multi-record READ RECORD": fall back.
 _NO_MULTI = frozenset({0x6A86, 0x6A81, 0x6D00, 0x6A80, 0x6700, 0x6B00, 0x6981})
 
-Authenticate = Callable[[ApduChannel, int], None]
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,12 @@ def _json_field(key: str, value: Any) -> Any:
     return json_value(value)
 
 
-def read_card(channel: ApduChannel, *, authenticate: Authenticate | None = None,
+def read_card(channel: ApduChannel, *, keys: KeySource | None = None,
               today: dt.date | None = None) -> CardReport:
-    """Read EF05 and EF06 and decode every element; warnings never stop the read."""
+    """Read EF05 and EF06 and decode every element; warnings never stop the read.
+
+    ``keys`` is used only when the card asks for it (EF06 behind RKSSSE on 3.0 cards).
+    """
     start = channel.apdu_count
     with channel.exclusive():
         info = select_ssse(channel)
@@ -152,15 +155,16 @@ def read_card(channel: ApduChannel, *, authenticate: Authenticate | None = None,
         try:
             ef06 = read_records(channel, EF06, EF06.tags)
         except SecurityStatusError:
-            if authenticate is None:
+            if keys is None:
                 ef06 = []
                 holder_read = False
                 warnings.append(
                     "持卡人基本信息 (EF06) needs external authentication with RKSSSE (card key 0A) "
-                    "on this card: give a key source (--keys FILE or --psam READER)"
+                    "on this card: give a key source (--keys FILE, --psam READER or --hsm-command)"
                 )
             else:
-                authenticate(channel, KEY_RKSSSE)
+                ctx = context_of(channel.atr, info, ef05)
+                external_authenticate(channel, keys, ctx, KEY_RKSSSE)
                 ef06 = read_records(channel, EF06, EF06.tags)
     report = decode_records(ef05, ef06, channel.atr, info, warnings, today=today,
                             holder_read=holder_read)
@@ -224,19 +228,30 @@ def decode_records(ef05: list[RawRecord], ef06: list[RawRecord], atr: bytes, inf
                       raw_records={"EF05": ef05, "EF06": ef06})
 
 
-def read_photo(channel: ApduChannel, *, authenticate: Authenticate | None = None,
+def context_of(atr: bytes, info: SsseInfo, ef05: list[RawRecord]) -> CardContext:
+    """Key-derivation context from the ATR, the FCI and EF05's 卡的识别码."""
+    card_id = next((r.value for r in ef05 if r.tag == 0x01), b"")
+    region = card_id[:3].hex() if len(card_id) >= 3 else None
+    algorithm_id = info.algorithm_id
+    if algorithm_id is None:
+        algorithm_id = 0x02 if region and region.startswith("11") else 0x01
+    return context_from(atr, region, algorithm_id)
+
+
+def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
                chunk: int = 0xF0) -> bytes:
     """EF08 数字相片 (4096 bytes, RKSSSE): READ BINARY in chunks after SELECT SSSE.
 
     The file is 00- or FF-padded after the image; trailing padding is stripped.
     """
     with channel.exclusive():
-        select_ssse(channel)
+        info = select_ssse(channel)
         first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
         if first.sw == 0x6982:
-            if authenticate is None:
+            if keys is None:
                 raise SecurityStatusError(0x6982, "READ BINARY EF08 (photo needs RKSSSE)")
-            authenticate(channel, KEY_RKSSSE)
+            ef05 = read_records(channel, EF05, EF05.tags)
+            external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
             first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
         if not first.ok:
             raise CardError.for_sw(first.sw, "READ BINARY EF08")

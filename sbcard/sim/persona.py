@@ -123,7 +123,7 @@ class Persona:
 
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.pboc:install",)
+EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install")
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:

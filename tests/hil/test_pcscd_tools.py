@@ -163,3 +163,14 @@ def test_read_bank_through_pcscd_masks_pan_in_trace(serve):
     assert r.returncode == 0, r.stderr
     assert "621700*********0016" in r.stdout
     assert "6217009999000000016" not in r.stdout + r.stderr
+
+
+def test_read_v3_with_keys_through_pcscd(serve):
+    import json
+
+    serve("v3")
+    r = sbcard("-r", READER, "read", "--json")
+    assert r.returncode == 5 and "RKSSSE" in r.stdout
+    r = sbcard("-r", READER, "--keys", "test", "read", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "买买提·测试"

@@ -1,0 +1,73 @@
+"""The one interface operations use to authenticate: "compute what card key N would".
+
+A key source never talks to the user's card: operations drive the card (GET CHALLENGE,
+EXTERNAL AUTHENTICATE…) and ask the key source for the cryptograms. Three sources implement
+it: a key file (software diversification, development and test), a PSAM card in a second
+reader, and an HSM in step mode (factors out, cryptograms in).
+
+Card keys are named by the ID the card uses in EXTERNAL AUTHENTICATE P2 (``KEY_*`` in
+``sbcard.card.filesystem``). Everything card-specific that a key source needs is in
+``CardContext``: the ATR (card-level factor), the issuing region (city and province
+factors) and the algorithm environment.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from sbcard.crypto import card_algos
+from sbcard.crypto.symmetric import Algorithm
+
+
+@dataclass(frozen=True)
+class CardContext:
+    atr: bytes
+    region: str                # 6-digit issuing region code (卡的识别码 bytes 1-3)
+    algorithm: Algorithm
+
+    @property
+    def card_factor(self) -> bytes:
+        return card_algos.card_factor(self.atr)
+
+    @property
+    def city_factor(self) -> bytes:
+        return card_algos.city_factor(self.region)
+
+    @property
+    def province_factor(self) -> bytes:
+        return card_algos.province_factor(self.region)
+
+    def factors(self, levels: int) -> list[bytes]:
+        """Factors in PSAM order (card, city, province) for a root ``levels`` above the card."""
+        return [self.card_factor, self.city_factor, self.province_factor][:levels]
+
+
+class KeySource(ABC):
+    """Cryptograms for one card; ``name`` says where the keys come from (for messages)."""
+
+    name: str = "key source"
+
+    @abstractmethod
+    def auth_data(self, ctx: CardContext, key_id: int, challenge: bytes,
+                  original: bytes) -> bytes:
+        """``A`` for EXTERNAL AUTHENTICATE with card key ``key_id`` (spec §5.5)."""
+
+    @abstractmethod
+    def internal_auth_expected(self, ctx: CardContext, r1: bytes, r2: bytes) -> bytes:
+        """What a genuine card answers to INTERNAL AUTHENTICATE ``R1 ‖ R2`` (IRK, key 00)."""
+
+    @abstractmethod
+    def mac(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        """4-byte secure-messaging MAC over ``data`` with ``key_id``'s session key."""
+
+    @abstractmethod
+    def encrypt(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        """``LD ‖ data ‖ 80…`` enciphered under ``key_id``'s session key (PIN reload)."""
+
+    def has_key(self, key_id: int) -> bool:
+        """Whether this source can compute with ``key_id`` (checked before touching a card)."""
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release readers, sessions; safe to call twice."""

@@ -1,0 +1,147 @@
+"""HSM (加密机) step mode: export the factors, import the cryptogram (spec §5.8, §7.2).
+
+This is the shape of the national reader interface's ``*_HSM_Step1/Step2`` functions: sbcard
+drives the card and hands each computation to the HSM as a JSON request; the HSM (or the
+back-office service in front of it) answers with JSON. Key material never enters sbcard.
+
+Request (one JSON object)::
+
+    {"step": "external_auth" | "internal_auth" | "mac" | "encrypt",
+     "algorithm": "01" | "03",            # 算法标识 (DES / SM4)
+     "key_id": "0A",                      # card key ID
+     "key_address": "004C",               # HSM logical address (profile [hsm_addresses])
+     "region": "519900",                  # 区划码
+     "card_factor": "…16 hex…", "city_factor": "…", "province_factor": "…",
+     "challenge": "…",                    # 过程因子 (card challenge / R1)
+     "original": "…",                     # 原始信息 X (external_auth), R2 (internal_auth)
+     "data": "…"}                         # mac / encrypt input
+
+Response: ``{"result": "<hex>"}`` (A, the MAC or the cipher text) or ``{"error": "text"}``.
+
+Two ways to reach the HSM: ``command_exchange`` runs a program per request (JSON on its stdin,
+JSON on its stdout), ``stdio_exchange`` prints ``HSM-REQUEST {json}`` on stderr and reads the
+response line from stdin (an operator or a pipe answers).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from sbcard.errors import BadInputError, SbcardError
+from sbcard.hexutil import parse_hex
+from sbcard.keys.base import CardContext, KeySource
+
+Exchange = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class HsmError(SbcardError):
+    """The HSM refused or answered something unusable."""
+
+
+class HsmStepSource(KeySource):
+    def __init__(self, exchange: Exchange, addresses: dict[int, str] | None = None,
+                 name: str = "HSM") -> None:
+        self.exchange = exchange
+        self.addresses = addresses or {}
+        self.name = name
+
+    def _ask(self, step: str, ctx: CardContext, key_id: int, result_len: int | None,
+             **fields: bytes) -> bytes:
+        request: dict[str, Any] = {
+            "step": step,
+            "algorithm": f"{ctx.algorithm.algorithm_id:02X}",
+            "key_id": f"{key_id:02X}",
+            "key_address": self.addresses.get(key_id),
+            "region": ctx.region,
+            "card_factor": ctx.card_factor.hex().upper(),
+            "city_factor": ctx.city_factor.hex().upper(),
+            "province_factor": ctx.province_factor.hex().upper(),
+        }
+        request.update({k: v.hex().upper() for k, v in fields.items()})
+        answer = self.exchange(request)
+        if not isinstance(answer, dict):
+            raise HsmError(f"{self.name}: answer to {step} is not a JSON object")
+        if answer.get("error"):
+            raise HsmError(f"{self.name} refused {step} for key {key_id:02X}: {answer['error']}")
+        try:
+            result = parse_hex(str(answer["result"]), f"{self.name} result")
+        except KeyError:
+            raise HsmError(f"{self.name}: answer to {step} has no 'result'") from None
+        except BadInputError as exc:
+            raise HsmError(str(exc)) from None
+        if result_len is not None and len(result) != result_len:
+            raise HsmError(f"{self.name}: {step} result is {len(result)} bytes, "
+                           f"expected {result_len}")
+        return result
+
+    def auth_data(self, ctx: CardContext, key_id: int, challenge: bytes,
+                  original: bytes) -> bytes:
+        return self._ask("external_auth", ctx, key_id, 8, challenge=challenge, original=original)
+
+    def internal_auth_expected(self, ctx: CardContext, r1: bytes, r2: bytes) -> bytes:
+        return self._ask("internal_auth", ctx, 0x00, 8, challenge=r1, original=r2)
+
+    def mac(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        return self._ask("mac", ctx, key_id, 4, challenge=challenge, data=data)
+
+    def encrypt(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        return self._ask("encrypt", ctx, key_id, None, challenge=challenge, data=data)
+
+    def has_key(self, key_id: int) -> bool:
+        return not self.addresses or key_id in self.addresses
+
+
+def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
+    """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
+    argv = shlex.split(command)
+    if not argv:
+        raise BadInputError("--hsm-command is empty")
+
+    def exchange(request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            done = subprocess.run(argv, input=json.dumps(request), capture_output=True,
+                                  text=True, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise HsmError(f"HSM command not found: {argv[0]}") from None
+        except subprocess.TimeoutExpired:
+            raise HsmError(f"HSM command gave no answer within {timeout:.0f} s") from None
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise HsmError(f"HSM command failed (exit {done.returncode}): {first}")
+        return _parse_answer(done.stdout)
+
+    return exchange
+
+
+def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
+                   write: Callable[[str], None] | None = None) -> Exchange:
+    """Step mode by hand: request on stderr, the answer line read from stdin."""
+    def emit(text: str) -> None:
+        if write is None:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            write(text)
+
+    def exchange(request: dict[str, Any]) -> dict[str, Any]:
+        emit("HSM-REQUEST " + json.dumps(request))
+        line = read_line()
+        if not line:
+            raise HsmError("no HSM answer on stdin (end of input)")
+        return _parse_answer(line)
+
+    return exchange
+
+
+def _parse_answer(text: str) -> dict[str, Any]:
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HsmError(f"HSM answer is not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(answer, dict):
+        raise HsmError("HSM answer is not a JSON object")
+    return answer

@@ -1,0 +1,58 @@
+"""Authentication flows between the terminal and the card, driven through a key source.
+
+The card is driven here; cryptograms come from the ``KeySource`` (key file, PSAM or HSM).
+Safety rule: EXTERNAL AUTHENTICATE spends one of the card key's tries when it fails, so before
+it we check what can be checked for free — that the key source has the key, and (when it holds
+the IRK) that the card's own INTERNAL AUTHENTICATE answer matches, which proves the keys belong
+to this card's key family. Only then is a try put at risk.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sbcard.apdu import commands as cmds
+from sbcard.apdu.channel import ApduChannel
+from sbcard.card.filesystem import KEY_IRK
+from sbcard.crypto.symmetric import Algorithm
+from sbcard.errors import MismatchError, RefusedError
+from sbcard.keys.base import CardContext, KeySource
+
+
+def context_from(atr: bytes, region: str | None, algorithm_id: int | None) -> CardContext:
+    """The card facts diversification needs; refuses when the region code is unknown."""
+    if not region or len(region) != 6 or not region.isdigit():
+        raise RefusedError(
+            "cannot derive card keys: the card's region code (卡的识别码) is missing or not "
+            "6 digits"
+        )
+    algorithm = Algorithm.from_id(algorithm_id if algorithm_id is not None else 0x01)
+    return CardContext(atr, region, algorithm)
+
+
+def internal_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
+    """The card proves it holds the IRK of this key family; raises MismatchError if not."""
+    r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
+    answer = channel.check(cmds.internal_authenticate(r1, r2)).data
+    expected = keys.internal_auth_expected(ctx, r1, r2)
+    if not secrets.compare_digest(answer[:8], expected):
+        raise MismatchError(
+            f"internal authentication failed: the card's answer does not match {keys.name} "
+            "(not a genuine card, or keys of another issuer/region)"
+        )
+
+
+def external_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContext, key_id: int,
+                          *, key_version: int | None = None, precheck: bool = True) -> None:
+    """Authenticate the terminal to the card with card key ``key_id`` (spec §4.3 B).
+
+    X (原始信息) is a fresh terminal random; R (过程因子) is the card's challenge.
+    """
+    if not keys.has_key(key_id):
+        raise RefusedError(f"{keys.name} has no key for card key {key_id:02X}; nothing was sent")
+    if precheck and key_id != KEY_IRK and keys.has_key(KEY_IRK):
+        internal_authenticate(channel, keys, ctx)
+    x = secrets.token_bytes(8)
+    challenge = channel.check(cmds.get_challenge(8)).data
+    a = keys.auth_data(ctx, key_id, challenge, x)
+    channel.check(cmds.external_authenticate(key_id, a, x, key_version))

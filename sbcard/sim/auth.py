@@ -1,0 +1,186 @@
+"""Authentication and secure messaging on the simulated card (spec §5.2–§5.7).
+
+The card's keys are derived the way an issuer derives them: roots from a key file (by default
+the repository's public test keys) diversified with this card's ATR and region. So a key
+file that matches the persona's authenticates, and any other fails exactly as on a real card.
+
+Commands: EXTERNAL AUTHENTICATE (00 82, retry counter per key, 6984 without a fresh challenge,
+6A88 unknown key, 6983 when the counter is spent), INTERNAL AUTHENTICATE (00 88, IRK),
+PIN UNBLOCK/RELOAD (84 24, after PUK external authentication, MAC and enciphered PIN under the
+STK session key of the latest challenge), APPLICATION BLOCK (84 1E), CARD BLOCK (84 16).
+ASSUMPTION (spec §5.7 leaves it open): the block commands are MACed with STK (card key 02).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from sbcard.apdu.command import CommandApdu
+from sbcard.card.filesystem import KEY_IRK, KEY_PUK, KEY_STK, SSSE
+from sbcard.crypto import card_algos
+from sbcard.crypto.symmetric import Algorithm
+from sbcard.errors import BadInputError
+from sbcard.keys.base import CardContext
+from sbcard.keys.keyfile import KeyFile
+from sbcard.sim.card_os import Reply, SimCard, decode_pin
+
+if TYPE_CHECKING:
+    from sbcard.sim.persona import Persona
+
+DEFAULT_KEY_TRIES = 15
+MAC_LEN = 4
+
+
+def builtin_key_file(name: str = "test") -> KeyFile:
+    text = resources.files("sbcard.sim").joinpath("keys", f"{name}-keys.toml").read_text("utf-8")
+    import tomllib
+
+    return KeyFile.from_mapping(tomllib.loads(text), f"built-in {name} keys")
+
+
+@dataclass
+class CardKey:
+    value: bytes
+    tries: int
+    max_tries: int
+
+
+@dataclass
+class AuthState:
+    algorithm: Algorithm
+    keys: dict[int, CardKey] = field(default_factory=dict)
+
+
+def install(card: SimCard, persona: Persona) -> None:
+    conf = persona.keys or {}
+    algorithm = Algorithm[persona.algorithm if persona.algorithm != "3DES" else "DES"]
+    if not algorithm.supported:
+        return
+    source = conf.get("file", "test")
+    try:
+        keyfile = (builtin_key_file(source) if "/" not in source and not source.endswith(".toml")
+                   else KeyFile.load(source, check_permissions=False, warn=lambda _m: None))
+    except FileNotFoundError:
+        raise BadInputError(f"persona {persona.name}: no key file {source!r}") from None
+    region = str(persona.card.get("region", "000000"))
+    ctx = CardContext(persona.atr, region, algorithm)
+    tries = int(conf.get("tries", DEFAULT_KEY_TRIES))
+    state = AuthState(algorithm)
+    for root in keyfile.roots:
+        if root.algorithm is algorithm:
+            state.keys[root.card_key_id] = CardKey(root.card_key(ctx), tries, tries)
+    for kid, left in conf.get("key_tries", {}).items():
+        if int(kid, 16) in state.keys:
+            state.keys[int(kid, 16)].tries = int(left)
+    card.extensions["auth"] = state
+    card.handlers.update({0x82: h_external_auth, 0x88: h_internal_auth, 0x24: h_pin_sm,
+                          0x1E: h_application_block, 0x16: h_card_block})
+
+
+def _state(card: SimCard) -> AuthState:
+    return card.extensions["auth"]  # type: ignore[return-value]
+
+
+def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
+    st = _state(card)
+    if cmd.p1 != 0x00:
+        return b"", 0x6A86
+    if len(cmd.data) not in (16, 17):
+        return b"", 0x6700
+    key = st.keys.get(cmd.p2)
+    if key is None:
+        return b"", 0x6A88
+    if key.tries == 0:
+        return b"", 0x6983
+    challenge, card.challenge = card.challenge, None     # a challenge is good for one try
+    if challenge is None:
+        return b"", 0x6984
+    a, x = cmd.data[:8], cmd.data[8:16]
+    expected = card_algos.external_auth_data(st.algorithm, key.value, challenge, x)
+    if a != expected:
+        key.tries -= 1
+        card.authenticated.discard(cmd.p2)
+        return b"", 0x6983 if key.tries == 0 else 0x63C0 | min(key.tries, 0x0F)
+    key.tries = key.max_tries
+    card.authenticated.add(cmd.p2)
+    return b"", 0x9000
+
+
+def h_internal_auth(card: SimCard, cmd: CommandApdu) -> Reply:
+    st = _state(card)
+    if len(cmd.data) not in (16, 17):
+        return b"", 0x6700
+    key = st.keys.get(cmd.p2 if cmd.p2 else KEY_IRK)
+    if key is None:
+        return b"", 0x6A88
+    sk = card_algos.session_key(st.algorithm, key.value, cmd.data[:8])
+    return card_algos.auth_data(st.algorithm, sk, cmd.data[8:16]), 0x9000
+
+
+def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int) -> int | None:
+    """None when the MAC over header ‖ Lc ‖ data is right; else the SW to answer."""
+    st = _state(card)
+    if cmd.cla != 0x84:
+        return 0x6987
+    if len(cmd.data) < MAC_LEN:
+        return 0x6700
+    challenge, card.challenge = card.challenge, None
+    if challenge is None:
+        return 0x6984
+    key = st.keys.get(key_id)
+    if key is None:
+        return 0x6A88
+    session = card_algos.session_key(st.algorithm, key.value, challenge)
+    body = cmd.header + bytes((len(cmd.data),)) + cmd.data[:-MAC_LEN]
+    if card_algos.mac(st.algorithm, session, body) != cmd.data[-MAC_LEN:]:
+        return 0x6988
+    card.extensions["sm_session"] = session
+    return None
+
+
+def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
+    """84 24 00 00: unblock (MAC only). 84 24 00 01: reload (enc PIN ‖ MAC). Need PUK first."""
+    if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
+        return b"", 0x6A86
+    if KEY_PUK not in card.authenticated:
+        return b"", 0x6982
+    sw = _check_mac(card, cmd, KEY_STK)
+    if sw is not None:
+        return b"", sw
+    pin = card.pin
+    if cmd.p2 == 0x00:
+        pin.tries = pin.max_tries
+        return b"", 0x9000
+    session = card.extensions.pop("sm_session")
+    try:
+        block = card_algos.decrypt_field(_state(card).algorithm, session, cmd.data[:-MAC_LEN])
+    except BadInputError:
+        return b"", 0x6A80
+    digits = decode_pin(block)
+    if digits is None or not 4 <= len(digits) <= 12:
+        return b"", 0x6A80
+    pin.value = digits
+    pin.tries = pin.max_tries
+    return b"", 0x9000
+
+
+def h_application_block(card: SimCard, cmd: CommandApdu) -> Reply:
+    if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
+        return b"", 0x6A86
+    if card.current_df.spec is not SSSE:
+        return b"", 0x6985
+    sw = _check_mac(card, cmd, KEY_STK)
+    if sw is not None:
+        return b"", sw
+    card.current_df.blocked = True
+    return b"", 0x9000
+
+
+def h_card_block(card: SimCard, cmd: CommandApdu) -> Reply:
+    sw = _check_mac(card, cmd, KEY_STK)
+    if sw is not None:
+        return b"", sw
+    card.card_blocked = True
+    return b"", 0x9000

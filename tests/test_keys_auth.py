@@ -1,0 +1,248 @@
+"""Key sources and the authentication flows against the simulated card."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from sbcard.apdu import commands as cmds
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
+from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE, SSSE_NAME
+from sbcard.cli.main import main
+from sbcard.crypto.symmetric import Algorithm
+from sbcard.errors import BadInputError, MismatchError, RefusedError
+from sbcard.keys.base import CardContext
+from sbcard.keys.hsm import HsmError, HsmStepSource, command_exchange, stdio_exchange
+from sbcard.keys.keyfile import KeyFile, key_check_value
+from sbcard.ops.auth import external_authenticate, internal_authenticate
+from sbcard.ops.read import read_card
+from sbcard.ops.session import SessionOptions, open_session
+from sbcard.sim.auth import builtin_key_file
+from sbcard.sim.persona import load_persona
+from sbcard.transport.simulated import SimulatedTransport
+
+OTHER_ROOT = "00112233445566778899AABBCCDDEEFF"
+
+
+def channel_for(persona: str):
+    p = load_persona(persona)
+    card = p.build_card()
+    t = SimulatedTransport(card)
+    t.connect()
+    ch = ApduChannel(t)
+    ch.check(cmds.select_by_name(SSSE_NAME))
+    ctx = CardContext(p.atr, p.card["region"], Algorithm[p.algorithm])
+    return card, ch, ctx
+
+
+def other_keys(*ids: int, algorithm: str = "SM4") -> KeyFile:
+    return KeyFile.from_mapping({"key": [
+        {"name": f"k{i:02X}", "card_key_id": f"{i:02X}", "algorithm": algorithm,
+         "value": OTHER_ROOT} for i in ids]})
+
+
+def test_rkssse_unlocks_ef06_on_v3():
+    card, ch, ctx = channel_for("v3")
+    assert ch.send(cmds.read_record(8, sfi=6, mode=cmds.RecordMode.FIRST_ID)).sw == 0x6982
+    external_authenticate(ch, builtin_key_file(), ctx, KEY_RKSSSE)
+    assert ch.send(cmds.read_record(8, sfi=6, mode=cmds.RecordMode.FIRST_ID)).ok
+    assert KEY_RKSSSE in card.authenticated
+
+
+def test_des_card_too():
+    card, ch, ctx = channel_for("demo")
+    external_authenticate(ch, builtin_key_file(), ctx, KEY_UKSSSE)
+    assert KEY_UKSSSE in card.authenticated
+
+
+def test_wrong_keys_stopped_by_internal_auth_before_spending_a_try():
+    card, ch, ctx = channel_for("v3")
+    state = card.extensions["auth"]
+    before = state.keys[KEY_RKSSSE].tries
+    with pytest.raises(MismatchError, match="internal authentication failed"):
+        external_authenticate(ch, other_keys(0x00, 0x0A), ctx, KEY_RKSSSE)
+    assert state.keys[KEY_RKSSSE].tries == before
+
+
+def test_wrong_key_without_irk_spends_one_try_and_says_so():
+    card, ch, ctx = channel_for("v3")
+    state = card.extensions["auth"]
+    with pytest.raises(AuthFailedError) as err:
+        external_authenticate(ch, other_keys(0x0A), ctx, KEY_RKSSSE)
+    assert err.value.tries_left == 14 and state.keys[KEY_RKSSSE].tries == 14
+    state.keys[KEY_RKSSSE].tries = 1
+    with pytest.raises(BlockedError):
+        external_authenticate(ch, other_keys(0x0A), ctx, KEY_RKSSSE)
+    with pytest.raises(BlockedError):            # blocked now, even with the right key
+        external_authenticate(ch, builtin_key_file(), ctx, KEY_RKSSSE, precheck=False)
+
+
+def test_missing_key_refused_before_any_apdu():
+    card, ch, ctx = channel_for("v3")
+    count = card.apdu_count
+    with pytest.raises(RefusedError, match="no key for card key 0A"):
+        external_authenticate(ch, other_keys(0x04), ctx, KEY_RKSSSE)
+    assert card.apdu_count == count
+
+
+def test_card_side_errors():
+    _, ch, _ctx = channel_for("v3")
+    a = bytes(8)
+    assert ch.send(cmds.external_authenticate(0x0A, a, a)).sw == 0x6984   # no challenge
+    ch.check(cmds.get_challenge())
+    assert ch.send(cmds.external_authenticate(0x3C, a, a)).sw == 0x6A88   # unknown key
+    ch.check(cmds.get_challenge())
+    ch.send(cmds.external_authenticate(0x0A, a, a))
+    assert ch.send(cmds.external_authenticate(0x0A, a, a)).sw == 0x6984   # challenge used up
+
+
+def test_internal_auth_genuine_and_not():
+    _, ch, ctx = channel_for("demo")
+    internal_authenticate(ch, builtin_key_file(), ctx)
+    with pytest.raises(MismatchError):
+        internal_authenticate(ch, other_keys(0x00, algorithm="DES"), ctx)
+
+
+def test_read_v3_with_keys():
+    with open_session(SessionOptions(sim="v3")) as ch:
+        j = read_card(ch, keys=builtin_key_file()).to_json()
+    assert j["name"] == "买买提·测试" and not j["warnings"]
+
+
+# -- key file ------------------------------------------------------------------------------
+
+def write_keyfile(tmp_path, body: str, mode: int = 0o600):
+    f = tmp_path / "keys.toml"
+    f.write_text(body, encoding="utf-8")
+    os.chmod(f, mode)
+    return f
+
+
+def test_keyfile_refuses_world_readable(tmp_path):
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\n'
+                                f'value="{OTHER_ROOT}"\n', 0o644)
+    with pytest.raises(RefusedError, match="chmod 600"):
+        KeyFile.load(f)
+
+
+def test_keyfile_kcv_and_errors(tmp_path):
+    good = key_check_value(Algorithm.SM4, bytes.fromhex(OTHER_ROOT))
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\n'
+                                f'value="{OTHER_ROOT}"\nkcv="{good}"\n')
+    assert KeyFile.load(f).has_key(0x0A)
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\n'
+                                f'value="{OTHER_ROOT}"\nkcv="000000"\n')
+    with pytest.raises(BadInputError, match="key check value does not match"):
+        KeyFile.load(f)
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\nvalue="0011"\n')
+    with pytest.raises(BadInputError) as err:
+        KeyFile.load(f)
+    assert "0011" not in str(err.value)                 # no key bytes in messages
+    with pytest.raises(BadInputError, match="no such file"):
+        KeyFile.load(tmp_path / "nope.toml")
+
+
+def test_keyfile_warns_on_test_keys(tmp_path):
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\n'
+                                'value="11111111111111111111111111111111"\n')
+    seen: list[str] = []
+    KeyFile.load(f, warn=seen.append)
+    assert seen and "TEST keys" in seen[0]
+
+
+def test_root_repr_hides_key():
+    root = builtin_key_file().roots[0]
+    assert root.value.hex().upper() not in repr(root)
+
+
+# -- HSM step mode -------------------------------------------------------------------------
+
+def test_hsm_step_source_matches_key_file():
+    from tests.fake_hsm import answer
+
+    hsm = HsmStepSource(answer, {0x0A: "004C", 0x00: "0170"})
+    keys = builtin_key_file()
+    p = load_persona("v3")
+    ctx = CardContext(p.atr, "519900", Algorithm.SM4)
+    r, x = bytes(range(8)), bytes(range(8, 16))
+    assert hsm.auth_data(ctx, 0x0A, r, x) == keys.auth_data(ctx, 0x0A, r, x)
+    assert hsm.internal_auth_expected(ctx, r, x) == keys.internal_auth_expected(ctx, r, x)
+    assert hsm.mac(ctx, 0x0A, r, b"\x84\x24\x00\x00\x04") == keys.mac(ctx, 0x0A, r,
+                                                                         b"\x84\x24\x00\x00\x04")
+    assert not hsm.has_key(0x04)
+
+
+def test_hsm_command_through_card():
+    exchange = command_exchange(f"{sys.executable} -m tests.fake_hsm")
+    card, ch, ctx = channel_for("v3")
+    external_authenticate(ch, HsmStepSource(exchange), ctx, KEY_RKSSSE)
+    assert KEY_RKSSSE in card.authenticated
+
+
+def test_hsm_errors_are_one_line():
+    with pytest.raises(HsmError, match="not found"):
+        command_exchange("/nonexistent/hsm")({"step": "mac"})
+    lines = iter(["not json\n"])
+    written: list[str] = []
+    ex = stdio_exchange(lambda: next(lines), written.append)
+    with pytest.raises(HsmError, match="not JSON"):
+        ex({"step": "mac"})
+    assert written[0].startswith("HSM-REQUEST {")
+    from tests.fake_hsm import answer
+
+    hsm = HsmStepSource(answer)
+    ctx = CardContext(load_persona("v3").atr, "519900", Algorithm.SM4)
+    with pytest.raises(HsmError, match="refused external_auth for key 0D"):
+        hsm.auth_data(ctx, 0x0D, bytes(8), bytes(8))
+
+
+# -- CLI -----------------------------------------------------------------------------------
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_cli_read_v3_with_test_keys(capsys):
+    code, out, err = run(capsys, "--sim", "v3", "--keys", "test", "read", "--json")
+    assert code == 0, err
+    assert json.loads(out)["name"] == "买买提·测试"
+    assert "TEST keys" in err
+
+
+def test_cli_read_v3_with_hsm_command(capsys):
+    code, out, err = run(capsys, "--sim", "v3", "--hsm-command",
+                         f"{sys.executable} -m tests.fake_hsm", "read", "--json")
+    assert code == 0, err
+    assert json.loads(out)["ssn"] == "51990020010228001X"
+
+
+def test_cli_two_key_sources_refused(capsys):
+    code, _, err = run(capsys, "--sim", "v3", "--keys", "test", "--hsm-stdio", "read")
+    assert code == 3 and "give one key source" in err
+
+
+def test_cli_photo_with_keys(capsys, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    code, out, _ = run(capsys, "--sim", "v3", "--keys", "test", "read", "--photo", str(photo))
+    assert code == 0 and "80 bytes" in out
+    assert photo.read_bytes().startswith(b"\xff\xd8") and photo.read_bytes().endswith(b"\xff\xd9")
+
+
+def test_cli_trace_of_authenticated_read_has_no_key(capsys):
+    code, _, err = run(capsys, "--sim", "v3", "--keys", "test", "--trace", "read")
+    assert code == 0
+    for root in builtin_key_file().roots:
+        assert root.value.hex().upper() not in err
+    assert ">> 0082000A10" in err                      # the authentication is visible
+
+
+def test_card_error_messages_carry_command_names():
+    err = CardError.for_sw(0x6982, "READ RECORD EF06")
+    assert "READ RECORD EF06" in str(err)
