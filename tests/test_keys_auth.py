@@ -246,3 +246,35 @@ def test_cli_trace_of_authenticated_read_has_no_key(capsys):
 def test_card_error_messages_carry_command_names():
     err = CardError.for_sw(0x6982, "READ RECORD EF06")
     assert "READ RECORD EF06" in str(err)
+
+
+def test_application_block_with_mac_then_9303():
+    from sbcard.apdu.sw import BlockedError as Blocked
+    from sbcard.ops.pin import block_application
+    from sbcard.ops.read import read_context
+
+    _card, ch, _ = channel_for("demo")
+    ctx = read_context(ch)
+    bad = cmds.CommandApdu(0x84, 0x1E, 0x00, 0x01, bytes(4))
+    ch.check(cmds.get_challenge())
+    assert ch.send(bad).sw == 0x6988                         # wrong MAC: refused
+    block_application(ch, builtin_key_file(), ctx)
+    assert ch.send(cmds.select_by_name(SSSE_NAME)).sw == 0x9303
+    assert ch.send(cmds.verify_query()).sw == 0x9303        # everything in SSSE now
+    with pytest.raises(Blocked):
+        ch.check(cmds.read_record(7, sfi=5, mode=cmds.RecordMode.FIRST_ID))
+
+
+def test_card_block_with_mac_then_6a81():
+    from sbcard.card.filesystem import KEY_STK
+    from sbcard.ops.read import read_context
+
+    card, ch, _ = channel_for("demo")
+    ctx = read_context(ch)
+    keys = builtin_key_file()
+    challenge = ch.check(cmds.get_challenge()).data
+    header = bytes((0x84, 0x16, 0x00, 0x00, 0x04))
+    mac = keys.mac(ctx, KEY_STK, challenge, header)
+    ch.check(cmds.CommandApdu(0x84, 0x16, 0x00, 0x00, mac))
+    assert card.card_blocked
+    assert ch.send(cmds.select_by_name(SSSE_NAME)).sw == 0x6A81

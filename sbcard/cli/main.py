@@ -19,6 +19,10 @@ COMMANDS: dict[str, str] = {
     "readers": "sbcard.cli.cmd_card:readers",
     "atr": "sbcard.cli.cmd_card:atr",
     "read": "sbcard.cli.cmd_read:read",
+    "verify": "sbcard.cli.cmd_pin:verify",
+    "pin": "sbcard.cli.cmd_pin:pin",
+    "activate": "sbcard.cli.cmd_activate:activate",
+    "audit": "sbcard.cli.cmd_activate:audit",
     "apdu": "sbcard.cli.cmd_card:apdu",
     "sim": "sbcard.cli.cmd_sim:sim",
 }
@@ -46,6 +50,10 @@ SHORT_HELP = {
     "readers": "List readers, card presence, ATR and card type. 列出读卡器",
     "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
     "read": "Read issuer and holder data (EF05/EF06), optionally bank number, photo. 读卡",
+    "verify": "Check the PIN, or that the card is genuine (internal auth). 校验",
+    "pin": "PIN status, change, reload (重置) and unblock (解锁). 密码管理",
+    "activate": "Activate a holder's card: identity check, initial PIN → new PIN. 启用",
+    "audit": "Show the activation audit log. 启用记录",
     "apdu": "Send raw APDUs exactly as typed and show the decoded status words. 发送APDU",
     "sim": "Simulated social security card: serve into pcscd, list personas. 模拟卡",
 }

@@ -238,6 +238,14 @@ def context_of(atr: bytes, info: SsseInfo, ef05: list[RawRecord]) -> CardContext
     return context_from(atr, region, algorithm_id)
 
 
+def read_context(channel: ApduChannel) -> CardContext:
+    """SELECT SSSE and read 卡的识别码: what key derivation needs, in two APDUs."""
+    info = select_ssse(channel)
+    r = channel.check(cmds.read_record(0x01, sfi=EF05.sfi, mode=RecordMode.FIRST_ID,
+                                       le=element("EF05", 0x01).record_len))
+    return context_of(channel.atr, info, split_records(r.data))
+
+
 def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
                chunk: int = 0xF0) -> bytes:
     """EF08 数字相片 (4096 bytes, RKSSSE): READ BINARY in chunks after SELECT SSSE.

@@ -175,20 +175,41 @@ def _read_mapping(text: str, origin: str, is_json: bool) -> dict[str, Any]:
 
 def load_persona(name_or_path: str) -> Persona:
     """A built-in persona by name (``demo``) or a ``.toml`` / ``.json`` file."""
+    data, origin = _load_mapping(name_or_path)
+    return persona_from_mapping(data, origin)
+
+
+def _load_mapping(name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], str]:
+    """The persona's mapping with ``extends = "base"`` resolved (sections merged key by key)."""
     path = Path(name_or_path)
     if path.suffix in (".toml", ".json") and path.is_file():
         data = _read_mapping(path.read_text("utf-8"), str(path), path.suffix == ".json")
-        return persona_from_mapping(data, str(path))
-    folder = resources.files(__package__).joinpath(BUILTIN_DIR)
-    for suffix in (".toml", ".json"):
-        entry = folder.joinpath(name_or_path + suffix)
-        if entry.is_file():
-            data = _read_mapping(entry.read_text("utf-8"), name_or_path, suffix == ".json")
-            return persona_from_mapping(data, name_or_path)
-    raise BadInputError(
-        f"no persona {name_or_path!r}: built-in ones are {', '.join(builtin_personas())}, "
-        "or give a .toml/.json file"
-    )
+        origin = str(path)
+    else:
+        folder = resources.files(__package__).joinpath(BUILTIN_DIR)
+        for suffix in (".toml", ".json"):
+            entry = folder.joinpath(name_or_path + suffix)
+            if entry.is_file():
+                data = _read_mapping(entry.read_text("utf-8"), name_or_path, suffix == ".json")
+                origin = name_or_path
+                break
+        else:
+            raise BadInputError(
+                f"no persona {name_or_path!r}: built-in ones are "
+                f"{', '.join(builtin_personas())}, or give a .toml/.json file"
+            )
+    base = data.pop("extends", None)
+    if base is None:
+        return data, origin
+    if depth >= 4:
+        raise BadInputError(f"persona {origin}: 'extends' chain is too deep")
+    merged, _ = _load_mapping(str(base), depth + 1)
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged, origin
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",

@@ -1,0 +1,205 @@
+"""``sbcard verify pin|card``, ``sbcard pin status|change|reload|unblock`` (密码).
+
+PINs come from a hidden prompt, or one per line on stdin with ``--pin-stdin`` — never from
+the command line, where they would land in shell history and process lists.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sbcard.cli.common import echo_json, state
+from sbcard.errors import BadInputError, ExitCode
+
+PIN_STDIN_HELP = "Read PINs from stdin, one per line, instead of hidden prompts."
+FORCE_HELP = "Go ahead even with one PIN try left (a wrong PIN then blocks the card)."
+
+
+class PinReader:
+    """Hidden prompts, or lines from stdin; PINs exist only as ``Pin`` objects."""
+
+    def __init__(self, from_stdin: bool) -> None:
+        self.from_stdin = from_stdin
+        # One stream object for every line: a fresh wrapper per call would lose what the
+        # previous one buffered.
+        self._stream = sys.stdin if from_stdin else None
+
+    def one(self, label: str):
+        from sbcard.ops.pin import Pin
+
+        if self.from_stdin:
+            line = self._stream.readline()  # type: ignore[union-attr]
+            if not line:
+                raise BadInputError(f"--pin-stdin: no line for {label}")
+            text = line.strip()
+        else:
+            text = click.prompt(label, hide_input=True, prompt_suffix=": ")
+        return Pin(text)
+
+    def new_twice(self, label: str = "new PIN 新密码"):
+        import secrets
+
+        first = self.one(label)
+        second = self.one(f"{label} again 再次输入")
+        if not secrets.compare_digest(first.digits, second.digits):
+            raise BadInputError("the two entries of the new PIN differ")
+        return first
+
+
+def _tries_text(left: int | None) -> str:
+    return "unknown 未知" if left is None else f"{left}"
+
+
+@click.group()
+def verify() -> None:
+    """Check the PIN (密码校验) or that the card is genuine (卡片认证)."""
+
+
+@verify.command("pin")
+@click.option("--pin-stdin", is_flag=True, help=PIN_STDIN_HELP)
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bool) -> int:
+    """Check the cardholder's PIN, without risking the last try.
+
+    \b
+    First asks the card how many tries are left (this spends none); refuses when only one is
+    left unless --force. Exit codes: 0 PIN correct, 6 wrong (tries left reported),
+    7 blocked, 8 refused (one try left), 4 no card.
+    """
+    from sbcard.apdu.sw import AuthFailedError
+    from sbcard.ops.pin import guard_tries, pin_status, select_ssse, verify_pin
+
+    st = state(ctx)
+    with st.session() as channel:
+        select_ssse(channel)
+        status = pin_status(channel)
+        guard_tries(status, force=force, what="verifying")   # refuse before asking for a PIN
+        if not as_json:
+            click.echo(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}", err=True)
+        pin = PinReader(pin_stdin).one("PIN 密码")
+        try:
+            verify_pin(channel, pin, force=force, status=status)
+        except AuthFailedError as exc:
+            if as_json:
+                echo_json({"pin_ok": False, "tries_left": exc.tries_left})
+            raise
+    if as_json:
+        echo_json({"pin_ok": True})
+    else:
+        click.echo("PIN correct 密码正确")
+    return ExitCode.OK
+
+
+@verify.command("card")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def verify_card_cmd(ctx: click.Context, as_json: bool) -> int:
+    """Prove the card is genuine: INTERNAL AUTHENTICATE with its diversified IRK.
+
+    Needs a key source (--keys, --psam or --hsm-command) holding the IRK (card key 00).
+    Exit codes: 0 genuine, 9 the card's answer does not match (not genuine, or keys of
+    another issuer), 4 no card.
+    """
+    from sbcard.ops.auth import internal_authenticate
+    from sbcard.ops.read import read_context
+
+    st = state(ctx)
+    with st.key_source() as keys, st.session() as channel:
+        if keys is None:
+            raise click.UsageError("verify card needs a key source: --keys, --psam or "
+                                   "--hsm-command")
+        ctx_ = read_context(channel)
+        internal_authenticate(channel, keys, ctx_)
+    if as_json:
+        echo_json({"genuine": True, "method": "internal-authenticate", "key_source": keys.name})
+    else:
+        click.echo(f"genuine card 真卡: internal authentication matches {keys.name}")
+    return ExitCode.OK
+
+
+@click.group()
+def pin() -> None:
+    """PIN management (密码管理): status, change, reload (重置), unblock (解锁)."""
+
+
+@pin.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def pin_status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """How many PIN tries are left (spends none)."""
+    from sbcard.ops.pin import pin_status, select_ssse
+
+    with state(ctx).session() as channel:
+        select_ssse(channel)
+        status = pin_status(channel)
+    if as_json:
+        echo_json(status.to_json())
+    elif status.blocked:
+        click.echo("PIN blocked 密码已锁定")
+    else:
+        click.echo(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}")
+
+
+@pin.command("change")
+@click.option("--pin-stdin", is_flag=True, help=PIN_STDIN_HELP + " Order: old, new, new.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@click.option("--allow-trivial", is_flag=True, help="Accept a guessable new PIN (e.g. 123456).")
+@click.pass_context
+def pin_change_cmd(ctx: click.Context, pin_stdin: bool, force: bool, allow_trivial: bool) -> None:
+    """Change the PIN: the old one, then the new one twice.
+
+    Refuses guessable new PINs (123456, 000000, 888888, runs like 234567) unless
+    --allow-trivial. Exit codes: 0 changed, 6 old PIN wrong, 7 blocked, 8 refused.
+    """
+    from sbcard.ops.pin import change_pin
+
+    reader = PinReader(pin_stdin)
+    old = reader.one("current PIN 原密码")
+    new = reader.new_twice()
+    with state(ctx).session() as channel:
+        change_pin(channel, old, new, force=force, allow_trivial=allow_trivial)
+    click.echo("PIN changed 密码已修改")
+
+
+@pin.command("reload")
+@click.option("--pin-stdin", is_flag=True, help=PIN_STDIN_HELP + " Order: new, new.")
+@click.option("--allow-trivial", is_flag=True, help="Accept a guessable new PIN.")
+@click.pass_context
+def pin_reload_cmd(ctx: click.Context, pin_stdin: bool, allow_trivial: bool) -> None:
+    """Set a new PIN without the old one (重置密码), for a holder who forgot it.
+
+    Needs a key source with PUK (card key 06) and STK (02): PUK external authentication,
+    then the new PIN enciphered and MACed (secure messaging, spec §5.7).
+    """
+    from sbcard.ops.pin import reload_pin
+    from sbcard.ops.read import read_context
+
+    new = PinReader(pin_stdin).new_twice()
+    st = state(ctx)
+    with st.key_source() as keys, st.session() as channel:
+        if keys is None:
+            raise click.UsageError("pin reload needs a key source: --keys, --psam or --hsm-*")
+        reload_pin(channel, keys, read_context(channel), new, allow_trivial=allow_trivial)
+    click.echo("PIN reloaded 密码已重置")
+
+
+@pin.command("unblock")
+@click.pass_context
+def pin_unblock_cmd(ctx: click.Context) -> None:
+    """Reset the PIN try counter of a blocked PIN (解锁); the PIN itself stays.
+
+    Needs a key source with PUK (card key 06) and STK (02).
+    """
+    from sbcard.ops.pin import unblock_pin
+    from sbcard.ops.read import read_context
+
+    st = state(ctx)
+    with st.key_source() as keys, st.session() as channel:
+        if keys is None:
+            raise click.UsageError("pin unblock needs a key source: --keys, --psam or --hsm-*")
+        unblock_pin(channel, keys, read_context(channel))
+    click.echo("PIN unblocked 密码已解锁")
