@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "activate": "sbcard.cli.cmd_activate:activate",
     "audit": "sbcard.cli.cmd_activate:audit",
     "apdu": "sbcard.cli.cmd_card:apdu",
+    "crypto": "sbcard.cli.cmd_crypto:crypto",
     "sim": "sbcard.cli.cmd_sim:sim",
 }
 
@@ -55,6 +56,7 @@ SHORT_HELP = {
     "activate": "Activate a holder's card: identity check, initial PIN → new PIN. 启用",
     "audit": "Show the activation audit log. 启用记录",
     "apdu": "Send raw APDUs exactly as typed and show the decoded status words. 发送APDU",
+    "crypto": "SM3/SM4/DES, card MAC, key diversification, auth data, SM2 by hand. 密码运算",
     "sim": "Simulated social security card: serve into pcscd, list personas. 模拟卡",
 }
 

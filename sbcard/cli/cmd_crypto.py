@@ -1,0 +1,765 @@
+"""``sbcard crypto``: the library's algorithms at the command line, for debugging by hand.
+
+Every computation is done by :mod:`sbcard.crypto` (symmetric, card_algos, sm2); this module
+only parses hex and files, checks that options fit together and prints. Crypto modules are
+imported inside the command bodies so ``sbcard --help`` stays fast.
+
+These commands print keys the engineer typed and keys derived from them: that is their point.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sbcard.cli.common import echo_json, echo_table, label
+from sbcard.errors import BadInputError, MismatchError, RefusedError, SbcardError
+
+if TYPE_CHECKING:
+    from sbcard.crypto.sm2 import PrivateKey, PublicKey
+    from sbcard.crypto.symmetric import Algorithm
+
+_HEX_TEXT = set(string.hexdigits + " \t\r\n:-_")
+
+
+# --------------------------------------------------------------------------- input / output
+
+
+def _hex(text: str, what: str) -> bytes:
+    from sbcard.hexutil import parse_hex
+
+    return parse_hex(text, what)
+
+
+def _out_hex(data: bytes) -> str:
+    from sbcard.hexutil import to_hex
+
+    return to_hex(data)
+
+
+def _read_file(path: str, what: str) -> bytes:
+    """Bytes of ``path`` (``-`` is stdin); every failure is a one-line BadInputError."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise BadInputError(f"{what}: no such file {path!r}") from None
+    except IsADirectoryError:
+        raise BadInputError(f"{what}: {path!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise BadInputError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def _write_file(path: str, data: bytes, *, private: bool = False) -> None:
+    """Write ``data``; ``private`` files are created (or reset) with mode 0600."""
+    try:
+        if private:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        else:
+            Path(path).write_bytes(data)
+    except OSError as exc:
+        raise SbcardError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
+          what: str = "data") -> bytes:
+    """The one input among HEX arguments, ``--in FILE`` and (where offered) ``--text``."""
+    given = [name for name, value in (("HEX", parts or None), ("--in", in_file),
+                                      ("--text", text)) if value is not None]
+    if len(given) != 1:
+        ctx = click.get_current_context(silent=True)
+        text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
+        choices = "HEX, --in FILE or --text STRING" if text_ok else "HEX or --in FILE"
+        if not given:
+            raise click.UsageError(f"no {what}: give it as {choices}")
+        raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
+    if in_file is not None:
+        return _read_file(in_file, f"--in {what}")
+    if text is not None:
+        return text.encode("utf-8")
+    return _hex(" ".join(parts), what)
+
+
+def _looks_like_hex_text(data: bytes) -> bool:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return bool(text.strip()) and set(text) <= _HEX_TEXT
+
+
+def _bytes_or_file(value: str, what: str) -> bytes:
+    """A value that is either an existing file (PEM, DER, raw or hex text) or hex."""
+    if os.path.exists(value):
+        data = _read_file(value, what)
+        if _looks_like_hex_text(data):
+            return _hex("".join(data.decode("ascii").split()), f"{what} ({value})")
+        return data
+    if set(value) <= _HEX_TEXT:
+        return _hex(value, what)
+    raise BadInputError(f"{what}: no such file {value!r} (and it is not hex either)")
+
+
+def _emit(data: bytes, out: str | None) -> None:
+    """Binary to ``--out FILE``, else upper-case hex on stdout."""
+    if out is None:
+        click.echo(_out_hex(data))
+    else:
+        _write_file(out, data)
+
+
+def _algorithm(name: str) -> Algorithm:
+    from sbcard.crypto.symmetric import Algorithm
+
+    return Algorithm[name.upper()]
+
+
+_ALG_OPTION = click.option(
+    "--alg", "alg", required=True, type=click.Choice(["des", "sm4"], case_sensitive=False),
+    help="The card's algorithm environment: des (8-byte blocks; 8-byte key = DES, 16 = 3DES "
+         "EDE2) or sm4 (16-byte blocks and keys).")
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _in_option(what: str = "data") -> Any:
+    return click.option("--in", "in_file", metavar="FILE",
+                        help=f"Read the {what} (binary) from FILE; - is stdin.")
+
+
+# --------------------------------------------------------------------------- group
+
+
+@click.group()
+def crypto() -> None:
+    """Cryptography for debugging by hand (密码运算): SM3 杂凑, SM4/DES 分组密码, the card's
+    MAC 报文鉴别码, 密钥分散, 外部认证 data and SM2 签名/加密.
+
+    \b
+    Hex may be spaced or glued; binary input and output through --in/--out files.
+    Nothing is padded silently. These are debug tools: output can contain key material.
+    Examples:
+      sbcard crypto sm3 --text abc
+      sbcard crypto sm4 enc --key 0123456789ABCDEFFEDCBA9876543210 \\
+          0123456789ABCDEFFEDCBA9876543210
+      sbcard crypto diversify --alg sm4 --root 00112233445566778899AABBCCDDEEFF \\
+          --region 650100 --atr 3B6D00000081...
+      sbcard crypto sm2 keygen --out-key key.pem --out-pub pub.pem
+    """
+
+
+# --------------------------------------------------------------------------- SM3
+
+
+@crypto.command()
+@click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+@_in_option()
+@click.option("--text", metavar="STRING", help="Hash STRING encoded as UTF-8.")
+@_JSON_OPTION
+def sm3(hex_parts: tuple[str, ...], in_file: str | None, text: str | None,
+        as_json: bool) -> None:
+    """SM3 杂凑 (GB/T 32905) of HEX, a file or a text: prints the 32-byte digest in hex.
+
+    \b
+      sbcard crypto sm3 616263
+      sbcard crypto sm3 --text abc
+      sbcard crypto sm3 --in photo.jpg
+    """
+    from sbcard.crypto.symmetric import sm3 as digest
+
+    data = _data(hex_parts, in_file, text)
+    result = _out_hex(digest(data))
+    if as_json:
+        echo_json({"algorithm": "SM3", "length": len(data), "digest": result})
+    else:
+        click.echo(result)
+
+
+# --------------------------------------------------------------------------- SM4 / DES
+
+
+_CIPHERS = {
+    # name: (block size, label, key lengths)
+    "sm4": (16, "SM4", (16,)),
+    "des": (8, "DES", (8, 16, 24)),
+}
+
+
+def _nbytes(n: int) -> str:
+    return f"{n} byte" if n == 1 else f"{n} bytes"
+
+
+def _cipher_command(name: str, encrypt: bool) -> click.Command:
+    block, title, key_sizes = _CIPHERS[name]
+    what = "Encrypt" if encrypt else "Decrypt"
+    help_text = (
+        f"{what} with {title} ({'加密' if encrypt else '解密'}), ECB or CBC.\n\n"
+        f"Data must be whole {block}-byte blocks unless --pad iso9797-m2 is given. Prints "
+        "hex, or writes binary with --out."
+    )
+
+    @click.command(name="enc" if encrypt else "dec", help=help_text)
+    @click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+    @click.option("--key", required=True, metavar="HEX",
+                  help="16-byte SM4 key." if name == "sm4" else
+                  "8-byte DES key, 16-byte 3DES EDE2 key (K1‖K2, K3 = K1) or 24-byte "
+                  "3DES EDE3 key (K1‖K2‖K3).")
+    @click.option("--mode", type=click.Choice(["ecb", "cbc"], case_sensitive=False),
+                  default="ecb", show_default=True, help="Block cipher mode.")
+    @click.option("--iv", metavar="HEX",
+                  help=f"CBC initial value, {block} bytes (default: all zeros, as the card "
+                       "uses). Not allowed with ECB.")
+    @_in_option("input")
+    @click.option("--out", metavar="FILE", help="Write the result (binary) to FILE, not hex.")
+    @click.option("--pad", type=click.Choice(["none", "iso9797-m2"], case_sensitive=False),
+                  default="none", show_default=True,
+                  help="iso9797-m2 = ISO/IEC 9797-1 method 2 (append 80 00…, always a "
+                       "byte at least) before encrypting / strictly strip it after "
+                       "decrypting. none = the data must be whole blocks.")
+    def command(hex_parts: tuple[str, ...], key: str, mode: str, iv: str | None,
+                in_file: str | None, out: str | None, pad: str) -> None:
+        from sbcard.crypto import symmetric
+
+        mode = mode.lower()
+        key_bytes = _hex(key, "--key")
+        if len(key_bytes) not in key_sizes:
+            sizes = " or ".join(str(n) for n in key_sizes)
+            raise BadInputError(f"--key: {title} key must be {sizes} bytes, "
+                                f"got {_nbytes(len(key_bytes))}")
+        if iv is not None and mode != "cbc":
+            raise click.UsageError("--iv applies to --mode cbc only")
+        iv_bytes = _hex(iv, "--iv") if iv is not None else bytes(block)
+        if len(iv_bytes) != block:
+            raise BadInputError(f"--iv: {title}-CBC IV must be {block} bytes, "
+                                f"got {_nbytes(len(iv_bytes))}")
+        data = _data(hex_parts, in_file, what="input")
+        padded = pad.lower() == "iso9797-m2"
+        if encrypt and padded:
+            data = symmetric.pad_iso9797_m2(data, block)
+        if len(data) % block:
+            if encrypt:
+                raise BadInputError(
+                    f"{title} data is {_nbytes(len(data))}, not a multiple of {block}: nothing "
+                    "is padded silently; add --pad iso9797-m2 to append 80 00… first"
+                )
+            raise BadInputError(
+                f"{title} ciphertext is {_nbytes(len(data))}, not a multiple of {block} "
+                "(truncated, or not ciphertext?)"
+            )
+        fn = getattr(symmetric, f"{name}_{mode}_{'encrypt' if encrypt else 'decrypt'}")
+        result = fn(key_bytes, data, iv_bytes) if mode == "cbc" else fn(key_bytes, data)
+        if not encrypt and padded:
+            try:
+                result = symmetric.unpad_iso9797_m2(result, block)
+            except BadInputError as exc:
+                raise BadInputError(
+                    f"{exc} (wrong key or IV, or the data was not padded: try --pad none)"
+                ) from None
+        _emit(result, out)
+
+    return command
+
+
+@crypto.group(name="sm4")
+def sm4_group() -> None:
+    """SM4 分组密码 (GB/T 32907) encryption/decryption, ECB or CBC, no implicit padding.
+
+    \b
+      sbcard crypto sm4 enc --key 0123456789ABCDEFFEDCBA9876543210 \\
+          0123456789ABCDEFFEDCBA9876543210
+      sbcard crypto sm4 dec --key … --mode cbc --iv … --in cipher.bin --out plain.bin
+    """
+
+
+@crypto.group(name="des")
+def des_group() -> None:
+    """DES / 3DES encryption/decryption, ECB or CBC, no implicit padding.
+
+    \b
+    Key length picks the algorithm: 8 bytes = single DES, 16 bytes = 3DES EDE2
+    (K1‖K2, encrypt K1 / decrypt K2 / encrypt K1: the card's double-length keys),
+    24 bytes = 3DES EDE3.
+      sbcard crypto des enc --key 0123456789ABCDEFFEDCBA9876543210 1122334455667788
+    """
+
+
+for _verb in (True, False):
+    sm4_group.add_command(_cipher_command("sm4", _verb))
+    des_group.add_command(_cipher_command("des", _verb))
+
+
+# --------------------------------------------------------------------------- card algorithms
+
+
+@crypto.command()
+@_ALG_OPTION
+@click.option("--key", required=True, metavar="HEX",
+              help="Session key 过程密钥 (DES 8 bytes, SM4 16), or with "
+                   "--derive-from-challenge the card key it is derived from.")
+@click.argument("data_parts", nargs=-1, required=True, metavar="DATA")
+@click.option("--iv", metavar="HEX",
+              help="Initial value, one block (default all zeros; the PKI application uses "
+                   "its challenge padded with 00).")
+@click.option("--derive-from-challenge", "challenge", metavar="CHALLENGE",
+              help="First derive the session key from --key (a card key) and this card "
+                   "challenge (GET CHALLENGE answer, 4 or 8 bytes).")
+@_JSON_OPTION
+def mac(alg: str, key: str, data_parts: tuple[str, ...], iv: str | None,
+        challenge: str | None, as_json: bool) -> None:
+    """Secure-messaging MAC 报文鉴别码 as the card computes it (spec §5.6).
+
+    DATA is `CLA INS P1 P2 Lc ‖ command data` with Lc counting the 4 MAC bytes; ISO 9797-1
+    method 2 padding is added. DES: single-DES CBC, first 4 bytes of the last block; SM4:
+    XOR of the last block's four quarters.
+
+    \b
+      sbcard crypto mac --alg des --key 1122334455667788 04D6820008 11223344
+      sbcard crypto mac --alg sm4 --key <card key> --derive-from-challenge 8A1F03C4 \\
+          04DC010C0C 1122334455667788
+    Output contains key material (the session key) when it is derived.
+    """
+    from sbcard.crypto import card_algos
+
+    algorithm = _algorithm(alg)
+    key_bytes = _hex(key, "--key")
+    data = _hex(" ".join(data_parts), "DATA")
+    iv_bytes = _hex(iv, "--iv") if iv is not None else None
+    challenge_bytes = None
+    session = key_bytes
+    if challenge is not None:
+        challenge_bytes = _hex(challenge, "--derive-from-challenge")
+        session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
+    result = card_algos.mac(algorithm, session, data, iv_bytes)
+    if as_json:
+        echo_json({
+            "algorithm": algorithm.name,
+            "challenge": _out_hex(challenge_bytes) if challenge_bytes is not None else None,
+            "session_key": _out_hex(session),
+            "iv": _out_hex(iv_bytes if iv_bytes is not None else bytes(algorithm.block_size)),
+            "data": _out_hex(data),
+            "mac": _out_hex(result),
+        })
+    elif challenge_bytes is None:
+        click.echo(_out_hex(result))
+    else:
+        echo_table([
+            (label("过程密钥", "Session key"), _out_hex(session)),
+            (label("报文鉴别码", "MAC"), _out_hex(result)),
+        ])
+
+
+_LEVEL_NAMES = {
+    # level: (Chinese, English)
+    "province": ("省级", "province"),
+    "city": ("地市", "city"),
+    "card": ("卡片", "card"),
+}
+
+
+@crypto.command()
+@_ALG_OPTION
+@click.option("--root", required=True, metavar="HEX",
+              help="Root key 根密钥 (DES 8 or 16 bytes, SM4 16), --levels above the card key.")
+@click.option("--region", metavar="6DIGITS",
+              help="Issuing region code 地区代码 (卡的识别码 digits 1-6): gives the city "
+                   "(地市) and province (省级) factors.")
+@click.option("--atr", metavar="HEX",
+              help="The card's ATR, or just its historical bytes: the card factor is the "
+                   "last 8 bytes. Without it, diversification stops above the card level.")
+@click.option("--levels", type=click.IntRange(1, 3), default=2, show_default=True, metavar="1|2|3",
+              help="Levels from the root to the card key: 1 card; 2 city, card; "
+                   "3 province, city, card.")
+@click.option("--factor", "factors", multiple=True, metavar="HEX",
+              help="Explicit 8-byte factor, repeatable, in PSAM order (card factor first); "
+                   "applied last to first. Replaces --region/--atr/--levels.")
+@_JSON_OPTION
+def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: int,
+              factors: tuple[str, ...], as_json: bool) -> None:
+    """Key diversification 密钥分散 (spec §5.4): each factor and each intermediate key.
+
+    \b
+    The root is diversified with the province factor ("PP0000sh"), then the city factor
+    ("CCCCCCsx"; "CCCC00sx" in Zhejiang) and the card factor (last 8 ATR bytes), starting
+    at the level --levels says the root sits at.
+      sbcard crypto diversify --alg sm4 --root 00112233445566778899AABBCCDDEEFF \\
+          --region 650100 --atr 3B6D000000815448…
+      sbcard crypto diversify --alg des --root <16 bytes> --factor <card> --factor <city>
+    Output contains key material: the root and every derived key.
+    """
+    from click.core import ParameterSource
+
+    from sbcard.crypto import card_algos
+
+    algorithm = _algorithm(alg)
+    root_key = algorithm.check_key(_hex(root, "--root"), "root key")
+    steps: list[tuple[str, bytes]] = []  # (level name, factor), in the order applied
+    if factors:
+        ctx = click.get_current_context()
+        levels_given = ctx.get_parameter_source("levels") is not ParameterSource.DEFAULT
+        if region is not None or atr is not None or levels_given:
+            raise click.UsageError("--factor replaces --region, --atr and --levels")
+        parsed = [_hex(f, f"--factor {i}") for i, f in enumerate(factors, start=1)]
+        steps = [(f"factor {i}", parsed[i - 1]) for i in range(len(parsed), 0, -1)]
+        complete, levels = True, len(parsed)
+    else:
+        chain = ["province", "city", "card"][3 - levels:]
+        if chain != ["card"] and region is None:
+            raise click.UsageError(f"--levels {levels} needs --region (or give --factor)")
+        complete = atr is not None
+        if atr is None:
+            chain = chain[:-1]
+            if not chain:
+                raise click.UsageError("--levels 1 uses the card factor only: give --atr")
+        for level in chain:
+            if level == "province":
+                factor = card_algos.province_factor(region or "")
+            elif level == "city":
+                factor = card_algos.city_factor(region or "")
+            else:
+                factor = card_algos.card_factor(_hex(atr or "", "--atr"))
+            steps.append((level, factor))
+
+    key = root_key
+    rows: list[dict[str, Any]] = []
+    for level, factor in steps:
+        key = card_algos.diversify(algorithm, key, factor)
+        rows.append({"level": level, "factor": _out_hex(factor),
+                     "factor_ascii": _printable(factor), "key": _out_hex(key)})
+    note = None if complete else (
+        "no --atr: stopped above the card level, so the last key is not the card key")
+    if as_json:
+        echo_json({"algorithm": algorithm.name, "root": _out_hex(root_key), "levels": levels,
+                   "steps": rows, "key": _out_hex(key), "complete": complete, "note": note})
+        return
+    table = [(label("算法", "Algorithm"), algorithm.name),
+             (label("根密钥", "Root key"), _out_hex(root_key))]
+    for row in rows:
+        shown = row["factor"] + (f'  "{row["factor_ascii"]}"' if row["factor_ascii"] else "")
+        if row["level"] in _LEVEL_NAMES:
+            zh, en = _LEVEL_NAMES[row["level"]]
+            names = (label(f"{zh}分散因子", f"{en} factor"), label(f"{zh}密钥", f"{en} key"))
+        else:  # explicit --factor N
+            names = (label("分散因子", row["level"]),
+                     label("分散结果", f"key after {row['level']}"))
+        table += [(names[0], shown), (names[1], row["key"])]
+    if note:
+        table.append((label("注意", "Note"), note))
+    echo_table(table)
+
+
+def _printable(data: bytes) -> str | None:
+    """``"650100sx"`` for the region factors; None for binary ones."""
+    text = data.decode("latin-1")
+    return text if data.isascii() and text.isprintable() else None
+
+
+@crypto.command()
+@_ALG_OPTION
+@click.option("--key", required=True, metavar="HEX",
+              help="Card key 卡片密钥 (already diversified; DES 8 or 16 bytes, SM4 16).")
+@click.option("--challenge", required=True, metavar="HEX",
+              help="The card's GET CHALLENGE answer, 过程因子 R (4 or 8 bytes).")
+@click.option("--original", required=True, metavar="HEX",
+              help="The terminal's 8 random bytes X, 原始信息.")
+@click.option("--key-id", metavar="HEX",
+              help="Also print the whole APDU 00 82 00 <key id> …: the card key ID (P2).")
+@click.option("--key-version", metavar="HEX",
+              help="Key version byte appended after X (only with --key-id).")
+@_JSON_OPTION
+def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
+         key_version: str | None, as_json: bool) -> None:
+    """EXTERNAL AUTHENTICATE 外部认证 data (spec §5.5): A and the APDU data A‖X.
+
+    The session key is derived from the card key and the challenge, then A is computed over
+    X (DES: DES_SK(X); SM4: T = SM4_SK(X‖00×8), A = T[0:8] ⊕ T[8:16]).
+
+    \b
+      sbcard crypto auth --alg sm4 --key 00112233445566778899AABBCCDDEEFF \\
+          --challenge 1122334455667788 --original A1A2A3A4A5A6A7A8 --key-id 0A
+    Output contains key material (the session key).
+    """
+    from sbcard.crypto import card_algos
+
+    algorithm = _algorithm(alg)
+    key_bytes = _hex(key, "--key")
+    challenge_bytes = _hex(challenge, "--challenge")
+    x = _hex(original, "--original")
+    session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
+    a = card_algos.external_auth_data(algorithm, key_bytes, challenge_bytes, x)
+    apdu = None
+    if key_version is not None and key_id is None:
+        raise click.UsageError("--key-version needs --key-id")
+    if key_id is not None:
+        from sbcard.apdu.commands import external_authenticate
+
+        kid = _one_byte(key_id, "--key-id")
+        version = _one_byte(key_version, "--key-version") if key_version is not None else None
+        apdu = _out_hex(external_authenticate(kid, a, x, version).to_bytes())
+    if as_json:
+        echo_json({"algorithm": algorithm.name, "challenge": _out_hex(challenge_bytes),
+                   "original": _out_hex(x), "session_key": _out_hex(session),
+                   "auth_data": _out_hex(a), "apdu_data": _out_hex(a + x), "apdu": apdu})
+        return
+    rows = [
+        (label("过程密钥", "Session key"), _out_hex(session)),
+        (label("认证数据", "A"), _out_hex(a)),
+        (label("命令数据", "A‖X"), _out_hex(a + x)),
+    ]
+    if apdu is not None:
+        rows.append((label("命令", "APDU"), apdu))
+    echo_table(rows)
+
+
+def _one_byte(text: str, what: str) -> int:
+    value = _hex(text, what)
+    if len(value) != 1:
+        raise BadInputError(f"{what} must be one byte (2 hex digits), got {len(value)} bytes")
+    return value[0]
+
+
+# --------------------------------------------------------------------------- SM2
+
+
+@crypto.group(name="sm2")
+def sm2_group() -> None:
+    """SM2 (GB/T 32918): key generation, 签名/验签 and 加密/解密 on the recommended curve.
+
+    \b
+    Keys are PEM, DER or hex files, or hex strings (format detected). The signer's ID
+    defaults to 1234567812345678 (GM/T 0009). Signatures are raw r‖s (64 bytes, as the card
+    returns them) or DER (what OpenSSL uses); ciphertexts are C1C3C2 (GB/T 32918.4-2016),
+    C1C2C3 (older code) or GM/T 0009 DER.
+      sbcard crypto sm2 keygen --out-key key.pem --out-pub pub.pem
+      sbcard crypto sm2 sign --key key.pem --format der --text hello --out sig.der
+      sbcard crypto sm2 verify --pub pub.pem --format der --sig sig.der --text hello
+    """
+
+
+def _private_key(value: str) -> PrivateKey:
+    from sbcard.crypto import sm2
+
+    return sm2.load_private_key(_bytes_or_file(value, "--key"))
+
+
+def _public_key(value: str) -> PublicKey:
+    from sbcard.crypto import sm2
+
+    return sm2.load_public_key(_bytes_or_file(value, "--pub"))
+
+
+_ID_OPTION = click.option(
+    "--id", "uid", default="1234567812345678", show_default=True, metavar="ID",
+    help="Signer's user ID (UTF-8) that goes into Z_A.")
+_ORDER_OPTION = click.option(
+    "--order", type=click.Choice(["C1C3C2", "C1C2C3"], case_sensitive=False),
+    help="Raw ciphertext order. [default: C1C3C2]")
+_DER_OPTION = click.option(
+    "--der", is_flag=True,
+    help="Ciphertext as GM/T 0009 DER SEQUENCE {x, y, C3, C2} (as OpenSSL), not raw bytes.")
+
+
+def _uid(uid: str) -> bytes:
+    return uid.encode("utf-8")
+
+
+@sm2_group.command()
+@click.option("--out-key", metavar="FILE", help="Write the private key here (mode 0600).")
+@click.option("--out-pub", metavar="FILE", help="Write the public key here.")
+@click.option("--format", "fmt", type=click.Choice(["pem", "der", "hex"], case_sensitive=False),
+              default="pem", show_default=True,
+              help="pem/der: PKCS#8 private key and SubjectPublicKeyInfo (what openssl "
+                   "reads); hex: the 32-byte scalar d and 04‖X‖Y.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out-key file.")
+def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> None:
+    """Generate an SM2 key pair 生成密钥对.
+
+    What is not written to a file is printed, so without --out-key the private key goes to
+    stdout. An existing private key file is not overwritten without --force.
+
+    \b
+      sbcard crypto sm2 keygen --out-key key.pem --out-pub pub.pem
+      sbcard crypto sm2 keygen --format hex
+    """
+    from sbcard.crypto.sm2 import PrivateKey
+
+    fmt = fmt.lower()
+    if fmt == "der" and (out_key is None or out_pub is None):
+        raise click.UsageError("--format der is binary: give both --out-key and --out-pub, "
+                               "or use --format pem or hex")
+    if out_key is not None and not force and os.path.exists(out_key):
+        raise RefusedError(f"{out_key!r} exists; not overwriting a key file without --force")
+    key = PrivateKey.generate()
+    if fmt == "pem":
+        private, public = key.to_pem().encode(), key.public_key.to_pem().encode()
+    elif fmt == "der":
+        private, public = key.to_der(), key.public_key.to_der()
+    else:
+        private, public = (key.to_hex() + "\n").encode(), (key.public_key.to_hex() + "\n").encode()
+    for data, path, is_private, what in ((private, out_key, True, "private key"),
+                                         (public, out_pub, False, "public key")):
+        if path is None:
+            click.echo(data.decode("ascii"), nl=False)
+        else:
+            _write_file(path, data, private=is_private)
+            mode = " (mode 0600)" if is_private else ""
+            click.echo(f"wrote {what} to {path}{mode}", err=True)
+
+
+@sm2_group.command()
+@click.option("--key", required=True, metavar="FILE_OR_HEX",
+              help="Private key: PEM/DER/hex file or 64 hex digits.")
+@_ID_OPTION
+@click.option("--format", "fmt", type=click.Choice(["raw", "der"], case_sensitive=False),
+              default="raw", show_default=True,
+              help="raw = r‖s, 64 bytes (the card's form); der = SEQUENCE {r, s} (OpenSSL).")
+@click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+@_in_option("message")
+@click.option("--text", metavar="STRING", help="Sign STRING encoded as UTF-8.")
+@click.option("--out", metavar="FILE", help="Write the signature (binary) to FILE, not hex.")
+@_JSON_OPTION
+def sign(key: str, uid: str, fmt: str, hex_parts: tuple[str, ...], in_file: str | None,
+         text: str | None, out: str | None, as_json: bool) -> None:
+    """Sign a message 签名: SM3(Z_A‖M) with Z_A from --id.
+
+    \b
+      sbcard crypto sm2 sign --key key.pem --text hello
+      sbcard crypto sm2 sign --key key.pem --format der --in msg.bin --out sig.der
+    With --json, the digests Z_A and e = SM3(Z_A‖M) are shown too (compare with a card).
+    """
+    from sbcard.crypto import sm2
+
+    private = _private_key(key)
+    message = _data(hex_parts, in_file, text, what="message")
+    signature = sm2.sign(private, message, uid=_uid(uid), encoding=fmt.lower())
+    if out is not None:
+        _write_file(out, signature)
+    if as_json:
+        echo_json({
+            "format": fmt.lower(), "id": uid,
+            "public_key": private.public_key.to_hex(),
+            "z": _out_hex(sm2.compute_z(private.public_key, _uid(uid))),
+            "e": _out_hex(sm2.message_digest(private.public_key, message, _uid(uid))),
+            "signature": _out_hex(signature),
+        })
+    elif out is None:
+        click.echo(_out_hex(signature))
+
+
+@sm2_group.command()
+@click.option("--pub", required=True, metavar="FILE_OR_HEX",
+              help="Public key: PEM/DER/hex file, or 04‖X‖Y / X‖Y hex.")
+@_ID_OPTION
+@click.option("--format", "fmt", type=click.Choice(["auto", "raw", "der"], case_sensitive=False),
+              default="auto", show_default=True,
+              help="Signature encoding; auto = raw when 64 bytes, DER when it starts with 30.")
+@click.option("--sig", required=True, metavar="HEX_OR_FILE",
+              help="The signature: hex, or a file (binary or hex text).")
+@click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+@_in_option("message")
+@click.option("--text", metavar="STRING", help="The message is STRING encoded as UTF-8.")
+@_JSON_OPTION
+def verify(pub: str, uid: str, fmt: str, sig: str, hex_parts: tuple[str, ...],
+           in_file: str | None, text: str | None, as_json: bool) -> None:
+    """Verify a signature 验签. Exit code 0 when valid, 9 when it does not verify.
+
+    A malformed signature (wrong length, bad DER) is bad input (exit code 3).
+
+    \b
+      sbcard crypto sm2 verify --pub pub.pem --sig sig.der --in msg.bin
+      sbcard crypto sm2 verify --pub 04… --id ALICE123@YAHOO.COM --sig … 6D657373616765
+    """
+    from sbcard.crypto import sm2
+
+    public = _public_key(pub)
+    signature = _bytes_or_file(sig, "--sig")
+    message = _data(hex_parts, in_file, text, what="message")
+    fmt = fmt.lower()
+    if fmt == "auto":
+        if len(signature) == 64:
+            fmt = "raw"
+        elif signature[:1] == b"\x30":
+            fmt = "der"
+        else:
+            raise BadInputError(
+                f"--sig is {len(signature)} bytes: neither raw r‖s (64 bytes) nor DER "
+                "(starting with 30)"
+            )
+    valid = sm2.verify(public, message, signature, uid=_uid(uid), encoding=fmt)
+    if as_json:
+        echo_json({"valid": valid, "format": fmt, "id": uid,
+                   "public_key": public.to_hex()})
+    if not valid:
+        raise MismatchError(
+            "SM2 signature does not verify 验签失败 (wrong key, message, --id or signature)"
+        )
+    if not as_json:
+        click.echo("signature valid 签名有效")
+
+
+@sm2_group.command()
+@click.option("--pub", required=True, metavar="FILE_OR_HEX",
+              help="Public key: PEM/DER/hex file, or 04‖X‖Y / X‖Y hex.")
+@_ORDER_OPTION
+@_DER_OPTION
+@click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+@_in_option("plaintext")
+@click.option("--text", metavar="STRING", help="Encrypt STRING encoded as UTF-8.")
+@click.option("--out", metavar="FILE", help="Write the ciphertext (binary) to FILE, not hex.")
+def encrypt(pub: str, order: str | None, der: bool, hex_parts: tuple[str, ...],
+            in_file: str | None, text: str | None, out: str | None) -> None:
+    """Encrypt 加密 to a public key: C1 (04‖X‖Y) ‖ C3 ‖ C2, or C1‖C2‖C3, or DER.
+
+    \b
+      sbcard crypto sm2 encrypt --pub pub.pem --text secret
+      sbcard crypto sm2 encrypt --pub pub.pem --der --in plain.bin --out ct.der
+    """
+    from sbcard.crypto import sm2
+
+    if der and order is not None:
+        raise click.UsageError("--order does not apply with --der (DER is x, y, C3, C2)")
+    public = _public_key(pub)
+    plaintext = _data(hex_parts, in_file, text, what="plaintext")
+    ciphertext = sm2.encrypt(public, plaintext, order=(order or "C1C3C2").upper())
+    if der:
+        ciphertext = sm2.ciphertext_to_der(ciphertext)
+    _emit(ciphertext, out)
+
+
+@sm2_group.command()
+@click.option("--key", required=True, metavar="FILE_OR_HEX",
+              help="Private key: PEM/DER/hex file or 64 hex digits.")
+@_ORDER_OPTION
+@_DER_OPTION
+@click.argument("hex_parts", nargs=-1, metavar="[HEX]")
+@_in_option("ciphertext")
+@click.option("--out", metavar="FILE", help="Write the plaintext (binary) to FILE, not hex.")
+def decrypt(key: str, order: str | None, der: bool, hex_parts: tuple[str, ...],
+            in_file: str | None, out: str | None) -> None:
+    """Decrypt 解密 with a private key; C3 is always checked (mismatch: exit code 3).
+
+    C1 may be 04‖X‖Y or X‖Y (the card's envelope form).
+
+    \b
+      sbcard crypto sm2 decrypt --key key.pem 04…
+      sbcard crypto sm2 decrypt --key key.pem --der --in ct.der --out plain.bin
+    """
+    from sbcard.crypto import sm2
+
+    if der and order is not None:
+        raise click.UsageError("--order does not apply with --der (DER is x, y, C3, C2)")
+    private = _private_key(key)
+    ciphertext = _data(hex_parts, in_file, what="ciphertext")
+    if der:
+        ciphertext = sm2.ciphertext_from_der(ciphertext)
+    plaintext = sm2.decrypt(private, ciphertext, order=(order or "C1C3C2").upper())
+    _emit(plaintext, out)
