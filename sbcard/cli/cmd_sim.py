@@ -32,7 +32,14 @@ def sim() -> None:
 @click.option("--wait", default=30.0, show_default=True, type=float, metavar="SECONDS",
               help="How long to wait for vpcd before giving up (0 = forever).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print power/reset events.")
-def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool) -> None:
+@click.option("--psam", is_flag=True,
+              help="Serve the simulated PSAM (社会保障PSAM卡) instead of a user card; "
+                   "use --port 35964 to put it beside a card in the first slot.")
+@click.option("--psam-persona", default=None, metavar="NAME|FILE",
+              help="PSAM persona: built-in name (default, city, t0quirks) or a .toml file; "
+                   "implies --psam.")
+def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool,
+          psam: bool, psam_persona: str | None) -> None:
     """Serve a simulated card into pcscd (needs pcscd with vsmartcard-vpcd).
 
     \b
@@ -48,19 +55,31 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
 
     from sbcard.sim.persona import load_persona
     from sbcard.sim.vpcd import VpcdServer
+    from sbcard.transport.base import VirtualCard
 
-    loaded = load_persona(persona)
-    if t0:
-        loaded.behaviour = replace(loaded.behaviour, t0_get_response=True)
-    card = loaded.build_card()
+    card: VirtualCard
+    if psam or psam_persona is not None:
+        from sbcard.sim.psam import load_psam_persona
+
+        psam_loaded = load_psam_persona(psam_persona or "default")
+        if t0:
+            psam_loaded.behaviour = replace(psam_loaded.behaviour, t0_get_response=True)
+        card, kind = psam_loaded.build(), "PSAM persona"
+        name, atr = psam_loaded.name, psam_loaded.atr
+    else:
+        loaded = load_persona(persona)
+        if t0:
+            loaded.behaviour = replace(loaded.behaviour, t0_get_response=True)
+        card, kind = loaded.build_card(), "persona"
+        name, atr = loaded.name, loaded.atr
 
     def event(what: str) -> None:
         if not quiet:
-            click.echo(f"sim[{loaded.name}] {what}", err=True)
+            click.echo(f"sim[{name}] {what}", err=True)
 
     server = VpcdServer(card, host=host, port=port, on_event=event)
-    click.echo(f"serving persona {loaded.name!r} to vpcd at {host}:{port} "
-               f"(ATR {loaded.atr.hex().upper()})", err=True)
+    click.echo(f"serving {kind} {name!r} to vpcd at {host}:{port} "
+               f"(ATR {atr.hex().upper()})", err=True)
     try:
         server.serve_forever(max_wait=wait or None)
     except ConnectionError as exc:
