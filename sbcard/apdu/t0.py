@@ -18,13 +18,16 @@ MAX_ROUNDS = 64
 
 
 class T0Layer(TransportLayer):
-    def __init__(self, inner: Transport, *, max_rounds: int = MAX_ROUNDS) -> None:
+    def __init__(self, inner: Transport, *, max_rounds: int = MAX_ROUNDS,
+                 enabled: bool = True) -> None:
         super().__init__(inner)
         self.max_rounds = max_rounds
+        #: Scripts switch T=0 help off to behave exactly like scriptor (``option t0 off``).
+        self.enabled = enabled
 
     def transmit(self, command: bytes) -> bytes:
         response = self.inner.transmit(command)
-        if len(response) < 2:
+        if not self.enabled or len(response) < 2:
             return response
         sw1, sw2 = response[-2], response[-1]
         if sw1 == 0x6C:

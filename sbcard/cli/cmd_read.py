@@ -60,6 +60,9 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
 
             photo_bytes = read_photo(channel, keys=keys)
     data = report.to_json()
+    terminal = getattr(keys, "terminal_number", None)   # a PSAM knows its 终端机编号
+    if terminal:
+        data["terminal_number"] = terminal
     if redact:
         data = redact_holder(data)
     if bank_info is not None:
@@ -103,7 +106,7 @@ def ireadcardbas_line(d: dict[str, Any]) -> str:
 
     fields = [v("region_code"), v("ssn"), v("card_no"), v("card_id"), v("name"),
               v("atr_historical"), v("spec_version"), date("issue_date"), date("expiry_date"),
-              "000000000000", ""]
+              d.get("terminal_number") or "000000000000", ""]
     return "|".join(fields) + "|"
 
 

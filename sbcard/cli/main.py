@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "activate": "sbcard.cli.cmd_activate:activate",
     "audit": "sbcard.cli.cmd_activate:audit",
     "apdu": "sbcard.cli.cmd_card:apdu",
+    "script": "sbcard.cli.cmd_script:script",
+    "personalise": "sbcard.cli.cmd_personalise:personalise",
     "crypto": "sbcard.cli.cmd_crypto:crypto",
     "sim": "sbcard.cli.cmd_sim:sim",
 }
@@ -56,6 +58,8 @@ SHORT_HELP = {
     "activate": "Activate a holder's card: identity check, initial PIN → new PIN. 启用",
     "audit": "Show the activation audit log. 启用记录",
     "apdu": "Send raw APDUs exactly as typed and show the decoded status words. 发送APDU",
+    "script": "Run or check APDU scripts (scriptor syntax + expectations, named ops). 脚本",
+    "personalise": "Batch personalisation from a holders CSV, journaled, resumable. 批量制卡",
     "crypto": "SM3/SM4/DES, card MAC, key diversification, auth data, SM2 by hand. 密码运算",
     "sim": "Simulated social security card: serve into pcscd, list personas. 模拟卡",
 }

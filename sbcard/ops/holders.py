@@ -1,0 +1,154 @@
+"""The holders CSV of a personalisation batch: read it, and validate every row before any card.
+
+Columns are the data-element keys of ``sbcard read --json`` (ssn, name, sex, ethnicity,
+birthplace, birth_date, card_no, card_type, issue_date, expiry_date, optional spec_version) and
+an optional ``pin`` (else one initial PIN for the batch). Every problem of every row is
+reported at once, so a card bureau fixes the file in one go. Unlike reading a card (which
+warns), personalising refuses bad check characters: a new card must be right.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sbcard.card import codes
+from sbcard.card.codecs import encode_gbk, parse_date, split_name
+from sbcard.card.identity import check_card_no, check_region_code, check_ssn
+from sbcard.errors import BadInputError
+
+REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
+            "card_type", "issue_date", "expiry_date")
+OPTIONAL = ("spec_version", "pin")
+MAX_ERRORS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Holder:
+    row: int                   # 1-based data row
+    values: dict[str, str]
+
+    @property
+    def ssn(self) -> str:
+        return self.values["ssn"]
+
+    @property
+    def card_no(self) -> str:
+        return self.values["card_no"]
+
+
+class CsvInvalid(BadInputError):
+    """The CSV has problems; ``problems`` lists every one as 'row N: field: message'."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:MAX_ERRORS_SHOWN]
+        more = len(problems) - len(shown)
+        text = "\n  ".join(shown) + (f"\n  … and {more} more" if more else "")
+        super().__init__(f"{path}: {len(problems)} problem(s), no card was touched:\n  {text}")
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadInputError(f"{path}: neither UTF-8 nor GB18030 text")
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows as dicts (values stripped); UTF-8 (with or without BOM) or GB18030 files."""
+    try:
+        text = _decode(Path(path).read_bytes(), Path(path))
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise BadInputError(f"{path}: empty file (no header line)")
+        rows = []
+        for n, row in enumerate(reader, start=1):
+            if None in row:
+                raise BadInputError(f"{path}: row {n} has more fields than the header")
+            rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+    except csv.Error as exc:
+        raise BadInputError(f"{path}: malformed CSV ({exc})") from None
+    return rows
+
+
+def _check_row(values: dict[str, str]) -> list[str]:
+    out: list[str] = []
+
+    def date(key: str) -> dt.date | None:
+        try:
+            return parse_date(values[key], key)
+        except BadInputError as exc:
+            out.append(f"{key}: {exc}")
+            return None
+
+    ssn = values["ssn"]
+    out += [f"ssn: {w}" for w in check_ssn(ssn)]
+    try:
+        split_name(values["name"])
+        if not values["name"]:
+            out.append("name: empty")
+    except BadInputError as exc:
+        out.append(f"name: {exc}")
+    if codes.sex(values["sex"]) is None:
+        out.append(f"sex: {values['sex']!r} is not a GB/T 2261.1 code (1 男, 2 女, 9, 0)")
+    if codes.ethnicity(values["ethnicity"]) is None:
+        out.append(f"ethnicity: {values['ethnicity']!r} is not a GB/T 3304 code (01 汉族 …)")
+    out += [f"birthplace: {w}" for w in check_region_code(values["birthplace"], "birthplace")]
+    if codes.card_category(values["card_type"]) is None:
+        out.append(f"card_type: {values['card_type']!r} is not 1-4")
+    out += [f"card_no: {w}" for w in check_card_no(values["card_no"])]
+    birth, issue, expiry = date("birth_date"), date("issue_date"), date("expiry_date")
+    if issue and expiry and expiry <= issue:
+        out.append("expiry_date: not after issue_date")
+    if birth and issue and birth > issue:
+        out.append("birth_date: after issue_date")
+    pin = values.get("pin")
+    if pin and not (pin.isdigit() and 4 <= len(pin) <= 12):
+        out.append("pin: must be 4 to 12 digits")
+    version = values.get("spec_version")
+    if version:
+        try:
+            encode_gbk(version, "spec_version")
+        except BadInputError as exc:
+            out.append(f"spec_version: {exc}")
+    return out
+
+
+def load_holders(path: Path, *, need_pin: bool = False) -> list[Holder]:
+    """Read and validate; raises CsvInvalid listing every problem of every row."""
+    rows = read_csv_rows(path)
+    if not rows:
+        raise BadInputError(f"{path}: no holders (only a header)")
+    columns = set(rows[0])
+    missing = [c for c in REQUIRED if c not in columns]
+    if need_pin and "pin" not in columns:
+        missing.append("pin")
+    if missing:
+        raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; "
+                            f"needed: {', '.join(REQUIRED)}")
+    problems: list[str] = []
+    seen_ssn: dict[str, int] = {}
+    seen_card: dict[str, int] = {}
+    holders = []
+    for n, row in enumerate(rows, start=1):
+        for issue in _check_row(row):
+            problems.append(f"row {n}: {issue}")
+        for key, seen in (("ssn", seen_ssn), ("card_no", seen_card)):
+            value = row[key].upper()
+            if value in seen:
+                problems.append(f"row {n}: {key}: same as row {seen[value]}")
+            else:
+                seen[value] = n
+        holders.append(Holder(n, row))
+    if problems:
+        raise CsvInvalid(path, problems)
+    return holders

@@ -1,0 +1,277 @@
+"""Batch personalisation: holders in, finished cards out, every step in the journal.
+
+One worker per reader ("slot"). A worker waits for a card, reads its 卡的识别码, asks the
+journal for this card's holder (its own if it was started before, else the next pending one),
+runs the recipe script with that holder's CSV row as variables (write EF05/EF06 through
+UKSSSE, set the PIN, read back and compare), records the outcome, and waits for the card to
+be taken out. A card pulled mid-way is marked ``torn`` and resumed, from the top of the
+recipe (its writes are idempotent), when it comes back; a killed process resumes the same way
+with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sbcard.apdu.channel import ApduChannel
+from sbcard.errors import CardRemovedError, NoCardError, SbcardError, TransportError
+from sbcard.keys.base import KeySource
+from sbcard.ops.holders import Holder
+from sbcard.ops.journal import Journal
+from sbcard.ops.script import Script, ScriptContext, ScriptRunner
+
+
+class CardSlot(Protocol):
+    """Where cards are presented: a PC/SC reader, or a stack of simulated blank cards."""
+
+    name: str
+
+    def next_card(self, stop: threading.Event) -> ApduChannel | None:
+        """Wait for a card and open a session on it (None when stopping or none will come)."""
+
+    def release(self, channel: ApduChannel, *, finished: bool) -> None:
+        """Close the session; wait until the card is taken out (readers)."""
+
+
+@dataclass
+class CardOutcome:
+    slot: str
+    card_id: str
+    row_no: int | None
+    card_no: str | None
+    outcome: str                 # done | torn | failed | skipped | no holder left
+    seconds: float
+    detail: str | None = None
+    crypto_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"reader": self.slot, "card_id": self.card_id, "row": self.row_no,
+                "card_no": self.card_no, "outcome": self.outcome,
+                "seconds": round(self.seconds, 4), "detail": self.detail}
+
+
+@dataclass
+class BatchPlan:
+    batch_id: int
+    holders: dict[int, Holder]
+    recipes: dict[str, Script]            # by generation key "2.0" / "3.0" (see recipe_key)
+    keys: KeySource | None
+    profile: object | None
+    initial_pin: str | None = None
+    on_outcome: Callable[[CardOutcome], None] = lambda _o: None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def recipe_key(algorithm_id: int | None) -> str:
+    """Which recipe a card gets: SM4 environment → the 3.0 recipe, otherwise 2.0."""
+    return "3.0" if algorithm_id == 0x03 else "2.0"
+
+
+def card_id_of(channel: ApduChannel) -> tuple[str, int | None]:
+    """卡的识别码 (EF05 record 01) as 32 hex digits, and the FCI's algorithm id."""
+    from sbcard.apdu import commands as cmds
+    from sbcard.apdu.commands import RecordMode
+    from sbcard.card.elements import element, split_records
+    from sbcard.card.filesystem import EF05
+    from sbcard.ops.read import select_ssse
+
+    info = select_ssse(channel)
+    r = channel.check(cmds.read_record(0x01, sfi=EF05.sfi, mode=RecordMode.FIRST_ID,
+                                       le=element("EF05", 0x01).record_len))
+    records = split_records(r.data)
+    if not records or len(records[0].value) != 16:
+        raise SbcardError("card has no 卡的识别码 (EF05 record 01): not initialised")
+    return records[0].value.hex().upper(), info.algorithm_id
+
+
+def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
+                    plan: BatchPlan) -> CardOutcome:
+    start = time.perf_counter()
+    card_id, algorithm_id = card_id_of(channel)
+    recipe = plan.recipes.get(recipe_key(algorithm_id))
+    if recipe is None:
+        return CardOutcome(slot_name, card_id, None, None, "failed", 0.0,
+                           f"no recipe for {recipe_key(algorithm_id)} cards")
+    claim = journal.claim(plan.batch_id, card_id, slot_name)
+    if claim is None:
+        return CardOutcome(slot_name, card_id, None, None, "no holder left",
+                           time.perf_counter() - start,
+                           "no pending holder (or the card is marked spoiled)")
+    holder = plan.holders[claim.row_no]
+    if claim.done:
+        return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "skipped",
+                           time.perf_counter() - start, "card already personalised")
+    variables = dict(holder.values)
+    if plan.initial_pin is not None and not variables.get("pin"):
+        variables["pin"] = plan.initial_pin
+    context = ScriptContext(keys=plan.keys, profile=plan.profile, variables=variables)
+    runner = ScriptRunner(channel, context)
+
+    def on_step(st) -> None:
+        journal.step(plan.batch_id, claim.row_no, f"{Path(st.file).name}:{st.line} {st.verb}")
+
+    try:
+        runner.run(recipe, on_step=on_step)
+    except CardRemovedError as exc:
+        journal.finish(plan.batch_id, claim.row_no, "torn", str(exc))
+        return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "torn",
+                           time.perf_counter() - start, str(exc))
+    except SbcardError as exc:
+        journal.finish(plan.batch_id, claim.row_no, "failed", str(exc))
+        return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "failed",
+                           time.perf_counter() - start, str(exc))
+    journal.finish(plan.batch_id, claim.row_no, "done",
+                   "resumed after an interruption" if claim.resumed else None)
+    return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "done",
+                       time.perf_counter() - start)
+
+
+def run_slot(slot: CardSlot, journal_path: Path, plan: BatchPlan) -> None:
+    """One worker: cards from ``slot`` until the batch is finished or ``plan.stop`` is set."""
+    journal = Journal(journal_path)
+    try:
+        while not plan.stop.is_set():
+            if journal.counts(plan.batch_id).remaining == 0:
+                plan.stop.set()
+                return
+            channel = slot.next_card(plan.stop)
+            if channel is None:
+                return
+            finished = False
+            try:
+                outcome = personalise_one(channel, slot.name, journal, plan)
+                finished = outcome.outcome in ("done", "skipped", "failed", "no holder left")
+            except (CardRemovedError, NoCardError) as exc:
+                outcome = CardOutcome(slot.name, "?", None, None, "torn", 0.0, str(exc))
+            except SbcardError as exc:
+                outcome = CardOutcome(slot.name, "?", None, None, "failed", 0.0, str(exc))
+                finished = True
+            plan.on_outcome(outcome)
+            if journal.counts(plan.batch_id).remaining == 0:
+                plan.stop.set()            # tell the other slots, which may be waiting
+            slot.release(channel, finished=finished)
+    finally:
+        journal.close()
+
+
+# -- slots ----------------------------------------------------------------------------------
+
+class PcscSlot:
+    """A PC/SC reader: wait for insertion, and for removal after each card."""
+
+    def __init__(self, reader: str, session_factory: Callable[[str], object],
+                 poll: float = 0.05, say: Callable[[str], None] = lambda _m: None) -> None:
+        from sbcard.transport.pcsc import choose_reader, list_readers
+
+        self.name = choose_reader(list_readers(), reader).name
+        self._session_factory = session_factory
+        self._poll = poll
+        self._say = say
+        self._ctx = None
+
+    def _present(self) -> bool:
+        from sbcard.transport.pcsc import list_readers
+
+        try:
+            return any(r.name == self.name and r.card_present for r in list_readers())
+        except TransportError:
+            return False
+
+    def next_card(self, stop: threading.Event) -> ApduChannel | None:
+        while not stop.is_set():
+            if self._present():
+                ctx = self._session_factory(self.name)
+                try:
+                    channel = ctx.__enter__()  # type: ignore[attr-defined]
+                except (NoCardError, CardRemovedError):
+                    stop.wait(self._poll)
+                    continue
+                self._ctx = ctx
+                return channel
+            stop.wait(self._poll)
+        return None
+
+    def release(self, channel: ApduChannel, *, finished: bool) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            with contextlib.suppress(SbcardError):   # the card may already be gone
+                ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+        if finished:
+            self._say(f"{self.name}: take the card out 请取出卡片")
+        while self._present():
+            time.sleep(self._poll)
+
+
+class SimSlot:
+    """Simulated blank cards, one after another (serials counting up): in-process batches."""
+
+    def __init__(self, persona: str, count: int, name: str = "sim", first_serial: int = 1,
+                 on_card: Callable[[object], None] | None = None) -> None:
+        from sbcard.sim.persona import load_persona
+
+        self.name = name
+        self._persona = load_persona(persona)
+        self._left = count
+        self._serial = first_serial
+        self._on_card = on_card
+        self.cards: list = []
+
+    def next_card(self, stop: threading.Event) -> ApduChannel | None:
+        from dataclasses import replace
+
+        from sbcard.apdu.t0 import T0Layer
+        from sbcard.sim.persona import build_atr
+        from sbcard.transport.simulated import SimulatedTransport
+
+        if stop.is_set() or self._left <= 0:
+            return None
+        self._left -= 1
+        serial = f"{self._serial:08X}"
+        self._serial += 1
+        card_data = {**self._persona.card, "serial": serial}
+        persona = replace(self._persona, card=card_data, atr=build_atr(card_data, {}))
+        card = persona.build_card()
+        self.cards.append(card)
+        if self._on_card:
+            self._on_card(card)
+        t = T0Layer(SimulatedTransport(card, f"{self.name} card {serial}"))
+        t.connect()
+        return ApduChannel(t)
+
+    def release(self, channel: ApduChannel, *, finished: bool) -> None:
+        channel.transport.disconnect()
+
+
+@contextmanager
+def pcsc_session(reader: str, trace: Callable[[str], None] | None = None) -> Iterator[ApduChannel]:
+    from sbcard.ops.session import SessionOptions, open_session
+
+    with open_session(SessionOptions(reader=reader, trace=trace)) as channel:
+        yield channel
+
+
+def run_batch(slots: list[CardSlot], journal_path: Path, plan: BatchPlan) -> None:
+    """All slots in parallel (one thread each) until the batch is done or stopped."""
+    if len(slots) == 1:
+        run_slot(slots[0], journal_path, plan)
+        return
+    threads = [threading.Thread(target=run_slot, args=(s, journal_path, plan),
+                                name=f"slot {s.name}", daemon=True) for s in slots]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        plan.stop.set()
+        for t in threads:
+            t.join(10)
+        raise

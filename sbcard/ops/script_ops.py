@@ -1,0 +1,138 @@
+"""Named operations of APDU scripts: the card model and the crypto behind one word each.
+
+Each takes the runner (channel, key source, profile, variables), the statement and its
+expanded arguments, and returns a short note to show (never a secret).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sbcard.apdu import commands as cmds
+from sbcard.apdu.commands import RecordMode
+from sbcard.card.codecs import split_name
+from sbcard.card.elements import BY_KEY, element, split_records
+from sbcard.card.filesystem import SSSE
+from sbcard.errors import BadInputError
+
+if TYPE_CHECKING:
+    from sbcard.ops.script import ScriptRunner, Statement
+
+
+def run(runner: ScriptRunner, st: Statement, args: list[str]) -> str | None:
+    op = OPS[st.verb]
+    return op(runner, st, args)
+
+
+def op_select_ssse(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    from sbcard.ops.read import select_ssse
+
+    info = select_ssse(runner.channel)  # type: ignore[arg-type]
+    alg = "-" if info.algorithm_id is None else f"{info.algorithm_id:02X}"
+    return f"SSSE selected (algorithm {alg})"
+
+
+def op_authenticate(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    from sbcard.ops.auth import external_authenticate
+
+    try:
+        key_id = int(args[0], 16)
+    except ValueError:
+        raise BadInputError(f"{st.where}: authenticate takes a hex key ID, e.g. 04") from None
+    keys = runner._keys(st)
+    ctx = runner._card_context()
+    external_authenticate(runner.channel, keys, ctx, key_id)  # type: ignore[arg-type]
+    return f"authenticated with card key {key_id:02X} ({keys.name})"
+
+
+def _element(st: Statement, key: str):
+    el = BY_KEY.get(key)
+    if el is None:
+        known = ", ".join(BY_KEY)
+        raise BadInputError(f"{st.where}: unknown data element {key!r} (known: {known})")
+    return el
+
+
+def _write(runner: ScriptRunner, el, value) -> None:
+    sfi = SSSE.child(el.ef).sfi  # type: ignore[union-attr]
+    record = el.encode_record(value)
+    runner.channel.check(cmds.update_record(el.tag, record, sfi=sfi,  # type: ignore[union-attr]
+                                            mode=RecordMode.FIRST_ID))
+
+
+def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    key, value = args[0], args[1]
+    el = _element(st, key)
+    if key == "name":
+        head, tail = split_name(value)
+        _write(runner, el, head)
+        tags = runner.ctx.profile.ef06_tags if runner.ctx.profile else (0x4E,)  # type: ignore
+        if 0x4E in tags:
+            _write(runner, BY_KEY["name_ext"], tail)
+        elif tail:
+            raise BadInputError(f"{st.where}: the name needs 姓名扩展 (4E), which this card "
+                                "profile lacks")
+        return f"{el.zh} written"
+    _write(runner, el, value if value != "" else None)
+    return f"{el.zh} {el.en} written"
+
+
+def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    from sbcard.card.codecs import join_name
+    from sbcard.ops.read import _json_field
+    from sbcard.ops.script import ScriptFailed
+
+    key = args[0]
+    el = _element(st, key)
+    sfi = SSSE.child(el.ef).sfi  # type: ignore[union-attr]
+    ch = runner.channel
+    r = ch.check(cmds.read_record(el.tag, sfi=sfi, mode=RecordMode.FIRST_ID,  # type: ignore
+                                  le=el.record_len))
+    records = split_records(r.data)
+    value = el.decode_value(records[0].value).value if records else None
+    if key == "name":
+        ext = ch.send(cmds.read_record(0x4E, sfi=sfi, mode=RecordMode.FIRST_ID,  # type: ignore
+                                       le=element("EF06", 0x4E).record_len))
+        tail = split_records(ext.data)[0].value if ext.ok and ext.data else None
+        value = join_name(records[0].value if records else None, tail).value
+    shown = _json_field(key, value)
+    expected = st.expect_data
+    if expected is not None:
+        want = runner.expand(expected, st)
+        if str(shown) != want:
+            secret = "******"
+            raise ScriptFailed(f"{st.where}: {el.zh} {el.en} on the card is "
+                               f"{secret if 'pin' in key else shown!r}, expected {want!r}")
+        return f"{el.zh} {el.en} = {shown} ✓"
+    runner.vars[key] = "" if shown is None else str(shown)
+    return f"{el.zh} {el.en} = {shown}"
+
+
+def op_reload_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    from sbcard.ops.pin import Pin, reload_pin
+
+    reload_pin(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore[arg-type]
+               Pin(args[0]), allow_trivial=True)
+    return "PIN set"
+
+
+def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    from sbcard.ops.pin import Pin, verify_pin
+
+    verify_pin(runner.channel, Pin(args[0]))  # type: ignore[arg-type]
+    return "PIN correct"
+
+
+def op_echo(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    return " ".join(runner.expand(a, st, masked=True) for a in st.args)
+
+
+OPS = {
+    "select-ssse": op_select_ssse,
+    "authenticate": op_authenticate,
+    "write-element": op_write_element,
+    "read-element": op_read_element,
+    "reload-pin": op_reload_pin,
+    "verify-pin": op_verify_pin,
+    "echo": op_echo,
+}

@@ -1,0 +1,261 @@
+"""Batch personalisation in-process: CSV validation, journal invariants, tears, resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.t0 import T0Layer
+from sbcard.card.filesystem import SSSE_NAME
+from sbcard.cli.main import main
+from sbcard.errors import RefusedError
+from sbcard.ops.holders import CsvInvalid, load_holders
+from sbcard.ops.journal import Journal
+from sbcard.ops.personalise import BatchPlan, SimSlot, run_batch
+from sbcard.ops.script import parse_script
+from sbcard.sim.auth import builtin_key_file
+from sbcard.sim.persona import build_atr, load_persona
+from sbcard.transport.base import CardTornError
+from sbcard.transport.simulated import SimulatedTransport
+from tests.holders_factory import holder_rows, write_csv
+
+RECIPES = Path(__file__).resolve().parents[1] / "apdu_scripts"
+
+
+def blank_card(serial: int, persona: str = "blank"):
+    from dataclasses import replace
+
+    p = load_persona(persona)
+    data = {**p.card, "serial": f"{serial:08X}"}
+    return replace(p, card=data, atr=build_atr(data, {})).build_card()
+
+
+class ListSlot:
+    """Presents the given card objects in order (a torn card can come back later)."""
+
+    def __init__(self, cards, name="list"):
+        self.cards = list(cards)
+        self.name = name
+
+    def next_card(self, stop):
+        if stop.is_set() or not self.cards:
+            return None
+        card = self.cards.pop(0)
+        t = T0Layer(SimulatedTransport(card))
+        t.connect()
+        return ApduChannel(t)
+
+    def release(self, channel, *, finished):
+        channel.transport.disconnect()
+
+
+def holder_on_card(card) -> tuple[str | None, str | None]:
+    ef06 = card.apps[SSSE_NAME].by_sfi[6]
+    ssn = next((bytes(r[2:]).decode() for r in ef06.records if r[0] == 0x08 and r[2] != 0),
+               None)
+    return ssn, card.pin.value
+
+
+def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> BatchPlan:
+    holders = load_holders(csv)
+    j = Journal(journal)
+    batch = j.open_batch(csv, holders, "test", resume=resume)
+    j.close()
+    from sbcard.card.profiles import load_profile
+
+    recipes = {"2.0": parse_script(RECIPES / "personalise-2.0.apdu"),
+               "3.0": parse_script(RECIPES / "personalise-3.0.apdu")}
+    return BatchPlan(batch, {h.row: h for h in holders}, recipes, builtin_key_file(),
+                     load_profile("mohrss-2.0"), None, outcomes.append)
+
+
+def journal_rows(path: Path):
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT row_no, ssn, card_id, status FROM holder ORDER BY row_no"
+                           ).fetchall()
+    finally:
+        con.close()
+
+
+def test_csv_validation_reports_every_problem(tmp_path):
+    rows = holder_rows(4)
+    rows[0]["ssn"] = rows[0]["ssn"][:-1] + ("0" if rows[0]["ssn"][-1] != "0" else "1")
+    rows[1]["name"] = "测试\U00020000"                          # not in GBK
+    rows[2]["birth_date"] = "1990-02-30"
+    rows[3]["card_no"] = rows[2]["card_no"]                      # duplicate
+    rows[3]["expiry_date"] = "2020-01-01"
+    with pytest.raises(CsvInvalid) as err:
+        load_holders(write_csv(tmp_path / "h.csv", rows))
+    problems = "\n".join(err.value.problems)
+    assert "row 1: ssn:" in problems and "check" in problems
+    assert "row 2: name:" in problems and "GBK" in problems
+    assert "row 3: birth_date:" in problems
+    assert "row 4: card_no: same as row 3" in problems
+    assert "row 4: expiry_date: not after issue_date" in problems
+    assert "no card was touched" in str(err.value)
+
+
+def test_csv_missing_columns_and_gbk_file(tmp_path):
+    (tmp_path / "bad.csv").write_text("ssn,name\n1,2\n", encoding="utf-8")
+    with pytest.raises(Exception, match="missing column"):
+        load_holders(tmp_path / "bad.csv")
+    rows = holder_rows(2)
+    p = tmp_path / "gbk.csv"
+    text = io.StringIO()
+    import csv as csvmod
+
+    w = csvmod.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    p.write_bytes(text.getvalue().encode("gb18030"))
+    assert [h.values["name"] for h in load_holders(p)] == ["测试1号", "测试2号"]
+
+
+def test_batch_of_twenty_in_process(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(20))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    slot = SimSlot("blank", 20)
+    run_batch([slot], tmp_path / "j.sqlite", plan)
+    assert [o.outcome for o in outcomes] == ["done"] * 20
+    rows = journal_rows(tmp_path / "j.sqlite")
+    assert all(r[3] == "done" for r in rows)
+    assert len({r[2] for r in rows}) == 20
+    by_card = {r[2]: r[1] for r in rows}
+    for card in slot.cards:
+        ssn, pin = holder_on_card(card)
+        card_id = (card.apps[SSSE_NAME].by_sfi[5].records[0][2:]).hex().upper()
+        assert by_card[card_id] == ssn and pin == "123456"
+
+
+def test_two_slots_in_parallel_never_share_a_holder(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(30))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    slots = [SimSlot("blank", 30, name="A", first_serial=1),
+             SimSlot("blank", 30, name="B", first_serial=1001)]
+    run_batch(slots, tmp_path / "j.sqlite", plan)
+    rows = journal_rows(tmp_path / "j.sqlite")
+    assert all(r[3] == "done" for r in rows) and len({r[2] for r in rows}) == 30
+    assert {o.slot for o in outcomes if o.outcome == "done"} == {"A", "B"}
+
+
+def test_torn_card_resumes_with_its_own_holder(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(3))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    cards = [blank_card(i) for i in (1, 2, 3)]
+    torn = {"left": 1}
+
+    def tear_midway(card, cmd):
+        if cmd.ins == 0xDC and cmd.p1 == 0x09 and torn["left"]:   # writing 姓名
+            torn["left"] -= 1
+            raise CardTornError()
+        return None
+
+    cards[0].command_hooks.append(tear_midway)
+    # card 1 torn, card 2 done, card 1 comes back, card 3 done
+    run_batch([ListSlot([cards[0], cards[1], cards[0], cards[2]])], tmp_path / "j.sqlite", plan)
+    assert [o.outcome for o in outcomes] == ["torn", "done", "done", "done"]
+    assert outcomes[0].row_no == outcomes[2].row_no == 1          # same holder on return
+    rows = journal_rows(tmp_path / "j.sqlite")
+    assert [r[3] for r in rows] == ["done"] * 3
+    assert holder_on_card(cards[0])[0] == rows[0][1]
+
+
+def test_killed_run_resumes_and_started_batch_needs_resume(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    card = blank_card(7)
+    # a worker claimed the card and got half-way, then the process died
+    j = Journal(tmp_path / "j.sqlite")
+    claim = j.claim(plan.batch_id, card_id_hex(card), "gone")
+    j.step(plan.batch_id, claim.row_no, "personalise-2.0.apdu:20 write-element")
+    j.close()
+    with pytest.raises(RefusedError, match="add --resume"):
+        make_plan(tmp_path / "j.sqlite", csv, [])
+    plan2 = make_plan(tmp_path / "j.sqlite", csv, outcomes, resume=True)
+    run_batch([ListSlot([card, blank_card(8)])], tmp_path / "j.sqlite", plan2)
+    rows = journal_rows(tmp_path / "j.sqlite")
+    assert [r[3] for r in rows] == ["done", "done"]
+    assert rows[0][2] == card_id_hex(card)
+
+
+def card_id_hex(card) -> str:
+    return bytes(card.apps[SSSE_NAME].by_sfi[5].records[0][2:]).hex().upper()
+
+
+def test_done_card_presented_again_is_skipped_and_release(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    c1, c2 = blank_card(1), blank_card(2)
+    plan.stop = threading.Event()
+    run_batch([ListSlot([c1, c1])], tmp_path / "j.sqlite", plan)
+    assert [o.outcome for o in outcomes] == ["done", "skipped"]
+    j = Journal(tmp_path / "j.sqlite")
+    with pytest.raises(RefusedError, match="finished"):
+        j.release(plan.batch_id, card_id_hex(c1), "test")
+    claim = j.claim(plan.batch_id, card_id_hex(c2), "r")
+    assert j.release(plan.batch_id, card_id_hex(c2), "dropped on the floor") == claim.row_no
+    assert j.claim(plan.batch_id, card_id_hex(c2), "r") is None    # spoiled for good
+    j.close()
+
+
+def cli(capsys, monkeypatch, *args, stdin=""):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_cli_personalise_sim_report_status(capsys, monkeypatch, tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(5, pin=None))
+    report = tmp_path / "r.jsonl"
+    code, out, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+                         str(csv), "--initial-pin-stdin", "--report", str(report),
+                         "--no-progress", stdin="135790\n")
+    assert code == 0, err
+    assert "done 完成 5/5" in out
+    assert "135790" not in out + err
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    assert [x["outcome"] for x in lines] == ["done"] * 5
+    code, out, _ = cli(capsys, monkeypatch, "personalise", str(csv), "--status")
+    assert code == 0 and "5/5 done" in out
+    code, _, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+                       str(csv), "--initial-pin-stdin", stdin="135790\n")
+    assert code == 8 and "--resume" in err
+
+
+def test_cli_personalise_bad_csv_and_dry_run(capsys, monkeypatch, tmp_path):
+    rows = holder_rows(3)
+    rows[1]["sex"] = "7"
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    code, _, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+                       str(bad))
+    assert code == 3 and "row 2: sex" in err
+    good = write_csv(tmp_path / "good.csv", holder_rows(3))
+    code, out, _ = cli(capsys, monkeypatch, "personalise", str(good), "--dry-run")
+    assert code == 0 and "3 holders valid" in out and "123456" not in out
+    assert not (tmp_path / "good.journal.sqlite").exists()
+    code, _, err = cli(capsys, monkeypatch, "personalise",
+                       str(write_csv(tmp_path / "nopin.csv", holder_rows(2, pin=None))))
+    assert code == 3 and "--initial-pin-stdin" in err
+
+
+def test_cli_personalise_3_0_cards(capsys, monkeypatch, tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(3))
+    code, out, err = cli(capsys, monkeypatch, "--sim", "blank3", "--keys", "test",
+                         "personalise", str(csv), "--no-progress")
+    assert code == 0, err
+    assert "done 完成 3/3" in out
