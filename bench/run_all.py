@@ -1,0 +1,149 @@
+"""Run every benchmark of the project and print one table, with the machine and the date.
+
+    python bench/run_all.py [--quick] [--write-docs]
+
+``--write-docs`` also replaces docs/benchmarks.md with the table. Benchmarks print figures
+and compare them with the issues' targets; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+
+def run(script: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, str(BENCH / script), "--json", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900, check=False)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(done.stdout)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def fmt(v, spec: str = ".2f", unit: str = "") -> str:
+    if v is None:
+        return "unavailable"
+    if isinstance(v, str):
+        return v
+    return f"{v:{spec}}{unit}"
+
+
+def rows(results: dict) -> list[tuple[str, str, str]]:
+    t, r, c, p = (results.get(k, {}) for k in ("transport", "read", "crypto", "personalise"))
+    out: list[tuple[str, str, str]] = []
+    if "error" not in t:
+        out += [
+            ("APDU round trip, in-process (median)", fmt(t.get("in_process_median_ms"), ".4f",
+                                                         " ms"), ""),
+            ("APDU round trip, through pcscd + vpcd (median)",
+             fmt(t.get("pcscd_median_ms"), ".3f", " ms"), "≤ 0.3 ms"),
+            ("  naive vpcd link, for comparison", fmt(t.get("pcscd_naive_link_median_ms"), ".1f",
+                                                      " ms"), ""),
+            ("Trace output per APDU", fmt(t.get("trace", {}).get("trace_bytes_per_apdu"), ".0f",
+                                         " bytes"), ""),
+        ]
+    if "error" not in r:
+        a = r.get("apdus_per_read", {})
+        out += [
+            ("APDUs per full read (multi-record card)", str(a.get("demo")), "≤ 6"),
+            ("APDUs per full read (61xx, no multi-record)", str(a.get("t0quirks")), ""),
+            ("`sbcard read` through pcscd, wall time", fmt(r.get("read_pcscd_wall_ms"), ".0f",
+                                                           " ms"), "≤ 250 ms"),
+            ("`sbcard --help` start-up", fmt(r.get("help_wall_ms"), ".0f", " ms"), "≤ 150 ms"),
+        ]
+    if "error" not in c and c:
+        out += _crypto_rows(c)
+    if "error" not in p:
+        for key, label in (("in_process_2.0", "2.0"), ("in_process_3.0", "3.0")):
+            x = p.get(key) or {}
+            out.append((f"Personalisation {label}, in-process",
+                        fmt(x.get("cards_per_minute"), ".0f", " cards/min"),
+                        "≥ 600" if label == "2.0" else ""))
+        for key, label in (("pcscd_2.0", "2.0"), ("pcscd_3.0", "3.0")):
+            x = p.get(key)
+            out.append((f"Personalisation {label}, through pcscd (card time)",
+                        fmt(None if x is None else x.get("cards_per_minute_in_reader"), ".0f",
+                            " cards/min"), ""))
+    for name, res in results.items():
+        if "error" in res:
+            out.append((f"{name} benchmark", f"failed: {res['error']}", ""))
+    return out
+
+
+def _crypto_rows(c: dict) -> list[tuple[str, str, str]]:
+    out = []
+    sym = c.get("symmetric", {})
+    for key, label in (("sm3", "SM3"), ("sm4_ecb_encrypt", "SM4-ECB"),
+                       ("sm4_cbc_encrypt", "SM4-CBC")):
+        x = sym.get(key)
+        if isinstance(x, dict):
+            out.append((f"{label} throughput (× gmssl; openssl speed)",
+                        f"{fmt(x.get('ours_mib_s'), '.0f', ' MiB/s')} "
+                        f"({fmt(x.get('speedup'), '.0f', '×')}; "
+                        f"{fmt(x.get('openssl_speed_mib_s'), '.0f', ' MiB/s')})",
+                        "≥ 500× gmssl"))
+    sm2 = c.get("sm2", {})
+    ours = sm2.get("rows", {}).get("sbcard libcrypto backend (default)", {})
+    native = sm2.get("openssl_speed", {})
+    for op in ("sign", "verify"):
+        out.append((f"SM2 {op}, median (OpenSSL native)",
+                    f"{fmt(ours.get(f'{op}_us'), '.0f', ' µs')} "
+                    f"({fmt(native.get(f'{op}_us'), '.0f', ' µs')}, "
+                    f"{fmt(ours.get(f'{op}_vs_openssl'), '.1f', '×')})", "≤ 3× OpenSSL"))
+    return out
+
+
+def table(results: dict) -> str:
+    lines = [f"Machine: {machine()}", f"Date: {dt.date.today().isoformat()}", "",
+             "| measure | figure | target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows(results)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--write-docs", action="store_true", help="also write docs/benchmarks.md")
+    args = ap.parse_args()
+    q = args.quick
+    results = {
+        "transport": run("bench_transport.py", "--n", "200" if q else "1000"),
+        "read": run("bench_read.py", "--runs", "5" if q else "15"),
+        "crypto": run("bench_crypto.py", *(["--n", "20"] if q else [])),
+        "personalise": run("bench_personalise.py", "--cards", "100" if q else "600",
+                           "--pcscd-cards", "5" if q else "20"),
+    }
+    text = table(results)
+    print(text)
+    if args.write_docs:
+        (ROOT / "docs" / "benchmarks.md").write_text(
+            "# Benchmarks\n\nThe latest `python bench/run_all.py` on the development machine. "
+            "Each figure comes from a script in `bench/` that prints it; none of them is a "
+            "timed test.\n\n" + text + "\n\nRaw figures:\n\n```json\n"
+            + json.dumps(results, indent=2, ensure_ascii=False) + "\n```\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
