@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
 from sbcard.card.profiles import CardProfile
+from sbcard.sim.os_base import SW_OK, CardOS, Reply
 
-Reply = tuple[bytes, int]
 Handler = Callable[["SimCard", CommandApdu], Reply]
 
-SW_OK = 0x9000
 #: 00 ISO, 04 ISO with secure messaging, 80/84 proprietary (plain / MAC), B0 medical purse.
 SUPPORTED_CLA = frozenset({0x00, 0x04, 0x80, 0x84, 0xB0})
 
@@ -93,13 +92,13 @@ def decode_pin(data: bytes) -> str | None:
     return "".join(digits)
 
 
-class SimCard:
+class SimCard(CardOS):
     """The card. ``process(apdu) -> response`` is all a reader sees."""
 
     def __init__(self, atr: bytes, mf: SimDF, apps: dict[bytes, SimDF], pin: PinState,
                  behaviour: Behaviour, *, algorithm_id: int, profile: CardProfile | None = None
                  ) -> None:
-        self.atr = atr
+        super().__init__(atr)
         self.mf = mf
         self.apps = apps                 # selectable by DF name / AID
         self.pin = pin
@@ -111,9 +110,11 @@ class SimCard:
         self.handlers: dict[int, Handler] = dict(BASE_HANDLERS)
         self.extensions: dict[str, object] = {}        # state owned by optional modules
         self.command_hooks: list[Callable[[SimCard, CommandApdu], Reply | None]] = []
-        self.powered = False
-        self.apdu_count = 0
         self._reset_state()
+
+    @property
+    def t0_get_response(self) -> bool:
+        return self.behaviour.t0_get_response
 
     # -- life cycle ---------------------------------------------------------------------
     def _reset_state(self) -> None:
@@ -123,32 +124,8 @@ class SimCard:
         self.challenge: bytes | None = None
         self.authenticated: set[int] = set()
         self.pin_verified = False
-        self.pending: bytes = b""
-
-    def power_on(self) -> bytes:
-        self.powered = True
-        self._reset_state()
-        return self.atr
-
-    def power_off(self) -> None:
-        self.powered = False
-        self._reset_state()
 
     # -- dispatch -----------------------------------------------------------------------
-    def process(self, raw: bytes) -> bytes:
-        self.apdu_count += 1
-        try:
-            cmd = CommandApdu.parse(raw)
-        except ValueError:
-            return (0x6700).to_bytes(2, "big")
-        data, sw = self._dispatch(cmd)
-        if cmd.ins != 0xC0:
-            self.pending = b""
-        if (self.behaviour.t0_get_response and data and cmd.data and sw == SW_OK):
-            self.pending = data
-            return bytes((0x61, len(data) & 0xFF))
-        return data + sw.to_bytes(2, "big")
-
     def _dispatch(self, cmd: CommandApdu) -> Reply:
         for hook in self.command_hooks:
             reply = hook(self, cmd)
@@ -377,15 +354,7 @@ def h_get_challenge(card: SimCard, cmd: CommandApdu) -> Reply:
 
 
 def h_get_response(card: SimCard, cmd: CommandApdu) -> Reply:
-    if not card.pending:
-        return b"", 0x6985
-    want = cmd.le or 256
-    if want > len(card.pending):
-        return b"", 0x6C00 | len(card.pending)
-    chunk, card.pending = card.pending[:want], card.pending[want:]
-    if card.pending:
-        return chunk, 0x6100 | (len(card.pending) & 0xFF)
-    return chunk, SW_OK
+    return card.get_response(cmd)
 
 
 def _pin_failed(card: SimCard) -> Reply:

@@ -52,9 +52,8 @@ from sbcard.keys.psam import (
     PSAM_DDF_NAMES,
     psam_key_map,
 )
+from sbcard.sim.os_base import SW_OK, CardOS, Reply
 
-Reply = tuple[bytes, int]
-SW_OK = 0x9000
 MF_FID = 0x3F00
 SM4_DDF_FID = 0xDDF3
 #: Usage types (low 5 bits of the usage byte) that may encrypt / MAC (spec §5.3).
@@ -129,62 +128,41 @@ class _Session:
     value: bytes
 
 
-class SimPsam:
+class SimPsam(CardOS):
     """The PSAM. ``power_on() -> ATR``, ``power_off()``, ``process(apdu) -> response``."""
 
     def __init__(self, atr: bytes, mf: PsamDF, files: dict[int, bytes],
                  behaviour: PsamBehaviour | None = None) -> None:
-        self.atr = atr
+        super().__init__(atr)
         self.mf = mf
         self.files = {fid: bytearray(data) for fid, data in files.items()}
         self.behaviour = behaviour or PsamBehaviour()
         self.handlers: dict[int, tuple[int, Callable[[CommandApdu], Reply]]] = {
             0xA4: (0x00, self._select),
             0xB0: (0x00, self._read_binary),
-            0xC0: (0x00, self._get_response),
+            0xC0: (0x00, self.get_response),
             0xDE: (0xBF, self._delivery_session_key),
             0xFA: (0x80, self._cipher_data),
         }
-        self.powered = False
-        self.apdu_count = 0
-        self._reset()
+        self._reset_state()
 
-    def _reset(self) -> None:
+    @property
+    def t0_get_response(self) -> bool:
+        return self.behaviour.t0_get_response
+
+    def _reset_state(self) -> None:
         self.current_df = self.mf
         self.current_ef: int | None = None
         self.session: _Session | None = None
         self.mac_chain: bytes | None = None
-        self.pending = b""
 
-    # -- life cycle -------------------------------------------------------------------------
-    def power_on(self) -> bytes:
-        self.powered = True
-        self._reset()
-        return self.atr
-
-    def power_off(self) -> None:
-        self.powered = False
-        self._reset()
-
-    def process(self, raw: bytes) -> bytes:
-        self.apdu_count += 1
-        try:
-            cmd = CommandApdu.parse(raw)
-        except ValueError:
-            return (0x6700).to_bytes(2, "big")
+    def _dispatch(self, cmd: CommandApdu) -> Reply:
         entry = self.handlers.get(cmd.ins)
         if entry is None:
-            data, sw = b"", 0x6D00
-        elif cmd.cla != entry[0]:
-            data, sw = b"", 0x6E00
-        else:
-            data, sw = entry[1](cmd)
-        if cmd.ins != 0xC0:
-            self.pending = b""
-        if self.behaviour.t0_get_response and data and cmd.data and sw == SW_OK:
-            self.pending = data
-            return bytes((0x61, len(data) & 0xFF))
-        return data + sw.to_bytes(2, "big")
+            return b"", 0x6D00
+        if cmd.cla != entry[0]:
+            return b"", 0x6E00
+        return entry[1](cmd)
 
     # -- files ------------------------------------------------------------------------------
     def _enter(self, df: PsamDF) -> None:
@@ -251,17 +229,6 @@ class SimPsam:
         chunk = bytes(data[offset:offset + want])
         if cmd.le not in (None, 256) and len(chunk) < want:
             return chunk, 0x6282
-        return chunk, SW_OK
-
-    def _get_response(self, cmd: CommandApdu) -> Reply:
-        if not self.pending:
-            return b"", 0x6985
-        want = cmd.le or 256
-        if want > len(self.pending):
-            return b"", 0x6C00 | len(self.pending)
-        chunk, self.pending = self.pending[:want], self.pending[want:]
-        if self.pending:
-            return chunk, 0x6100 | (len(self.pending) & 0xFF)
         return chunk, SW_OK
 
     # -- crypto -----------------------------------------------------------------------------
