@@ -114,7 +114,7 @@ def test_fifty_holders_tears_and_a_kill(pcscd, tmp_path):
     try:
         # kill the process once, in the middle of a card, after a quarter of the batch
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and robot.error is None:
             st = journal_status(journal)
             if sum(v == "done" for v in st.values()) >= N // 4 and "in_progress" in st.values():
                 break
@@ -123,7 +123,14 @@ def test_fifty_holders_tears_and_a_kill(pcscd, tmp_path):
         proc.wait(10)
         killed_mid = [c for c, s in journal_status(journal).items() if s == "in_progress"]
         proc = start(csv, journal, "--resume")
-        out, err = proc.communicate(timeout=600)
+        # sbcard waits for cards as long as an operator would: end it if the robot fails
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and robot.error is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=30)
+        assert robot.error is None, robot.error
         assert proc.returncode == 0, err
         assert f"done 完成 {N}/{N}" in out
     finally:
