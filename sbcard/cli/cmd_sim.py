@@ -106,3 +106,12 @@ def personas(as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r['name']:<10} {r['profile']:<11} {r['algorithm']:<5} {r['description']}")
+
+
+def _attach_replay() -> None:
+    from sbcard.cli.cmd_replay import replay
+
+    sim.add_command(replay)
+
+
+_attach_replay()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +21,8 @@ class CliState:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    dump: Path | None = None            # --dump FILE: record every session of this run
+    _dump_sessions: int = field(default=0, repr=False)
 
     @contextmanager
     def key_source(self) -> Iterator[Any]:
@@ -41,9 +44,26 @@ class CliState:
         from sbcard.ops.session import SessionOptions, open_session
 
         sink = (lambda line: click.echo(line, err=True)) if self.trace else None
-        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw, trace=sink)
-        with open_session(options) as channel:
-            yield channel
+        writer = None
+        wrap = None
+        if self.dump is not None:
+            from sbcard.apdu.dump import DumpLayer, DumpWriter
+
+            # The first session of the run starts the file; later ones append to it.
+            writer = DumpWriter(self.dump, append=self._dump_sessions > 0)
+            self._dump_sessions += 1
+
+            def wrap(link: Any) -> Any:
+                return DumpLayer(link, writer)
+
+        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw, trace=sink,
+                                 wrap_link=wrap)
+        try:
+            with open_session(options) as channel:
+                yield channel
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def state(ctx: click.Context) -> CliState:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -86,10 +87,15 @@ SHORT_HELP = {
 @click.option("--trace", is_flag=True,
               help="Print every APDU exchange to stderr with timing and the SW in words "
                    "(PINs, keys and PANs masked).")
+@click.option("--dump", metavar="FILE", envvar="SBCARD_DUMP", default=None,
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Record the session to FILE (env SBCARD_DUMP): header, every APDU with "
+                   "timing, masked like --trace; replay it with `sbcard sim replay FILE`.")
 @click.version_option(__version__, prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
-        psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool) -> None:
+        psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
+        dump: Path | None) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -105,7 +111,7 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     from sbcard.cli.common import CliState
 
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace, keys=keys, psam=psam,
-                       hsm_command=hsm_command, hsm_stdio=hsm_stdio)
+                       hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump)
 
 
 def _normalise_sim_flag(args: list[str]) -> list[str]:

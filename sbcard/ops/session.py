@@ -26,13 +26,21 @@ class SessionOptions:
     exclusive: bool = False            # open the reader in exclusive mode
     trace: Callable[[str], None] | None = None
     on_record: Callable[[TraceRecord], None] | None = None
+    #: Wraps the bare link before tracing and T=0 help (e.g. ``sbcard --dump``'s recorder).
+    wrap_link: Callable[[Transport], Transport] | None = None
 
 
 def make_link(options: SessionOptions) -> Transport:
     if options.sim is not None:
+        from sbcard.apdu.dump import is_dump_file
         from sbcard.sim.persona import load_persona
         from sbcard.transport.simulated import SimulatedTransport
 
+        if is_dump_file(options.sim):          # a session dump: replay it as the card
+            from sbcard.sim.replay import ReplayCard
+
+            replay = ReplayCard.load(options.sim)
+            return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
         persona = load_persona(options.sim)
         return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
                                   protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
@@ -52,7 +60,10 @@ def stack(link: Transport, options: SessionOptions) -> Transport:
 
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
-    transport = stack(make_link(options), options)
+    link = make_link(options)
+    if options.wrap_link is not None:
+        link = options.wrap_link(link)
+    transport = stack(link, options)
     transport.connect()
     try:
         yield ApduChannel(transport)

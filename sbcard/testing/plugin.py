@@ -1,0 +1,269 @@
+"""The ``sbcard`` pytest plugin (entry point ``pytest11``: installing sbcard enables it).
+
+Fixtures: ``sim_card``, ``sim_card_factory``, ``pcscd_service``, ``pcscd_card``,
+``persona_factory``, ``apdu_log``. Marker: ``sbcard_persona(base, **keywords)`` chooses the
+persona of ``sim_card``/``pcscd_card`` (or ``@pytest.mark.parametrize("sim_card", [...],
+indirect=True)``). Options: ``--sbcard-pcscd=auto|system|isolated`` (env ``SBCARD_PCSCD``)
+and ``--sbcard-require-pcscd`` (env ``SBCARD_REQUIRE_PCSCD=1``), which turns "no pcscd"
+skips into failures. Guide: docs/test-engineers.md.
+
+Imports of sbcard happen inside the fixtures, so the plugin costs nothing to projects that
+have sbcard installed but do not use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+MODES = ("auto", "system", "isolated")
+PCSCD_FIXTURES = frozenset({"pcscd_card", "pcscd_service"})
+
+#: How many pytest configs have this plugin registered (``sbcard.testing.ensure_plugin``).
+_ACTIVE = 0
+
+
+@dataclass
+class _PcscdState:
+    resolved: bool = False
+    service: Any = None
+    error: str | None = None
+    env_before: str | None = None
+    env_changed: bool = False
+
+
+_STATE = pytest.StashKey[_PcscdState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sbcard", "sbcard simulated cards and pcscd")
+    group.addoption(
+        "--sbcard-pcscd", choices=MODES, default=None, dest="sbcard_pcscd",
+        help="pcscd for pcscd_card: auto (default: the machine's pcscd when it has the vpcd "
+             "readers, else a private one), system, isolated (a private pcscd for the whole "
+             "run). Env SBCARD_PCSCD.")
+    group.addoption(
+        "--sbcard-require-pcscd", action="store_true", default=False,
+        dest="sbcard_require_pcscd",
+        help="Fail, not skip, tests that need pcscd when none is usable "
+             "(env SBCARD_REQUIRE_PCSCD=1).")
+
+
+def pcscd_mode(config: pytest.Config) -> str:
+    value = config.getoption("sbcard_pcscd", None) or os.environ.get("SBCARD_PCSCD") or "auto"
+    if value not in MODES:
+        raise pytest.UsageError(f"SBCARD_PCSCD={value!r}: use one of {', '.join(MODES)}")
+    return value
+
+
+def pcscd_required(config: pytest.Config) -> bool:
+    return (bool(config.getoption("sbcard_require_pcscd", False))
+            or os.environ.get("SBCARD_REQUIRE_PCSCD") == "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _ACTIVE
+    _ACTIVE += 1
+    config.addinivalue_line(
+        "markers", "sbcard_persona(base='demo', **keywords): the persona of sim_card / "
+                   "pcscd_card, built by persona_factory(base, **keywords)")
+    config.addinivalue_line(
+        "markers", "pcscd: needs a pcscd with the vsmartcard vpcd driver (added by the sbcard "
+                   "plugin to tests using pcscd_card or pcscd_service)")
+    state = _PcscdState()
+    config.stash[_STATE] = state
+    if pcscd_mode(config) == "isolated":
+        # Before any test runs: the whole process (and its subprocesses) use the private
+        # pcscd, because libpcsclite fixes its socket name at its first call.
+        _start_isolated(state)
+
+
+def _start_isolated(state: _PcscdState) -> None:
+    from sbcard.testing.pcscd import SOCKET_ENV, PcscdUnavailable, isolated_service
+
+    state.env_before = os.environ.get(SOCKET_ENV)
+    try:
+        state.service = isolated_service(set_env=True)
+    except PcscdUnavailable as exc:
+        state.error = str(exc)
+    state.env_changed = os.environ.get(SOCKET_ENV) != state.env_before
+    state.resolved = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _ACTIVE
+    _ACTIVE = max(0, _ACTIVE - 1)
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state.service is not None:
+        state.service.stop()
+    if state.env_changed:
+        from sbcard.testing.pcscd import SOCKET_ENV
+
+        if state.env_before is None:
+            os.environ.pop(SOCKET_ENV, None)
+        else:
+            os.environ[SOCKET_ENV] = state.env_before
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (f"sbcard: pcscd mode {pcscd_mode(config)}"
+            f"{', required' if pcscd_required(config) else ''}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PCSCD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pcscd)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        log = getattr(item, "funcargs", {}).get("apdu_log")
+        if log is not None and len(log):
+            report.sections.append(("sbcard APDU log (masked)", log.format()))
+    return report
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def apdu_log() -> Any:
+    """An ``ApduLog``: every exchange of the test's cards, masked like traces."""
+    from sbcard.testing.apdu_log import ApduLog
+
+    return ApduLog()
+
+
+@pytest.fixture
+def persona_factory(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``persona_factory(base="demo", **keywords) -> Persona``; ``.file(...)`` for the CLI."""
+    from sbcard.testing.personas import PersonaFactory
+
+    return PersonaFactory(lambda: tmp_path_factory.mktemp("personas"))
+
+
+def _persona_for(request: pytest.FixtureRequest, factory: Any) -> Any:
+    from sbcard.sim.persona import Persona
+
+    param = getattr(request, "param", None)
+    if param is not None:
+        if isinstance(param, Persona):
+            return param
+        if isinstance(param, str):
+            return factory(param)
+        if isinstance(param, dict):
+            keywords = dict(param)
+            return factory(keywords.pop("base", "demo"), **keywords)
+        raise TypeError(f"{request.fixturename} parameter must be a persona name, a Persona "
+                        f"or a dict of persona_factory keywords, not {type(param).__name__}")
+    marker = request.node.get_closest_marker("sbcard_persona")
+    if marker is not None:
+        keywords = dict(marker.kwargs)
+        base = marker.args[0] if marker.args else keywords.pop("base", "demo")
+        if isinstance(base, Persona):
+            if keywords:
+                raise TypeError("sbcard_persona: keywords go with a persona name, not a Persona")
+            return base
+        return factory(base, **keywords)
+    return factory("demo")
+
+
+@pytest.fixture
+def sim_card(request: pytest.FixtureRequest, apdu_log: Any,
+             persona_factory: Any) -> Iterator[Any]:
+    """A connected in-process ``SimulatedCard`` (persona: marker/param, default demo)."""
+    from sbcard.testing.cards import SimulatedCard
+
+    card = SimulatedCard(_persona_for(request, persona_factory), apdu_log)
+    yield card
+    card.close()
+
+
+@pytest.fixture
+def sim_card_factory(apdu_log: Any, persona_factory: Any) -> Iterator[Any]:
+    """``sim_card_factory(persona="demo", **keywords) -> SimulatedCard``, for several cards."""
+    from sbcard.sim.persona import Persona
+    from sbcard.testing.cards import SimulatedCard
+
+    made: list[Any] = []
+
+    def make(persona: Any = "demo", **keywords: Any) -> Any:
+        if isinstance(persona, Persona):
+            if keywords:
+                raise TypeError("keywords go with a persona name, not a Persona")
+            chosen = persona
+        else:
+            chosen = persona_factory(persona, **keywords)
+        card = SimulatedCard(chosen, apdu_log)
+        made.append(card)
+        return card
+
+    yield make
+    for card in made:
+        card.close()
+
+
+@pytest.fixture(scope="session")
+def pcscd_service(request: pytest.FixtureRequest) -> Any:
+    """The ``PcscdService`` cards are served into; skips (or fails) when there is none."""
+    from sbcard.testing.pcscd import (
+        PcscdUnavailable,
+        isolation_problem,
+        system_service,
+    )
+
+    config = request.config
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        state = config.stash[_STATE] = _PcscdState()
+    required = pcscd_required(config)
+    if not state.resolved:
+        mode = pcscd_mode(config)
+        try:
+            if mode == "system":
+                state.service = system_service(in_process_probe=True)
+            elif mode == "isolated":
+                _start_isolated(state)
+            else:
+                try:
+                    state.service = system_service(in_process_probe=False)
+                except PcscdUnavailable as system_problem:
+                    problem = isolation_problem()
+                    if problem is not None:
+                        raise PcscdUnavailable(f"{system_problem}; and no private pcscd: "
+                                               f"{problem}") from None
+                    _start_isolated(state)
+                    if state.error is not None:
+                        state.error = f"{system_problem}; {state.error}"
+        except PcscdUnavailable as exc:
+            state.error = str(exc)
+        state.resolved = True
+    if state.service is None:
+        message = f"no pcscd for hardware-in-the-loop tests: {state.error}"
+        if required:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    state.service.required = required
+    return state.service
+
+
+@pytest.fixture
+def pcscd_card(request: pytest.FixtureRequest, pcscd_service: Any, apdu_log: Any,
+               persona_factory: Any) -> Iterator[Any]:
+    """A ``PcscdCard``: the simulated card served into pcscd (reader ``.reader``)."""
+    from sbcard.testing.cards import PcscdCard
+
+    card = PcscdCard(pcscd_service, _persona_for(request, persona_factory), apdu_log)
+    card.insert()
+    yield card
+    card.faults.clear()
+    card.remove()

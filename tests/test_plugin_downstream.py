@@ -1,0 +1,225 @@
+"""A sample downstream test module: what a test engineer writes on top of the sbcard plugin.
+
+It uses only the plugin's public fixtures (``sim_card``, ``sim_card_factory``,
+``persona_factory``, ``pcscd_card``, ``apdu_log``), the ``sbcard_persona`` marker, and the
+public sbcard library (``sbcard.ops``) and command through them. The pcscd tests skip when no
+pcscd with vpcd is usable, unless ``--sbcard-require-pcscd`` / ``SBCARD_REQUIRE_PCSCD=1``.
+
+The last section checks the plugin's own options with pytester; downstream projects do not
+need that part.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from sbcard.errors import CardRemovedError
+from sbcard.ops.pin import Pin, pin_status, select_ssse, verify_pin
+from sbcard.ops.read import read_card
+from sbcard.testing import ensure_plugin
+
+# Installing sbcard enables the plugin (entry point ``pytest11``); this line only matters
+# when that did not happen (a stale install, PYTEST_DISABLE_PLUGIN_AUTOLOAD) and never loads
+# it twice.
+pytest_plugins = [*ensure_plugin(), "pytester"]
+
+SELECT_SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
+
+
+# -- in-process card -----------------------------------------------------------------------
+
+
+def test_sim_card_reads_the_demo_holder(sim_card, apdu_log):
+    report = read_card(sim_card.channel).to_json()
+    assert report["name"] == "测试一" and report["card_no"] == "A00000011"
+    assert sim_card.persona.name == "demo" and report["atr"] == sim_card.atr.hex().upper()
+    apdu_log.assert_sent("00A4 04 00 0F 7378312E")               # SELECT SSSE by name
+    assert apdu_log.count(ins=0xB2) == 2                          # EF05 and EF06, all records
+    apdu_log.assert_sequence("00A404", "00B2012D", "00B20135")
+    apdu_log.assert_not_sent(ins=0x20)
+
+
+@pytest.mark.sbcard_persona("demo", generation="1.0", name="王五", ssn="430100196512300012")
+def test_persona_marker_first_generation(sim_card):
+    report = read_card(sim_card.channel).to_json()
+    assert sim_card.persona.profile.name == "mohrss-1.0"
+    assert report["name"] == "王五" and report["ssn"] == "430100196512300012"
+    assert report["spec_version"] == "1.00"
+
+
+@pytest.mark.sbcard_persona("demo", generation="3.0")
+def test_third_generation_hides_ef06_without_keys(sim_card, apdu_log):
+    report = read_card(sim_card.channel)
+    assert report.to_json()["name"] is None                    # EF06 needs RKSSSE
+    assert any("RKSSSE" in w for w in report.to_json()["warnings"])
+    assert apdu_log.sws[-1] == 0x6982
+
+
+@pytest.mark.parametrize(
+    "sim_card",
+    ["v1", "v3", {"base": "demo", "t0": True, "le_zero_6c": True, "multi_record": False}],
+    indirect=True,
+)
+def test_every_card_kind_reads_its_card_number(sim_card, apdu_log):
+    report = read_card(sim_card.channel).to_json()
+    assert report["card_no"] == sim_card.persona.card["card_no"]
+    if sim_card.persona.behaviour.t0_get_response:
+        apdu_log.assert_sent("00C0")                             # GET RESPONSE on the wire
+        assert apdu_log.count(ins=0xB2, sw=0x6A86) == 2          # no multi-record reads
+
+
+def test_persona_factory_pin_states(persona_factory, sim_card_factory):
+    one_left = sim_card_factory("demo", pin="741852", pin_tries=1)
+    select_ssse(one_left.channel)
+    assert pin_status(one_left.channel).tries_left == 1
+    blocked = sim_card_factory(persona_factory("demo", pin_blocked=True))
+    select_ssse(blocked.channel)
+    assert pin_status(blocked.channel).blocked
+    unset = sim_card_factory("demo", pin=None)
+    select_ssse(unset.channel)
+    assert not pin_status(unset.channel).pin_set
+
+
+def test_persona_factory_blocked_application_and_algorithm(sim_card_factory):
+    app_blocked = sim_card_factory("demo", application_blocked=True)
+    assert app_blocked.transmit(SELECT_SSSE)[-2:] == b"\x93\x03"
+    sm4 = sim_card_factory("demo", algorithm="SM4")
+    fci = sm4.transmit(SELECT_SSSE)
+    assert bytes.fromhex("9F0C03860103") in fci                 # SM4 algorithm id in the FCI
+
+
+def test_persona_factory_rejects_unknown_keywords(persona_factory):
+    with pytest.raises(TypeError, match="unknown keyword 'colour'"):
+        persona_factory("demo", colour="red")
+    with pytest.raises(ValueError, match="generation"):
+        persona_factory("demo", generation="4.0")
+
+
+def test_verify_pin_never_logs_it_in_clear(sim_card_factory, apdu_log):
+    card = sim_card_factory("demo", pin="741852")
+    verify_pin(card.channel, Pin("741852"))
+    apdu_log.assert_sent("0020000003******")
+    apdu_log.assert_no_clear_pin("741852", texts=[apdu_log.format()])
+    with pytest.raises(AssertionError, match="in clear"):
+        apdu_log.assert_no_clear_pin("741852", texts=["operator typed 741852"])
+
+
+# -- fault injection, in-process ----------------------------------------------------------
+
+
+def test_tear_on_read_record_removes_the_card(sim_card, apdu_log):
+    fault = sim_card.faults.tear_on(ins=0xB2)
+    with pytest.raises(CardRemovedError):
+        read_card(sim_card.channel)
+    assert fault.fired == 1 and len(apdu_log.torn) == 1
+    sim_card.reconnect()                                      # a tear fires once
+    assert read_card(sim_card.channel).to_json()["name"] == "测试一"
+
+
+def test_tear_at_the_third_apdu(sim_card, apdu_log):
+    sim_card.faults.tear_at(3)
+    with pytest.raises(CardRemovedError):
+        read_card(sim_card.channel)
+    assert apdu_log.torn == [2] and apdu_log[2].command.startswith("00B20135")
+
+
+def test_chosen_status_word(sim_card):
+    sim_card.faults.answer("6581", "00A404", times=1)
+    assert sim_card.transmit(SELECT_SSSE) == b"\x65\x81"
+    assert sim_card.transmit(SELECT_SSSE)[-2:] == b"\x90\x00"   # once only
+
+
+def test_delayed_answer_is_timed_in_the_log(sim_card, apdu_log):
+    sim_card.faults.delay(0.05, ins=0xB2, times=1)
+    read_card(sim_card.channel)
+    first_read = apdu_log.find(ins=0xB2)[0]
+    assert first_read.seconds >= 0.05
+    assert all(r.seconds < 0.05 for r in apdu_log.find(ins=0xA4))
+
+
+# -- the card in a real pcscd ---------------------------------------------------------------
+
+
+def test_pcscd_card_read_by_the_sbcard_command(pcscd_card, apdu_log):
+    r = pcscd_card.sbcard("read", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "测试一"
+    assert pcscd_card.reader.startswith("Virtual PCD")
+    apdu_log.assert_sent(SELECT_SSSE)                         # what the card saw
+
+
+@pytest.mark.sbcard_persona("demo", name="李四", pin="246810")
+def test_pcscd_persona_factory_card_and_pin(pcscd_card, apdu_log):
+    r = pcscd_card.sbcard("read", "--json")
+    assert json.loads(r.stdout)["name"] == "李四"
+    r = pcscd_card.sbcard("verify", "pin", "--pin-stdin", stdin="246810\n")
+    assert r.returncode == 0, r.stderr
+    apdu_log.assert_sent(ins=0x20, times=2)                   # tries query, then the PIN
+    apdu_log.assert_no_clear_pin("246810", texts=[r.stdout, r.stderr])
+
+
+def test_pcscd_tear_makes_the_reader_see_the_card_removed(pcscd_card):
+    pcscd_card.faults.tear_on(ins=0xB2)
+    with pytest.raises(CardRemovedError), pcscd_card.session() as channel:
+        read_card(channel)
+    pcscd_card.wait_reinserted()                              # the card comes back
+    r = pcscd_card.sbcard("read", "--json")
+    assert r.returncode == 0, r.stderr
+
+
+def test_pcscd_chosen_status_word(pcscd_card):
+    pcscd_card.faults.answer("6A81", "00A404")
+    r = pcscd_card.sbcard("apdu", "--expect", "6A81", SELECT_SSSE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "<< 6A81" in r.stdout
+
+
+def test_pcscd_card_removed_and_inserted(pcscd_card):
+    pcscd_card.remove()
+    r = pcscd_card.sbcard("atr")
+    assert r.returncode == 4 and "no card" in r.stderr
+    pcscd_card.insert()
+    assert pcscd_card.sbcard("atr", "--json").returncode == 0
+
+
+# -- the plugin's own options (pytester; not needed downstream) ----------------------------
+
+_NEEDS_PCSCD = textwrap.dedent("""
+    from sbcard.testing import ensure_plugin
+
+    pytest_plugins = ensure_plugin()
+
+    def test_needs_pcscd(pcscd_card):
+        r = pcscd_card.sbcard("read", "--json")
+        assert r.returncode == 0, r.stderr
+        print("MODE", pcscd_card.service.mode)
+""")
+
+
+def test_require_pcscd_turns_the_skip_into_a_failure(pytester, monkeypatch, tmp_path):
+    # Options by environment, so this works whether the plugin came by entry point or not.
+    pytester.makepyfile(test_inner=_NEEDS_PCSCD)
+    monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(tmp_path / "nothing.comm"))
+    monkeypatch.setenv("SBCARD_PCSCD", "system")
+    monkeypatch.delenv("SBCARD_REQUIRE_PCSCD", raising=False)
+    skipped = pytester.runpytest_subprocess("-rs")
+    skipped.assert_outcomes(skipped=1)
+    skipped.stdout.fnmatch_lines(["*no pcscd for hardware-in-the-loop tests*"])
+    monkeypatch.setenv("SBCARD_REQUIRE_PCSCD", "1")
+    failed = pytester.runpytest_subprocess()
+    failed.assert_outcomes(errors=1)
+    failed.stdout.fnmatch_lines(["*no pcscd for hardware-in-the-loop tests*"])
+
+
+def test_isolated_pcscd_mode(pytester, monkeypatch):
+    pytester.makepyfile(test_inner=_NEEDS_PCSCD)
+    monkeypatch.setenv("SBCARD_PCSCD", "isolated")
+    monkeypatch.delenv("SBCARD_REQUIRE_PCSCD", raising=False)
+    result = pytester.runpytest_subprocess("-s", "-rs")
+    if result.parseoutcomes().get("skipped"):
+        pytest.skip("no private pcscd here: " + result.stdout.str().splitlines()[-1])
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*MODE isolated*"])
