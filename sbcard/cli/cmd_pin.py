@@ -95,15 +95,30 @@ def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bo
 
 
 @verify.command("card")
+@click.option("--sm2", is_flag=True,
+              help="3.0 cards: the SM2 way. The card signs a fresh challenge in its PKI "
+                   "application; its certificate must chain to a root in --trust.")
+@click.option("--trust", metavar="FILE|test",
+              help="With --sm2: PEM file of trusted SM2 root certificates; `test` = the "
+                   "public TEST root of the simulated cards (test only).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def verify_card_cmd(ctx: click.Context, as_json: bool) -> int:
+def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool) -> int:
     """Prove the card is genuine: INTERNAL AUTHENTICATE with its diversified IRK.
 
     Needs a key source (--keys, --psam or --hsm-command) holding the IRK (card key 00).
     Exit codes: 0 genuine, 9 the card's answer does not match (not genuine, or keys of
     another issuer), 4 no card.
+
+    \b
+    With --sm2 (third-generation cards, no key source needed): reads the signature
+    certificate of the PKI application (PKI.社会保障), checks it against --trust, and
+    verifies the card's SM2 signature over a fresh challenge. The authentication command
+    is not public; the profile mohrss-3.0 states the assumed one (docs/sm2-authentication.md).
+    Exit 9 also for an expired, untrusted or malformed certificate.
     """
+    if sm2 or trust is not None:
+        return _verify_card_sm2(ctx, sm2, trust, as_json)
     from sbcard.ops.auth import internal_authenticate
     from sbcard.ops.read import read_context
 
@@ -118,6 +133,42 @@ def verify_card_cmd(ctx: click.Context, as_json: bool) -> int:
         echo_json({"genuine": True, "method": "internal-authenticate", "key_source": keys.name})
     else:
         click.echo(f"genuine card 真卡: internal authentication matches {keys.name}")
+    return ExitCode.OK
+
+
+def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool) -> int:
+    from sbcard.card.profiles import load_profile
+    from sbcard.ops.sm2auth import TEST_TRUST, load_trust_roots, sm2_authenticate
+
+    if not sm2:
+        raise click.UsageError("--trust goes with --sm2")
+    if trust is None:
+        raise click.UsageError("--sm2 needs --trust FILE (PEM with the trusted SM2 root "
+                               "certificates), or --trust test for simulated cards")
+    roots = load_trust_roots(trust)                     # a bad file fails before the card
+    if trust == TEST_TRUST:
+        click.echo("WARNING: trusting the public TEST root: only simulated cards chain to it",
+                   err=True)
+    st = state(ctx)
+    profile = load_profile("mohrss-3.0")
+    if st.sim is not None:              # a simulated card speaks its own profile's command
+        from sbcard.ops.sm2auth import SECTION
+        from sbcard.sim.persona import load_persona
+
+        persona_profile = load_persona(st.sim).profile
+        if SECTION in persona_profile.extra:
+            profile = persona_profile
+    with st.session() as channel:
+        result = sm2_authenticate(channel, profile, roots)
+    if as_json:
+        echo_json({"genuine": True, "method": "sm2", "trust": trust, **result.to_json()})
+    else:
+        cert = result.certificate
+        click.echo("genuine card 真卡: SM2 signature over a fresh challenge verified")
+        click.echo(f"  certificate 证书: {result.subject}")
+        click.echo(f"  serial 序列号:    {result.serial}")
+        click.echo(f"  issued by 签发者: {cert.issuer}")
+        click.echo(f"  valid 有效期:     {cert.not_before:%Y-%m-%d} .. {cert.not_after:%Y-%m-%d}")
     return ExitCode.OK
 
 

@@ -123,7 +123,9 @@ class Persona:
 
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install")
+EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
+                                "sbcard.sim.pki:install",
+                                "sbcard.sim.faults:install_from_persona")
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
@@ -198,9 +200,15 @@ def _load_mapping(name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], st
                 f"no persona {name_or_path!r}: built-in ones are "
                 f"{', '.join(builtin_personas())}, or give a .toml/.json file"
             )
+    return _resolve_extends(data, origin, depth), origin
+
+
+def _resolve_extends(data: dict[str, Any], origin: str, depth: int = 0) -> dict[str, Any]:
+    """``extends = "base"``: the base persona's sections, overridden key by key."""
+    data = dict(data)
     base = data.pop("extends", None)
     if base is None:
-        return data, origin
+        return data
     if depth >= 4:
         raise BadInputError(f"persona {origin}: 'extends' chain is too deep")
     merged, _ = _load_mapping(str(base), depth + 1)
@@ -209,14 +217,15 @@ def _load_mapping(name_or_path: str, depth: int = 0) -> tuple[dict[str, Any], st
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    return merged, origin
+    return merged
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
-             "behaviour", "records", "files", "keys", "bank"}
+             "behaviour", "records", "files", "keys", "bank", "faults"}
 
 
 def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Persona:
+    data = _resolve_extends(data, origin)
     unknown = set(data) - _TOP_KEYS - {"extra"}
     if unknown:
         raise BadInputError(f"persona {origin}: unknown section(s) {', '.join(sorted(unknown))}")
@@ -245,7 +254,8 @@ def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Per
         records={k.upper(): v for k, v in data.get("records", {}).items()},
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
-        extra={**data.get("extra", {}), "bank": data.get("bank")},
+        extra={**data.get("extra", {}), "bank": data.get("bank"),
+               "faults": data.get("faults")},
         source=origin,
     )
     if persona.algorithm not in ALGORITHM_IDS:

@@ -1,0 +1,270 @@
+"""The PKI application (PKI.社会保障) of a simulated third-generation card: SM2 authentication.
+
+Installed on personas whose card profile has an ``[sm2_auth]`` section (``mohrss-3.0``):
+
+* the DDF ``PKI.社会保障`` and the ADF ``SS.CERT.ADF1`` (also FID DF01), selectable by name
+  as the profile names them; selecting either clears the SSSE security state like any other
+  application switch (``SimCard.select_app``), and the PKI application never looks at it;
+* the card's SM2 key pair, derived deterministically from the persona (ATR, card number,
+  region, holder ID) so every build of a persona is the same card; ``[extra.pki] key`` may
+  give the private key in hex instead;
+* EF 0018, the signature certificate (DER, zero-padded to 2 KB, free READ BINARY), issued by
+  the public **TEST** root CA shipped in ``sbcard/sim/pki/``; validity from the persona's
+  issue and expiry dates (``[extra.pki] not_before`` / ``not_after`` override them);
+* the authentication command exactly as the profile describes it (:class:`Sm2AuthConfig`),
+  answered with an SM2 signature under the card key. The command is registered for the
+  profile's INS only while the ADF is selected; elsewhere the INS keeps its previous handler
+  (00 88 stays the symmetric INTERNAL AUTHENTICATE of the SSSE).
+
+``[extra.pki] enabled = false`` leaves the application off a persona. The TEST root key is
+public: nothing signed by it proves anything outside the simulator.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbcard.apdu.command import CommandApdu
+from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
+from sbcard.crypto import sm2, x509
+from sbcard.crypto.symmetric import sm3
+from sbcard.errors import BadInputError
+from sbcard.ops.sm2auth import SECTION, Sm2AuthConfig
+from sbcard.sim.card_os import Reply, SimCard, SimDF, _le_reply
+
+if TYPE_CHECKING:
+    from sbcard.sim.persona import Persona
+
+MATERIAL_DIR = "pki"
+ROOT_CERT_FILE = "test-root-ca.pem"
+ROOT_KEY_FILE = "test-root-ca-key.pem"
+CERT_FILE_SIZE = 0x800
+DEFAULT_ADF_FID = 0xDF01
+
+ROOT_SUBJECT = x509.Name.build(c="CN", o="sbcard TEST (public test material)",
+                               cn="sbcard TEST SM2 Root CA - NOT FOR PRODUCTION")
+CARD_ORG = "sbcard TEST card issuer (simulated)"
+
+_TEST_BANNER = (
+    "# sbcard PUBLIC TEST MATERIAL - NOT SECRET, NOT FOR PRODUCTION.\n"
+    "# Only simulated cards (sbcard --sim, sbcard sim serve) chain to this root.\n"
+)
+
+
+# --------------------------------------------------------------------------- TEST root
+
+
+@functools.cache
+def test_root() -> tuple[sm2.PrivateKey, x509.Certificate]:
+    """The shipped TEST root CA: (private key, certificate)."""
+    folder = resources.files("sbcard.sim").joinpath(MATERIAL_DIR)
+    key = sm2.PrivateKey.from_pem(folder.joinpath(ROOT_KEY_FILE).read_text("ascii"))
+    cert = x509.Certificate.from_pem(folder.joinpath(ROOT_CERT_FILE).read_text("ascii"),
+                                     "TEST root certificate")
+    if cert.public_key != key.public_key:
+        raise BadInputError("sbcard/sim/pki: the TEST root key does not match its certificate")
+    return key, cert
+
+
+def make_test_root(key: sm2.PrivateKey | None = None) -> tuple[sm2.PrivateKey, x509.Certificate]:
+    """A TEST root like the shipped one (new key unless given), valid 2020–2049."""
+    key = key or sm2.PrivateKey.generate()
+    cert = x509.build_certificate(
+        subject=ROOT_SUBJECT, public_key=key.public_key, issuer=ROOT_SUBJECT, issuer_key=key,
+        serial=int.from_bytes(sm3(b"sbcard TEST root" + key.public_key.to_bytes())[:8], "big")
+        >> 1 | 1,
+        not_before=datetime(2020, 1, 1, tzinfo=UTC),
+        not_after=datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),
+        ca=True, path_length=1, deterministic=True,
+    )
+    return key, cert
+
+
+def write_test_root(folder: str | Path, key: sm2.PrivateKey | None = None) -> None:
+    """(Re)write the TEST root files; how ``sbcard/sim/pki/`` was made. Changing the key
+    invalidates every simulated card certificate's chain until the personas are rebuilt."""
+    key, cert = make_test_root(key)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ROOT_KEY_FILE).write_text(_TEST_BANNER + key.to_pem(), "ascii")
+    (out / ROOT_CERT_FILE).write_text(_TEST_BANNER + cert.to_pem(), "ascii")
+
+
+# --------------------------------------------------------------------------- card material
+
+
+def _persona_seed(persona: Persona) -> bytes:
+    card = persona.card
+    parts = [persona.atr.hex(), str(card.get("card_no", "")), str(card.get("region", "")),
+             str(card.get("serial", "")), str(persona.holder.get("ssn", ""))]
+    return "|".join(parts).encode("utf-8")
+
+
+def card_key(persona: Persona) -> sm2.PrivateKey:
+    """The card's SM2 signing key: ``[extra.pki] key`` (hex), else derived from the persona."""
+    conf = _conf(persona)
+    if "key" in conf:
+        try:
+            return sm2.PrivateKey.from_hex(str(conf["key"]))
+        except BadInputError as exc:
+            raise BadInputError(f"persona {persona.name}: [extra.pki] key: {exc}") from None
+    digest = sm3(b"sbcard TEST PKI card signing key|" + _persona_seed(persona))
+    return sm2.PrivateKey(int.from_bytes(digest, "big") % (sm2.N - 2) + 1)
+
+
+def _date(value: Any, what: str, persona: Persona) -> date | datetime:
+    if isinstance(value, datetime | date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise BadInputError(f"persona {persona.name}: {what} {value!r} is not YYYY-MM-DD") \
+            from None
+
+
+def issue_card_certificate(public_key: sm2.PublicKey, *, card_no: str, region: str,
+                           serial: int, not_before: date | datetime,
+                           not_after: date | datetime, ca_key: sm2.PrivateKey,
+                           ca_cert: x509.Certificate) -> x509.Certificate:
+    """A card signature certificate as the simulator issues it (reproducible bytes)."""
+    end = not_after
+    if isinstance(end, date) and not isinstance(end, datetime):
+        end = datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=UTC)
+    return _issue(public_key, card_no, region, serial, not_before, end, ca_key, ca_cert.der)
+
+
+@functools.lru_cache(maxsize=64)
+def _issue(public_key: sm2.PublicKey, card_no: str, region: str, serial: int,
+           not_before: date | datetime, not_after: date | datetime, ca_key: sm2.PrivateKey,
+           ca_der: bytes) -> x509.Certificate:
+    ca_cert = x509.Certificate.from_der(ca_der, "issuing CA")
+    subject = x509.Name.build(c="CN", o=CARD_ORG, ou=region or None,
+                              cn=f"TEST card {card_no}".strip())
+    return x509.build_certificate(
+        subject=subject, public_key=public_key, issuer=ca_cert.subject, issuer_key=ca_key,
+        serial=serial, not_before=not_before, not_after=not_after,
+        key_usage=("digitalSignature", "nonRepudiation"), deterministic=True,
+    )
+
+
+def card_certificate(persona: Persona, key: sm2.PrivateKey) -> x509.Certificate:
+    conf = _conf(persona)
+    card = persona.card
+    ca_key, ca_cert = test_root()
+    not_before = _date(conf.get("not_before", card.get("issue_date", "2020-01-01")),
+                       "certificate not_before", persona)
+    not_after = _date(conf.get("not_after", card.get("expiry_date", "2049-12-31")),
+                      "certificate not_after", persona)
+    serial = int.from_bytes(sm3(b"serial|" + _persona_seed(persona))[:10], "big") >> 1 | 1
+    try:
+        return issue_card_certificate(
+            key.public_key, card_no=str(card.get("card_no", card.get("serial", ""))),
+            region=str(card.get("region", "")), serial=serial, not_before=not_before,
+            not_after=not_after, ca_key=ca_key, ca_cert=ca_cert)
+    except BadInputError as exc:
+        raise BadInputError(f"persona {persona.name}: PKI certificate: {exc}") from None
+
+
+def _conf(persona: Persona) -> dict[str, Any]:
+    conf = persona.extra.get("pki") or {}
+    if not isinstance(conf, dict):
+        raise BadInputError(f"persona {persona.name}: [extra.pki] must be a table")
+    unknown = set(conf) - {"enabled", "key", "not_before", "not_after"}
+    if unknown:
+        raise BadInputError(f"persona {persona.name}: [extra.pki] has unknown key(s) "
+                            f"{', '.join(sorted(unknown))}")
+    return conf
+
+
+# --------------------------------------------------------------------------- on the card
+
+
+def _fci(name: bytes) -> bytes:
+    body = bytes((0x84, len(name))) + name + b"\xa5\x00"
+    return bytes((0x6F, len(body))) + body
+
+
+@dataclass
+class PkiState:
+    """What the PKI application holds; tests may swap the key or the certificate."""
+
+    config: Sm2AuthConfig
+    ddf: SimDF | None
+    adf: SimDF
+    key: sm2.PrivateKey
+    certificate: x509.Certificate
+    signatures: int = 0
+
+    @property
+    def cert_ef(self):
+        return self.adf.efs[self.config.cert_fid]
+
+    def set_certificate(self, der: bytes) -> None:
+        """Write raw bytes (a certificate, or anything) into EF 0018, zero-padded."""
+        if len(der) > CERT_FILE_SIZE:
+            raise BadInputError(f"certificate of {len(der)} bytes does not fit EF "
+                                f"{self.config.cert_fid:04X} ({CERT_FILE_SIZE} bytes)")
+        self.cert_ef.data[:] = bytes(der) + b"\x00" * (CERT_FILE_SIZE - len(der))
+
+    def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
+        conf = self.config
+        if cmd.cla != conf.cla:
+            return b"", 0x6E00
+        if (cmd.p1, cmd.p2) != (conf.p1, conf.p2):
+            return b"", 0x6A86
+        if not cmd.data.startswith(conf.data_prefix):
+            return b"", 0x6A80
+        payload = cmd.data[len(conf.data_prefix):]
+        if conf.send == "digest":
+            if len(payload) != 32:
+                return b"", 0x6700
+            e = payload
+        else:
+            if len(payload) != conf.challenge_length:
+                return b"", 0x6700
+            e = conf.digest(self.key.public_key, payload)
+        signature = sm2.sign_digest(self.key, e)
+        self.signatures += 1
+        return _le_reply(card, cmd, conf.encode_answer(signature))
+
+
+def install(card: SimCard, persona: Persona) -> None:
+    if SECTION not in persona.profile.extra:
+        return
+    conf = _conf(persona)
+    if conf.get("enabled", True) is False:
+        return
+    config = Sm2AuthConfig.from_profile(persona.profile)
+    cert_ef = EfSpec(f"EF{config.cert_fid:04X}", config.cert_fid, None, Structure.TRANSPARENT,
+                     "签名证书", "signature certificate", read=Access(),
+                     write=Access(never=True), size=CERT_FILE_SIZE)
+    adf_fid = config.adf_fid if config.adf_fid is not None else DEFAULT_ADF_FID
+    adf = SimDF.build(DfSpec("SS.CERT.ADF1", adf_fid, config.adf_name, "证书应用",
+                             "certificate application (ADF)", children=(cert_ef,)),
+                      None, _fci(config.adf_name))
+    ddf = None
+    if config.ddf_name:
+        ddf = SimDF.build(DfSpec("PKI", None, config.ddf_name, "PKI.社会保障",
+                                 "PKI application (DDF)"), None, _fci(config.ddf_name))
+        card.apps[config.ddf_name] = ddf
+    card.apps[config.adf_name] = adf
+    key = card_key(persona)
+    state = PkiState(config, ddf, adf, key, card_certificate(persona, key))
+    state.set_certificate(state.certificate.der)
+    card.extensions["pki"] = state
+    previous = card.handlers.get(config.ins)
+
+    def handler(c: SimCard, cmd: CommandApdu) -> Reply:
+        st = c.extensions.get("pki")
+        if isinstance(st, PkiState) and c.current_df is st.adf:
+            return st.authenticate(c, cmd)
+        if previous is not None:
+            return previous(c, cmd)
+        return b"", 0x6D00
+
+    card.handlers[config.ins] = handler
