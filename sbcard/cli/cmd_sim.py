@@ -38,8 +38,17 @@ def sim() -> None:
 @click.option("--psam-persona", default=None, metavar="NAME|FILE",
               help="PSAM persona: built-in name (default, city, t0quirks) or a .toml file; "
                    "implies --psam.")
+@click.option("--tear-at", type=click.IntRange(1), metavar="N",
+              help="Fault: the N-th command after power-on tears the card (power lost).")
+@click.option("--tear-on", metavar="HEX",
+              help="Fault: the first command starting with HEX (e.g. 00DC) tears the card.")
+@click.option("--fail", "fail", multiple=True, metavar="HEX=SW",
+              help="Fault: commands starting with HEX answer SW (e.g. 00B2=6A83); repeatable.")
+@click.option("--delay-ms", type=click.FloatRange(0), metavar="MS",
+              help="Fault: answer every command MS milliseconds late.")
 def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool,
-          psam: bool, psam_persona: str | None) -> None:
+          psam: bool, psam_persona: str | None, tear_at: int | None, tear_on: str | None,
+          fail: tuple[str, ...], delay_ms: float | None) -> None:
     """Serve a simulated card into pcscd (needs pcscd with vsmartcard-vpcd).
 
     \b
@@ -48,8 +57,10 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
       pcsc_scan -r                             # the card is listed
       echo 00A404000F7378312E73682EC9E7BBE1B1A3D5CF | scriptor -r "Virtual PCD 00 00"
       sbcard --reader "Virtual PCD 00 00" atr
+      sbcard sim serve -p blank --tear-on 00DC   # a card that loses power while writing
 
-    Runs until interrupted (Ctrl-C); reconnects if pcscd restarts.
+    Runs until interrupted (Ctrl-C); reconnects if pcscd restarts (and after a tear, as if
+    the card were put back). Fault options add to the persona's [faults] section.
     """
     from dataclasses import replace
 
@@ -70,6 +81,20 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
         loaded = load_persona(persona)
         if t0:
             loaded.behaviour = replace(loaded.behaviour, t0_get_response=True)
+        faults = dict(loaded.extra.get("faults") or {})
+        if tear_at:
+            faults["tear_at"] = tear_at
+        if tear_on:
+            faults["tear_on"] = tear_on
+        if delay_ms:
+            faults["delay_ms"] = delay_ms
+        for item in fail:
+            match, sep, sw = item.partition("=")
+            if not sep or len(sw) != 4:
+                raise click.BadParameter(f"{item!r} is not HEX=SW (e.g. 00B2=6A83)",
+                                         param_hint="--fail")
+            faults.setdefault("answer", []).append({"match": match, "sw": sw})
+        loaded.extra["faults"] = faults
         card, kind = loaded.build_card(), "persona"
         name, atr = loaded.name, loaded.atr
 

@@ -159,3 +159,37 @@ class FaultInjector:
     def clear(self) -> None:
         for fault in list(self.faults):
             self.remove(fault)
+
+
+def install_from_persona(card: Any, persona: Any) -> None:
+    """Persona ``[faults]`` (or ``sbcard sim serve`` options), as data::
+
+        [faults]
+        tear_at = 25                 # the 25th command after power-on tears the card
+        tear_on = "00DC"             # the first command starting with these bytes tears it
+        delay_ms = 40                # every answer comes 40 ms late
+        [[faults.answer]]
+        match = "00B2"               # these commands …
+        sw = "6A83"                  # … get this status word (optionally: data, times)
+    """
+    spec = (persona.extra or {}).get("faults") or {}
+    if not spec:
+        return
+    known = {"tear_at", "tear_on", "delay_ms", "answer"}
+    unknown = set(spec) - known
+    if unknown:
+        from sbcard.errors import BadInputError
+
+        raise BadInputError(f"persona {persona.name}: [faults] has unknown key(s) "
+                            f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    injector = FaultInjector(card)
+    card.extensions["faults"] = injector
+    if spec.get("tear_at"):
+        injector.tear_at(int(spec["tear_at"]))
+    if spec.get("tear_on"):
+        injector.tear_on(str(spec["tear_on"]))
+    if spec.get("delay_ms"):
+        injector.delay(float(spec["delay_ms"]) / 1000)
+    for rule in spec.get("answer", []):
+        injector.answer(str(rule["sw"]), str(rule.get("match", "")) or None,
+                        data=str(rule.get("data", "")), times=rule.get("times"))

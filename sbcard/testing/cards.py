@@ -14,9 +14,9 @@ from typing import Any
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.sim.card_os import SimCard
+from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
-from sbcard.testing.faults import FaultInjector
 from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly
 from sbcard.transport.simulated import SimulatedTransport
 
