@@ -19,15 +19,17 @@ engineers (docs/test-engineers.md).
 """
 
 
-def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
-    out = [(path, cmd)]
+def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = None
+          ) -> list[tuple[list[str], click.Context]]:
+    """Every command with a context made the way click makes it (settings inherited)."""
+    extra = {"terminal_width": 100, "max_content_width": 100} if parent is None else {}
+    ctx = cmd.make_context(path[-1], [], parent=parent, resilient_parsing=True, **extra)
+    out = [(path, ctx)]
     if isinstance(cmd, click.Group):
-        ctx = click.Context(cmd, info_name=path[-1])
-        names = cmd.list_commands(ctx)
-        for name in names:
+        for name in cmd.list_commands(ctx):
             sub = cmd.get_command(ctx, name)
             if sub is not None and not sub.hidden:
-                out.extend(_walk(sub, [*path, name]))
+                out.extend(_walk(sub, [*path, name], ctx))
     return out
 
 
@@ -37,10 +39,8 @@ def command_paths() -> list[str]:
 
 def render() -> str:
     parts = [HEADER]
-    for path, cmd in _walk(cli, ["sbcard"]):
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100,
-                            max_content_width=100)
-        text = cmd.get_help(ctx)
+    for path, ctx in _walk(cli, ["sbcard"]):
+        text = ctx.command.get_help(ctx)
         parts.append(f"## `{' '.join(path)}`\n\n```text\n{text}\n```\n")
     return "\n".join(parts)
 
