@@ -93,8 +93,10 @@ def plan_for(tmp: Path, n: int, keys: KeySource) -> tuple[BatchPlan, Path]:
     j.close()
     recipes = {"2.0": parse_script(ROOT / "apdu_scripts" / "personalise-2.0.apdu"),
                "3.0": parse_script(ROOT / "apdu_scripts" / "personalise-3.0.apdu")}
+    from sbcard.ops.pki_issue import CertificateAuthority
+
     return BatchPlan(batch, {h.row: h for h in holders}, recipes, keys,
-                     load_profile("mohrss-2.0")), journal
+                     load_profile("mohrss-2.0"), ca=CertificateAuthority.load("test")), journal
 
 
 def in_process(persona: str, n: int) -> dict:

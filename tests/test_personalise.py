@@ -52,7 +52,7 @@ class ListSlot:
         t.connect()
         return ApduChannel(t)
 
-    def release(self, channel, *, finished):
+    def release(self, channel, *, finished, wait=True):
         channel.transport.disconnect()
 
 
@@ -72,8 +72,11 @@ def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> Batc
 
     recipes = {"2.0": parse_script(RECIPES / "personalise-2.0.apdu"),
                "3.0": parse_script(RECIPES / "personalise-3.0.apdu")}
+    from sbcard.ops.pki_issue import CertificateAuthority
+
     return BatchPlan(batch, {h.row: h for h in holders}, recipes, builtin_key_file(),
-                     load_profile("mohrss-2.0"), None, outcomes.append)
+                     load_profile("mohrss-2.0"), initial_pin=None,
+                     ca=CertificateAuthority.load("test"), on_outcome=outcomes.append)
 
 
 def journal_rows(path: Path):
@@ -256,6 +259,32 @@ def test_cli_personalise_bad_csv_and_dry_run(capsys, monkeypatch, tmp_path):
 def test_cli_personalise_3_0_cards(capsys, monkeypatch, tmp_path):
     csv = write_csv(tmp_path / "h.csv", holder_rows(3))
     code, out, err = cli(capsys, monkeypatch, "--sim", "blank3", "--keys", "test",
-                         "personalise", str(csv), "--no-progress")
+                         "personalise", str(csv), "--no-progress", "--journal",
+                         str(tmp_path / "a.sqlite"))
+    assert code == 1 and "sm2-issue needs a certificate authority (--ca)" in err
+    code, out, err = cli(capsys, monkeypatch, "--sim", "blank3", "--keys", "test",
+                         "personalise", str(csv), "--no-progress", "--ca", "test")
     assert code == 0, err
-    assert "done 完成 3/3" in out
+    assert "done 完成 3/3" in out and "TEST root" in err
+
+
+def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path):
+    from sbcard.card.profiles import load_profile
+    from sbcard.ops.session import SessionOptions
+    from sbcard.ops.sm2auth import load_trust_roots, sm2_authenticate
+
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    cards = [blank_card(i, "blank3") for i in (1, 2)]
+    assert cards[0].extensions["pki"].certificate is None        # blank: nothing issued
+    run_batch([ListSlot(cards)], tmp_path / "j.sqlite", plan)
+    assert [o.outcome for o in outcomes] == ["done", "done"], outcomes
+    keys = {bytes(c.extensions["pki"].key.public_key.to_bytes()) for c in cards}
+    assert len(keys) == 2                                          # generated per card
+    t = T0Layer(SimulatedTransport(cards[0]))
+    t.connect()
+    result = sm2_authenticate(ApduChannel(t), load_profile("mohrss-3.0"),
+                              load_trust_roots("test"))
+    assert holder_rows(2)[0]["card_no"] in result.subject
+    _ = SessionOptions

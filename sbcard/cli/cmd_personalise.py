@@ -40,14 +40,17 @@ def _recipe_path(name: str) -> Path:
 @click.option("--release", "release", metavar="CARD_ID",
               help="Mark a card spoiled (lost/broken mid-way) and give its holder back; exits.")
 @click.option("--status", "show_status", is_flag=True, help="Show the journal of this batch; exit.")
+@click.option("--ca", metavar="CERT.pem,KEY.pem|test",
+              help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
+                   "TEST root; never for real cards).")
 @click.option("--dry-run", is_flag=True,
               help="Validate the CSV and the recipe, print the first card's steps; no card.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: Path | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
-                report: Path | None, release: str | None, show_status: bool, dry_run: bool,
-                no_progress: bool) -> int:
+                report: Path | None, release: str | None, show_status: bool, ca: str | None,
+                dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
 
     \b
@@ -126,9 +129,17 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
                 click.echo(f"\n{o.slot}: card {o.card_id} row {o.row_no}: {o.outcome}"
                            f"{' — ' + o.detail if o.detail else ''}", err=True)
 
+    authority = None
+    if ca is not None:
+        from sbcard.ops.pki_issue import CertificateAuthority
+
+        authority = CertificateAuthority.load(ca)
+        if ca == "test":
+            click.echo("WARNING: certifying with the public TEST root: only for simulated "
+                       "cards", err=True)
     with st.key_source() as keys:
         plan = BatchPlan(batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                         load_profile("mohrss-2.0"), initial_pin, on_outcome)
+                         load_profile("mohrss-2.0"), initial_pin, authority, on_outcome)
         if st.sim is not None:
             slots = [SimSlot(st.sim, counts.total - counts.done)]
         else:

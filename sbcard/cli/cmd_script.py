@@ -45,9 +45,11 @@ def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None) -> 
 @click.option("--dry-run", is_flag=True,
               help="Resolve variables and includes and print every step; touch no card.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures.")
+@click.option("--ca", metavar="CERT.pem,KEY.pem|test",
+              help="SM2 CA for `sm2-issue` (`test` = the simulator's public TEST root).")
 @click.pass_context
 def run_cmd(ctx: click.Context, file: Path, var: tuple[str, ...], csv_file: Path | None,
-            row: int | None, dry_run: bool, quiet: bool) -> int:
+            row: int | None, dry_run: bool, quiet: bool, ca: str | None) -> int:
     """Run an APDU script against the card.
 
     \b
@@ -68,8 +70,13 @@ def run_cmd(ctx: click.Context, file: Path, var: tuple[str, ...], csv_file: Path
     with st.key_source() as keys, st.session() as channel:
         from sbcard.card.profiles import load_profile
 
+        authority = None
+        if ca is not None:
+            from sbcard.ops.pki_issue import CertificateAuthority
+
+            authority = CertificateAuthority.load(ca)
         context = ScriptContext(keys=keys, profile=load_profile("mohrss-2.0"),
-                                variables=variables)
+                                variables=variables, ca=authority)
         ScriptRunner(channel, context, echo=echo).run(parsed)
     return ExitCode.OK
 

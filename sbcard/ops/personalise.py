@@ -36,8 +36,8 @@ class CardSlot(Protocol):
     def next_card(self, stop: threading.Event) -> ApduChannel | None:
         """Wait for a card and open a session on it (None when stopping or none will come)."""
 
-    def release(self, channel: ApduChannel, *, finished: bool) -> None:
-        """Close the session; wait until the card is taken out (readers)."""
+    def release(self, channel: ApduChannel, *, finished: bool, wait: bool = True) -> None:
+        """Close the session; wait until the card is taken out (readers) if ``wait``."""
 
 
 @dataclass
@@ -65,6 +65,7 @@ class BatchPlan:
     keys: KeySource | None
     profile: object | None
     initial_pin: str | None = None
+    ca: object | None = None              # CertificateAuthority for 3.0 cards (sm2-issue)
     on_outcome: Callable[[CardOutcome], None] = lambda _o: None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -111,7 +112,8 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
     variables = dict(holder.values)
     if plan.initial_pin is not None and not variables.get("pin"):
         variables["pin"] = plan.initial_pin
-    context = ScriptContext(keys=plan.keys, profile=plan.profile, variables=variables)
+    context = ScriptContext(keys=plan.keys, profile=plan.profile, variables=variables,
+                            ca=plan.ca)
     runner = ScriptRunner(channel, context)
 
     def on_step(st) -> None:
@@ -156,7 +158,8 @@ def run_slot(slot: CardSlot, journal_path: Path, plan: BatchPlan) -> None:
             plan.on_outcome(outcome)
             if journal.counts(plan.batch_id).remaining == 0:
                 plan.stop.set()            # tell the other slots, which may be waiting
-            slot.release(channel, finished=finished)
+            # the last card may stay in the reader: no need to wait for it to be taken out
+            slot.release(channel, finished=finished, wait=not plan.stop.is_set())
     finally:
         journal.close()
 
@@ -198,14 +201,14 @@ class PcscSlot:
             stop.wait(self._poll)
         return None
 
-    def release(self, channel: ApduChannel, *, finished: bool) -> None:
+    def release(self, channel: ApduChannel, *, finished: bool, wait: bool = True) -> None:
         ctx, self._ctx = self._ctx, None
         if ctx is not None:
             with contextlib.suppress(SbcardError):   # the card may already be gone
                 ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
         if finished:
             self._say(f"{self.name}: take the card out 请取出卡片")
-        while self._present():
+        while wait and self._present():
             time.sleep(self._poll)
 
 
@@ -245,7 +248,7 @@ class SimSlot:
         t.connect()
         return ApduChannel(t)
 
-    def release(self, channel: ApduChannel, *, finished: bool) -> None:
+    def release(self, channel: ApduChannel, *, finished: bool, wait: bool = True) -> None:
         channel.transport.disconnect()
 
 

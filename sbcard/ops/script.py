@@ -17,6 +17,7 @@ On top (docs/apdu-scripts.md has the full reference)::
     write-element name ${name}                       # a data element, encoded by the card model
     read-element card_no expect ${card_no}           # read back, decode, compare
     reload-pin ${pin}                                # set the PIN (PUK + STK secure messaging)
+    sm2-issue ${admin_pin}                           # 3.0: SM2 key pair + certificate (--ca)
     verify-pin ${pin}                                # VERIFY, refusing at one try left
     echo personalised ${card_no}
 
@@ -49,6 +50,7 @@ NAMED_OPS = {
     "read-element": (1, 3),
     "reload-pin": (1, 1),
     "verify-pin": (1, 1),
+    "sm2-issue": (0, 1),
     "echo": (0, 999),
 }
 CONTROL = {"reset": (0, 0), "exit": (0, 0), "set": (2, 999), "option": (2, 2),
@@ -221,6 +223,7 @@ class ScriptContext:
 
     keys: object | None = None                    # KeySource
     profile: object | None = None                 # CardProfile
+    ca: object | None = None                      # CertificateAuthority (sm2-issue)
     variables: dict[str, str] = field(default_factory=dict)
 
 
@@ -259,7 +262,7 @@ class ScriptRunner:
                 text = raw
         else:
             text = " ".join([st.verb, *(self.expand(a, st, masked=True) for a in st.args)])
-            if st.verb in ("reload-pin", "verify-pin"):
+            if st.verb in ("reload-pin", "verify-pin", "sm2-issue") and st.args:
                 text = f"{st.verb} ******"
         extra = []
         if st.verb == "read-element" and st.expect_data is not None:

@@ -123,6 +123,34 @@ def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     return "PIN correct"
 
 
+def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    """``sm2-issue [ADMIN_PIN]``: key pair on the card, certificate from --ca, proved."""
+    import datetime as dt
+
+    from sbcard.card.profiles import load_profile
+    from sbcard.ops.pki_issue import issue_sm2
+
+    ca = runner.ctx.ca
+    if ca is None:
+        raise BadInputError(f"{st.where}: sm2-issue needs a certificate authority (--ca)")
+    profile = load_profile("mohrss-3.0")
+    v = runner.vars
+    today = dt.date.today()
+
+    def day(key: str, default: dt.date) -> dt.date:
+        text = v.get(key) or ""
+        return dt.date.fromisoformat(text) if text else default
+
+    cert = issue_sm2(runner.channel, profile, ca,  # type: ignore[arg-type]
+                     admin_pin=args[0] if args else None, card_no=v.get("card_no", ""),
+                     region=runner._card_context().region,
+                     not_before=day("issue_date", today),
+                     not_after=day("expiry_date", today.replace(year=today.year + 10)))
+    runner._card_ctx = None          # the PKI application is selected now
+    return f"SM2 key pair generated on the card; certificate {cert.describe()} written, " \
+           "read back and proved by a signature"
+
+
 def op_echo(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     return " ".join(runner.expand(a, st, masked=True) for a in st.args)
 
@@ -134,5 +162,6 @@ OPS = {
     "read-element": op_read_element,
     "reload-pin": op_reload_pin,
     "verify-pin": op_verify_pin,
+    "sm2-issue": op_sm2_issue,
     "echo": op_echo,
 }

@@ -44,6 +44,9 @@ MATERIAL_DIR = "pki"
 ROOT_CERT_FILE = "test-root-ca.pem"
 ROOT_KEY_FILE = "test-root-ca-key.pem"
 CERT_FILE_SIZE = 0x800
+#: Security-status marker for "admin PIN verified in the PKI application" (not a card key
+#: ID; cleared like every security state when another application is selected).
+ADMIN_MARK = 0x1AD
 DEFAULT_ADF_FID = 0xDF01
 
 ROOT_SUBJECT = x509.Name.build(c="CN", o="sbcard TEST (public test material)",
@@ -174,7 +177,7 @@ def _conf(persona: Persona) -> dict[str, Any]:
     conf = persona.extra.get("pki") or {}
     if not isinstance(conf, dict):
         raise BadInputError(f"persona {persona.name}: [extra.pki] must be a table")
-    unknown = set(conf) - {"enabled", "key", "not_before", "not_after"}
+    unknown = set(conf) - {"enabled", "key", "not_before", "not_after", "issued", "admin_pin"}
     if unknown:
         raise BadInputError(f"persona {persona.name}: [extra.pki] has unknown key(s) "
                             f"{', '.join(sorted(unknown))}")
@@ -197,8 +200,10 @@ class PkiState:
     ddf: SimDF | None
     adf: SimDF
     key: sm2.PrivateKey
-    certificate: x509.Certificate
+    certificate: x509.Certificate | None
     signatures: int = 0
+    admin_pin: str = "12345678"
+    admin_tries: int = 3
 
     @property
     def cert_ef(self):
@@ -210,6 +215,49 @@ class PkiState:
             raise BadInputError(f"certificate of {len(der)} bytes does not fit EF "
                                 f"{self.config.cert_fid:04X} ({CERT_FILE_SIZE} bytes)")
         self.cert_ef.data[:] = bytes(der) + b"\x00" * (CERT_FILE_SIZE - len(der))
+
+    # -- issuance (personalisation), spec §6.2; the command bytes are the profile's --------
+    def verify_admin(self, card: SimCard, cmd: CommandApdu) -> Reply:
+        """00 20 01 00 10 E: E = SM4_{SM3(PIN)[:16]}(challenge ‖ 00…) proves the admin PIN."""
+        from sbcard.crypto.card_algos import pki_pin_proof
+
+        if (cmd.p1, cmd.p2) != (0x01, 0x00):
+            return b"", 0x6A86
+        if len(cmd.data) != 16:
+            return b"", 0x6700
+        if self.admin_tries == 0:
+            return b"", 0x6983
+        challenge, card.challenge = card.challenge, None
+        if challenge is None:
+            return b"", 0x6984
+        pin = self.admin_pin + ("F" if len(self.admin_pin) % 2 else "")
+        if cmd.data != pki_pin_proof(bytes.fromhex(pin), challenge):
+            self.admin_tries -= 1
+            return b"", 0x6983 if self.admin_tries == 0 else 0x63C0 | self.admin_tries
+        self.admin_tries = 3
+        card.authenticated.add(ADMIN_MARK)
+        return b"", 0x9000
+
+    def generate_key_pair(self, card: SimCard, cmd: CommandApdu) -> Reply:
+        """80 40 00 00 08 C0020012 C2020013: a new key pair; the old certificate is void."""
+        if cmd.cla != 0x80:
+            return b"", 0x6E00
+        if ADMIN_MARK not in card.authenticated:
+            return b"", 0x6982
+        if cmd.data != bytes.fromhex("C0020012C2020013"):
+            return b"", 0x6A80
+        self.key = sm2.PrivateKey.generate()
+        self.certificate = None
+        self.cert_ef.data[:] = b"\x00" * CERT_FILE_SIZE
+        return b"", 0x9000
+
+    def export_public_key(self, card: SimCard, cmd: CommandApdu) -> Reply:
+        """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key."""
+        if cmd.cla != 0x80 or (cmd.p1, cmd.p2) != (0x82, 0x00):
+            return b"", 0x6A86
+        if cmd.data != bytes.fromhex("C0020012C2020013"):
+            return b"", 0x6A80
+        return _le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
 
     def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
         conf = self.config
@@ -242,7 +290,7 @@ def install(card: SimCard, persona: Persona) -> None:
     config = Sm2AuthConfig.from_profile(persona.profile)
     cert_ef = EfSpec(f"EF{config.cert_fid:04X}", config.cert_fid, None, Structure.TRANSPARENT,
                      "签名证书", "signature certificate", read=Access(),
-                     write=Access(never=True), size=CERT_FILE_SIZE)
+                     write=Access.parse(f"key:{ADMIN_MARK:X}"), size=CERT_FILE_SIZE)
     adf_fid = config.adf_fid if config.adf_fid is not None else DEFAULT_ADF_FID
     adf = SimDF.build(DfSpec("SS.CERT.ADF1", adf_fid, config.adf_name, "证书应用",
                              "certificate application (ADF)", children=(cert_ef,)),
@@ -254,17 +302,25 @@ def install(card: SimCard, persona: Persona) -> None:
         card.apps[config.ddf_name] = ddf
     card.apps[config.adf_name] = adf
     key = card_key(persona)
-    state = PkiState(config, ddf, adf, key, card_certificate(persona, key))
-    state.set_certificate(state.certificate.der)
+    issued = conf.get("issued", True) is not False
+    state = PkiState(config, ddf, adf, key, card_certificate(persona, key) if issued else None,
+                     admin_pin=str(conf.get("admin_pin", "12345678")))
+    if state.certificate is not None:
+        state.set_certificate(state.certificate.der)
     card.extensions["pki"] = state
-    previous = card.handlers.get(config.ins)
+    in_adf = {config.ins: state.authenticate, 0x20: state.verify_admin,
+              0x40: state.generate_key_pair, 0xC9: state.export_public_key}
+    for ins, method in in_adf.items():
+        card.handlers[ins] = _adf_only(method, card.handlers.get(ins))
 
+
+def _adf_only(method, previous):
+    """Route an INS to the PKI application while its ADF is selected, elsewhere as before."""
     def handler(c: SimCard, cmd: CommandApdu) -> Reply:
         st = c.extensions.get("pki")
         if isinstance(st, PkiState) and c.current_df is st.adf:
-            return st.authenticate(c, cmd)
+            return method(c, cmd)
         if previous is not None:
             return previous(c, cmd)
         return b"", 0x6D00
-
-    card.handlers[config.ins] = handler
+    return handler

@@ -174,3 +174,23 @@ def test_read_v3_with_keys_through_pcscd(serve):
     r = sbcard("-r", READER, "--keys", "test", "read", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["name"] == "买买提·测试"
+
+
+def test_personalise_3_0_cards_through_pcscd_then_verify_card_sm2(serve, tmp_path):
+    """A blank 3.0 card personalised through pcscd: holder data, PIN, SM2 key pair and
+    certificate; then `verify card --sm2` proves it and `read` shows the holder."""
+    import json
+
+    from tests.holders_factory import holder_rows, write_csv
+
+    served = serve("blank3")
+    csv = write_csv(tmp_path / "h.csv", holder_rows(1))
+    r = sbcard("-r", READER, "--keys", "test", "personalise", str(csv), "--ca", "test",
+               "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert served.card.extensions["pki"].certificate is None      # the card made its own key
+    r = sbcard("-r", READER, "verify", "card", "--sm2", "--trust", "test", "--json")
+    assert r.returncode == 0, r.stderr
+    assert holder_rows(1)[0]["card_no"] in json.loads(r.stdout)["subject"]
+    r = sbcard("-r", READER, "--keys", "test", "read", "--json")
+    assert json.loads(r.stdout)["name"] == holder_rows(1)[0]["name"]
