@@ -47,7 +47,7 @@ def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unkn
     import logging
     import threading
 
-    from sbcard.errors import BadInputError, TransportError
+    from sbcard.errors import BadInputError
     from sbcard.sim.replay import ReplayCard, ReplayEvent, ReplayMismatchError
     from sbcard.sim.vpcd import VpcdServer
 
@@ -101,9 +101,7 @@ def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unkn
                f"{card.dump.reader or 'unknown reader'}) to vpcd at {host}:{port} "
                f"(ATR {card.atr.hex().upper()})", err=True)
     try:
-        server.serve_forever(max_wait=wait or None)
-    except ConnectionError as exc:
-        raise TransportError(str(exc)) from None
+        server.serve_forever(max_wait=wait or None)   # TransportError if vpcd is not there
     except KeyboardInterrupt:
         server.stop()
     if failures:

@@ -106,11 +106,7 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
     click.echo(f"serving {kind} {name!r} to vpcd at {host}:{port} "
                f"(ATR {atr.hex().upper()})", err=True)
     try:
-        server.serve_forever(max_wait=wait or None)
-    except ConnectionError as exc:
-        from sbcard.errors import TransportError
-
-        raise TransportError(str(exc)) from None
+        server.serve_forever(max_wait=wait or None)   # TransportError if vpcd is not there
     except KeyboardInterrupt:
         server.stop()
 

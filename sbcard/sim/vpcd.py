@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from sbcard.errors import TransportError
 from sbcard.transport.base import CardTornError, VirtualCard
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class VpcdServer:
             except OSError as exc:
                 if (max_wait is not None and not connected_once
                         and time.monotonic() - started > max_wait):
-                    raise ConnectionError(
+                    raise TransportError(
                         f"vpcd is not listening on {self.host}:{self.port}: is pcscd running "
                         "with the vsmartcard-vpcd driver?"
                     ) from exc

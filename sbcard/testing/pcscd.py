@@ -392,7 +392,9 @@ def isolated_service(*, set_env: bool, verify_in_process: bool = True,
 
 def serve_quietly(server, max_wait: float | None = 10.0) -> None:
     """``server.serve_forever`` for a thread: a vpcd that never listens ends it quietly."""
-    with contextlib.suppress(ConnectionError):
+    from sbcard.errors import TransportError
+
+    with contextlib.suppress(TransportError):
         server.serve_forever(max_wait=max_wait)
 
 
