@@ -238,17 +238,27 @@ def _record_index(ef: SimEF, tag: int, mode: int, ptr: int | None) -> int | None
     return None
 
 
+def _refuse(card: SimCard, ef: SimEF | None, sfi: int, *, records: bool,
+            access: str) -> int | None:
+    """The SW that refuses this file access, or None: no file, wrong structure, security."""
+    if ef is None:
+        return 0x6986 if sfi == 0 else 0x6A82
+    if ef.is_records != records:
+        return 0x6981
+    if not card.satisfied(getattr(ef, access)):
+        return 0x6982
+    return None
+
+
 def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
     sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
     if sfi == 0x1F:
         return b"", 0x6A86
     ef = card.ef_for(sfi)
-    if ef is None:
-        return b"", (0x6986 if sfi == 0 else 0x6A82)
-    if not ef.is_records:
-        return b"", 0x6981
-    if not card.satisfied(ef.read):
-        return b"", 0x6982
+    refused = _refuse(card, ef, sfi, records=True, access="read")
+    if refused is not None:
+        return b"", refused
+    assert ef is not None
     recs = ef.records
     if mode == 0b100:                                # record number P1 (00 = current)
         idx = (card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1)
@@ -275,12 +285,10 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
 def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
     sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
     ef = card.ef_for(sfi)
-    if ef is None:
-        return b"", (0x6986 if sfi == 0 else 0x6A82)
-    if not ef.is_records:
-        return b"", 0x6981
-    if not card.satisfied(ef.write):
-        return b"", 0x6982
+    refused = _refuse(card, ef, sfi, records=True, access="write")
+    if refused is not None:
+        return b"", refused
+    assert ef is not None
     if not cmd.data:
         return b"", 0x6700
     new = bytearray(cmd.data)
@@ -317,12 +325,10 @@ def _binary_target(card: SimCard, cmd: CommandApdu) -> tuple[SimEF | None, int, 
 
 def h_read_binary(card: SimCard, cmd: CommandApdu) -> Reply:
     ef, offset, sfi = _binary_target(card, cmd)
-    if ef is None:
-        return b"", (0x6986 if sfi == 0 else 0x6A82)
-    if ef.is_records:
-        return b"", 0x6981
-    if not card.satisfied(ef.read):
-        return b"", 0x6982
+    refused = _refuse(card, ef, sfi, records=False, access="read")
+    if refused is not None:
+        return b"", refused
+    assert ef is not None
     if offset > len(ef.data):
         return b"", 0x6B00
     want = cmd.le or 256
@@ -334,12 +340,10 @@ def h_read_binary(card: SimCard, cmd: CommandApdu) -> Reply:
 
 def h_update_binary(card: SimCard, cmd: CommandApdu) -> Reply:
     ef, offset, sfi = _binary_target(card, cmd)
-    if ef is None:
-        return b"", (0x6986 if sfi == 0 else 0x6A82)
-    if ef.is_records:
-        return b"", 0x6981
-    if not card.satisfied(ef.write):
-        return b"", 0x6982
+    refused = _refuse(card, ef, sfi, records=False, access="write")
+    if refused is not None:
+        return b"", refused
+    assert ef is not None
     if offset + len(cmd.data) > len(ef.data):
         return b"", 0x6B00 if offset > len(ef.data) else 0x6700
     ef.data[offset:offset + len(cmd.data)] = cmd.data
