@@ -145,28 +145,31 @@ def _sm_command(channel: ApduChannel, keys: KeySource, ctx: CardContext, ins: in
                                         f"{ins:02X}"))
 
 
-def unblock_pin(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
-    """PIN UNBLOCK (84 24 00 00): PUK external authentication, then MAC with STK."""
+def _puk_then_stk(channel: ApduChannel, keys: KeySource, ctx: CardContext, what: str,
+                  p2: int, data: bytes = b"", *, encrypt: bool = False) -> None:
+    """PIN CHANGE/UNBLOCK (84 24 00 P2): PUK external authentication, then STK SM (§5.7).
+
+    Both keys are checked before the card is touched, so a missing key costs no try.
+    """
     for key_id in (KEY_PUK, KEY_STK):
         if not keys.has_key(key_id):
-            raise RefusedError(f"{keys.name} lacks card key {key_id:02X} needed to unblock")
+            raise RefusedError(f"{keys.name} lacks card key {key_id:02X} needed to {what}")
     with channel.exclusive():
         select_ssse(channel)
         external_authenticate(channel, keys, ctx, KEY_PUK)
-        _sm_command(channel, keys, ctx, 0x24, 0x00, 0x00)
+        _sm_command(channel, keys, ctx, 0x24, 0x00, p2, data, encrypt=encrypt)
+
+
+def unblock_pin(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
+    """PIN UNBLOCK (84 24 00 00): resets the try counter; the PIN stays."""
+    _puk_then_stk(channel, keys, ctx, "unblock", 0x00)
 
 
 def reload_pin(channel: ApduChannel, keys: KeySource, ctx: CardContext, new: Pin, *,
                allow_trivial: bool = False) -> None:
     """PIN RELOAD (84 24 00 01): sets a new PIN without the old one (cardholder forgot it)."""
     check_new_pin(new, allow_trivial=allow_trivial)
-    for key_id in (KEY_PUK, KEY_STK):
-        if not keys.has_key(key_id):
-            raise RefusedError(f"{keys.name} lacks card key {key_id:02X} needed to reload")
-    with channel.exclusive():
-        select_ssse(channel)
-        external_authenticate(channel, keys, ctx, KEY_PUK)
-        _sm_command(channel, keys, ctx, 0x24, 0x00, 0x01, new.block(), encrypt=True)
+    _puk_then_stk(channel, keys, ctx, "reload", 0x01, new.block(), encrypt=True)
 
 
 def block_application(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
