@@ -278,3 +278,41 @@ def test_card_block_with_mac_then_6a81():
     ch.check(cmds.CommandApdu(0x84, 0x16, 0x00, 0x00, mac))
     assert card.card_blocked
     assert ch.send(cmds.select_by_name(SSSE_NAME)).sw == 0x6A81
+
+
+def test_secured_update_record_with_mac_needs_no_prior_auth():
+    from sbcard.card.elements import BY_KEY
+    from sbcard.card.filesystem import KEY_UKSSSE
+    from sbcard.ops.auth import send_with_mac
+    from sbcard.ops.read import read_context
+
+    card, ch, _ = channel_for("demo")
+    ctx = read_context(ch)
+    keys = builtin_key_file()
+    record = BY_KEY["sex"].encode_record("2")
+    plain = cmds.update_record(0x0A, record, sfi=6, mode=cmds.RecordMode.FIRST_ID)
+    assert ch.send(plain).sw == 0x6982                      # not authenticated
+    secured = cmds.CommandApdu(0x04, 0xDC, plain.p1, plain.p2, record, name="UPDATE RECORD")
+    send_with_mac(ch, keys, ctx, KEY_UKSSSE, secured)
+    assert ch.check(cmds.read_record(0x0A, sfi=6, mode=cmds.RecordMode.FIRST_ID)).data == record
+    assert KEY_UKSSSE not in card.authenticated             # granted for that command only
+    assert ch.send(plain).sw == 0x6982
+
+
+def test_secured_update_bad_mac_and_no_challenge():
+    _, ch, _ = channel_for("demo")
+    bad = cmds.CommandApdu(0x04, 0xDC, 0x0A, 0x30, bytes.fromhex("0A0132") + bytes(4))
+    assert ch.send(bad).sw == 0x6984                        # no challenge
+    ch.check(cmds.get_challenge())
+    assert ch.send(bad).sw == 0x6988                        # wrong MAC
+
+
+def test_script_write_element_with_mac(tmp_path):
+    from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
+    from sbcard.ops.session import SessionOptions, open_session
+
+    p = tmp_path / "s.apdu"
+    p.write_text("select-ssse\nwrite-element name 测试五 mac\nread-element name expect 测试五\n",
+                 encoding="utf-8")
+    with open_session(SessionOptions(sim="demo")) as ch:
+        ScriptRunner(ch, ScriptContext(keys=builtin_key_file())).run(parse_script(p))

@@ -13,6 +13,7 @@ import secrets
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.command import CommandApdu, ResponseApdu
 from sbcard.card.filesystem import KEY_IRK
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import MismatchError, RefusedError
@@ -56,3 +57,21 @@ def external_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContex
     challenge = channel.check(cmds.get_challenge(8)).data
     a = keys.auth_data(ctx, key_id, challenge, x)
     channel.check(cmds.external_authenticate(key_id, a, x, key_version))
+
+
+def send_with_mac(channel: ApduChannel, keys: KeySource, ctx: CardContext, key_id: int,
+                  cmd: CommandApdu, *, encrypt: bool = False) -> ResponseApdu:
+    """Secure messaging (spec §5.6): a fresh challenge, the data optionally enciphered, and
+    a 4-byte MAC over ``CLA INS P1 P2 Lc ‖ data`` (Lc counting the MAC) appended.
+
+    ``cmd`` carries the secure-messaging class already (84 proprietary, 04 ISO); the session
+    key of card key ``key_id`` comes from the key source, never from this process's memory.
+    """
+    if not keys.has_key(key_id):
+        raise RefusedError(f"{keys.name} has no key for card key {key_id:02X}; nothing was sent")
+    challenge = channel.check(cmds.get_challenge(8)).data
+    body = keys.encrypt(ctx, key_id, challenge, cmd.data) if encrypt else cmd.data
+    header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(body) + 4))
+    mac = keys.mac(ctx, key_id, challenge, header + body)
+    return channel.check(CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, body + mac, cmd.le,
+                                     name=f"{cmd.name or 'command'} (MAC)"))

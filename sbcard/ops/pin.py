@@ -19,7 +19,7 @@ from sbcard.card.codecs import CN
 from sbcard.card.filesystem import KEY_PUK, KEY_STK, SSSE_NAME
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.keys.base import CardContext, KeySource
-from sbcard.ops.auth import external_authenticate
+from sbcard.ops.auth import external_authenticate, send_with_mac
 
 MIN_PIN, MAX_PIN = 4, 12
 
@@ -135,14 +135,11 @@ def change_pin(channel: ApduChannel, old: Pin, new: Pin, *, force: bool = False,
 
 def _sm_command(channel: ApduChannel, keys: KeySource, ctx: CardContext, ins: int, p1: int,
                 p2: int, data: bytes = b"", *, encrypt: bool = False) -> None:
-    """A secure-messaging command: fresh challenge, (enciphered data), MAC with STK (§5.7)."""
-    challenge = channel.check(cmds.get_challenge(8)).data
-    body = keys.encrypt(ctx, KEY_STK, challenge, data) if encrypt else data
-    header = bytes((0x84, ins, p1, p2, len(body) + 4))
-    mac = keys.mac(ctx, KEY_STK, challenge, header + body)
-    channel.check(cmds.CommandApdu(0x84, ins, p1, p2, body + mac,
-                                   name=f"{'PIN RELOAD' if ins == 0x24 and p2 else 'SM'} "
-                                        f"{ins:02X}"))
+    """A proprietary secure-messaging command (CLA 84) MACed with STK (§5.7)."""
+    name = {0x24: "PIN RELOAD" if p2 else "PIN UNBLOCK", 0x1E: "APPLICATION BLOCK"}.get(
+        ins, f"SM {ins:02X}")
+    send_with_mac(channel, keys, ctx, KEY_STK,
+                  cmds.CommandApdu(0x84, ins, p1, p2, data, name=name), encrypt=encrypt)
 
 
 def _puk_then_stk(channel: ApduChannel, keys: KeySource, ctx: CardContext, what: str,

@@ -46,7 +46,7 @@ KEYWORDS = ("expect", "data", "capture")
 NAMED_OPS = {
     "select-ssse": (0, 0),
     "authenticate": (1, 1),
-    "write-element": (2, 2),
+    "write-element": (2, 3),
     "read-element": (1, 3),
     "reload-pin": (1, 1),
     "verify-pin": (1, 1),

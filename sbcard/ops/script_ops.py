@@ -53,28 +53,43 @@ def _element(st: Statement, key: str):
     return el
 
 
-def _write(runner: ScriptRunner, el, value) -> None:
+def _write(runner: ScriptRunner, el, value, st: Statement | None = None,
+           mac: bool = False) -> None:
     sfi = SSSE.child(el.ef).sfi  # type: ignore[union-attr]
     record = el.encode_record(value)
-    runner.channel.check(cmds.update_record(el.tag, record, sfi=sfi,  # type: ignore[union-attr]
-                                            mode=RecordMode.FIRST_ID))
+    cmd = cmds.update_record(el.tag, record, sfi=sfi, mode=RecordMode.FIRST_ID)
+    if not mac:
+        runner.channel.check(cmd)  # type: ignore[union-attr]
+        return
+    from dataclasses import replace
+
+    from sbcard.ops.auth import send_with_mac
+
+    write_key = SSSE.child(el.ef).write.key_ids()[0]  # type: ignore[union-attr]
+    send_with_mac(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore
+                  write_key, replace(cmd, cla=0x04))
 
 
 def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
+    """``write-element KEY VALUE [mac]``: ``mac`` = secured UPDATE RECORD (CLA 04 + MAC with
+    the file's write key, no prior EXTERNAL AUTHENTICATE needed)."""
     key, value = args[0], args[1]
+    if len(args) == 3 and args[2].lower() != "mac":
+        raise BadInputError(f"{st.where}: write-element KEY VALUE [mac]")
+    mac = len(args) == 3
     el = _element(st, key)
     if key == "name":
         head, tail = split_name(value)
-        _write(runner, el, head)
+        _write(runner, el, head, st, mac)
         tags = runner.ctx.profile.ef06_tags if runner.ctx.profile else (0x4E,)  # type: ignore
         if 0x4E in tags:
-            _write(runner, BY_KEY["name_ext"], tail)
+            _write(runner, BY_KEY["name_ext"], tail, st, mac)
         elif tail:
             raise BadInputError(f"{st.where}: the name needs 姓名扩展 (4E), which this card "
                                 "profile lacks")
         return f"{el.zh} written"
-    _write(runner, el, value if value != "" else None)
-    return f"{el.zh} {el.en} written"
+    _write(runner, el, value if value != "" else None, st, mac)
+    return f"{el.zh} {el.en} written{' (MAC)' if mac else ''}"
 
 
 def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:

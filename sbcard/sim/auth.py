@@ -24,7 +24,7 @@ from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
 from sbcard.keys.base import CardContext
 from sbcard.keys.keyfile import KeyFile
-from sbcard.sim.card_os import Reply, SimCard, decode_pin
+from sbcard.sim.card_os import Handler, Reply, SimCard, decode_pin
 
 if TYPE_CHECKING:
     from sbcard.sim.persona import Persona
@@ -75,6 +75,8 @@ def install(card: SimCard, persona: Persona) -> None:
         if int(kid, 16) in state.keys:
             state.keys[int(kid, 16)].tries = int(left)
     card.extensions["auth"] = state
+    for ins in (0xDC, 0xD6):
+        card.handlers[ins] = secured_update(card.handlers[ins])
     card.handlers.update({0x82: h_external_auth, 0x88: h_internal_auth, 0x24: h_pin_sm,
                           0x1E: h_application_block, 0x16: h_card_block})
 
@@ -119,10 +121,10 @@ def h_internal_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     return card_algos.auth_data(st.algorithm, sk, cmd.data[8:16]), 0x9000
 
 
-def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int) -> int | None:
+def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) -> int | None:
     """None when the MAC over header ‖ Lc ‖ data is right; else the SW to answer."""
     st = _state(card)
-    if cmd.cla != 0x84:
+    if cmd.cla != cla:
         return 0x6987
     if len(cmd.data) < MAC_LEN:
         return 0x6700
@@ -138,6 +140,44 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int) -> int | None:
         return 0x6988
     card.extensions["sm_session"] = session
     return None
+
+
+def secured_update(base: Handler) -> Handler:
+    """UPDATE RECORD/BINARY with CLA 04: the MAC (session key of the file's write key, from
+    the latest challenge) stands in for a prior EXTERNAL AUTHENTICATE (spec §4.1, §5.6)."""
+    def handler(card: SimCard, cmd: CommandApdu) -> Reply:
+        if cmd.cla != 0x04:
+            return base(card, cmd)
+        ef = _target_ef(card, cmd)
+        if ef is None:
+            return b"", 0x6A82
+        key_ids = ef.write.key_ids()
+        if not key_ids:
+            return b"", 0x6982
+        sw = _check_mac(card, cmd, key_ids[0], cla=0x04)
+        if sw is not None:
+            return b"", sw
+        card.extensions.pop("sm_session", None)
+        plain = CommandApdu(0x00, cmd.ins, cmd.p1, cmd.p2, cmd.data[:-MAC_LEN])
+        granted = key_ids[0] not in card.authenticated
+        card.authenticated.add(key_ids[0])            # for this one command only
+        try:
+            return base(card, plain)
+        finally:
+            if granted:
+                card.authenticated.discard(key_ids[0])
+    return handler
+
+
+def _update_sfi(cmd: CommandApdu) -> int:
+    if cmd.ins == 0xDC:                               # UPDATE RECORD: SFI in P2
+        return cmd.p2 >> 3
+    return cmd.p1 & 0x1F if cmd.p1 & 0x80 else 0      # UPDATE BINARY: SFI in P1 when b8 set
+
+
+def _target_ef(card: SimCard, cmd: CommandApdu):
+    sfi = _update_sfi(cmd)
+    return card.current_ef if sfi == 0 else card.current_df.by_sfi.get(sfi)
 
 
 def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
