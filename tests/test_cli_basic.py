@@ -84,3 +84,23 @@ def test_personas_listing(capsys):
     assert code == 0
     names = [p["name"] for p in json.loads(out)]
     assert {"demo", "v1", "v3", "t0quirks"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--sim", "--keys", "test", "read", "--photo", "/nonexistent/dir/p.jpg"),
+         "--photo: folder /nonexistent/dir does not exist"),
+        (("--sim", "activate", "--id", "123", "--operator", "x", "--pin-stdin"),
+         "is not an 18-character"),
+        (("--sim", "apdu", "00A4", "0400"), "needs at least CLA INS P1 P2"),
+        (("--sim", "script", "run", "/nonexistent.apdu"), "no such file"),
+    ],
+)
+def test_more_bad_input_is_one_line(capsys, monkeypatch, args, message):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    rc, _, err = run(capsys, *args)
+    assert rc == 3 and message in err and "Traceback" not in err

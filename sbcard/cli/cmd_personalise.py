@@ -103,15 +103,20 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         return ExitCode.OK
 
     st = state(ctx)
+    # open what can fail on the user's paths before the journal records a batch
+    report_file = open(report, "a", encoding="utf-8") if report else None  # noqa: SIM115
     log = Journal(journal_path)
     try:
         batch_id = log.open_batch(holders, holder_list, str(recipe or "auto"), resume=resume)
         counts = log.counts(batch_id)
+    except BaseException:
+        if report_file is not None:
+            report_file.close()
+        raise
     finally:
         log.close()
     outcomes: list = []
     lock = threading.Lock()
-    report_file = open(report, "a", encoding="utf-8") if report else None  # noqa: SIM115
     bar = None
     if not no_progress:
         bar = click.progressbar(length=counts.total, label="personalising 制卡",

@@ -46,6 +46,10 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
     from sbcard.ops.read import read_card
 
     fmt = fmt or ("json" if as_json else "table")
+    if photo is not None and not photo.parent.resolve().is_dir():
+        from sbcard.errors import BadInputError
+
+        raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
     with st.key_source() as keys, st.session() as channel:
         report = read_card(channel, keys=keys)

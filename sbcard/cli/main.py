@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     except SbcardError as exc:
         click.echo(f"sbcard: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        # a path the user gave that cannot be read or written: their input, one line
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"sbcard: error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
         click.echo("sbcard: interrupted", err=True)
         sys.exit(130)

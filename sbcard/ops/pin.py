@@ -37,6 +37,8 @@ class Pin:
 
     def __post_init__(self) -> None:
         d = self.digits
+        if not d:
+            raise BadInputError("no PIN given (empty)")
         if not d.isdigit() or not d.isascii():
             raise BadInputError("a PIN is digits only")
         if not MIN_PIN <= len(d) <= MAX_PIN:
