@@ -194,3 +194,36 @@ def test_personalise_3_0_cards_through_pcscd_then_verify_card_sm2(serve, tmp_pat
     assert holder_rows(1)[0]["card_no"] in json.loads(r.stdout)["subject"]
     r = sbcard("-r", READER, "--keys", "test", "read", "--json")
     assert json.loads(r.stdout)["name"] == holder_rows(1)[0]["name"]
+
+
+def test_exclusive_transaction_holds_other_programs_off(serve):
+    """During `exclusive()` (a PC/SC transaction) another program's APDU waits its turn."""
+    import threading
+    import time
+
+    from sbcard.transport.pcsc import PcscTransport
+
+    serve("demo")
+    select = bytes.fromhex(SELECT_SSSE + "00")
+    a, b = PcscTransport(READER), PcscTransport(READER)
+    a.connect()
+    b.connect()
+    finished: list[float] = []
+
+    def other() -> None:
+        b.transmit(select)
+        finished.append(time.monotonic())
+
+    try:
+        with a.exclusive():
+            a.transmit(select)
+            thread = threading.Thread(target=other)
+            thread.start()
+            time.sleep(0.4)
+            assert not finished, "another program got in during the transaction"
+            released = time.monotonic()
+        thread.join(5)
+        assert finished and finished[0] >= released
+    finally:
+        a.disconnect()
+        b.disconnect()
