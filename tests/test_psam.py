@@ -25,8 +25,8 @@ from sbcard.keys.psam import (
     PSAM_AID,
     PSAM_DDF_NAMES,
     PsamKeySource,
-    open_psam,
 )
+from sbcard.ops.keysource import open_psam
 from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import load_persona

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
@@ -41,9 +40,6 @@ from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError, MismatchError, SbcardError
 from sbcard.keys.base import CardContext, KeySource
-
-if TYPE_CHECKING:
-    from sbcard.ops.session import SessionOptions
 
 #: DDF names per algorithm environment (GBK, spec §5.3); each holds the ADF ``PSAM_AID``.
 PSAM_DDF_NAMES: dict[Algorithm, bytes] = {
@@ -313,36 +309,3 @@ class PsamKeySource(KeySource):
         self._env = None
         if on_close is not None:
             on_close()
-
-
-def open_psam(options: SessionOptions,
-              profile: CardProfile | str = DEFAULT_PROFILE) -> PsamKeySource:
-    """A PSAM key source on ``options``' reader, or the simulated PSAM when ``options.sim``.
-
-    ``options`` is a ``sbcard.ops.session.SessionOptions``; ``sim`` names a PSAM persona
-    (``"default"`` or ``"psam:default"``, or a file). The usual stack (trace, T=0 help) is put
-    on the link. The PSAM is checked at once (its terminal number is read), so a wrong reader
-    fails here rather than in the middle of an authentication.
-    """
-    from sbcard.ops.session import make_link, stack
-
-    if options.sim is not None:
-        from sbcard.sim.psam import load_psam_persona
-        from sbcard.transport.simulated import SimulatedTransport
-
-        persona = load_psam_persona(options.sim)
-        link = SimulatedTransport(persona.build(), f"simulated PSAM: {persona.name}",
-                                  protocol="T=0" if persona.t0_get_response else "T=1")
-    else:
-        link = make_link(options)
-    transport = stack(link, options)
-    transport.connect()
-    source = PsamKeySource(ApduChannel(transport), profile,
-                           name=f"PSAM in {transport.description or 'reader'}",
-                           on_close=transport.disconnect)
-    try:
-        source.terminal_number  # noqa: B018 - the check that this is a PSAM
-    except SbcardError:
-        source.close()
-        raise
-    return source

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sbcard.card.profiles import CardProfile
 from sbcard.errors import BadInputError
 from sbcard.keys.base import KeySource
+from sbcard.ops.session import SessionOptions
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ def open_key_source(options: KeySourceOptions, profile: CardProfile | None = Non
 
         return KeyFile.load(options.keys, warn=warn)
     if options.psam is not None:
-        from sbcard.keys.psam import open_psam
         from sbcard.ops.session import SessionOptions
 
         if options.psam == "sim":
@@ -64,3 +64,38 @@ def open_key_source(options: KeySourceOptions, profile: CardProfile | None = Non
 
 def _noop(_message: str) -> None:
     pass
+
+
+def open_psam(options: SessionOptions, profile: CardProfile | str | None = None) -> KeySource:
+    """A PSAM key source on ``options``' reader, or the simulated PSAM when ``options.sim``.
+
+    ``options`` is a ``sbcard.ops.session.SessionOptions``; ``sim`` names a PSAM persona
+    (``"default"`` or ``"psam:default"``, or a file). The usual stack (trace, T=0 help) is put
+    on the link. The PSAM is checked at once (its terminal number is read), so a wrong reader
+    fails here rather than in the middle of an authentication.
+    """
+    from sbcard.apdu.channel import ApduChannel
+    from sbcard.errors import SbcardError
+    from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
+    from sbcard.ops.session import make_link, stack
+
+    if options.sim is not None:
+        from sbcard.sim.psam import load_psam_persona
+        from sbcard.transport.simulated import SimulatedTransport
+
+        persona = load_psam_persona(options.sim)
+        link = SimulatedTransport(persona.build(), f"simulated PSAM: {persona.name}",
+                                  protocol="T=0" if persona.t0_get_response else "T=1")
+    else:
+        link = make_link(options)
+    transport = stack(link, options)
+    transport.connect()
+    source = PsamKeySource(ApduChannel(transport), profile or DEFAULT_PROFILE,
+                           name=f"PSAM in {transport.description or 'reader'}",
+                           on_close=transport.disconnect)
+    try:
+        source.terminal_number  # noqa: B018 - the check that this is a PSAM
+    except SbcardError:
+        source.close()
+        raise
+    return source

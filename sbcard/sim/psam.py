@@ -1,10 +1,10 @@
 """A simulated 社会保障PSAM卡 (spec §5.3): the terminal-side security module, for tests and demos.
 
 It is a card of its own (own ATR, own file system), served the same ways as the user card:
-in-process (``open_psam(SessionOptions(sim="default"))``) or into pcscd through vpcd
-(``sbcard sim serve --psam``). Its roots come from a key file (by default the public TEST
-keys the simulated user cards are keyed from), so a PSAM-derived cryptogram opens a
-simulated card exactly when a key-file-derived one does.
+in-process (``sbcard.ops.keysource.open_psam(SessionOptions(sim="default"))``) or into
+pcscd through vpcd (``sbcard sim serve --psam``). Its roots come from a key file (by default
+the public TEST keys the simulated user cards are keyed from), so a PSAM-derived cryptogram
+opens a simulated card exactly when a key-file-derived one does.
 
 File system::
 

@@ -18,7 +18,8 @@ from sbcard.apdu import commands as cmds
 from sbcard.card.filesystem import SSSE_NAME
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
-from sbcard.keys.psam import PSAM_DDF_NAMES, open_psam
+from sbcard.keys.psam import PSAM_DDF_NAMES
+from sbcard.ops.keysource import open_psam
 from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.psam import SimPsam, load_psam_persona
