@@ -1,8 +1,9 @@
 """The personalisation journal: which holder went to which card, and how far each card got.
 
-SQLite by default (WAL, one connection per worker thread); the SQL is plain enough for
-PostgreSQL when several stations share a batch. The invariants are enforced by the schema, not
-by hope: a card ID appears on at most one holder row (UNIQUE), a holder row has at most one
+SQLite (WAL, one connection per worker thread). The invariants are plain SQL constraints
+that a server database would keep as well, but this module speaks SQLite only (identity
+columns, ``?`` placeholders, ``BEGIN IMMEDIATE``); a PostgreSQL dialect for several stations
+is future work. The invariants are enforced by the schema, not by hope: a card ID appears on at most one holder row (UNIQUE), a holder row has at most one
 card, and a holder is handed out inside one ``BEGIN IMMEDIATE`` transaction so two readers
 can never take the same one. Every step is written before it runs, so a pulled card or a
 killed process leaves a row saying where it stopped; ``--resume`` continues from there.
