@@ -28,8 +28,9 @@ def _recipe_path(name: str) -> Path:
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipe script for every card (default: apdu_scripts/personalise-2.0.apdu, "
                    "or -3.0.apdu for SM4 cards).")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal database (SQLite). Default: HOLDERS.journal.sqlite beside the CSV.")
+@click.option("--journal", metavar="FILE|postgresql://…",
+              help="Journal database: a SQLite file (default HOLDERS.journal.sqlite beside the "
+                   "CSV), or a PostgreSQL URL for several stations sharing one batch.")
 @click.option("--resume", is_flag=True, help="Continue a batch started before with this CSV.")
 @click.option("--readers", "readers", multiple=True, metavar="READER",
               help="Work several readers in parallel (repeat; default: --reader / auto).")
@@ -47,7 +48,7 @@ def _recipe_path(name: str) -> Path:
               help="Validate the CSV and the recipe, print the first card's steps; no card.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: Path | None,
+def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
                 report: Path | None, release: str | None, show_status: bool, ca: str | None,
                 dry_run: bool, no_progress: bool) -> int:
@@ -75,7 +76,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     from sbcard.ops.personalise import BatchPlan, PcscSlot, SimSlot, pcsc_session, run_batch
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
-    journal_path = journal or holders.with_suffix(".journal.sqlite")
+    journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
     if release or show_status:
         return _journal_admin(holders, journal_path, release, show_status)
     holder_list = load_holders(holders, need_pin=False)
@@ -182,19 +183,17 @@ def _write_report(f, path: Path, o) -> None:
     f.flush()
 
 
-def _journal_admin(holders: Path, journal_path: Path, release: str | None,
+def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
                    show_status: bool) -> int:
-    from sbcard.ops.journal import Journal, file_sha256
+    from sbcard.ops.journal import Journal, is_server_url
 
-    if not journal_path.exists():
+    if not is_server_url(journal_path) and not Path(journal_path).exists():
         raise BadInputError(f"no journal at {journal_path}")
     log = Journal(journal_path)
     try:
-        row = log.db.execute("SELECT id FROM batch WHERE csv_sha256 = ?",
-                             (file_sha256(holders),)).fetchone()
-        if row is None:
+        batch_id = log.find_batch(holders)
+        if batch_id is None:
             raise BadInputError(f"{journal_path} has no batch for {holders}")
-        batch_id = row[0]
         if release:
             row_no = log.release(batch_id, release.upper(), "released by operator")
             click.echo(f"card {release} marked spoiled; holder row {row_no} is pending again")

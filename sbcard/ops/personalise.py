@@ -135,7 +135,7 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
                        time.perf_counter() - start)
 
 
-def run_slot(slot: CardSlot, journal_path: Path, plan: BatchPlan) -> None:
+def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
     """One worker: cards from ``slot`` until the batch is finished or ``plan.stop`` is set."""
     journal = Journal(journal_path)
     try:
@@ -260,7 +260,7 @@ def pcsc_session(reader: str, trace: Callable[[str], None] | None = None) -> Ite
         yield channel
 
 
-def run_batch(slots: list[CardSlot], journal_path: Path, plan: BatchPlan) -> None:
+def run_batch(slots: list[CardSlot], journal_path: str | Path, plan: BatchPlan) -> None:
     """All slots in parallel (one thread each) until the batch is done or stopped."""
     if len(slots) == 1:
         run_slot(slots[0], journal_path, plan)
