@@ -113,7 +113,7 @@ class CardReport:
         for el in ELEMENTS:
             if el.key == "name_ext":
                 continue
-            out[el.key] = _json_field(el.key, self.value(el.key))
+            out[el.key] = json_field(el.key, self.value(el.key))
         out["atr"] = self.atr.hex().upper()
         out["atr_historical"] = self.atr_historical.hex().upper()
         out["algorithm"] = self.algorithm_name
@@ -128,7 +128,7 @@ class CardReport:
             return b""
 
 
-def _json_field(key: str, value: Any) -> Any:
+def json_field(key: str, value: Any) -> Any:
     if value is None:
         return None
     if key == "card_id" and hasattr(value, "hex"):

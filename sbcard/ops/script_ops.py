@@ -94,7 +94,7 @@ def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> st
 
 def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     from sbcard.card.codecs import join_name
-    from sbcard.ops.read import _json_field
+    from sbcard.ops.read import json_field
     from sbcard.ops.script import ScriptFailed
 
     key = args[0]
@@ -110,7 +110,7 @@ def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str
                                        le=element("EF06", 0x4E).record_len))
         tail = split_records(ext.data)[0].value if ext.ok and ext.data else None
         value = join_name(records[0].value if records else None, tail).value
-    shown = _json_field(key, value)
+    shown = json_field(key, value)
     expected = st.expect_data
     if expected is not None:
         want = runner.expand(expected, st)

@@ -178,7 +178,7 @@ class SimCard(CardOS):
 
 # -- command handlers ----------------------------------------------------------------------
 
-def _le_reply(card: SimCard, cmd: CommandApdu, data: bytes) -> Reply:
+def le_reply(card: SimCard, cmd: CommandApdu, data: bytes) -> Reply:
     """Answer with ``data`` honouring Le the way the spec's cards do (6Cxx on a wrong Le)."""
     le = cmd.le
     if le is None or (le == 256 and not card.behaviour.le_zero_6c):
@@ -265,20 +265,20 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
         if idx is None or not 0 <= idx < len(recs):
             return b"", 0x6A83
         card.record_ptr = idx
-        return _le_reply(card, cmd, bytes(recs[idx]))
+        return le_reply(card, cmd, bytes(recs[idx]))
     if mode in (0b101, 0b110):                       # P1 to last / last to P1
         if not card.behaviour.multi_record:
             return b"", 0x6A86
         if not 1 <= cmd.p1 <= len(recs):
             return b"", 0x6A83
         chosen = recs[cmd.p1 - 1:] if mode == 0b101 else list(reversed(recs[cmd.p1 - 1:]))
-        return _le_reply(card, cmd, b"".join(bytes(r) for r in chosen))
+        return le_reply(card, cmd, b"".join(bytes(r) for r in chosen))
     if mode <= 0b011:                                # by record identifier
         idx = _record_index(ef, cmd.p1, mode, card.record_ptr)
         if idx is None:
             return b"", 0x6A83
         card.record_ptr = idx
-        return _le_reply(card, cmd, bytes(recs[idx]))
+        return le_reply(card, cmd, bytes(recs[idx]))
     return b"", 0x6A86
 
 

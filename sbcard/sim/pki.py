@@ -35,7 +35,7 @@ from sbcard.crypto import sm2, x509
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
 from sbcard.ops.sm2auth import SECTION, Sm2AuthConfig
-from sbcard.sim.card_os import Reply, SimCard, SimDF, _le_reply
+from sbcard.sim.card_os import Reply, SimCard, SimDF, le_reply
 
 if TYPE_CHECKING:
     from sbcard.sim.persona import Persona
@@ -257,7 +257,7 @@ class PkiState:
             return b"", 0x6A86
         if cmd.data != bytes.fromhex("C0020012C2020013"):
             return b"", 0x6A80
-        return _le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
+        return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
 
     def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
         conf = self.config
@@ -278,7 +278,7 @@ class PkiState:
             e = conf.digest(self.key.public_key, payload)
         signature = sm2.sign_digest(self.key, e)
         self.signatures += 1
-        return _le_reply(card, cmd, conf.encode_answer(signature))
+        return le_reply(card, cmd, conf.encode_answer(signature))
 
 
 def install(card: SimCard, persona: Persona) -> None:
