@@ -288,3 +288,31 @@ def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path)
                               load_trust_roots("test"))
     assert holder_rows(2)[0]["card_no"] in result.subject
     _ = SessionOptions
+
+
+def test_defective_card_is_rejected_and_its_holder_gets_the_next_card(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    bad, good1, good2 = blank_card(1), blank_card(2), blank_card(3)
+    bad.command_hooks.append(lambda card, cmd: (b"", 0x6581) if cmd.ins == 0xDC else None)
+    run_batch([ListSlot([bad, good1, good2])], tmp_path / "j.sqlite", plan)
+    assert [(o.outcome, o.row_no) for o in outcomes] == [("failed", 1), ("done", 1),
+                                                          ("done", 2)]
+    rows = journal_rows(tmp_path / "j.sqlite")
+    assert [r[3] for r in rows] == ["done", "done"]
+    assert card_id_hex(bad) not in {r[2] for r in rows}
+    j = Journal(tmp_path / "j.sqlite")
+    assert j.claim(plan.batch_id, card_id_hex(bad), "r") is None      # spoiled for good
+    j.close()
+
+
+def test_batch_stops_after_consecutive_failures(tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(5))
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    plan.keys = None                             # every card fails at `authenticate`
+    run_batch([SimSlot("blank", 10)], tmp_path / "j.sqlite", plan)
+    assert [o.outcome for o in outcomes] == ["failed"] * 3
+    assert "3 cards in a row failed" in plan.stop_reason
+    assert all(r[3] == "pending" for r in journal_rows(tmp_path / "j.sqlite"))

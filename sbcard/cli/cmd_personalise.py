@@ -44,6 +44,14 @@ def _recipe_path(name: str) -> Path:
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
                    "TEST root; never for real cards).")
+@click.option("--robot-get", metavar="CMD",
+              help="Card robot/printer: shell command that puts the next card in the reader.")
+@click.option("--robot-done", metavar="CMD",
+              help="Card robot: command that takes a finished card out.")
+@click.option("--robot-error", metavar="CMD",
+              help="Card robot: command that takes a failed or torn card to the reject bin. "
+                   "Robot commands see SBCARD_READER, SBCARD_CARD_ID, SBCARD_ROW, "
+                   "SBCARD_OUTCOME, SBCARD_DETAIL.")
 @click.option("--dry-run", is_flag=True,
               help="Validate the CSV and the recipe, print the first card's steps; no card.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -51,6 +59,7 @@ def _recipe_path(name: str) -> Path:
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
                 report: Path | None, release: str | None, show_status: bool, ca: str | None,
+                robot_get: str | None, robot_done: str | None, robot_error: str | None,
                 dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
 
@@ -145,14 +154,23 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
                        "cards", err=True)
     with st.key_source() as keys:
         plan = BatchPlan(batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                         load_profile("mohrss-2.0"), initial_pin, authority, on_outcome)
+                         load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
+                         on_outcome=on_outcome)
         if st.sim is not None:
+            if robot_get or robot_done or robot_error:
+                raise click.UsageError("--robot-* drive readers; they do not apply with --sim")
             slots = [SimSlot(st.sim, counts.total - counts.done)]
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
+            robot = None
+            if robot_get or robot_done or robot_error:
+                from sbcard.ops.personalise import Robot
+
+                robot = Robot(robot_get, robot_done, robot_error)
             slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True)) for n in names]
+                              say=lambda m: click.echo(m, err=True), robot=robot)
+                     for n in names]
         try:
             run_batch(slots, journal_path, plan)
         finally:
@@ -165,6 +183,8 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         final = log.counts(batch_id)
     finally:
         log.close()
+    if plan.stop_reason:
+        click.echo(f"sbcard: {plan.stop_reason}", err=True)
     click.echo(f"done 完成 {final.done}/{final.total}, failed 失败 {final.failed}, "
                f"unfinished 未完成 {final.pending + final.in_progress}")
     return ExitCode.OK if final.done == final.total else ExitCode.FAILURE

@@ -66,8 +66,10 @@ class BatchPlan:
     profile: object | None
     initial_pin: str | None = None
     ca: object | None = None              # CertificateAuthority for 3.0 cards (sm2-issue)
+    max_consecutive_failures: int = 3     # then stop: keys or recipe are wrong, not the cards
     on_outcome: Callable[[CardOutcome], None] = lambda _o: None
     stop: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None
 
 
 def recipe_key(algorithm_id: int | None) -> str:
@@ -126,9 +128,13 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
         return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "torn",
                            time.perf_counter() - start, str(exc))
     except SbcardError as exc:
+        # A card that refuses its personalisation is rejected (spoiled, to be destroyed) and
+        # its holder goes back to the queue for the next card: one holder, one good card.
         journal.finish(plan.batch_id, claim.row_no, "failed", str(exc))
+        journal.release(plan.batch_id, card_id, f"rejected: {exc}")
         return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "failed",
-                           time.perf_counter() - start, str(exc))
+                           time.perf_counter() - start,
+                           f"card rejected, holder back in the queue: {exc}")
     journal.finish(plan.batch_id, claim.row_no, "done",
                    "resumed after an interruption" if claim.resumed else None)
     return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "done",
@@ -138,6 +144,7 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
 def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
     """One worker: cards from ``slot`` until the batch is finished or ``plan.stop`` is set."""
     journal = Journal(journal_path)
+    failures = 0
     try:
         while not plan.stop.is_set():
             if journal.counts(plan.batch_id).remaining == 0:
@@ -156,6 +163,13 @@ def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
                 outcome = CardOutcome(slot.name, "?", None, None, "failed", 0.0, str(exc))
                 finished = True
             plan.on_outcome(outcome)
+            failures = failures + 1 if outcome.outcome == "failed" else 0
+            if failures >= plan.max_consecutive_failures:
+                plan.stop_reason = (f"{failures} cards in a row failed on {slot.name}: the keys "
+                                    "or the recipe are wrong, not the cards; stopped")
+                plan.stop.set()
+            if hasattr(slot, "last_outcome"):
+                slot.last_outcome = outcome    # what the robot's done/error command is told
             if journal.counts(plan.batch_id).remaining == 0:
                 plan.stop.set()            # tell the other slots, which may be waiting
             # the last card may stay in the reader: no need to wait for it to be taken out
@@ -166,11 +180,48 @@ def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
 
 # -- slots ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Robot:
+    """Shell commands that drive a card robot or printer (like pySim's card handler):
+    ``get`` puts the next card in the reader, ``done`` takes a finished card out, ``error``
+    takes a failed or torn one to the reject bin. Each sees SBCARD_READER, SBCARD_CARD_ID,
+    SBCARD_ROW, SBCARD_OUTCOME and SBCARD_DETAIL in its environment."""
+
+    get: str | None = None
+    done: str | None = None
+    error: str | None = None
+    timeout: float = 120.0
+
+    def run(self, which: str, reader: str, outcome: CardOutcome | None = None) -> None:
+        import os
+        import subprocess
+
+        command = getattr(self, which)
+        if not command:
+            return
+        env = dict(os.environ, SBCARD_READER=reader, SBCARD_CARD_ID=outcome.card_id if outcome
+                   else "", SBCARD_ROW="" if outcome is None or outcome.row_no is None
+                   else str(outcome.row_no), SBCARD_OUTCOME=outcome.outcome if outcome else "",
+                   SBCARD_DETAIL=(outcome.detail or "") if outcome else "")
+        try:
+            done = subprocess.run(command, shell=True, env=env, timeout=self.timeout,
+                                  capture_output=True, text=True, check=False)
+        except subprocess.TimeoutExpired:
+            raise TransportError(f"robot {which} command did not finish in "
+                                 f"{self.timeout:.0f} s") from None
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise TransportError(f"robot {which} command failed (exit {done.returncode}): "
+                                 f"{first}")
+
+
 class PcscSlot:
-    """A PC/SC reader: wait for insertion, and for removal after each card."""
+    """A PC/SC reader: wait for insertion, and for removal after each card (or let a robot
+    put cards in and take them out)."""
 
     def __init__(self, reader: str, session_factory: Callable[[str], object],
-                 poll: float = 0.05, say: Callable[[str], None] = lambda _m: None) -> None:
+                 poll: float = 0.05, say: Callable[[str], None] = lambda _m: None,
+                 robot: Robot | None = None) -> None:
         from sbcard.transport.pcsc import choose_reader, list_readers
 
         self.name = choose_reader(list_readers(), reader).name
@@ -178,6 +229,8 @@ class PcscSlot:
         self._poll = poll
         self._say = say
         self._ctx = None
+        self.robot = robot
+        self.last_outcome: CardOutcome | None = None
 
     def _present(self) -> bool:
         from sbcard.transport.pcsc import list_readers
@@ -188,6 +241,8 @@ class PcscSlot:
             return False
 
     def next_card(self, stop: threading.Event) -> ApduChannel | None:
+        if self.robot is not None and not stop.is_set() and not self._present():
+            self.robot.run("get", self.name)
         while not stop.is_set():
             if self._present():
                 ctx = self._session_factory(self.name)
@@ -206,7 +261,11 @@ class PcscSlot:
         if ctx is not None:
             with contextlib.suppress(SbcardError):   # the card may already be gone
                 ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
-        if finished:
+        outcome, self.last_outcome = self.last_outcome, None
+        if self.robot is not None:
+            ok = outcome is not None and outcome.outcome in ("done", "skipped")
+            self.robot.run("done" if ok else "error", self.name, outcome)
+        elif finished:
             self._say(f"{self.name}: take the card out 请取出卡片")
         while wait and self._present():
             time.sleep(self._poll)

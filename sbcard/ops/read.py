@@ -129,6 +129,7 @@ class CardReport:
 
 
 def json_field(key: str, value: Any) -> Any:
+    """A decoded field as ``read --json`` shows it (card_id hex, init_org digits, ISO dates)."""
     if value is None:
         return None
     if key == "card_id" and hasattr(value, "hex"):
