@@ -26,8 +26,6 @@ response line from stdin (an operator or a pipe answers).
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -98,22 +96,13 @@ class HsmStepSource(KeySource):
 
 def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
     """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
-    argv = shlex.split(command)
-    if not argv:
-        raise BadInputError("--hsm-command is empty")
+    from sbcard.subproc import run_with_input, split_command
+
+    argv = split_command(command, "--hsm-command")
 
     def exchange(request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            done = subprocess.run(argv, input=json.dumps(request), capture_output=True,
-                                  text=True, timeout=timeout, check=False)
-        except FileNotFoundError:
-            raise HsmError(f"HSM command not found: {argv[0]}") from None
-        except subprocess.TimeoutExpired:
-            raise HsmError(f"HSM command gave no answer within {timeout:.0f} s") from None
-        if done.returncode != 0:
-            first = (done.stderr.strip().splitlines() or ["no message"])[0]
-            raise HsmError(f"HSM command failed (exit {done.returncode}): {first}")
-        return _parse_answer(done.stdout)
+        return _parse_answer(run_with_input(argv, json.dumps(request), timeout=timeout,
+                                            what="HSM command", error=HsmError))
 
     return exchange
 

@@ -8,13 +8,9 @@ was done on the card, and the operator is told so.
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 import urllib.error
 import urllib.request
 from typing import Any
-
-from sbcard.errors import BadInputError
 
 
 def run_hook(spec: str, payload: dict[str, Any], timeout: float = 15.0) -> str:
@@ -31,19 +27,10 @@ def run_hook(spec: str, payload: dict[str, Any], timeout: float = 15.0) -> str:
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise HookError(f"hook {spec} unreachable: {reason}") from None
-    argv = shlex.split(spec)
-    if not argv:
-        raise BadInputError("--hook is empty")
-    try:
-        done = subprocess.run(argv, input=body, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise HookError(f"hook command not found: {argv[0]}") from None
-    except subprocess.TimeoutExpired:
-        raise HookError(f"hook command gave no answer within {timeout:.0f} s") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise HookError(f"hook command failed (exit {done.returncode}): {first}")
+    from sbcard.subproc import run_with_input, split_command
+
+    run_with_input(split_command(spec, "--hook"), body, timeout=timeout, what="hook command",
+                   error=HookError)
     return "ok (exit 0)"
 
 
