@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._served import READER, pcscd_ready, served  # noqa: E402
 from sbcard.apdu.channel import ApduChannel  # noqa: E402
 from sbcard.apdu.t0 import T0Layer  # noqa: E402
 from sbcard.apdu.trace import TraceLayer  # noqa: E402
@@ -112,21 +113,10 @@ def in_process(persona: str, n: int) -> dict:
 
 
 def through_pcscd(persona: str, n: int) -> dict | None:
-    try:
-        from sbcard.ops.personalise import PcscSlot, pcsc_session
-        from sbcard.sim.vpcd import VpcdServer
-        from sbcard.transport.pcsc import list_readers
-
-        reader = "Virtual PCD 00 01"
-        if reader not in [r.name for r in list_readers()]:
-            return None
-    except Exception:  # no pcscd: report unavailable
+    if not pcscd_ready():
         return None
+    from sbcard.ops.personalise import PcscSlot, pcsc_session
     from tests.test_personalise import blank_card, card_id_hex
-
-    def present(card_present: bool) -> None:
-        while any(r.name == reader and r.card_present for r in list_readers()) != card_present:
-            time.sleep(0.01)
 
     with tempfile.TemporaryDirectory() as d:
         keys = TimedKeys(builtin_key_file())
@@ -138,26 +128,21 @@ def through_pcscd(persona: str, n: int) -> dict | None:
         def robot() -> None:
             for i in range(n):
                 card = blank_card(0x7000 + i, persona)
-                server = VpcdServer(card, port=35964)
-                t = threading.Thread(target=server.serve_forever, daemon=True)
-                t.start()
                 cid = card_id_hex(card)
-                while not done.is_set():
-                    j = Journal(journal)
-                    status = j.db.execute("SELECT status FROM holder WHERE card_id = ?",
-                                          (cid,)).fetchone()
-                    j.close()
-                    if status and status[0] == "done":
-                        break
-                    time.sleep(0.005)
-                server.stop()
-                t.join(5)
-                present(False)
+                with served(card):               # out again once the journal says done
+                    while not done.is_set():
+                        j = Journal(journal)
+                        status = j.db.execute("SELECT status FROM holder WHERE card_id = ?",
+                                              (cid,)).fetchone()
+                        j.close()
+                        if status and status[0] == "done":
+                            break
+                        time.sleep(0.005)
 
         rt = threading.Thread(target=robot, daemon=True)
         start = time.perf_counter()
         rt.start()
-        run_batch([PcscSlot(reader, lambda name: pcsc_session(name), poll=0.01)], journal, plan)
+        run_batch([PcscSlot(READER, lambda name: pcsc_session(name), poll=0.01)], journal, plan)
         wall = time.perf_counter() - start
         done.set()
         rt.join(10)

@@ -14,19 +14,17 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._served import READER, pcscd_ready, served  # noqa: E402
 from sbcard.apdu.trace import TraceRecord  # noqa: E402
 from sbcard.ops.read import read_card  # noqa: E402
 from sbcard.ops.session import SessionOptions, open_session  # noqa: E402
 
-READER = "Virtual PCD 00 01"
-PORT = 35964
 SBCARD = [sys.executable, "-m", "sbcard"]
 
 
@@ -47,28 +45,12 @@ def wall_ms(cmd: list[str], runs: int) -> float:
 
 
 def read_through_pcscd(runs: int) -> float | None:
-    try:
-        from sbcard.sim.persona import load_persona
-        from sbcard.sim.vpcd import VpcdServer
-        from sbcard.transport.pcsc import list_readers
-
-        if READER not in [r.name for r in list_readers()]:
-            return None
-    except Exception:
+    if not pcscd_ready():
         return None
-    server = VpcdServer(load_persona("demo").build_card(), port=PORT)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(
-            r.name == READER and r.card_present for r in list_readers()
-        ):
-            time.sleep(0.05)
+    from sbcard.sim.persona import load_persona
+
+    with served(load_persona("demo").build_card()):
         return wall_ms([*SBCARD, "-r", READER, "read"], runs)
-    finally:
-        server.stop()
-        thread.join(5)
 
 
 def main() -> None:

@@ -18,12 +18,12 @@ import socket
 import statistics
 import struct
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._served import READER, pcscd_ready, served
 from sbcard.apdu.trace import TraceLayer, format_record
 from sbcard.sim.persona import load_persona
 from sbcard.sim.vpcd import VpcdServer
@@ -31,8 +31,6 @@ from sbcard.transport.simulated import SimulatedTransport
 
 READ = bytes.fromhex("00B2072C00")
 SELECT = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF00")
-READER = "Virtual PCD 00 01"
-PORT = 35964
 
 
 def median_ms(transport, n: int) -> float:
@@ -79,36 +77,17 @@ class NaiveVpcdServer(VpcdServer):
 
 
 def through_pcscd(server_cls, n: int) -> float | None:
-    try:
-        from sbcard.transport.pcsc import PcscTransport, list_readers
-
-        if READER not in [r.name for r in list_readers()]:
-            return None
-    except Exception:
+    if not pcscd_ready():
         return None
-    server = server_cls(load_persona("demo").build_card(), port=PORT)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if any(r.name == READER and r.card_present for r in list_readers()):
-                break
-            time.sleep(0.05)
+    from sbcard.transport.pcsc import PcscTransport
+
+    with served(load_persona("demo").build_card(), server_cls):
         t = PcscTransport(READER)
         t.connect()
         try:
             return median_ms(t, n)
         finally:
             t.disconnect()
-    finally:
-        server.stop()
-        thread.join(5)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(
-            r.name == READER and r.card_present for r in list_readers()
-        ):
-            time.sleep(0.05)
 
 
 def trace_overhead(n: int) -> dict:
