@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -76,6 +78,57 @@ def test_sm4_cbc_vector() -> None:
     ct = h("78ebb11cc40b0a48312aaeb2040244cb4cb7016951909226979b0d15dc6a8f6d")
     assert sym.sm4_cbc_encrypt(SM4_KEY, pt, iv) == ct
     assert sym.sm4_cbc_decrypt(SM4_KEY, ct, iv) == pt
+
+
+def _serial(mode_name: str, data: bytes, encrypt: bool, iv: bytes | None = None) -> bytes:
+    """One OpenSSL context over the whole input: the reference for the split path."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    mode = modes.ECB() if mode_name == "ecb" else modes.CBC(iv)
+    cipher = Cipher(algorithms.SM4(SM4_KEY), mode)
+    ctx = cipher.encryptor() if encrypt else cipher.decryptor()
+    return ctx.update(data) + ctx.finalize()
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+@pytest.mark.parametrize("blocks", [4096, 4099, 7])
+def test_sm4_split_across_threads_matches_one_context(
+    monkeypatch: pytest.MonkeyPatch, workers: int, blocks: int
+) -> None:
+    # Forced split, whatever this machine's core count: chunk borders fall mid-stream and
+    # (4099 blocks) unevenly; 7 blocks with 4 workers leaves chunks of one or two blocks.
+    monkeypatch.setattr(sym, "_workers", lambda size: workers)
+    data = os.urandom(16 * blocks)
+    iv = os.urandom(16)
+    assert sym.sm4_ecb_encrypt(SM4_KEY, data) == _serial("ecb", data, True)
+    assert sym.sm4_ecb_decrypt(SM4_KEY, data) == _serial("ecb", data, False)
+    assert sym.sm4_cbc_decrypt(SM4_KEY, data, iv) == _serial("cbc", data, False, iv)
+    ciphertext = sym.sm4_cbc_encrypt(SM4_KEY, data, iv)  # serial, never split
+    assert ciphertext == _serial("cbc", data, True, iv)
+    assert sym.sm4_cbc_decrypt(SM4_KEY, ciphertext, iv) == data
+
+
+def test_sm4_split_only_for_bulk_data() -> None:
+    assert sym._workers(sym.PARALLEL_MIN_BYTES - 16) == 1
+    assert 1 <= sym._workers(1 << 20) <= sym.PARALLEL_MAX_WORKERS
+    ranges = sym._split_blocks(16 * 4099, 16, 3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 16 * 4099
+    assert all(a % 16 == 0 and a < b for a, b in ranges)
+    assert all(r1[1] == r2[0] for r1, r2 in itertools.pairwise(ranges))
+
+
+def test_sm4_split_reraises_a_worker_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sym, "_workers", lambda size: 2)
+    real_run = sym._run
+
+    def failing_run(algorithm, mode, data, encrypt):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is not threading.main_thread():  # the worker only
+            raise RuntimeError("worker broke")
+        return real_run(algorithm, mode, data, encrypt)
+
+    monkeypatch.setattr(sym, "_run", failing_run)
+    with pytest.raises(RuntimeError, match="worker broke"):
+        sym.sm4_ecb_encrypt(SM4_KEY, os.urandom(16 * 64 + 16 * 63))
 
 
 def test_sm4_never_pads() -> None:
