@@ -108,6 +108,25 @@ def test_sm4_split_across_threads_matches_one_context(
     assert sym.sm4_cbc_decrypt(SM4_KEY, ciphertext, iv) == data
 
 
+@pytest.mark.parametrize("key_len", [8, 16, 24])
+def test_des_split_across_threads_matches_one_context(
+    monkeypatch: pytest.MonkeyPatch, key_len: int
+) -> None:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    monkeypatch.setattr(sym, "_workers", lambda size: 3)
+    key = os.urandom(key_len)
+    full = {8: key * 3, 16: key + key[:8], 24: key}[key_len]
+    data, iv = os.urandom(8 * 1001), os.urandom(8)
+    ecb = Cipher(TripleDES(full), modes.ECB())
+    cbc = Cipher(TripleDES(full), modes.CBC(iv))
+    assert sym.des_ecb_encrypt(key, data) == ecb.encryptor().update(data)
+    assert sym.des_ecb_decrypt(key, data) == ecb.decryptor().update(data)
+    assert sym.des_cbc_decrypt(key, data, iv) == cbc.decryptor().update(data)
+    assert sym.des_cbc_encrypt(key, data, iv) == cbc.encryptor().update(data)
+
+
 def test_sm4_split_only_for_bulk_data() -> None:
     assert sym._workers(sym.PARALLEL_MIN_BYTES - 16) == 1
     assert 1 <= sym._workers(1 << 20) <= sym.PARALLEL_MAX_WORKERS

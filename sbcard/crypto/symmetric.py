@@ -8,7 +8,7 @@ step (:func:`pad_iso9797_m2` / :func:`unpad_iso9797_m2`).
 ``cryptography`` is imported inside the functions so that ``import sbcard.crypto.symmetric``
 stays cheap for commands that never touch a cipher.
 
-Large SM4 inputs in the modes whose blocks are independent (ECB both ways, CBC decryption)
+Large inputs in the modes whose blocks are independent (ECB both ways, CBC decryption)
 are split across the machine's cores: OpenSSL releases the GIL while it ciphers, so two
 threads on two cores give about 1.4-1.9x on 64 KiB. CBC encryption chains every block into
 the next, so it stays on one core at OpenSSL's single-core rate. Card commands are a few
@@ -308,18 +308,14 @@ def _des(key: BytesLike) -> CipherAlgorithm:
 
 def des_ecb_encrypt(key: BytesLike, data: BytesLike) -> bytes:
     """DES (8-byte key), 3DES EDE2 (16) or EDE3 (24) in ECB mode over whole 8-byte blocks."""
-    from cryptography.hazmat.primitives.ciphers import modes
-
     algo = _des(key)
-    return _run(algo, modes.ECB(), _check_blocks(data, DES_BLOCK, "DES data"), True)
+    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), True)
 
 
 def des_ecb_decrypt(key: BytesLike, data: BytesLike) -> bytes:
     """Inverse of :func:`des_ecb_encrypt`."""
-    from cryptography.hazmat.primitives.ciphers import modes
-
     algo = _des(key)
-    return _run(algo, modes.ECB(), _check_blocks(data, DES_BLOCK, "DES data"), False)
+    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), False)
 
 
 def des_cbc_encrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
@@ -333,11 +329,9 @@ def des_cbc_encrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
 
 def des_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
     """Inverse of :func:`des_cbc_encrypt`."""
-    from cryptography.hazmat.primitives.ciphers import modes
-
     algo = _des(key)
-    mode = modes.CBC(_check_iv(iv, DES_BLOCK, "DES-CBC"))
-    return _run(algo, mode, _check_blocks(data, DES_BLOCK, "DES data"), False)
+    iv = _check_iv(iv, DES_BLOCK, "DES-CBC")
+    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), False, iv)
 
 
 # --------------------------------------------------------------------------- by environment
