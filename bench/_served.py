@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-READER = "Virtual PCD 00 01"
-PORT = 35964
+from sbcard.testing.pcscd import CARD_SLOT, reader_name, slot_lock, system_vpcd_port
+
+READER = reader_name(CARD_SLOT)
+PORT = system_vpcd_port() + CARD_SLOT
 
 
 def _present(card_present: bool, timeout: float = 10.0) -> None:
@@ -35,13 +37,14 @@ def served(card, server_cls=None) -> Iterator[None]:
     """``card`` is in READER for the ``with`` block; it leaves when the block ends."""
     from sbcard.sim.vpcd import VpcdServer
 
-    server = (server_cls or VpcdServer)(card, port=PORT)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        _present(True)
-        yield
-    finally:
-        server.stop()
-        thread.join(5)
-        _present(False)
+    with slot_lock(PORT, on_wait=print):
+        server = (server_cls or VpcdServer)(card, port=PORT)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            _present(True)
+            yield
+        finally:
+            server.stop()
+            thread.join(5)
+            _present(False)

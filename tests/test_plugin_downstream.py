@@ -223,3 +223,77 @@ def test_isolated_pcscd_mode(pytester, monkeypatch):
         pytest.skip("no private pcscd here: " + result.stdout.str().splitlines()[-1])
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*MODE isolated*"])
+
+
+_XDIST = textwrap.dedent("""
+    import json, os, time
+
+    import pytest
+
+    from sbcard.testing import ensure_plugin
+
+    pytest_plugins = ensure_plugin()
+
+    NAMES = ["测试甲", "测试乙", "测试丙", "测试丁"]
+
+    @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.sbcard_persona(
+        "demo", name=n)) for n in NAMES])
+    def test_each_worker_reads_its_own_card(pcscd_card, name):
+        time.sleep(0.3)                    # hold the card while the other worker serves
+        r = pcscd_card.sbcard("read", "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["name"] == name
+        record = {"worker": os.environ.get("PYTEST_XDIST_WORKER"), "name": name,
+                  "mode": pcscd_card.service.mode, "port": pcscd_card.port}
+        with open(os.environ["XDIST_RECORD"], "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\\n")
+""")
+
+
+def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path):
+    from sbcard.testing.pcscd import isolation_problem
+
+    pytester.makepyfile(test_inner=_XDIST)
+    record = tmp_path / "record.jsonl"
+    monkeypatch.setenv("XDIST_RECORD", str(record))
+    monkeypatch.delenv("SBCARD_PCSCD", raising=False)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    if result.parseoutcomes().get("skipped"):
+        pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])
+    result.assert_outcomes(passed=4)
+    rows = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
+    assert sorted(r["name"] for r in rows) == ["测试丁", "测试丙", "测试乙", "测试甲"]
+    workers = {r["worker"] for r in rows}
+    assert workers <= {"gw0", "gw1"} and len(workers) == 2
+    if isolation_problem() is None:
+        # Each worker has its own private pcscd on its own vpcd ports.
+        assert {r["mode"] for r in rows} == {"isolated"}
+        ports = {r["worker"]: r["port"] for r in rows}
+        assert len(set(ports.values())) == 2
+    else:  # sharing the machine's pcscd: the slot lock made them take turns
+        assert {r["mode"] for r in rows} == {"system"}
+
+
+def test_slot_lock_makes_a_second_process_wait(tmp_path):
+    import subprocess
+    import sys
+
+    from sbcard.testing.pcscd import slot_lock
+
+    port = 49000 + (tmp_path.stat().st_ino % 1000)     # a slot no real test uses
+    probe = ("import sys; from sbcard.testing.pcscd import slot_lock\n"
+             "try:\n"
+             f"    with slot_lock({port}, timeout=0.3): print('got it')\n"
+             "except TimeoutError as exc: print(exc); sys.exit(3)\n")
+
+    def other_process() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=30)
+
+    heard: list[str] = []
+    with slot_lock(port, on_wait=heard.append):
+        busy = other_process()
+    assert busy.returncode == 3 and f"vpcd port {port} stayed busy" in busy.stdout
+    assert heard == []                                  # we never had to wait
+    free = other_process()
+    assert free.returncode == 0 and "got it" in free.stdout

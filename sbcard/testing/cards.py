@@ -4,6 +4,7 @@ saw and a ``FaultInjector`` on it."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from sbcard.sim.card_os import SimCard
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
-from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly
+from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly, slot_lock
 from sbcard.transport.simulated import SimulatedTransport
 
 
@@ -80,6 +81,7 @@ class PcscdCard:
         self.events: list[str] = []
         self.server: Any = None
         self._thread: threading.Thread | None = None
+        self._slot: contextlib.ExitStack | None = None
 
     @property
     def atr(self) -> bytes:
@@ -96,6 +98,8 @@ class PcscdCard:
             return
         from sbcard.sim.vpcd import VpcdServer
 
+        slot = contextlib.ExitStack()
+        slot.enter_context(slot_lock(self.port, on_wait=lambda m: print(m, file=sys.stderr)))
         self.server = VpcdServer(RecordingCard(self.card, self.log), port=self.port,
                                  on_event=self.events.append)
         self._thread = threading.Thread(target=serve_quietly, args=(self.server, timeout),
@@ -107,18 +111,24 @@ class PcscdCard:
             self.server.stop()
             self._thread.join(5)
             self.server = self._thread = None
+            slot.close()
             raise
+        self._slot = slot
 
     def remove(self, timeout: float = 10.0) -> None:
         """Take the card out of the reader and wait until pcscd notices."""
-        server, thread = self.server, self._thread
-        self.server = self._thread = None
+        server, thread, slot = self.server, self._thread, self._slot
+        self.server = self._thread = self._slot = None
         if server is None:
             return
-        server.stop()
-        if thread is not None:
-            thread.join(5)
-        self.wait_present(False, timeout)
+        try:
+            server.stop()
+            if thread is not None:
+                thread.join(5)
+            self.wait_present(False, timeout)
+        finally:
+            if slot is not None:
+                slot.close()
 
     def wait_reinserted(self, timeout: float = 10.0) -> None:
         """After a tear: wait until the card is back and pcscd has powered it again.

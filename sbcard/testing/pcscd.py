@@ -15,6 +15,13 @@ Two modes:
   generated ``reader.conf.d`` with one vpcd entry on a free port pair (35963/35964 when they
   are free). Clients reach it with ``PCSCLITE_CSOCK_NAME=<tmp>/run/pcscd.comm``.
 
+One vpcd slot holds one card, so two processes serving into the same port would swap each
+other's cards. ``slot_lock(port)`` is a cross-process lock (``flock`` on a file in the temp
+directory) that ``PcscdCard`` holds while its card is in the reader; a second test run, or
+another pytest-xdist worker on the machine's pcscd, waits for the slot instead of colliding.
+Under pytest-xdist the plugin gives each worker its own private pcscd where it can
+(``xdist_worker``), so the workers run side by side; the lock covers the fallback.
+
 libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once per process, at its first PC/SC call; after
 that the process keeps talking to the daemon it found first. ``in_process`` says whether this
 Python process reaches the service (checked with a probe card); subprocesses always do when
@@ -24,6 +31,7 @@ started with ``service.env()``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -36,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +60,61 @@ class PcscdUnavailable(Exception):
 
 def reader_name(slot: int) -> str:
     return f"{READER_PREFIX} {slot:02d}"
+
+
+def slot_lock_path(port: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"sbcard-vpcd-{port}.lock"
+
+
+@contextlib.contextmanager
+def slot_lock(port: int, timeout: float = 600.0,
+              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold vpcd ``port`` for this process until the block ends (other holders: wait).
+
+    Waits at most ``timeout`` seconds, then raises ``TimeoutError`` naming the lock file.
+    ``on_wait`` hears once that the slot is busy. The lock goes with the process, so a
+    killed test run never leaves the slot locked.
+    """
+    path = slot_lock_path(port)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        with contextlib.suppress(OSError):  # another user's file: theirs to keep open
+            os.fchmod(fd, 0o666)
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and on_wait is not None:
+                    on_wait(f"vpcd port {port} is in use by another test process; waiting")
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"vpcd port {port} stayed busy for {timeout:.0f} s "
+                                       f"(held through {path})") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def xdist_worker(environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """(index, count) of this pytest-xdist worker when several run; None otherwise."""
+    env = os.environ if environ is None else environ
+    name, count = env.get("PYTEST_XDIST_WORKER", ""), env.get("PYTEST_XDIST_WORKER_COUNT", "")
+    match = re.fullmatch(r"gw(\d+)", name)
+    if match is None or not count.isdigit() or int(count) < 2:
+        return None
+    return int(match.group(1)), int(count)
+
+
+def worker_port(index: int) -> int:
+    """The vpcd base port a worker's private pcscd tries first: clear of the system's pair."""
+    return VPCD_PORT + 2 * (index + 1)
 
 
 @dataclass
@@ -361,9 +425,13 @@ class IsolatedPcscd:
 
 
 def isolated_service(*, set_env: bool, verify_in_process: bool = True,
-                     debug: bool = False) -> PcscdService:
-    """Start a private pcscd; with ``set_env`` this process's environment points at it."""
-    daemon = IsolatedPcscd(debug=debug)
+                     debug: bool = False, preferred_port: int = VPCD_PORT) -> PcscdService:
+    """Start a private pcscd; with ``set_env`` this process's environment points at it.
+
+    Its vpcd listens on ``preferred_port`` (and the next) when both are free, else on a
+    free pair.
+    """
+    daemon = IsolatedPcscd(free_port_pair(preferred_port), debug=debug)
     try:
         daemon.start()
     except BaseException:

@@ -5,7 +5,10 @@ Fixtures: ``sim_card``, ``sim_card_factory``, ``pcscd_service``, ``pcscd_card``,
 persona of ``sim_card``/``pcscd_card`` (or ``@pytest.mark.parametrize("sim_card", [...],
 indirect=True)``). Options: ``--sbcard-pcscd=auto|system|isolated`` (env ``SBCARD_PCSCD``)
 and ``--sbcard-require-pcscd`` (env ``SBCARD_REQUIRE_PCSCD=1``), which turns "no pcscd"
-skips into failures. Guide: docs/test-engineers.md.
+skips into failures. Under pytest-xdist (``-n N``) ``auto`` gives each worker its own
+private pcscd where the machine allows one, so workers serve cards side by side; otherwise
+they share the machine's pcscd and take turns at the reader (``slot_lock``).
+Guide: docs/test-engineers.md.
 
 Imports of sbcard happen inside the fixtures, so the plugin costs nothing to projects that
 have sbcard installed but do not use it.
@@ -34,6 +37,7 @@ class _PcscdState:
     error: str | None = None
     env_before: str | None = None
     env_changed: bool = False
+    note: str = ""                   # why auto mode did not get what it tried first
 
 
 _STATE = pytest.StashKey[_PcscdState]()
@@ -76,18 +80,36 @@ def pytest_configure(config: pytest.Config) -> None:
                    "plugin to tests using pcscd_card or pcscd_service)")
     state = _PcscdState()
     config.stash[_STATE] = state
-    if pcscd_mode(config) == "isolated":
-        # Before any test runs: the whole process (and its subprocesses) use the private
-        # pcscd, because libpcsclite fixes its socket name at its first call.
+    mode = pcscd_mode(config)
+    # Before any test runs: the whole process (and its subprocesses) use the private
+    # pcscd, because libpcsclite fixes its socket name at its first call.
+    if mode == "isolated":
         _start_isolated(state)
+    elif mode == "auto" and not _collect_only(config):
+        from sbcard.testing.pcscd import isolation_problem, worker_port, xdist_worker
+
+        worker = xdist_worker()
+        if worker is not None:
+            problem = isolation_problem()
+            if problem is None:
+                _start_isolated(state, worker_port(worker[0]))
+            if state.service is None:  # share the machine's pcscd, one card at a time
+                state.note = (f"no private pcscd for xdist worker gw{worker[0]} "
+                              f"({problem or state.error}); sharing the machine's")
+                state.resolved, state.error = False, None
 
 
-def _start_isolated(state: _PcscdState) -> None:
-    from sbcard.testing.pcscd import SOCKET_ENV, PcscdUnavailable, isolated_service
+def _collect_only(config: pytest.Config) -> bool:
+    return bool(config.getoption("collectonly", False))
+
+
+def _start_isolated(state: _PcscdState, preferred_port: int | None = None) -> None:
+    from sbcard.testing.pcscd import SOCKET_ENV, VPCD_PORT, PcscdUnavailable, isolated_service
 
     state.env_before = os.environ.get(SOCKET_ENV)
     try:
-        state.service = isolated_service(set_env=True)
+        state.service = isolated_service(set_env=True,
+                                         preferred_port=preferred_port or VPCD_PORT)
     except PcscdUnavailable as exc:
         state.error = str(exc)
     state.env_changed = os.environ.get(SOCKET_ENV) != state.env_before
@@ -247,6 +269,8 @@ def pcscd_service(request: pytest.FixtureRequest) -> Any:
         except PcscdUnavailable as exc:
             state.error = str(exc)
         state.resolved = True
+    if state.service is not None and state.note and state.note not in state.service.note:
+        state.service.note = f"{state.service.note}; {state.note}"
     if state.service is None:
         message = f"no pcscd for hardware-in-the-loop tests: {state.error}"
         if required:

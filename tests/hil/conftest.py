@@ -5,7 +5,9 @@ it). Without it they skip, unless ``SBCARD_REQUIRE_PCSCD=1`` (set by CI) turns t
 a failure, so CI can never go green by skipping the real path.
 
 The card is served on vpcd's second slot (port 35964, reader "Virtual PCD 00 01") so a
-developer's own ``sbcard sim serve`` on the first slot does not disturb the tests.
+developer's own ``sbcard sim serve`` on the first slot does not disturb the tests. Each test
+holds that slot (``slot_lock``) while it runs, so a second test run on the machine, or a
+helper's, waits its turn instead of swapping cards under this one.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ import pytest
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import load_persona
 from sbcard.sim.vpcd import VpcdServer
+from sbcard.testing.pcscd import CARD_SLOT, reader_name, slot_lock, system_vpcd_port
 
-PORT = 35964
-READER = "Virtual PCD 00 01"
+PORT = system_vpcd_port() + CARD_SLOT
+READER = reader_name(CARD_SLOT)
+
+
+@pytest.fixture(autouse=True)
+def _own_the_slot() -> Iterator[None]:
+    """This test alone serves into READER (other processes wait; see module doc)."""
+    with slot_lock(PORT, on_wait=lambda message: print(message, flush=True)):
+        yield
 
 
 def _pcscd_problem() -> str | None:

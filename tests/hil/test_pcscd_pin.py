@@ -119,3 +119,25 @@ def test_application_blocked_through_pcscd(serve, tmp_path):
     r = sbcard("activate", "--id", ID, "--operator", "op", "--pin-stdin", "--audit-db", str(db),
                stdin="123456\n739164\n739164\n")
     assert r.returncode == 7 and "9303" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("persona", "code", "message"),
+    [
+        ("expired", 8, "the card expired on 2020-06-01"),
+        ("lasttry", 8, "only 1 PIN try left"),
+        ("pinblocked", 7, "6983"),
+    ],
+)
+def test_activation_refusals_spend_nothing(serve, tmp_path, persona, code, message):
+    served = serve(persona)
+    tries_before = served.card.pin.tries
+    db = tmp_path / "audit.sqlite"
+    r = sbcard("activate", "--id", ID, "--operator", "op", "--pin-stdin", "--audit-db", str(db),
+               stdin="123456\n739164\n739164\n")
+    assert r.returncode == code, r.stderr
+    assert message in r.stderr
+    assert served.card.pin.tries == tries_before            # no PIN try was spent
+    assert served.card.pin.value != "739164"
+    (outcome,) = sqlite3.connect(db).execute("SELECT outcome FROM activation").fetchone()
+    assert outcome != "activated"
