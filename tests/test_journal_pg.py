@@ -23,16 +23,21 @@ DEFAULT_URL = "postgresql:///sbcard_test"
 
 @pytest.fixture
 def pg_url() -> str:
-    url = os.environ.get("SBCARD_PG_URL", DEFAULT_URL)
+    """The server's URL with a schema of this test process's own (pytest-xdist workers
+    run these tests side by side without dropping each other's tables)."""
+    base = os.environ.get("SBCARD_PG_URL", DEFAULT_URL)
+    schema = f"sbcard_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     try:
         import psycopg
 
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("DROP TABLE IF EXISTS event, spoiled, holder, batch CASCADE")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"CREATE SCHEMA {schema}")
     except Exception as exc:  # any failure: no server to test against
         if os.environ.get("SBCARD_REQUIRE_PG") == "1":
-            pytest.fail(f"PostgreSQL at {url} not usable: {exc}")
-        pytest.skip(f"PostgreSQL at {url} not usable: {exc}")
+            pytest.fail(f"PostgreSQL at {base} not usable: {exc}")
+        pytest.skip(f"PostgreSQL at {base} not usable: {exc}")
     return url
 
 

@@ -12,7 +12,6 @@ helper's, waits its turn instead of swapping cards under this one.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,38 +22,28 @@ import pytest
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import load_persona
 from sbcard.sim.vpcd import VpcdServer
-from sbcard.testing.pcscd import CARD_SLOT, reader_name, slot_lock, system_vpcd_port
+from sbcard.testing.pcscd import CARD_SLOT, PcscdService, reader_name, slot_lock
 
-PORT = system_vpcd_port() + CARD_SLOT
-READER = reader_name(CARD_SLOT)
-
-
-@pytest.fixture(autouse=True)
-def _own_the_slot() -> Iterator[None]:
-    """This test alone serves into READER (other processes wait; see module doc)."""
-    with slot_lock(PORT, on_wait=lambda message: print(message, flush=True)):
-        yield
-
-
-def _pcscd_problem() -> str | None:
-    try:
-        from sbcard.transport.pcsc import list_readers
-
-        names = [r.name for r in list_readers()]
-    except Exception as exc:
-        return f"pcscd not usable: {exc}"
-    if READER not in names:
-        return f"pcscd has no {READER!r} reader (is vsmartcard-vpcd installed?)"
-    return None
+READER = reader_name(CARD_SLOT)   # the same name in the machine's pcscd and a private one
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> None:
-    problem = _pcscd_problem()
-    if problem:
-        if os.environ.get("SBCARD_REQUIRE_PCSCD") == "1":
-            pytest.fail(problem)
-        pytest.skip(problem)
+def pcscd(pcscd_service: PcscdService) -> PcscdService:
+    """The plugin's pcscd (skips, or fails under SBCARD_REQUIRE_PCSCD=1, without one).
+
+    The machine's pcscd normally; a private one per pytest-xdist worker, whose vpcd port
+    differs, hence ``pcscd.port()`` rather than a constant.
+    """
+    if not pcscd_service.in_process:
+        pytest.fail(f"this test process cannot reach {pcscd_service.note}")
+    return pcscd_service
+
+
+@pytest.fixture(autouse=True)
+def _own_the_slot(pcscd: PcscdService) -> Iterator[None]:
+    """This test alone serves into READER (other processes wait; see module doc)."""
+    with slot_lock(pcscd.port(), on_wait=lambda message: print(message, flush=True)):
+        yield
 
 
 def wait_card(present: bool, timeout: float = 10.0) -> None:
@@ -89,7 +78,7 @@ def serve(pcscd) -> Iterator:
         for k, v in behaviour.items():
             setattr(p.behaviour, k, v)
         card = p.build_card()
-        server = VpcdServer(card, port=PORT)
+        server = VpcdServer(card, port=pcscd.port())
         thread = threading.Thread(target=server.serve_forever, kwargs={"max_wait": 10},
                                   daemon=True)
         thread.start()

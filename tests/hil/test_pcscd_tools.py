@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.hil.conftest import PORT, READER, wait_card
+from tests.hil.conftest import READER, wait_card
 
 pytestmark = pytest.mark.pcscd
 
@@ -124,7 +124,8 @@ def test_no_pcscd_is_one_line_exit_4(pcscd, tmp_path):
 
 def test_sim_serve_command(pcscd):
     proc = subprocess.Popen([sys.executable, "-m", "sbcard", "sim", "serve", "--port",
-                             str(PORT), "--persona", "v1"], stderr=subprocess.PIPE, text=True)
+                             str(pcscd.port()), "--persona", "v1"],
+                            stderr=subprocess.PIPE, text=True)
     try:
         wait_card(True)
         r = sbcard("-r", READER, "apdu", SELECT_SSSE, "00B2083000")

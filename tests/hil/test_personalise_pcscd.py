@@ -24,7 +24,7 @@ import pytest
 from sbcard.card.filesystem import SSSE_NAME
 from sbcard.sim.vpcd import VpcdServer
 from sbcard.transport.base import CardTornError
-from tests.hil.conftest import PORT, READER, wait_card
+from tests.hil.conftest import READER, wait_card
 from tests.holders_factory import holder_rows, write_csv
 from tests.test_personalise import blank_card, card_id_hex, holder_on_card
 
@@ -48,8 +48,9 @@ def journal_status(path) -> dict[str, str]:
 
 
 class Robot(threading.Thread):
-    def __init__(self, journal, seed: int = 20261123) -> None:
+    def __init__(self, journal, port: int, seed: int = 20261123) -> None:
         super().__init__(daemon=True)
+        self.port = port
         self.journal = journal
         self.rng = random.Random(seed)
         self.cards: list = []
@@ -82,7 +83,7 @@ class Robot(threading.Thread):
             return None
 
         card.command_hooks.append(tear)
-        server = VpcdServer(card, port=PORT)      # reconnects by itself after a tear
+        server = VpcdServer(card, port=self.port)      # reconnects by itself after a tear
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         deadline = time.monotonic() + 120
@@ -108,7 +109,7 @@ def test_fifty_holders_tears_and_a_kill(pcscd, tmp_path):
     wait_card(False)
     csv = write_csv(tmp_path / "holders.csv", holder_rows(N))
     journal = tmp_path / "journal.sqlite"
-    robot = Robot(journal)
+    robot = Robot(journal, pcscd.port())
     robot.start()
     proc = start(csv, journal)
     try:

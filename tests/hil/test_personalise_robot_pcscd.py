@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sbcard.sim.vpcd import VpcdServer
-from tests.hil.conftest import PORT, READER, wait_card
+from tests.hil.conftest import READER, wait_card
 from tests.holders_factory import holder_rows, write_csv
 from tests.test_personalise import blank_card, card_id_hex
 
@@ -20,8 +20,9 @@ pytestmark = pytest.mark.pcscd
 
 
 class SignalRobot(threading.Thread):
-    def __init__(self, signals, cards) -> None:
+    def __init__(self, signals, cards, port: int) -> None:
         super().__init__(daemon=True)
+        self.port = port
         self.signals = signals
         self.cards = list(cards)
         self.served: list = []
@@ -39,7 +40,7 @@ class SignalRobot(threading.Thread):
                 if line.startswith("get") and self.cards:
                     card = self.cards.pop(0)
                     self.served.append(card)
-                    self.server = VpcdServer(card, port=PORT)
+                    self.server = VpcdServer(card, port=self.port)
                     self.thread = threading.Thread(target=self.server.serve_forever,
                                                    daemon=True)
                     self.thread.start()
@@ -59,7 +60,7 @@ def test_robot_drives_the_batch(pcscd, tmp_path):
     cards = [blank_card(0x6000 + i) for i in range(1, 5)]
     cards[2].command_hooks.append(                       # the third card is defective
         lambda card, cmd: (b"", 0x6581) if cmd.ins == 0xDC else None)
-    robot = SignalRobot(signals, cards)
+    robot = SignalRobot(signals, cards, pcscd.port())
     robot.start()
     py = sys.executable
     say = f"{py} -c \"import os,sys; open(sys.argv[1],'a').write(sys.argv[2] + ' ' + " \

@@ -24,7 +24,7 @@ from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.psam import SimPsam, load_psam_persona
 from sbcard.sim.vpcd import VpcdServer
-from tests.hil.conftest import PORT, READER, wait_card
+from tests.hil.conftest import READER, wait_card
 from tests.hil.test_pcscd_tools import need
 
 pytestmark = pytest.mark.pcscd
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.pcscd
 def served_psam(pcscd) -> Iterator[SimPsam]:
     """The default simulated PSAM in "Virtual PCD 00 01" for the length of one test."""
     psam = load_psam_persona("default").build()
-    server = VpcdServer(psam, port=PORT)
+    server = VpcdServer(psam, port=pcscd.port())
     thread = threading.Thread(target=server.serve_forever, kwargs={"max_wait": 10}, daemon=True)
     thread.start()
     wait_card(True)
@@ -91,9 +91,9 @@ def test_des_card_pin_reload_with_psam_through_pcscd(served_psam):
         psam.close()
 
 
-def _serve_psam_subprocess(*extra: str) -> subprocess.Popen:
+def _serve_psam_subprocess(port: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "sbcard", "sim", "serve", "--psam",
-                             "--port", str(PORT), *extra], stderr=subprocess.PIPE, text=True)
+                             "--port", str(port), *extra], stderr=subprocess.PIPE, text=True)
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -104,7 +104,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 def test_sim_serve_psam_answers_scriptor(pcscd):
-    proc = _serve_psam_subprocess()
+    proc = _serve_psam_subprocess(pcscd.port())
     try:
         wait_card(True)
         ddf = PSAM_DDF_NAMES[Algorithm.DES].hex().upper()
@@ -119,7 +119,7 @@ def test_sim_serve_psam_answers_scriptor(pcscd):
 
 
 def test_sim_serve_psam_answers_opensc_tool(pcscd):
-    proc = _serve_psam_subprocess("--psam-persona", "city")
+    proc = _serve_psam_subprocess(pcscd.port(), "--psam-persona", "city")
     try:
         wait_card(True)
         from sbcard.transport.pcsc import list_readers

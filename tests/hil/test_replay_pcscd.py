@@ -12,7 +12,7 @@ import pytest
 
 from sbcard.sim.replay import ReplayCard
 from sbcard.sim.vpcd import VpcdServer
-from tests.hil.conftest import PORT, READER, wait_card
+from tests.hil.conftest import READER, wait_card
 
 pytestmark = pytest.mark.pcscd
 
@@ -37,7 +37,7 @@ def test_read_dump_replays_through_pcscd(pcscd, tmp_path, persona):
     recorded = sbcard("--sim", persona, "--dump", str(dump), "read", "--json")
     assert recorded.returncode == 0, recorded.stderr
     card = ReplayCard.load(dump)
-    server = VpcdServer(card, port=PORT)
+    server = VpcdServer(card, port=pcscd.port())
     thread = threading.Thread(target=server.serve_forever, kwargs={"max_wait": 10},
                               daemon=True)
     thread.start()
@@ -57,7 +57,7 @@ def test_replay_command_strict_through_pcscd(pcscd, tmp_path):
     dump = tmp_path / "read.dump"
     recorded = sbcard("--sim", "demo", "--dump", str(dump), "read")
     assert recorded.returncode == 0, recorded.stderr
-    proc = subprocess.Popen([*replay_command(), str(dump), "--port", str(PORT), "--strict"],
+    proc = subprocess.Popen([*replay_command(), str(dump), "--port", str(pcscd.port()), "--strict"],
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_card(True)
