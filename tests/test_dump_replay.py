@@ -100,6 +100,45 @@ def test_verify_pin_dump_holds_no_pin_digits(capsys, monkeypatch, tmp_path, pers
     assert "741852" not in text and "0020000003******" in text
 
 
+def test_psam_session_traced_and_dumped_beside_the_card(capsys, monkeypatch, tmp_path):
+    # PIN reload through the simulated PSAM: the PSAM ciphers the new PIN block (80FA),
+    # so its session is as secret-laden as the card's and is masked the same way.
+    from sbcard.sim.auth import builtin_key_file
+
+    path = tmp_path / "reload.dump"
+    code, out, err = run(capsys, "--sim", "demo", "--psam", "sim", "--trace", "--dump",
+                         str(path), "pin", "reload", "--pin-stdin",
+                         stdin="739164\n739164\n", monkeypatch=monkeypatch)
+    assert code == 0, err
+    psam_path = tmp_path / "reload.dump.psam"
+    psam = load_dump(psam_path)
+    assert psam.reader.startswith("simulated PSAM")
+    assert psam.atr != load_persona("demo").atr
+    assert any(e.command.startswith("BFDE") for e in psam.exchanges)     # session key
+    ciphered = [e.command for e in psam.exchanges if e.command.startswith("80FA")]
+    assert ciphered and all("**" in c for c in ciphered)
+    assert stat.S_IMODE(psam_path.stat().st_mode) == 0o600
+    card = load_dump(path)                        # the card's own dump has no PSAM command
+    assert card.atr == load_persona("demo").atr
+    assert not any(e.command.startswith(("BFDE", "80FA")) for e in card.exchanges)
+    psam_trace = [line[5:].split("  (")[0] for line in err.splitlines()
+                  if line.startswith("PSAM >>")]
+    assert psam_trace == [line.split("  (")[0]
+                          for line in psam_path.read_text("utf-8").splitlines()
+                          if line.startswith(">>")]
+    keys = [root.value.hex().upper() for root in builtin_key_file().roots]
+    for text in (out, err, path.read_text("utf-8"), psam_path.read_text("utf-8")):
+        assert "739164" not in text
+        assert not any(key in text.upper() for key in keys)
+
+
+def test_no_psam_dump_without_a_psam(capsys, tmp_path):
+    path = tmp_path / "read.dump"
+    code, _, _ = run(capsys, "--sim", "v3", "--keys", "test", "--dump", str(path), "read")
+    assert code == 0 and path.exists()
+    assert not (tmp_path / "read.dump.psam").exists()
+
+
 def test_bank_number_masked_in_dump_and_replay_output_equal(capsys, tmp_path):
     path = tmp_path / "bank.dump"
     code, recorded, _ = run(capsys, "--sim", "--dump", str(path), "read", "--bank", "--json")

@@ -22,42 +22,65 @@ class CliState:
     hsm_command: str | None = None
     hsm_stdio: bool = False
     dump: Path | None = None            # --dump FILE: record every session of this run
-    _dump_sessions: int = field(default=0, repr=False)
+    _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def psam_dump(self) -> Path | None:
+        """Where the PSAM's exchanges go with ``--dump FILE``: ``FILE.psam`` beside it."""
+        return None if self.dump is None else self.dump.with_name(self.dump.name + ".psam")
+
+    def _recorder(self, path: Path | None) -> tuple[Any, Any]:
+        """(writer, link wrapper) recording a session into ``path``; (None, None) without."""
+        if path is None:
+            return None, None
+        from sbcard.apdu.dump import DumpLayer, DumpWriter
+
+        # The first session of the run starts the file; later ones append to it.
+        seen = self._dump_sessions.get(path, 0)
+        writer = DumpWriter(path, append=seen > 0)
+        self._dump_sessions[path] = seen + 1
+        return writer, lambda link: DumpLayer(link, writer)
+
+    def _trace_sink(self, prefix: str = "") -> Any:
+        if not self.trace:
+            return None
+        return lambda text: click.echo(
+            "\n".join(prefix + line for line in text.splitlines()), err=True)
 
     @contextmanager
     def key_source(self) -> Iterator[Any]:
-        """The key source the user named (None if none); closed afterwards."""
-        from sbcard.ops.keysource import KeySourceOptions, open_key_source
+        """The key source the user named (None if none); closed afterwards.
 
-        source = open_key_source(
-            KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio),
-            warn=lambda m: click.echo(m, err=True),
-        )
+        A PSAM is a second card: ``--trace`` shows its APDUs prefixed ``PSAM``, and
+        ``--dump FILE`` records them in ``FILE.psam``, masked the same way.
+        """
+        from sbcard.ops.keysource import KeySourceOptions, open_key_source
+        from sbcard.ops.session import SessionOptions
+
+        writer, wrap = self._recorder(self.psam_dump if self.psam else None)
+        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap)
         try:
-            yield source
+            source = open_key_source(
+                KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
+                                 psam_session=psam_session),
+                warn=lambda m: click.echo(m, err=True),
+            )
+            try:
+                yield source
+            finally:
+                if source is not None:
+                    source.close()
         finally:
-            if source is not None:
-                source.close()
+            if writer is not None:
+                writer.close()
 
     @contextmanager
     def session(self, *, raw: bool = False) -> Iterator[Any]:
         from sbcard.ops.session import SessionOptions, open_session
 
-        sink = (lambda line: click.echo(line, err=True)) if self.trace else None
-        writer = None
-        wrap = None
-        if self.dump is not None:
-            from sbcard.apdu.dump import DumpLayer, DumpWriter
-
-            # The first session of the run starts the file; later ones append to it.
-            writer = DumpWriter(self.dump, append=self._dump_sessions > 0)
-            self._dump_sessions += 1
-
-            def wrap(link: Any) -> Any:
-                return DumpLayer(link, writer)
-
-        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw, trace=sink,
-                                 wrap_link=wrap)
+        writer, wrap = self._recorder(self.dump)
+        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
+                                 trace=self._trace_sink(), wrap_link=wrap)
         try:
             with open_session(options) as channel:
                 yield channel

@@ -90,7 +90,8 @@ SHORT_HELP = {
 @click.option("--dump", metavar="FILE", envvar="SBCARD_DUMP", default=None,
               type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Record the session to FILE (env SBCARD_DUMP): header, every APDU with "
-                   "timing, masked like --trace; replay it with `sbcard sim replay FILE`.")
+                   "timing, masked like --trace; replay it with `sbcard sim replay FILE`. "
+                   "A PSAM key source's session goes to FILE.psam.")
 @click.version_option(__version__, prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,

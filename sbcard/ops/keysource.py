@@ -7,7 +7,7 @@ repository's public test keys (they match the simulated cards) and is announced 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sbcard.card.profiles import CardProfile
 from sbcard.errors import BadInputError
@@ -21,6 +21,9 @@ class KeySourceOptions:
     psam: str | None = None            # PSAM reader (index/name/fragment), or "sim"
     hsm_command: str | None = None     # program answering JSON requests
     hsm_stdio: bool = False            # HSM step mode by hand over stderr/stdin
+    #: How the PSAM's own link is traced and recorded (``trace``, ``wrap_link``), the way
+    #: the user card's is: the PSAM is a second card session.
+    psam_session: SessionOptions = field(default_factory=SessionOptions)
 
     @property
     def given(self) -> list[str]:
@@ -47,11 +50,11 @@ def open_key_source(options: KeySourceOptions, profile: CardProfile | None = Non
 
         return KeyFile.load(options.keys, warn=warn)
     if options.psam is not None:
-        from sbcard.ops.session import SessionOptions
+        from dataclasses import replace
 
         if options.psam == "sim":
-            return open_psam(SessionOptions(sim="psam:default"))
-        return open_psam(SessionOptions(reader=options.psam))
+            return open_psam(replace(options.psam_session, sim="psam:default"))
+        return open_psam(replace(options.psam_session, reader=options.psam))
     from sbcard.card.profiles import load_profile
     from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
 
@@ -88,6 +91,8 @@ def open_psam(options: SessionOptions, profile: CardProfile | str | None = None)
                                   protocol="T=0" if persona.t0_get_response else "T=1")
     else:
         link = make_link(options)
+    if options.wrap_link is not None:
+        link = options.wrap_link(link)
     transport = stack(link, options)
     transport.connect()
     source = PsamKeySource(ApduChannel(transport), profile or DEFAULT_PROFILE,
