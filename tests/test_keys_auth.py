@@ -316,3 +316,32 @@ def test_script_write_element_with_mac(tmp_path):
                  encoding="utf-8")
     with open_session(SessionOptions(sim="demo")) as ch:
         ScriptRunner(ch, ScriptContext(keys=builtin_key_file())).run(parse_script(p))
+
+
+def test_hsm_by_hand_pairs_each_answer_with_its_request():
+    # Two reader workers asking at once: the operator answers the request they last saw.
+    import threading
+    import time
+
+    written: list[str] = []
+
+    def operator_answers() -> str:
+        time.sleep(0.001)                                   # the operator types
+        last = json.loads(written[-1].removeprefix("HSM-REQUEST "))
+        return json.dumps({"answer_to": last["n"]}) + "\n"
+
+    ex = stdio_exchange(operator_answers, written.append)
+    mismatches: list[tuple[int, object]] = []
+
+    def worker(base: int) -> None:
+        for n in range(base, base + 20):
+            got = ex({"n": n})["answer_to"]
+            if got != n:
+                mismatches.append((n, got))
+
+    threads = [threading.Thread(target=worker, args=(b,)) for b in (0, 100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert mismatches == [] and len(written) == 40

@@ -7,6 +7,8 @@ must give byte-identical cryptograms, and the simulated user card must accept th
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 
 import pytest
 
@@ -537,3 +539,43 @@ def test_cli_serve_psam_without_vpcd_fails_cleanly(capsys):
         main(["sim", "serve", "--psam-persona", "nope", "--port", "1"])
     assert exc.value.code == 3
     assert "no PSAM persona 'nope'" in capsys.readouterr().err
+
+
+class _SlowLink(SimulatedTransport):
+    """A PSAM link that yields the GIL on every APDU, as a real reader's I/O does."""
+
+    def transmit(self, command: bytes) -> bytes:
+        time.sleep(0.0002)
+        return super().transmit(command)
+
+
+def test_one_psam_shared_by_parallel_reader_workers(keyfile):
+    # `sbcard personalise --readers A,B --psam C`: every worker thread asks the one PSAM.
+    # Delivering a session key (BF DE) and using it (80 FA) are two APDUs; another thread's
+    # BF DE between them would make the PSAM answer with the other card's session key.
+    link = _SlowLink(load_psam_persona("default").build(), "psam default")
+    transport = T0Layer(link)
+    transport.connect()
+    psam = PsamKeySource(ApduChannel(transport), on_close=transport.disconnect)
+    jobs = [(DES_CTX, bytes([i] * 4) + bytes(4)) for i in range(1, 13)]
+    jobs += [(SM4_CTX, bytes([i] * 8)) for i in range(1, 13)]
+    results: dict[int, bytes] = {}
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n, (ctx, challenge) in enumerate(jobs):
+                if n % 2 == worker:
+                    results[n] = psam.auth_data(ctx, 0x0A, challenge, bytes(range(8)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    psam.close()
+    assert not errors
+    for n, (ctx, challenge) in enumerate(jobs):
+        assert results[n] == keyfile.auth_data(ctx, 0x0A, challenge, bytes(range(8))), n

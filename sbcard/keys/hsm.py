@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,13 @@ def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
 
 def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
                    write: Callable[[str], None] | None = None) -> Exchange:
-    """Step mode by hand: request on stderr, the answer line read from stdin."""
+    """Step mode by hand: request on stderr, the answer line read from stdin.
+
+    Several reader workers may ask at once; each request and its answer line are one
+    exchange, so the next request is written only after the answer was read.
+    """
+    turn = threading.Lock()
+
     def emit(text: str) -> None:
         if write is None:
             print(text, file=sys.stderr, flush=True)
@@ -117,8 +124,9 @@ def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
             write(text)
 
     def exchange(request: dict[str, Any]) -> dict[str, Any]:
-        emit("HSM-REQUEST " + json.dumps(request))
-        line = read_line()
+        with turn:
+            emit("HSM-REQUEST " + json.dumps(request))
+            line = read_line()
         if not line:
             raise HsmError("no HSM answer on stdin (end of input)")
         return _parse_answer(line)

@@ -28,6 +28,7 @@ the order 2, 1, 3 and what worked is remembered per key and environment.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,6 +139,9 @@ class PsamKeySource(KeySource):
         self._terminal: str | None = None
         self._terminal_error: SbcardError | None = None
         self._levels: dict[tuple[Algorithm, int], int] = {}
+        # One PSAM serves every reader of a parallel batch: an operation is a session-key
+        # delivery and its use, and no other thread's BF DE may come between them.
+        self._lock = threading.RLock()
 
     # -- environment ----------------------------------------------------------------------
     def _check(self, command: CommandApdu) -> bytes:
@@ -201,13 +205,15 @@ class PsamKeySource(KeySource):
 
     @contextmanager
     def _operation(self) -> Iterator[None]:
-        """One PSAM exchange held exclusively; after a failure the next one reselects."""
-        try:
-            with self.channel.exclusive():
-                yield
-        except SbcardError:
-            self._env = None
-            raise
+        """One PSAM exchange held exclusively (against other threads of this process and
+        other programs); after a failure the next one reselects."""
+        with self._lock:
+            try:
+                with self.channel.exclusive():
+                    yield
+            except SbcardError:
+                self._env = None
+                raise
 
     # -- the two PSAM steps ---------------------------------------------------------------
     def _ref(self, key_id: int) -> PsamKeyRef:
