@@ -16,11 +16,12 @@ Two modes:
   are free). Clients reach it with ``PCSCLITE_CSOCK_NAME=<tmp>/run/pcscd.comm``.
 
 One vpcd slot holds one card, so two processes serving into the same port would swap each
-other's cards. ``slot_lock(port)`` is a cross-process lock (``flock`` on a file in the temp
-directory) that ``PcscdCard`` holds while its card is in the reader; a second test run, or
-another pytest-xdist worker on the machine's pcscd, waits for the slot instead of colliding.
-Under pytest-xdist the plugin gives each worker its own private pcscd where it can
-(``xdist_worker``), so the workers run side by side; the lock covers the fallback.
+other's cards. ``slot_lock(port)`` is a cross-process lock (``flock`` on a file in
+``$TMPDIR/sbcard-vpcd-locks``) that ``PcscdCard`` holds while its card is in the reader; a
+second test run, or another pytest-xdist worker on the machine's pcscd, waits for the slot
+instead of colliding. Under pytest-xdist the plugin gives each worker its own private pcscd
+where it can (``xdist_worker``), so the workers run side by side; the lock covers the
+fallback.
 
 libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once per process, at its first PC/SC call; after
 that the process keeps talking to the daemon it found first. ``in_process`` says whether this
@@ -63,7 +64,12 @@ def reader_name(slot: int) -> str:
 
 
 def slot_lock_path(port: int) -> Path:
-    return Path(tempfile.gettempdir()) / f"sbcard-vpcd-{port}.lock"
+    """The lock file of a vpcd port (empty; kept, since removing one races its next user)."""
+    folder = Path(tempfile.gettempdir()) / "sbcard-vpcd-locks"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o777)
+        os.chmod(folder, 0o1777)         # shared by every user's test runs, like /tmp
+    return folder / f"{port}.lock"
 
 
 @contextlib.contextmanager
