@@ -316,3 +316,38 @@ def test_batch_stops_after_consecutive_failures(tmp_path):
     assert [o.outcome for o in outcomes] == ["failed"] * 3
     assert "3 cards in a row failed" in plan.stop_reason
     assert all(r[3] == "pending" for r in journal_rows(tmp_path / "j.sqlite"))
+
+
+def test_pcsc_slot_waits_out_a_lost_pcscd_and_an_unplugged_reader(monkeypatch):
+    # A bureau station runs for hours: pcscd restarts, a USB reader is re-plugged. The
+    # slot waits for it, says so once when it starts and once when it ends, and goes on.
+    from sbcard.errors import NoServiceError
+    from sbcard.ops.personalise import PcscSlot
+    from sbcard.transport import pcsc
+    from sbcard.transport.pcsc import ReaderInfo
+
+    name = "ACME Reader 00 00"
+    empty = [ReaderInfo(0, name, False, b"")]
+    states: list[object] = [empty, NoServiceError("pcscd is not running"),
+                            NoServiceError("pcscd is not running"), [], [],
+                            empty, [ReaderInfo(0, name, True, bytes.fromhex("3B00"))]]
+    seen: list[object] = []
+
+    def list_readers():
+        state = states.pop(0) if len(states) > 1 else states[0]
+        seen.append(state)
+        if isinstance(state, Exception):
+            raise state
+        return state
+
+    monkeypatch.setattr(pcsc, "list_readers", list_readers)
+    said: list[str] = []
+    slot = PcscSlot("ACME", lambda reader: None, say=said.append)
+    assert slot.name == name
+    presence = [slot._present() for _ in range(6)]
+    assert presence == [False, False, False, False, False, True]
+    assert said == [
+        f"{name}: pcscd is not running; waiting for it 等待读卡器",
+        f"{name}: the reader is gone (unplugged?); waiting for it 等待读卡器",
+        f"{name}: reader back 读卡器已恢复",
+    ]

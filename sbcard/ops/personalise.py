@@ -231,14 +231,26 @@ class PcscSlot:
         self._ctx = None
         self.robot = robot
         self.last_outcome: CardOutcome | None = None
+        self._trouble: str | None = None        # what keeps the reader away, said once
 
     def _present(self) -> bool:
+        """Is a card in the reader? A lost pcscd or an unplugged reader is waited out (a
+        batch survives a pcscd restart), and said once when it starts and when it ends."""
         from sbcard.transport.pcsc import list_readers
 
         try:
-            return any(r.name == self.name and r.card_present for r in list_readers())
-        except TransportError:
-            return False
+            readers = {r.name: r for r in list_readers()}
+            trouble = None if self.name in readers else "the reader is gone (unplugged?)"
+        except TransportError as exc:
+            readers, trouble = {}, str(exc)
+        if trouble != self._trouble:
+            if trouble is not None:
+                self._say(f"{self.name}: {trouble}; waiting for it 等待读卡器")
+            else:
+                self._say(f"{self.name}: reader back 读卡器已恢复")
+            self._trouble = trouble
+        info = readers.get(self.name)
+        return info is not None and info.card_present
 
     def next_card(self, stop: threading.Event) -> ApduChannel | None:
         if self.robot is not None and not stop.is_set() and not self._present():
