@@ -142,6 +142,14 @@ def test_keyfile_kcv_and_errors(tmp_path):
     with pytest.raises(BadInputError) as err:
         KeyFile.load(f)
     assert "0011" not in str(err.value)                 # no key bytes in messages
+    assert str(err.value).endswith("[[key]] #1: SM4 key value must be 16 bytes, got 2")
+    assert str(err.value).count("[[key]]") == 1         # the place is named once
+    f = write_keyfile(tmp_path, '[[key]]\ncard_key_id="0A"\nalgorithm="SM4"\n'
+                                f'value="{OTHER_ROOT[:-2]}ZZ"\n')
+    with pytest.raises(BadInputError) as err:
+        KeyFile.load(f)
+    assert str(err.value).endswith("[[key]] #1: value: 'Z' at position 31 is not a hex digit")
+    assert OTHER_ROOT[:8] not in str(err.value)
     with pytest.raises(BadInputError, match="no such file"):
         KeyFile.load(tmp_path / "nope.toml")
 

@@ -106,8 +106,8 @@ class KeyFile(KeySource):
             try:
                 algorithm = Algorithm[str(entry["algorithm"]).upper()]
                 algorithm.check_supported()
-                value = parse_hex(str(entry["value"]), f"{where} value")
-                algorithm.check_key(value, f"{where} value")
+                value = parse_hex(str(entry["value"]), "value")
+                algorithm.check_key(value, "key value")
                 levels = int(entry.get("levels", 2))
                 key_id = int(str(entry["card_key_id"]), 16)
             except KeyError as exc:
