@@ -9,17 +9,36 @@ from sbcard.errors import ExitCode
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (with --watch: one JSON object per line).")
+@click.option("--watch", is_flag=True,
+              help="Keep watching: print each reader or card that comes or goes, until "
+                   "Ctrl-C (or --timeout).")
+@click.option("--timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=None,
+              help="With --watch: stop after SECONDS.")
 @click.pass_context
-def readers(ctx: click.Context, as_json: bool) -> None:
+def readers(ctx: click.Context, as_json: bool, watch: bool, timeout: float | None) -> None:
     """List PC/SC readers, whether a card is in each, its ATR and a card type guess.
 
     The index shown is what `--reader N` takes. With `--sim` there is no reader to list.
+
+    \b
+    `--watch` is for "the card is in but nothing sees it": it shows, live, what pcscd
+    sees — readers plugged and unplugged, cards inserted and removed (with ATR and type),
+    pcscd stopping and coming back:
+      sbcard readers --watch
+      14:02:11  1: ACS ACR39U 00 00  插卡 card inserted  ATR 3B6D…  social security card …
+      14:02:15  1: ACS ACR39U 00 00  拔卡 card removed
     """
     from sbcard.ops.readers import reader_reports
 
     if state(ctx).sim is not None:
         raise click.UsageError("`readers` lists PC/SC readers; it does not apply with --sim")
+    if timeout is not None and not watch:
+        raise click.UsageError("--timeout goes with --watch")
+    if watch:
+        _watch(as_json, timeout)
+        return
     reports = reader_reports()
     if as_json:
         echo_json([r.to_json() for r in reports])
@@ -30,6 +49,24 @@ def readers(ctx: click.Context, as_json: bool) -> None:
     for r in reports:
         card = f"card 有卡  ATR {r.atr}  {r.card_type}" if r.card_present else "no card 无卡"
         click.echo(f"{r.index}: {r.name}  —  {card}")
+
+
+def _watch(as_json: bool, timeout: float | None) -> None:
+    import json
+    import time
+
+    from sbcard.ops.readers import watch_readers
+
+    end = None if timeout is None else time.monotonic() + timeout
+    try:
+        for event in watch_readers(should_stop=lambda: end is not None
+                                   and time.monotonic() >= end):
+            if as_json:
+                click.echo(json.dumps(event.to_json(), ensure_ascii=False))
+            else:
+                click.echo(event.text())
+    except KeyboardInterrupt:
+        pass                       # Ctrl-C is how a watch ends: exit 0
 
 
 @click.command()

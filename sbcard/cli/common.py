@@ -22,6 +22,7 @@ class CliState:
     hsm_command: str | None = None
     hsm_stdio: bool = False
     dump: Path | None = None            # --dump FILE: record every session of this run
+    wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
 
     @property
@@ -80,7 +81,8 @@ class CliState:
 
         writer, wrap = self._recorder(self.dump)
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
-                                 trace=self._trace_sink(), wrap_link=wrap)
+                                 trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
+                                 on_wait=lambda m: click.echo(m, err=True))
         try:
             with open_session(options) as channel:
                 yield channel

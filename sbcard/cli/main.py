@@ -92,11 +92,15 @@ SHORT_HELP = {
               help="Record the session to FILE (env SBCARD_DUMP): header, every APDU with "
                    "timing, masked like --trace; replay it with `sbcard sim replay FILE`. "
                    "A PSAM key source's session goes to FILE.psam.")
+@click.option("--wait", metavar="SECONDS", envvar="SBCARD_WAIT", default=0.0,
+              type=click.FloatRange(min=0),
+              help="Wait up to SECONDS for the card to be inserted (env SBCARD_WAIT), so the "
+                   "command can be started first. Default 0: the card must be in the reader.")
 @click.version_option(__version__, prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None) -> None:
+        dump: Path | None, wait: float) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -112,7 +116,7 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     from sbcard.cli.common import CliState
 
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace, keys=keys, psam=psam,
-                       hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump)
+                       hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump, wait=wait)
 
 
 def _normalise_sim_flag(args: list[str]) -> list[str]:

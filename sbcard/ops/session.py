@@ -28,6 +28,9 @@ class SessionOptions:
     on_record: Callable[[TraceRecord], None] | None = None
     #: Wraps the bare link before tracing and T=0 help (e.g. ``sbcard --dump``'s recorder).
     wrap_link: Callable[[Transport], Transport] | None = None
+    #: Seconds to wait for a card to be inserted (PC/SC only; 0: it must be there now).
+    wait: float = 0.0
+    on_wait: Callable[[str], None] | None = None     # told once that we are waiting
 
 
 def make_link(options: SessionOptions) -> Transport:
@@ -60,6 +63,10 @@ def stack(link: Transport, options: SessionOptions) -> Transport:
 
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
+    if options.wait > 0 and options.sim is None:
+        from sbcard.ops.readers import wait_for_card
+
+        wait_for_card(options.reader, options.wait, say=options.on_wait)
     link = make_link(options)
     if options.wrap_link is not None:
         link = options.wrap_link(link)

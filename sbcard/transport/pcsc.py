@@ -8,7 +8,7 @@ with a message that says what to do.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -261,18 +261,3 @@ def list_readers() -> list[ReaderInfo]:
         return ctx.reader_states()
     finally:
         ctx.close()
-
-
-def wait_for_card(reader: str | None, timeout_s: float,
-                  should_stop: Callable[[], bool] | None = None) -> ReaderInfo | None:
-    """Poll until the chosen reader holds a card (None on timeout)."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        info = choose_reader(list_readers(), reader)
-        if info.card_present:
-            return info
-        if time.monotonic() >= deadline or (should_stop and should_stop()):
-            return None
-        time.sleep(0.1)

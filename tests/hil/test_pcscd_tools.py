@@ -3,6 +3,7 @@ pyscard and the sbcard command itself, all through the machine's pcscd."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -228,3 +229,48 @@ def test_exclusive_transaction_holds_other_programs_off(serve):
     finally:
         a.disconnect()
         b.disconnect()
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sbcard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_wait_then_read_when_the_card_is_inserted(serve):
+    wait_card(False)
+    proc = _spawn("-r", READER, "--wait", "20", "read", "--json")
+    time.sleep(1.0)                          # the technician starts the command first …
+    served = serve("demo")                   # … then inserts the card
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["name"] == "测试一"
+    assert f"insert the card 请插入卡片 (waiting up to 20 s: {READER}: no card" in err
+    assert served.card.pin.tries == 3
+
+
+def test_wait_gives_up_with_exit_4(pcscd):
+    wait_card(False)
+    start = time.monotonic()
+    r = sbcard("-r", READER, "--wait", "1", "read")
+    assert r.returncode == 4
+    assert r.stderr.strip().endswith(f"{READER}: no card in the reader (waited 1 s)")
+    assert time.monotonic() - start < 20
+
+
+def test_readers_watch_sees_a_card_come_and_go(serve):
+    wait_card(False)
+    proc = _spawn("readers", "--watch", "--json", "--timeout", "6")
+    time.sleep(1.0)
+    served = serve("v3")
+    time.sleep(1.0)
+    served.stop()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    mine = [(e["event"], e["atr"]) for e in events if e["reader"] == READER]
+    atr = served.card.atr.hex().upper()
+    assert mine[0] == ("reader present", None)
+    assert ("card inserted", atr) in mine
+    assert mine.index(("card inserted", atr)) < mine.index(("card removed", None))
+    inserted = next(e for e in events if e["event"] == "card inserted")
+    assert "社会保障卡" in inserted["card_type"]
