@@ -276,6 +276,26 @@ def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path)
         assert all("no private pcscd for xdist worker" in r["note"] for r in rows)
 
 
+def test_xdist_workers_without_private_pcscd_take_turns(pytester, monkeypatch, tmp_path):
+    # No `unshare` on PATH: no private pcscd, so both workers serve into the machine's
+    # pcscd, one card at a time (slot_lock); each card is still read as its own.
+    pytester.makepyfile(test_inner=_XDIST)
+    record = tmp_path / "record.jsonl"
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("XDIST_RECORD", str(record))
+    monkeypatch.setenv("PATH", str(bare))
+    monkeypatch.delenv("SBCARD_PCSCD", raising=False)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    if result.parseoutcomes().get("skipped"):
+        pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])
+    result.assert_outcomes(passed=4)
+    rows = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
+    assert {r["worker"] for r in rows} == {"gw0", "gw1"}
+    assert {r["mode"] for r in rows} == {"system"}
+    assert all("unshare" in r["note"] for r in rows)
+
+
 def test_slot_lock_makes_a_second_process_wait(tmp_path):
     import subprocess
     import sys
