@@ -51,6 +51,10 @@ class ReaderNotFoundError(TransportError):
     """No reader, or none matching what the user asked for."""
 
 
+class AmbiguousReaderError(ReaderNotFoundError):
+    """The reader name fragment matches several readers: waiting will not fix that."""
+
+
 class NoCardError(TransportError):
     """The reader is there but holds no card."""
 

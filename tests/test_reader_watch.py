@@ -123,3 +123,13 @@ def test_watch_survives_a_pcscd_restart():
     assert set(events[-1].to_json()) == {"time", "event", "reader", "index", "atr",
                                          "card_type", "detail"}
     assert set(ops_readers.EVENTS) >= {e.event for e in events}
+
+
+def test_wait_for_a_reader_still_to_be_plugged_in(monkeypatch):
+    # "no reader matches 'ACME'" is a reader not there yet: wait for it (unlike a fragment
+    # that matches two readers).
+    scripted(monkeypatch, [[info(False, "Other 00 00")], [info(False, "Other 00 00")],
+                           [info(False, "Other 00 00"), info(True, "ACME 00 00", 1)]])
+    clock = Clock()
+    assert wait_for_card("ACME", 10, clock=clock, sleep=clock.sleep) == "ACME 00 00"
+    assert clock.now == pytest.approx(0.2)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sbcard.errors import (
+    AmbiguousReaderError,
     BadInputError,
     NoCardError,
     NoServiceError,
@@ -69,9 +70,9 @@ def wait_for_card(reader: str | None, timeout_s: float,
             if info.card_present:
                 return info.name
             problem: TransportError = NoCardError(f"{info.name}: no card in the reader")
+        except AmbiguousReaderError:
+            raise
         except (NoServiceError, ReaderNotFoundError) as exc:
-            if isinstance(exc, ReaderNotFoundError) and " matches " in str(exc):
-                raise                                   # ambiguous fragment
             problem = exc
         if clock() >= deadline:
             raise type(problem)(f"{problem} (waited {timeout_s:g} s)") from None

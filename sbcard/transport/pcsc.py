@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbcard.errors import (
+    AmbiguousReaderError,
     CardRemovedError,
     NoCardError,
     NoServiceError,
@@ -144,7 +145,7 @@ def choose_reader(readers: list[ReaderInfo], spec: str | None) -> ReaderInfo:
     if not matches:
         raise ReaderNotFoundError(f"no reader matches {spec!r}; readers are {listing}")
     names = "; ".join(f"{r.index}: {r.name}" for r in matches)
-    raise ReaderNotFoundError(
+    raise AmbiguousReaderError(
         f"{spec!r} matches {len(matches)} readers ({names}); give an index or more of the name"
     )
 
