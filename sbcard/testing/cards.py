@@ -100,16 +100,18 @@ class PcscdCard:
 
         slot = contextlib.ExitStack()
         slot.enter_context(slot_lock(self.port, on_wait=lambda m: print(m, file=sys.stderr)))
-        self.server = VpcdServer(RecordingCard(self.card, self.log), port=self.port,
-                                 on_event=self.events.append)
-        self._thread = threading.Thread(target=serve_quietly, args=(self.server, timeout),
-                                        daemon=True, name=f"vpcd {self.reader}")
-        self._thread.start()
         try:
+            self.server = VpcdServer(RecordingCard(self.card, self.log), port=self.port,
+                                     on_event=self.events.append)
+            self._thread = threading.Thread(target=serve_quietly, args=(self.server, timeout),
+                                            daemon=True, name=f"vpcd {self.reader}")
+            self._thread.start()
             self.wait_present(True, timeout)
         except BaseException:
-            self.server.stop()
-            self._thread.join(5)
+            if self.server is not None:
+                self.server.stop()
+            if self._thread is not None:
+                self._thread.join(5)
             self.server = self._thread = None
             slot.close()
             raise
