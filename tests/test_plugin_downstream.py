@@ -251,10 +251,13 @@ _XDIST = textwrap.dedent("""
 """)
 
 
-def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path):
+def run_xdist(pytester, monkeypatch, tmp_path, **env: str) -> list[dict]:
+    """Run the _XDIST module on two workers; the records the four tests wrote."""
     pytester.makepyfile(test_inner=_XDIST)
     record = tmp_path / "record.jsonl"
     monkeypatch.setenv("XDIST_RECORD", str(record))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("SBCARD_PCSCD", raising=False)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     if result.parseoutcomes().get("skipped"):
@@ -262,8 +265,12 @@ def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path)
     result.assert_outcomes(passed=4)
     rows = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
     assert sorted(r["name"] for r in rows) == ["测试丁", "测试丙", "测试乙", "测试甲"]
-    workers = {r["worker"] for r in rows}
-    assert workers <= {"gw0", "gw1"} and len(workers) == 2
+    assert {r["worker"] for r in rows} == {"gw0", "gw1"}
+    return rows
+
+
+def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path):
+    rows = run_xdist(pytester, monkeypatch, tmp_path)
     modes = {r["mode"] for r in rows}
     if modes == {"isolated"}:
         # Each worker has its own private pcscd on its own vpcd ports.
@@ -279,19 +286,9 @@ def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path)
 def test_xdist_workers_without_private_pcscd_take_turns(pytester, monkeypatch, tmp_path):
     # No `unshare` on PATH: no private pcscd, so both workers serve into the machine's
     # pcscd, one card at a time (slot_lock); each card is still read as its own.
-    pytester.makepyfile(test_inner=_XDIST)
-    record = tmp_path / "record.jsonl"
     bare = tmp_path / "bin"
     bare.mkdir()
-    monkeypatch.setenv("XDIST_RECORD", str(record))
-    monkeypatch.setenv("PATH", str(bare))
-    monkeypatch.delenv("SBCARD_PCSCD", raising=False)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
-    if result.parseoutcomes().get("skipped"):
-        pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])
-    result.assert_outcomes(passed=4)
-    rows = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
-    assert {r["worker"] for r in rows} == {"gw0", "gw1"}
+    rows = run_xdist(pytester, monkeypatch, tmp_path, PATH=str(bare))
     assert {r["mode"] for r in rows} == {"system"}
     assert all("unshare" in r["note"] for r in rows)
 
