@@ -236,6 +236,26 @@ def _run_blocks(
     return _run_parallel(job, _split_blocks(len(data), block, parts))
 
 
+def _ecb(algorithm: CipherAlgorithm, name: str, data: BytesLike, encrypt: bool) -> bytes:
+    """ECB over whole blocks of ``algorithm``; ``name`` ("SM4", "DES") is for messages."""
+    block = algorithm.block_size // 8
+    return _run_blocks(algorithm, _check_blocks(data, block, f"{name} data"), encrypt)
+
+
+def _cbc(
+    algorithm: CipherAlgorithm, name: str, data: BytesLike, iv: BytesLike, encrypt: bool
+) -> bytes:
+    """CBC with an explicit one-block IV: encryption serial, decryption split when large."""
+    from cryptography.hazmat.primitives.ciphers import modes
+
+    block = algorithm.block_size // 8
+    iv = _check_iv(iv, block, f"{name}-CBC")
+    data = _check_blocks(data, block, f"{name} data")
+    if encrypt:
+        return _run(algorithm, modes.CBC(iv), data, True)
+    return _run_blocks(algorithm, data, False, iv)
+
+
 # --------------------------------------------------------------------------- SM3
 
 
@@ -262,30 +282,22 @@ def _sm4(key: BytesLike) -> CipherAlgorithm:
 
 def sm4_ecb_encrypt(key: BytesLike, data: BytesLike) -> bytes:
     """SM4-ECB encryption of whole 16-byte blocks (split across cores when large)."""
-    algo = _sm4(key)
-    return _run_blocks(algo, _check_blocks(data, SM4_BLOCK, "SM4 data"), True)
+    return _ecb(_sm4(key), "SM4", data, True)
 
 
 def sm4_ecb_decrypt(key: BytesLike, data: BytesLike) -> bytes:
     """SM4-ECB decryption of whole 16-byte blocks (split across cores when large)."""
-    algo = _sm4(key)
-    return _run_blocks(algo, _check_blocks(data, SM4_BLOCK, "SM4 data"), False)
+    return _ecb(_sm4(key), "SM4", data, False)
 
 
 def sm4_cbc_encrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
     """SM4-CBC encryption; the IV is explicit because the card's protocols choose it."""
-    from cryptography.hazmat.primitives.ciphers import modes
-
-    algo = _sm4(key)
-    mode = modes.CBC(_check_iv(iv, SM4_BLOCK, "SM4-CBC"))
-    return _run(algo, mode, _check_blocks(data, SM4_BLOCK, "SM4 data"), True)
+    return _cbc(_sm4(key), "SM4", data, iv, True)
 
 
 def sm4_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
     """SM4-CBC decryption of whole 16-byte blocks (split across cores when large)."""
-    algo = _sm4(key)
-    iv = _check_iv(iv, SM4_BLOCK, "SM4-CBC")
-    return _run_blocks(algo, _check_blocks(data, SM4_BLOCK, "SM4 data"), False, iv)
+    return _cbc(_sm4(key), "SM4", data, iv, False)
 
 
 # --------------------------------------------------------------------------- DES / 3DES
@@ -308,30 +320,22 @@ def _des(key: BytesLike) -> CipherAlgorithm:
 
 def des_ecb_encrypt(key: BytesLike, data: BytesLike) -> bytes:
     """DES (8-byte key), 3DES EDE2 (16) or EDE3 (24) in ECB mode over whole 8-byte blocks."""
-    algo = _des(key)
-    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), True)
+    return _ecb(_des(key), "DES", data, True)
 
 
 def des_ecb_decrypt(key: BytesLike, data: BytesLike) -> bytes:
     """Inverse of :func:`des_ecb_encrypt`."""
-    algo = _des(key)
-    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), False)
+    return _ecb(_des(key), "DES", data, False)
 
 
 def des_cbc_encrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
     """DES/3DES in CBC mode with an explicit 8-byte IV."""
-    from cryptography.hazmat.primitives.ciphers import modes
-
-    algo = _des(key)
-    mode = modes.CBC(_check_iv(iv, DES_BLOCK, "DES-CBC"))
-    return _run(algo, mode, _check_blocks(data, DES_BLOCK, "DES data"), True)
+    return _cbc(_des(key), "DES", data, iv, True)
 
 
 def des_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
     """Inverse of :func:`des_cbc_encrypt`."""
-    algo = _des(key)
-    iv = _check_iv(iv, DES_BLOCK, "DES-CBC")
-    return _run_blocks(algo, _check_blocks(data, DES_BLOCK, "DES data"), False, iv)
+    return _cbc(_des(key), "DES", data, iv, False)
 
 
 # --------------------------------------------------------------------------- by environment
