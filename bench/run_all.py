@@ -130,8 +130,10 @@ NOTES = """Reading the table:
   about 186 MiB/s, more than OpenSSL's own single-core SM4 (about 140-157 MiB/s, the
   `openssl speed` column). sbcard reaches it where the blocks are independent (ECB both
   ways, CBC decryption) by splitting data of 32 KiB or more across the cores: OpenSSL drops
-  the GIL while it ciphers. CBC *encryption* chains each block into the next, so it runs on
-  one core at OpenSSL's rate (about 420× gmssl) and stays below the target. A faster
+  the GIL while it ciphers; the gain needs a free second core, so on a busy machine these
+  rows drop toward the single-core rate. CBC *encryption* chains each block into the
+  next, so it runs on one core at OpenSSL's rate (about 420× gmssl) and stays below the
+  target. A faster
   single-core SM4 would mean our own table-driven C code, which leaks key bits through cache
   timing; we keep OpenSSL's. Card commands are a few blocks long and never reach the split.
 - **The naive vpcd link** is what a TCP client that does not set TCP_NODELAY/TCP_QUICKACK
