@@ -259,6 +259,9 @@ def run_xdist(pytester, monkeypatch, tmp_path, **env: str) -> list[dict]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SBCARD_PCSCD", raising=False)
+    # The inner run's "machine's pcscd" is the machine's, even when this test itself runs in
+    # an xdist worker pointed at a private one.
+    monkeypatch.delenv("PCSCLITE_CSOCK_NAME", raising=False)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     if result.parseoutcomes().get("skipped"):
         pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])

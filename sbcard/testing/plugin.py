@@ -80,27 +80,27 @@ def pytest_configure(config: pytest.Config) -> None:
                    "plugin to tests using pcscd_card or pcscd_service)")
     state = _PcscdState()
     config.stash[_STATE] = state
-    mode = pcscd_mode(config)
-    # Before any test runs: the whole process (and its subprocesses) use the private
-    # pcscd, because libpcsclite fixes its socket name at its first call.
-    if mode == "isolated":
+    if pcscd_mode(config) == "isolated":
+        # Before any test runs: the whole process (and its subprocesses) use the private
+        # pcscd, because libpcsclite fixes its socket name at its first call.
         _start_isolated(state)
-    elif mode == "auto" and not _collect_only(config):
-        from sbcard.testing.pcscd import isolation_problem, worker_port, xdist_worker
-
-        worker = xdist_worker()
-        if worker is not None:
-            problem = isolation_problem()
-            if problem is None:
-                _start_isolated(state, worker_port(worker[0]))
-            if state.service is None:  # share the machine's pcscd, one card at a time
-                state.note = (f"no private pcscd for xdist worker gw{worker[0]} "
-                              f"({problem or state.error}); sharing the machine's")
-                state.resolved, state.error = False, None
 
 
-def _collect_only(config: pytest.Config) -> bool:
-    return bool(config.getoption("collectonly", False))
+def _start_for_xdist_worker(config: pytest.Config, state: _PcscdState) -> None:
+    """In ``auto`` mode an xdist worker that will run pcscd tests gets a private pcscd,
+    started after collection and before any test (so before any PC/SC call here)."""
+    from sbcard.testing.pcscd import isolation_problem, worker_port, xdist_worker
+
+    worker = xdist_worker()
+    if worker is None or state.resolved or pcscd_mode(config) != "auto":
+        return
+    problem = isolation_problem()
+    if problem is None:
+        _start_isolated(state, worker_port(worker[0]))
+    if state.service is None:  # share the machine's pcscd, one card at a time
+        state.note = (f"no private pcscd for xdist worker gw{worker[0]} "
+                      f"({problem or state.error}); sharing the machine's")
+        state.resolved, state.error = False, None
 
 
 def _start_isolated(state: _PcscdState, preferred_port: int | None = None) -> None:
@@ -138,10 +138,15 @@ def pytest_report_header(config: pytest.Config) -> str:
             f"{', required' if pcscd_required(config) else ''}")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needs_pcscd = False
     for item in items:
         if PCSCD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.pcscd)
+            needs_pcscd = True
+    state = config.stash.get(_STATE, None)
+    if needs_pcscd and state is not None and not config.getoption("collectonly", False):
+        _start_for_xdist_worker(config, state)
 
 
 @pytest.hookimpl(wrapper=True)
