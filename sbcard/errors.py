@@ -51,8 +51,12 @@ class ReaderNotFoundError(TransportError):
     """No reader, or none matching what the user asked for."""
 
 
-class AmbiguousReaderError(ReaderNotFoundError):
-    """The reader name fragment matches several readers: waiting will not fix that."""
+class ReaderChoiceError(ReaderNotFoundError):
+    """The reader the user named cannot be the card's: waiting will not fix that."""
+
+
+class AmbiguousReaderError(ReaderChoiceError):
+    """The reader name fragment matches several readers."""
 
 
 class NoCardError(TransportError):

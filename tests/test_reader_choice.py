@@ -39,3 +39,21 @@ def test_unknown_and_out_of_range():
 def test_env_variable(monkeypatch):
     monkeypatch.setenv("SBCARD_READER", "Virtual")
     assert choose_reader(READERS, None).index == 2
+
+
+def test_the_psams_reader_is_never_taken_for_the_card(monkeypatch):
+    # A counter PC: the PSAM sits in reader 1 (so it "holds a card"); the holder's card is
+    # not in yet. The default must not pick the PSAM's reader, and naming it is refused.
+    from sbcard.errors import ReaderChoiceError
+
+    monkeypatch.delenv("SBCARD_READER", raising=False)
+    psam = {"ACS ACR39U ICC Reader 01 00": "the PSAM (--psam)"}
+    assert choose_reader(READERS, None).index == 1                 # without the reservation
+    assert choose_reader(READERS, None, psam).index == 0           # the first free reader
+    with pytest.raises(ReaderChoiceError, match="holds the PSAM"):
+        choose_reader(READERS, "01 00", psam)
+    with pytest.raises(ReaderNotFoundError, match="no reader left for the card"):
+        choose_reader(READERS[1:2], None, psam)
+    monkeypatch.setenv("SBCARD_READER", "1")
+    with pytest.raises(ReaderChoiceError):
+        choose_reader(READERS, None, psam)

@@ -133,3 +133,24 @@ def test_wait_for_a_reader_still_to_be_plugged_in(monkeypatch):
     clock = Clock()
     assert wait_for_card("ACME", 10, clock=clock, sleep=clock.sleep) == "ACME 00 00"
     assert clock.now == pytest.approx(0.2)
+
+
+def test_wait_never_settles_for_the_psams_reader(monkeypatch):
+    psam_reader = info(True, "PSAM 00 00", 0)
+    scripted(monkeypatch, [[psam_reader, info(False, "ACME 00 00", 1)],
+                           [psam_reader, info(True, "ACME 00 00", 1)]])
+    clock = Clock()
+    name = wait_for_card(None, 10, clock=clock, sleep=clock.sleep,
+                         reserved={"PSAM 00 00": "the PSAM (--psam)"})
+    assert name == "ACME 00 00" and clock.now == pytest.approx(0.1)
+
+
+def test_wait_refuses_the_psams_reader_at_once(monkeypatch):
+    from sbcard.errors import ReaderChoiceError
+
+    scripted(monkeypatch, [[info(True, "PSAM 00 00", 0)]])
+    clock = Clock()
+    with pytest.raises(ReaderChoiceError, match="PSAM 00 00 holds the PSAM"):
+        wait_for_card("PSAM", 10, clock=clock, sleep=clock.sleep,
+                      reserved={"PSAM 00 00": "the PSAM (--psam)"})
+    assert clock.now == 0

@@ -82,7 +82,14 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     from sbcard.card.profiles import load_profile
     from sbcard.ops.holders import load_holders
     from sbcard.ops.journal import Journal
-    from sbcard.ops.personalise import BatchPlan, PcscSlot, SimSlot, pcsc_session, run_batch
+    from sbcard.ops.personalise import (
+        BatchPlan,
+        PcscSlot,
+        SimSlot,
+        check_distinct_slots,
+        pcsc_session,
+        run_batch,
+    )
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
     journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
@@ -169,8 +176,10 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
 
                 robot = Robot(robot_get, robot_done, robot_error)
             slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True), robot=robot)
+                              say=lambda m: click.echo(m, err=True), robot=robot,
+                              reserved=st.reserved)
                      for n in names]
+            check_distinct_slots(names, slots)
         try:
             run_batch(slots, journal_path, plan)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ class CliState:
     hsm_stdio: bool = False
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
+    #: Readers holding something else this run (the PSAM's): never taken for the card's.
+    reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
 
     @property
@@ -66,11 +69,16 @@ class CliState:
                                  psam_session=psam_session),
                 warn=lambda m: click.echo(m, err=True),
             )
+            psam_reader = getattr(source, "reader", None)
+            if psam_reader:
+                self.reserved[psam_reader] = "the PSAM (--psam)"
             try:
                 yield source
             finally:
                 if source is not None:
                     source.close()
+                if psam_reader:
+                    self.reserved.pop(psam_reader, None)
         finally:
             if writer is not None:
                 writer.close()
@@ -80,9 +88,19 @@ class CliState:
         from sbcard.ops.session import SessionOptions, open_session
 
         writer, wrap = self._recorder(self.dump)
+        reserved = dict(self.reserved)
+        if self.psam not in (None, "sim") and self.sim is None and not reserved:
+            # A command that does not use the PSAM still must not take its reader. If the
+            # PSAM's reader is not there now, there is nothing to keep apart.
+            from sbcard.errors import TransportError
+            from sbcard.ops.readers import reader_name
+
+            with contextlib.suppress(TransportError):
+                reserved[reader_name(self.psam)] = "the PSAM (--psam)"
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
-                                 on_wait=lambda m: click.echo(m, err=True))
+                                 on_wait=lambda m: click.echo(m, err=True),
+                                 reserved=reserved)
         try:
             with open_session(options) as channel:
                 yield channel

@@ -126,11 +126,13 @@ class PsamKeySource(KeySource):
 
     def __init__(self, channel: ApduChannel, profile: CardProfile | str = DEFAULT_PROFILE, *,
                  name: str | None = None, on_close: Callable[[], None] | None = None,
-                 max_data: int = MAX_CIPHER_DATA) -> None:
+                 max_data: int = MAX_CIPHER_DATA, reader: str | None = None) -> None:
         prof = load_profile(profile) if isinstance(profile, str) else profile
         if max_data < 32 or max_data > 0xFF:
             raise BadInputError(f"max_data must be 32..255, got {max_data}")
         self.channel = channel
+        #: The PC/SC reader the PSAM sits in (None when simulated): not a card reader.
+        self.reader = reader
         self.key_map = psam_key_map(prof)
         self.name = name or "PSAM"
         self.max_data = max_data

@@ -91,12 +91,14 @@ def open_psam(options: SessionOptions, profile: CardProfile | str | None = None)
                                   protocol="T=0" if persona.t0_get_response else "T=1")
     else:
         link = make_link(options)
+    bare = link                                      # the PC/SC link knows its reader
     if options.wrap_link is not None:
         link = options.wrap_link(link)
     transport = stack(link, options)
     transport.connect()
     source = PsamKeySource(ApduChannel(transport), profile or DEFAULT_PROFILE,
                            name=f"PSAM in {transport.description or 'reader'}",
+                           reader=None if options.sim is not None else bare.description,
                            on_close=transport.disconnect)
     try:
         source.terminal_number  # noqa: B018 - the check that this is a PSAM

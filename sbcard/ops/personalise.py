@@ -14,14 +14,20 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from sbcard.apdu.channel import ApduChannel
-from sbcard.errors import CardRemovedError, NoCardError, SbcardError, TransportError
+from sbcard.errors import (
+    BadInputError,
+    CardRemovedError,
+    NoCardError,
+    SbcardError,
+    TransportError,
+)
 from sbcard.keys.base import KeySource
 from sbcard.ops.holders import Holder
 from sbcard.ops.journal import Journal
@@ -221,10 +227,11 @@ class PcscSlot:
 
     def __init__(self, reader: str, session_factory: Callable[[str], object],
                  poll: float = 0.05, say: Callable[[str], None] = lambda _m: None,
-                 robot: Robot | None = None) -> None:
+                 robot: Robot | None = None,
+                 reserved: Mapping[str, str] | None = None) -> None:
         from sbcard.transport.pcsc import choose_reader, list_readers
 
-        self.name = choose_reader(list_readers(), reader).name
+        self.name = choose_reader(list_readers(), reader, reserved).name
         self._session_factory = session_factory
         self._poll = poll
         self._say = say
@@ -281,6 +288,16 @@ class PcscSlot:
             self._say(f"{self.name}: take the card out 请取出卡片")
         while wait and self._present():
             time.sleep(self._poll)
+
+
+def check_distinct_slots(specs: list[str], slots: list[PcscSlot]) -> None:
+    """Two workers on one reader would fight over each card: refuse before the first."""
+    seen: dict[str, str] = {}
+    for spec, slot in zip(specs, slots, strict=True):
+        if slot.name in seen:
+            raise BadInputError(f"--readers {seen[slot.name]!r} and {spec!r} are the same "
+                                f"reader ({slot.name})")
+        seen[slot.name] = spec
 
 
 class SimSlot:

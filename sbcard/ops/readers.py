@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sbcard.errors import (
-    AmbiguousReaderError,
     BadInputError,
     NoCardError,
     NoServiceError,
+    ReaderChoiceError,
     ReaderNotFoundError,
     TransportError,
 )
@@ -45,20 +45,29 @@ def reader_reports() -> list[ReaderReport]:
     return out
 
 
+def reader_name(spec: str) -> str:
+    """The full name of the reader ``spec`` (index, name or fragment) designates now."""
+    from sbcard.transport.pcsc import choose_reader, list_readers
+
+    return choose_reader(list_readers(), spec).name
+
+
 # -- waiting for a card ---------------------------------------------------------------------
 
 
 def wait_for_card(reader: str | None, timeout_s: float,
                   say: Callable[[str], None] | None = None, poll: float = 0.1,
                   clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> str:
+                  sleep: Callable[[float], None] = time.sleep,
+                  reserved: Mapping[str, str] | None = None) -> str:
     """Wait until the chosen reader holds a card; returns the reader's name.
 
     For a technician who starts the command and then inserts the card. While waiting, a
     missing pcscd, a reader not plugged in yet or an empty reader are all waited out; ``say``
     hears once that we are waiting. On timeout the last reason is raised (``NoCardError``,
     ``ReaderNotFoundError`` or ``NoServiceError``), with how long we waited. An ambiguous
-    reader name is not something time fixes: it is raised at once.
+    reader name is not something time fixes: it is raised at once. ``reserved`` readers (the
+    PSAM's) are never taken for the card's (see ``choose_reader``).
     """
     from sbcard.transport.pcsc import choose_reader, list_readers
 
@@ -66,11 +75,11 @@ def wait_for_card(reader: str | None, timeout_s: float,
     told = False
     while True:
         try:
-            info = choose_reader(list_readers(), reader)
+            info = choose_reader(list_readers(), reader, reserved)
             if info.card_present:
                 return info.name
             problem: TransportError = NoCardError(f"{info.name}: no card in the reader")
-        except AmbiguousReaderError:
+        except ReaderChoiceError:                       # ambiguous, or the PSAM's reader
             raise
         except (NoServiceError, ReaderNotFoundError) as exc:
             problem = exc

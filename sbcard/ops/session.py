@@ -8,7 +8,7 @@ global card state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,6 +31,8 @@ class SessionOptions:
     #: Seconds to wait for a card to be inserted (PC/SC only; 0: it must be there now).
     wait: float = 0.0
     on_wait: Callable[[str], None] | None = None     # told once that we are waiting
+    #: Readers that hold something else (the PSAM's → "the PSAM"): never the card's.
+    reserved: Mapping[str, str] | None = None
 
 
 def make_link(options: SessionOptions) -> Transport:
@@ -49,7 +51,8 @@ def make_link(options: SessionOptions) -> Transport:
                                   protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
     from sbcard.transport.pcsc import PcscTransport
 
-    return PcscTransport(options.reader, exclusive=options.exclusive)
+    return PcscTransport(options.reader, exclusive=options.exclusive,
+                         reserved=options.reserved)
 
 
 def stack(link: Transport, options: SessionOptions) -> Transport:
@@ -66,7 +69,8 @@ def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
     if options.wait > 0 and options.sim is None:
         from sbcard.ops.readers import wait_for_card
 
-        wait_for_card(options.reader, options.wait, say=options.on_wait)
+        wait_for_card(options.reader, options.wait, say=options.on_wait,
+                      reserved=options.reserved)
     link = make_link(options)
     if options.wrap_link is not None:
         link = options.wrap_link(link)

@@ -8,7 +8,7 @@ with a message that says what to do.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +18,7 @@ from sbcard.errors import (
     CardRemovedError,
     NoCardError,
     NoServiceError,
+    ReaderChoiceError,
     ReaderNotFoundError,
     TransportError,
 )
@@ -117,20 +118,38 @@ class PcscContext:
             self.handle = None
 
 
-def choose_reader(readers: list[ReaderInfo], spec: str | None) -> ReaderInfo:
+def choose_reader(readers: list[ReaderInfo], spec: str | None,
+                  reserved: Mapping[str, str] | None = None) -> ReaderInfo:
     """Pick a reader by index, exact name, or unambiguous name fragment.
 
     With no spec (and no ``SBCARD_READER``): the only reader, else the first one holding a
     card, else the first reader. An ambiguous fragment is an error listing the candidates,
     because a technician with two readers must never talk to the wrong card.
+
+    ``reserved`` maps reader names to what holds them (the PSAM's reader → "the PSAM"):
+    the default choice skips them, and naming one is refused, so a user card is never
+    looked for in the PSAM's reader.
     """
+    reserved = reserved or {}
     spec = spec if spec is not None else os.environ.get(READER_ENV) or None
     if not readers:
         raise ReaderNotFoundError("no card reader found: plug one in (is libccid installed?)")
     listing = "; ".join(f"{r.index}: {r.name}" for r in readers)
     if spec is None:
-        with_card = [r for r in readers if r.card_present]
-        return with_card[0] if with_card else readers[0]
+        free = [r for r in readers if r.name not in reserved]
+        if not free:
+            held = "; ".join(f"{name} holds {what}" for name, what in reserved.items())
+            raise ReaderNotFoundError(f"no reader left for the card ({held})")
+        with_card = [r for r in free if r.card_present]
+        return with_card[0] if with_card else free[0]
+    chosen = _match_reader(readers, spec, listing)
+    if chosen.name in reserved:
+        raise ReaderChoiceError(f"{chosen.name} holds {reserved[chosen.name]}: give the "
+                                "card's own reader")
+    return chosen
+
+
+def _match_reader(readers: list[ReaderInfo], spec: str, listing: str) -> ReaderInfo:
     if spec.isdigit():
         idx = int(spec)
         if idx < len(readers):
@@ -153,8 +172,10 @@ def choose_reader(readers: list[ReaderInfo], spec: str | None) -> ReaderInfo:
 class PcscTransport(Transport):
     """One card in one PC/SC reader."""
 
-    def __init__(self, reader: str | None = None, *, exclusive: bool = False) -> None:
+    def __init__(self, reader: str | None = None, *, exclusive: bool = False,
+                 reserved: Mapping[str, str] | None = None) -> None:
         self._spec = reader
+        self._reserved = dict(reserved or {})
         self._share_exclusive = exclusive
         self._ctx: PcscContext | None = None
         self._card: Any = None
@@ -169,7 +190,7 @@ class PcscTransport(Transport):
             return
         self._ctx = ctx = PcscContext()
         try:
-            info = choose_reader(ctx.reader_states(), self._spec)
+            info = choose_reader(ctx.reader_states(), self._spec, self._reserved)
             self.description = info.name
             s = ctx.scard
             share = s.SCARD_SHARE_EXCLUSIVE if self._share_exclusive else s.SCARD_SHARE_SHARED

@@ -134,3 +134,34 @@ def test_sim_serve_psam_answers_opensc_tool(pcscd):
     assert text.count("SW1=0x90, SW2=0x00") == 2, text
     assert "51 99 00 00 00 02" in text                          # the city PSAM's terminal
     assert "serving PSAM persona 'city'" in err
+
+
+def _sbcard(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sbcard", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_psams_reader_is_never_read_as_the_card(served_psam):
+    # The PSAM is the only card in any reader: without the reservation the default reader
+    # choice ("the first reader holding a card") would read the PSAM as the holder's card.
+    psam_atr = served_psam.atr.hex().upper()
+    r = _sbcard("--psam", READER, "--wait", "1", "read", "--json")
+    assert psam_atr not in r.stdout + r.stderr
+    if r.returncode != 0:                 # nothing in the other reader: it waited there
+        assert r.returncode == 4
+        assert "no card in the reader (waited 1 s)" in r.stderr
+        assert READER not in r.stderr
+    r = _sbcard("--psam", READER, "-r", READER, "verify", "pin", "--pin-stdin")
+    assert r.returncode == 4
+    assert f"{READER} holds the PSAM (--psam): give the card's own reader" in r.stderr
+
+
+def test_personalise_refuses_two_workers_on_one_reader(pcscd, tmp_path):
+    from tests.holders_factory import holder_rows, write_csv
+
+    csv = tmp_path / "holders.csv"
+    write_csv(csv, holder_rows(2))
+    r = _sbcard("--keys", "test", "personalise", str(csv), "--journal",
+                str(tmp_path / "j.sqlite"), "--readers", "1", "--readers", READER)
+    assert r.returncode == 3
+    assert f"--readers '1' and '{READER}' are the same reader ({READER})" in r.stderr
