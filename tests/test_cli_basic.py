@@ -4,16 +4,12 @@ import json
 
 import pytest
 
-from sbcard.cli.main import _normalise_sim_flag, main
+from sbcard.cli.main import _normalise_sim_flag
+from tests.cli_runner import run_cli
 
 SELECT = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_sim_flag_alone_means_demo():
@@ -23,35 +19,35 @@ def test_sim_flag_alone_means_demo():
 
 
 def test_atr_table_and_json(capsys):
-    code, out, _ = run(capsys, "--sim", "atr")
+    code, out, _ = run_cli(capsys, "--sim", "atr")
     assert code == 0 and "卡片分散因子 Card diversification factor" in out
-    code, out, _ = run(capsys, "--sim", "v3", "atr", "--json")
+    code, out, _ = run_cli(capsys, "--sim", "v3", "atr", "--json")
     data = json.loads(out)
     assert data["social_security"]["serial"] == "C0666779"
     assert data["social_security"]["diversification_factor"] == "86845199C0666779"
 
 
 def test_apdu_prints_response_and_meaning(capsys):
-    code, out, _ = run(capsys, "--sim", "apdu", SELECT, "00B2072C00")
+    code, out, _ = run_cli(capsys, "--sim", "apdu", SELECT, "00B2072C00")
     assert code == 0
     assert "<< 0709413030303030303131 9000  成功 success" in out
 
 
 def test_apdu_masks_pin_and_reports_failure_exit(capsys):
-    code, out, _ = run(capsys, "--sim", "apdu", SELECT, "0020000003999999")
+    code, out, _ = run_cli(capsys, "--sim", "apdu", SELECT, "0020000003999999")
     assert code == 5
     assert "999999" not in out and "63C2" in out
 
 
 def test_apdu_expect_mask(capsys):
-    code, _, _ = run(capsys, "--sim", "apdu", "--expect", "63C?", SELECT[:-2], "0020000000")
+    code, _, _ = run_cli(capsys, "--sim", "apdu", "--expect", "63C?", SELECT[:-2], "0020000000")
     assert code == 5                      # SELECT returned 9000, not 63C?
-    code, _, _ = run(capsys, "--sim", "apdu", "--expect", "63C?", "0020000000")
+    code, _, _ = run_cli(capsys, "--sim", "apdu", "--expect", "63C?", "0020000000")
     assert code == 0
 
 
 def test_apdu_raw_shows_61xx(capsys):
-    code, out, _ = run(capsys, "--sim", "t0quirks", "apdu", "--raw", "--json", SELECT)
+    code, out, _ = run_cli(capsys, "--sim", "t0quirks", "apdu", "--raw", "--json", SELECT)
     assert code == 0 and json.loads(out)[0]["sw"] == "611E"
 
 
@@ -66,21 +62,21 @@ def test_apdu_raw_shows_61xx(capsys):
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(capsys, args, code, message):
-    rc, _, err = run(capsys, *args)
+    rc, _, err = run_cli(capsys, *args)
     assert rc == code
     assert message in err
     assert "Traceback" not in err
 
 
 def test_trace_goes_to_stderr_masked(capsys):
-    code, out, err = run(capsys, "--sim", "--trace", "apdu", SELECT, "0020000003123456")
+    code, out, err = run_cli(capsys, "--sim", "--trace", "apdu", SELECT, "0020000003123456")
     assert code == 0, err
     assert ">> 0020000003******" in err and "123456" not in err + out
     assert "ms)" in err
 
 
 def test_personas_listing(capsys):
-    code, out, _ = run(capsys, "sim", "personas", "--json")
+    code, out, _ = run_cli(capsys, "sim", "personas", "--json")
     assert code == 0
     names = [p["name"] for p in json.loads(out)]
     assert {"demo", "v1", "v3", "t0quirks"} <= set(names)
@@ -102,5 +98,5 @@ def test_more_bad_input_is_one_line(capsys, monkeypatch, args, message):
     import sys
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
-    rc, _, err = run(capsys, *args)
+    rc, _, err = run_cli(capsys, *args)
     assert rc == 3 and message in err and "Traceback" not in err

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -382,15 +381,6 @@ def test_encrypt_decrypt_der_files(run, keypair: tuple[Path, Path], tmp_path: Pa
 # --------------------------------------------------------------------------- openssl interop
 
 
-@pytest.fixture(scope="module")
-def openssl() -> str:
-    exe = shutil.which("openssl")
-    if exe is None:
-        pytest.skip("no openssl binary on PATH")
-    probe = subprocess.run([exe, "genpkey", "-algorithm", "SM2"], capture_output=True, check=False)
-    if probe.returncode != 0 or b"PRIVATE KEY" not in probe.stdout:
-        pytest.skip("this openssl binary has no SM2 support")
-    return exe
 
 
 def _openssl(exe: str, *args: object) -> subprocess.CompletedProcess[bytes]:

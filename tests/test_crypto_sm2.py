@@ -4,7 +4,6 @@ interoperability with the ``openssl`` command line."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -373,15 +372,6 @@ def test_digest_length_checked(vec_key: PrivateKey) -> None:
 # --------------------------------------------------------------------------- openssl CLI
 
 
-@pytest.fixture(scope="module")
-def openssl() -> str:
-    exe = shutil.which("openssl")
-    if exe is None:
-        pytest.skip("no openssl binary on PATH")
-    probe = subprocess.run([exe, "genpkey", "-algorithm", "SM2"], capture_output=True, check=False)
-    if probe.returncode != 0 or b"PRIVATE KEY" not in probe.stdout:
-        pytest.skip("this openssl binary has no SM2 support")
-    return exe
 
 
 def _run(exe: str, *args: str | Path) -> subprocess.CompletedProcess[bytes]:

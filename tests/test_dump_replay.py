@@ -4,7 +4,6 @@ in-process and through a fake vpcd; the pcscd path is in tests/hil/test_replay_p
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import socket
@@ -19,7 +18,6 @@ import pytest
 from sbcard import __version__
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter, load_dump, parse_dump
-from sbcard.cli.main import main
 from sbcard.errors import BadInputError, CardRemovedError
 from sbcard.ops.read import read_card
 from sbcard.ops.session import SessionOptions, stack
@@ -27,17 +25,11 @@ from sbcard.sim.persona import load_persona
 from sbcard.sim.replay import ReplayCard, ReplayMismatchError, luhn_ok, unmask_response
 from sbcard.transport.base import CardTornError
 from sbcard.transport.simulated import SimulatedTransport
+from tests.cli_runner import run_cli
 
 SELECT_SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
 
 
-def run(capsys, *args, stdin: str | None = None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def replay_read(path, **kwargs) -> dict:
@@ -56,16 +48,16 @@ def replay_read(path, **kwargs) -> dict:
 
 def test_read_dump_replays_to_the_same_json(capsys, tmp_path):
     dump = tmp_path / "read.dump"
-    code, recorded, _ = run(capsys, "--sim", "demo", "--dump", str(dump), "read", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "demo", "--dump", str(dump), "read", "--json")
     assert code == 0
     assert replay_read(dump) == json.loads(recorded)           # through a ReplayCard
-    code, replayed, _ = run(capsys, "--sim", str(dump), "read", "--json")
+    code, replayed, _ = run_cli(capsys, "--sim", str(dump), "read", "--json")
     assert code == 0 and replayed == recorded                    # --sim accepts a dump
 
 
 def test_dump_header_and_file_mode(capsys, tmp_path):
     path = tmp_path / "atr.dump"
-    run(capsys, "--sim", "v3", "--dump", str(path), "read")
+    run_cli(capsys, "--sim", "v3", "--dump", str(path), "read")
     dump = load_dump(path)
     assert dump.header["sbcard"] == __version__
     assert dt.datetime.fromisoformat(dump.header["date"]).tzinfo is not None
@@ -79,8 +71,8 @@ def test_dump_header_and_file_mode(capsys, tmp_path):
 
 def test_dump_is_masked_exactly_like_the_trace(capsys, monkeypatch, tmp_path):
     path = tmp_path / "pin.dump"
-    code, _, err = run(capsys, "--sim", "--trace", "--dump", str(path), "verify", "pin",
-                       "--pin-stdin", stdin="123456\n", monkeypatch=monkeypatch)
+    code, _, err = run_cli(capsys, "--sim", "--trace", "--dump", str(path), "verify", "pin",
+                       "--pin-stdin", stdin="123456\n")
     assert code == 0
     text = path.read_text("utf-8")
     trace_commands = [line.split("  (")[0] for line in err.splitlines() if line.startswith(">>")]
@@ -93,8 +85,8 @@ def test_dump_is_masked_exactly_like_the_trace(capsys, monkeypatch, tmp_path):
 def test_verify_pin_dump_holds_no_pin_digits(capsys, monkeypatch, tmp_path, persona_factory):
     persona = persona_factory.file("demo", pin="741852")
     path = tmp_path / "verify.dump"
-    code, _, _ = run(capsys, "--sim", str(persona), "--dump", str(path), "verify", "pin",
-                     "--pin-stdin", stdin="741852\n", monkeypatch=monkeypatch)
+    code, _, _ = run_cli(capsys, "--sim", str(persona), "--dump", str(path), "verify", "pin",
+                     "--pin-stdin", stdin="741852\n")
     assert code == 0
     text = path.read_text("utf-8")
     assert "741852" not in text and "0020000003******" in text
@@ -106,9 +98,9 @@ def test_psam_session_traced_and_dumped_beside_the_card(capsys, monkeypatch, tmp
     from sbcard.sim.auth import builtin_key_file
 
     path = tmp_path / "reload.dump"
-    code, out, err = run(capsys, "--sim", "demo", "--psam", "sim", "--trace", "--dump",
+    code, out, err = run_cli(capsys, "--sim", "demo", "--psam", "sim", "--trace", "--dump",
                          str(path), "pin", "reload", "--pin-stdin",
-                         stdin="739164\n739164\n", monkeypatch=monkeypatch)
+                         stdin="739164\n739164\n")
     assert code == 0, err
     psam_path = tmp_path / "reload.dump.psam"
     psam = load_dump(psam_path)
@@ -134,18 +126,18 @@ def test_psam_session_traced_and_dumped_beside_the_card(capsys, monkeypatch, tmp
 
 def test_no_psam_dump_without_a_psam(capsys, tmp_path):
     path = tmp_path / "read.dump"
-    code, _, _ = run(capsys, "--sim", "v3", "--keys", "test", "--dump", str(path), "read")
+    code, _, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "--dump", str(path), "read")
     assert code == 0 and path.exists()
     assert not (tmp_path / "read.dump.psam").exists()
 
 
 def test_bank_number_masked_in_dump_and_replay_output_equal(capsys, tmp_path):
     path = tmp_path / "bank.dump"
-    code, recorded, _ = run(capsys, "--sim", "--dump", str(path), "read", "--bank", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "--dump", str(path), "read", "--bank", "--json")
     assert code == 0
     text = path.read_text("utf-8")
     assert "6217009999000000016" not in text and "621700*********0016" in text
-    code, replayed, _ = run(capsys, "--sim", str(path), "read", "--bank", "--json")
+    code, replayed, _ = run_cli(capsys, "--sim", str(path), "read", "--bank", "--json")
     assert code == 0 and replayed == recorded
 
 
@@ -157,18 +149,18 @@ def test_unmasked_pan_keeps_a_valid_check_digit():
 
 def test_t0_card_dump_has_the_get_response_rounds(capsys, tmp_path):
     path = tmp_path / "t0.dump"
-    code, recorded, _ = run(capsys, "--sim", "t0quirks", "--dump", str(path), "read", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "t0quirks", "--dump", str(path), "read", "--json")
     assert code == 0
     dump = load_dump(path)
     assert dump.protocol == "T=0" and any(e.command.startswith("00C0") for e in dump.exchanges)
     assert any(e.sw == 0x611E for e in dump.exchanges)
-    code, replayed, _ = run(capsys, "--sim", str(path), "read", "--json")
+    code, replayed, _ = run_cli(capsys, "--sim", str(path), "read", "--json")
     assert replayed == recorded
 
 
 def test_no_dump_file_when_no_card_was_reached(capsys, tmp_path):
     path = tmp_path / "none.dump"
-    code, _, _ = run(capsys, "--sim", "no-such-persona", "--dump", str(path), "read")
+    code, _, _ = run_cli(capsys, "--sim", "no-such-persona", "--dump", str(path), "read")
     assert code == 3 and not path.exists()
 
 
@@ -248,7 +240,7 @@ def test_strict_replay_wants_the_next_command_in_order():
 
 def test_replay_wraps_around_for_a_second_run(capsys, tmp_path):
     dump = tmp_path / "twice.dump"
-    run(capsys, "--sim", "demo", "--dump", str(dump), "read", "--json")
+    run_cli(capsys, "--sim", "demo", "--dump", str(dump), "read", "--json")
     card = ReplayCard.load(dump, strict=True)
     transport = stack(SimulatedTransport(card), SessionOptions())
     transport.connect()
@@ -260,9 +252,9 @@ def test_replay_wraps_around_for_a_second_run(capsys, tmp_path):
 def test_replay_cannot_fake_card_authentication(capsys, tmp_path):
     """INTERNAL AUTHENTICATE answers a fresh host challenge: a recorded answer fails."""
     dump = tmp_path / "v3.dump"
-    code, _, _ = run(capsys, "--sim", "v3", "--keys", "test", "--dump", str(dump), "read")
+    code, _, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "--dump", str(dump), "read")
     assert code == 0
-    code, _, err = run(capsys, "--sim", str(dump), "--keys", "test", "read")
+    code, _, err = run_cli(capsys, "--sim", str(dump), "--keys", "test", "read")
     assert code == 9 and "internal authentication failed" in err
 
 

@@ -12,7 +12,6 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE, SSSE_NAME
-from sbcard.cli.main import main
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError, MismatchError, RefusedError
 from sbcard.keys.base import CardContext
@@ -24,6 +23,7 @@ from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import load_persona
 from sbcard.transport.simulated import SimulatedTransport
+from tests.cli_runner import run_cli
 
 OTHER_ROOT = "00112233445566778899AABBCCDDEEFF"
 
@@ -210,41 +210,36 @@ def test_hsm_errors_are_one_line():
 
 # -- CLI -----------------------------------------------------------------------------------
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_cli_read_v3_with_test_keys(capsys):
-    code, out, err = run(capsys, "--sim", "v3", "--keys", "test", "read", "--json")
+    code, out, err = run_cli(capsys, "--sim", "v3", "--keys", "test", "read", "--json")
     assert code == 0, err
     assert json.loads(out)["name"] == "买买提·测试"
     assert "TEST keys" in err
 
 
 def test_cli_read_v3_with_hsm_command(capsys):
-    code, out, err = run(capsys, "--sim", "v3", "--hsm-command",
+    code, out, err = run_cli(capsys, "--sim", "v3", "--hsm-command",
                          f"{sys.executable} -m tests.fake_hsm", "read", "--json")
     assert code == 0, err
     assert json.loads(out)["ssn"] == "51990020010228001X"
 
 
 def test_cli_two_key_sources_refused(capsys):
-    code, _, err = run(capsys, "--sim", "v3", "--keys", "test", "--hsm-stdio", "read")
+    code, _, err = run_cli(capsys, "--sim", "v3", "--keys", "test", "--hsm-stdio", "read")
     assert code == 3 and "give one key source" in err
 
 
 def test_cli_photo_with_keys(capsys, tmp_path):
     photo = tmp_path / "photo.jpg"
-    code, out, _ = run(capsys, "--sim", "v3", "--keys", "test", "read", "--photo", str(photo))
+    code, out, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "read", "--photo", str(photo))
     assert code == 0 and "80 bytes" in out
     assert photo.read_bytes().startswith(b"\xff\xd8") and photo.read_bytes().endswith(b"\xff\xd9")
 
 
 def test_cli_trace_of_authenticated_read_has_no_key(capsys):
-    code, _, err = run(capsys, "--sim", "v3", "--keys", "test", "--trace", "read")
+    code, _, err = run_cli(capsys, "--sim", "v3", "--keys", "test", "--trace", "read")
     assert code == 0
     for root in builtin_key_file().roots:
         assert root.value.hex().upper() not in err

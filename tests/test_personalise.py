@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import sys
 import threading
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import SSSE_NAME
-from sbcard.cli.main import main
 from sbcard.errors import RefusedError
 from sbcard.ops.holders import CsvInvalid, load_holders
 from sbcard.ops.journal import Journal
@@ -24,6 +22,7 @@ from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import build_atr, load_persona
 from sbcard.transport.base import CardTornError
 from sbcard.transport.simulated import SimulatedTransport
+from tests.cli_runner import run_cli
 from tests.holders_factory import holder_rows, write_csv
 
 RECIPES = Path(__file__).resolve().parents[1] / "apdu_scripts"
@@ -214,18 +213,12 @@ def test_done_card_presented_again_is_skipped_and_release(tmp_path):
     j.close()
 
 
-def cli(capsys, monkeypatch, *args, stdin=""):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_cli_personalise_sim_report_status(capsys, monkeypatch, tmp_path):
     csv = write_csv(tmp_path / "h.csv", holder_rows(5, pin=None))
     report = tmp_path / "r.jsonl"
-    code, out, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+    code, out, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
                          str(csv), "--initial-pin-stdin", "--report", str(report),
                          "--no-progress", stdin="135790\n")
     assert code == 0, err
@@ -233,9 +226,9 @@ def test_cli_personalise_sim_report_status(capsys, monkeypatch, tmp_path):
     assert "135790" not in out + err
     lines = [json.loads(x) for x in report.read_text().splitlines()]
     assert [x["outcome"] for x in lines] == ["done"] * 5
-    code, out, _ = cli(capsys, monkeypatch, "personalise", str(csv), "--status")
+    code, out, _ = run_cli(capsys, "personalise", str(csv), "--status")
     assert code == 0 and "5/5 done" in out
-    code, _, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+    code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
                        str(csv), "--initial-pin-stdin", stdin="135790\n")
     assert code == 8 and "--resume" in err
 
@@ -244,25 +237,25 @@ def test_cli_personalise_bad_csv_and_dry_run(capsys, monkeypatch, tmp_path):
     rows = holder_rows(3)
     rows[1]["sex"] = "7"
     bad = write_csv(tmp_path / "bad.csv", rows)
-    code, _, err = cli(capsys, monkeypatch, "--sim", "blank", "--keys", "test", "personalise",
+    code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
                        str(bad))
     assert code == 3 and "row 2: sex" in err
     good = write_csv(tmp_path / "good.csv", holder_rows(3))
-    code, out, _ = cli(capsys, monkeypatch, "personalise", str(good), "--dry-run")
+    code, out, _ = run_cli(capsys, "personalise", str(good), "--dry-run")
     assert code == 0 and "3 holders valid" in out and "123456" not in out
     assert not (tmp_path / "good.journal.sqlite").exists()
-    code, _, err = cli(capsys, monkeypatch, "personalise",
+    code, _, err = run_cli(capsys, "personalise",
                        str(write_csv(tmp_path / "nopin.csv", holder_rows(2, pin=None))))
     assert code == 3 and "--initial-pin-stdin" in err
 
 
 def test_cli_personalise_3_0_cards(capsys, monkeypatch, tmp_path):
     csv = write_csv(tmp_path / "h.csv", holder_rows(3))
-    code, out, err = cli(capsys, monkeypatch, "--sim", "blank3", "--keys", "test",
+    code, out, err = run_cli(capsys, "--sim", "blank3", "--keys", "test",
                          "personalise", str(csv), "--no-progress", "--journal",
                          str(tmp_path / "a.sqlite"))
     assert code == 1 and "sm2-issue needs a certificate authority (--ca)" in err
-    code, out, err = cli(capsys, monkeypatch, "--sim", "blank3", "--keys", "test",
+    code, out, err = run_cli(capsys, "--sim", "blank3", "--keys", "test",
                          "personalise", str(csv), "--no-progress", "--ca", "test")
     assert code == 0, err
     assert "done 完成 3/3" in out and "TEST root" in err

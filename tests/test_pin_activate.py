@@ -13,16 +13,11 @@ from sbcard.apdu.trace import TraceRecord
 from sbcard.cli.main import main
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.ops.pin import Pin, check_new_pin
+from tests.cli_runner import run_cli
 
 ID = "519900199001010015"
 
 
-def run(capsys, monkeypatch, *args, stdin: str = ""):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_pin_object_never_shows_digits():
@@ -49,24 +44,24 @@ def test_good_pin_accepted_and_same_as_old_refused():
 
 
 def test_verify_pin_paths(capsys, monkeypatch):
-    assert run(capsys, monkeypatch, "--sim", "verify", "pin", "--pin-stdin",
+    assert run_cli(capsys, "--sim", "verify", "pin", "--pin-stdin",
                stdin="123456\n")[0] == 0
-    code, _, err = run(capsys, monkeypatch, "--sim", "verify", "pin", "--pin-stdin",
+    code, _, err = run_cli(capsys, "--sim", "verify", "pin", "--pin-stdin",
                        stdin="999999\n")
     assert code == 6 and "2 tries left" in err
-    code, _, err = run(capsys, monkeypatch, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
+    code, _, err = run_cli(capsys, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
                        stdin="123456\n")
     assert code == 8 and "only 1 PIN try left" in err
-    code, _, _ = run(capsys, monkeypatch, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
+    code, _, _ = run_cli(capsys, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
                      "--force", stdin="123456\n")
     assert code == 0
-    code, _, err = run(capsys, monkeypatch, "--sim", "pinblocked", "verify", "pin",
+    code, _, err = run_cli(capsys, "--sim", "pinblocked", "verify", "pin",
                        "--pin-stdin", stdin="123456\n")
     assert code == 7 and "unblock" in err
 
 
 def test_verify_pin_json(capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "--sim", "verify", "pin", "--pin-stdin", "--json",
+    code, out, _ = run_cli(capsys, "--sim", "verify", "pin", "--pin-stdin", "--json",
                        stdin="111111\n")
     assert code == 6 and json.loads(out) == {"pin_ok": False, "tries_left": 2}
 
@@ -83,7 +78,7 @@ def test_refusal_happens_before_any_verify(capsys, monkeypatch):
         return open_session(SessionOptions(sim=self.sim, on_record=records.append))
 
     monkeypatch.setattr(common.CliState, "session", traced)
-    run(capsys, monkeypatch, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
+    run_cli(capsys, "--sim", "lasttry", "verify", "pin", "--pin-stdin",
         stdin="123456\n")
     monkeypatch.setattr(common.CliState, "session", real)
     sent = [r.command for r in records]
@@ -92,35 +87,35 @@ def test_refusal_happens_before_any_verify(capsys, monkeypatch):
 
 
 def test_pin_status(capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "--sim", "pin", "status", "--json")
+    code, out, _ = run_cli(capsys, "--sim", "pin", "status", "--json")
     assert code == 0
     assert json.loads(out) == {"tries_left": 3, "blocked": False, "pin_set": True}
-    _, out, _ = run(capsys, monkeypatch, "--sim", "pinblocked", "pin", "status", "--json")
+    _, out, _ = run_cli(capsys, "--sim", "pinblocked", "pin", "status", "--json")
     assert json.loads(out)["blocked"] is True
 
 
 def test_pin_change(capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "--sim", "pin", "change", "--pin-stdin",
+    code, out, _ = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin",
                        stdin="123456\n739164\n739164\n")
     assert code == 0 and "changed" in out
-    code, _, err = run(capsys, monkeypatch, "--sim", "pin", "change", "--pin-stdin",
+    code, _, err = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin",
                        stdin="123456\n739164\n739165\n")
     assert code == 3 and "differ" in err
-    code, _, _ = run(capsys, monkeypatch, "--sim", "pin", "change", "--pin-stdin",
+    code, _, _ = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin",
                      stdin="111111\n739164\n739164\n")
     assert code == 6
-    code, _, err = run(capsys, monkeypatch, "--sim", "pin", "change", "--pin-stdin",
+    code, _, err = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin",
                        stdin="123456\n888888\n888888\n")
     assert code == 8 and "too easy" in err
 
 
 def test_pin_reload_and_unblock_need_keys(capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "--sim", "pinblocked", "pin", "unblock")
+    code, _, err = run_cli(capsys, "--sim", "pinblocked", "pin", "unblock")
     assert code == 2 and "needs a key source" in err
-    code, out, _ = run(capsys, monkeypatch, "--sim", "pinblocked", "--keys", "test", "pin",
+    code, out, _ = run_cli(capsys, "--sim", "pinblocked", "--keys", "test", "pin",
                        "unblock")
     assert code == 0 and "unblocked" in out
-    code, out, _ = run(capsys, monkeypatch, "--sim", "v3", "--keys", "test", "pin", "reload",
+    code, out, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "pin", "reload",
                        "--pin-stdin", stdin="739164\n739164\n")
     assert code == 0 and "reloaded" in out
 
@@ -177,7 +172,7 @@ def audit_rows(db):
 
 def test_activation_success_and_audit(capsys, monkeypatch, tmp_path):
     db = tmp_path / "a.sqlite"
-    code, out, err = run(capsys, monkeypatch, "--sim", *activate_args(db, "--name", "测试一"),
+    code, out, err = run_cli(capsys, "--sim", *activate_args(db, "--name", "测试一"),
                          stdin="123456\n739164\n739164\n")
     assert code == 0, err
     assert "activated" in out and "3 tries left" in err
@@ -202,7 +197,7 @@ def test_activation_success_and_audit(capsys, monkeypatch, tmp_path):
 def test_activation_failure_paths(capsys, monkeypatch, tmp_path, persona, extra, code, outcome,
                                   step):
     db = tmp_path / "a.sqlite"
-    rc, _, err = run(capsys, monkeypatch, "--sim", persona, *activate_args(db, *extra),
+    rc, _, err = run_cli(capsys, "--sim", persona, *activate_args(db, *extra),
                      stdin="123456\n739164\n739164\n")
     assert rc == code, err
     assert audit_rows(db)[-1][:2] == (step, outcome)
@@ -232,7 +227,7 @@ def test_activation_already_activated_makes_one_try_only(capsys, monkeypatch, tm
     monkeypatch.setattr(common.CliState, "session",
                         lambda self, raw=False: open_session(
                             SessionOptions(sim=self.sim, on_record=records.append)))
-    run(capsys, monkeypatch, "--sim", "activated", *activate_args(tmp_path / "a.sqlite"),
+    run_cli(capsys, "--sim", "activated", *activate_args(tmp_path / "a.sqlite"),
         stdin="123456\n739164\n739164\n")
     verifies = [r for r in records if r.command.startswith("0020000003")]
     assert len(verifies) == 1
@@ -242,9 +237,9 @@ def test_activation_v3_needs_keys(capsys, monkeypatch, tmp_path):
     db = tmp_path / "a.sqlite"
     v3 = ("activate", "--id", "51990020010228001X", "--operator", "op", "--pin-stdin",
           "--audit-db", str(db))
-    rc, _, err = run(capsys, monkeypatch, "--sim", "v3", *v3, stdin="123456\n739164\n739164\n")
+    rc, _, err = run_cli(capsys, "--sim", "v3", *v3, stdin="123456\n739164\n739164\n")
     assert rc == 8 and "RKSSSE" in err
-    rc, _, err = run(capsys, monkeypatch, "--sim", "v3", "--keys", "test", *v3,
+    rc, _, err = run_cli(capsys, "--sim", "v3", "--keys", "test", *v3,
                      stdin="123456\n739164\n739164\n")
     assert rc == 0, err
 
@@ -253,14 +248,14 @@ def test_activation_hook_command_and_failure(capsys, monkeypatch, tmp_path):
     db = tmp_path / "a.sqlite"
     sink = tmp_path / "hook.json"
     hook = f"{sys.executable} -c \"import sys; open(r'{sink}', 'w').write(sys.stdin.read())\""
-    rc, out, err = run(capsys, monkeypatch, "--sim", *activate_args(db, "--hook", hook),
+    rc, out, err = run_cli(capsys, "--sim", *activate_args(db, "--hook", hook),
                        stdin="123456\n739164\n739164\n")
     assert rc == 0, err
     assert "hook ok (exit 0)" in out
     payload = json.loads(sink.read_text())
     assert payload["card_no"] == "A00000011" and payload["outcome"] == "activated"
     assert "739164" not in sink.read_text()
-    rc, _, err = run(capsys, monkeypatch, "--sim", *activate_args(db, "--hook", "false"),
+    rc, _, err = run_cli(capsys, "--sim", *activate_args(db, "--hook", "false"),
                      stdin="123456\n739164\n739164\n")
     assert rc == 1 and "card is activated, but the back-office hook failed" in err
     assert audit_rows(db)[-1][5].startswith("failed")
@@ -285,7 +280,7 @@ def test_activation_http_hook(capsys, monkeypatch, tmp_path):
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/enable"
-    rc, out, err = run(capsys, monkeypatch, "--sim",
+    rc, out, err = run_cli(capsys, "--sim",
                        *activate_args(tmp_path / "a.sqlite", "--hook", url),
                        stdin="123456\n739164\n739164\n")
     thread.join(5)
@@ -297,9 +292,9 @@ def test_activation_http_hook(capsys, monkeypatch, tmp_path):
 
 def test_audit_listing(capsys, monkeypatch, tmp_path):
     db = tmp_path / "a.sqlite"
-    run(capsys, monkeypatch, "--sim", "expired", *activate_args(db),
+    run_cli(capsys, "--sim", "expired", *activate_args(db),
         stdin="123456\n739164\n739164\n")
-    code, out, _ = run(capsys, monkeypatch, "audit", "--audit-db", str(db), "--json")
+    code, out, _ = run_cli(capsys, "audit", "--audit-db", str(db), "--json")
     assert code == 0 and json.loads(out)[0]["outcome"] == "refused"
-    code, _, err = run(capsys, monkeypatch, "audit", "--audit-db", str(tmp_path / "none.db"))
+    code, _, err = run_cli(capsys, "audit", "--audit-db", str(tmp_path / "none.db"))
     assert code == 3 and "no audit log" in err

@@ -450,22 +450,31 @@ def test_no_level_count_fits():
 
 # -- against the simulated user card ---------------------------------------------------------
 
+READ_SSN = cmds.read_record(0x08, sfi=0x06, mode=cmds.RecordMode.FIRST_ID)   # 00B2083000
+
+
+def open_ef06_with_psam(card: ApduChannel, psam: PsamKeySource) -> bytes:
+    """On the v3 simulated card: EF06 refused, then the PSAM's cryptograms (checked against
+    the key file's) pass internal and external authentication and the SSN record reads."""
+    card.check(cmds.select_by_name(SSSE_NAME))
+    assert card.send(READ_SSN).sw == 0x6982
+    ctx = CardContext(card.atr, "519900", Algorithm.SM4)
+    r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
+    answer = card.check(cmds.internal_authenticate(r1, r2)).data
+    assert answer == psam.internal_auth_expected(ctx, r1, r2)
+    x = secrets.token_bytes(8)
+    challenge = card.check(cmds.get_challenge(8)).data
+    a = psam.auth_data(ctx, 0x0A, challenge, x)
+    assert a == builtin_key_file().auth_data(ctx, 0x0A, challenge, x)
+    card.check(cmds.external_authenticate(0x0A, a, x))
+    return card.check(READ_SSN).data
+
+
 def test_psam_cryptogram_opens_ef06_on_a_3_0_card():
     with open_session(SessionOptions(sim="v3")) as card:
-        card.check(cmds.select_by_name(SSSE_NAME))
-        assert card.send(cmds.CommandApdu.parse(bytes.fromhex("00B2083000"))).sw == 0x6982
         psam = open_psam(SessionOptions(sim="psam:default"))
         try:
-            ctx = CardContext(card.atr, "519900", Algorithm.SM4)
-            r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
-            answer = card.check(cmds.internal_authenticate(r1, r2)).data
-            assert answer == psam.internal_auth_expected(ctx, r1, r2)
-            x = secrets.token_bytes(8)
-            challenge = card.check(cmds.get_challenge(8)).data
-            a = psam.auth_data(ctx, 0x0A, challenge, x)
-            card.check(cmds.external_authenticate(0x0A, a, x))
-            record = card.check(cmds.CommandApdu.parse(bytes.fromhex("00B2083000"))).data
-            assert record == bytes((0x08, 0x12)) + b"51990020010228001X"
+            assert open_ef06_with_psam(card, psam) == bytes((0x08, 0x12)) + b"51990020010228001X"
         finally:
             psam.close()
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-
 from sbcard.apdu.trace import TraceRecord
 from sbcard.card.elements import split_records
-from sbcard.cli.main import main
 from sbcard.ops.read import SsseInfo, decode_records, read_card
 from sbcard.ops.session import SessionOptions, open_session
+from tests.cli_runner import run_cli
 
 # The shape of the EF05/EF06 dump in spec §3.7 ([S16]); region, serial and holder synthetic.
 EF05_DUMP = bytes.fromhex(
@@ -142,15 +140,10 @@ def test_v3_without_key_source_reports_ef05_and_says_why():
     assert any("RKSSSE" in w for w in j["warnings"])
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_cli_json_keys_are_stable(capsys):
-    code, out, _ = run(capsys, "--sim", "read", "--json")
+    code, out, _ = run_cli(capsys, "--sim", "read", "--json")
     assert code == 0
     keys = list(json.loads(out))
     assert keys[:17] == ["region_code", "card_id", "card_type", "spec_version", "init_org",
@@ -161,13 +154,13 @@ def test_cli_json_keys_are_stable(capsys):
 
 
 def test_cli_table_labels_bilingual(capsys):
-    code, out, _ = run(capsys, "--sim", "read")
+    code, out, _ = run_cli(capsys, "--sim", "read")
     assert code == 0
     assert "姓名 Name" in out and "测试一" in out and "1 男 male" in out
 
 
 def test_cli_ireadcardbas_line(capsys):
-    code, out, _ = run(capsys, "--sim", "read", "--format", "ireadcardbas")
+    code, out, _ = run_cli(capsys, "--sim", "read", "--format", "ireadcardbas")
     assert code == 0
     fields = out.strip().split("|")
     assert out.strip().endswith("|") and len(fields) == 12
@@ -177,28 +170,28 @@ def test_cli_ireadcardbas_line(capsys):
 
 
 def test_cli_redact(capsys):
-    _, out, _ = run(capsys, "--sim", "read", "--redact", "--json")
+    _, out, _ = run_cli(capsys, "--sim", "read", "--redact", "--json")
     j = json.loads(out)
     assert j["ssn"] == "5199**********0015" and j["name"] == "测**"
 
 
 def test_cli_bank_masked_unless_asked(capsys):
-    _, out, _ = run(capsys, "--sim", "read", "--bank", "--json")
+    _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--json")
     bank = json.loads(out)["bank"]
     assert bank["pan"] == "621700*********0016" and bank["expiry"] == "2031-06"
-    _, out, _ = run(capsys, "--sim", "read", "--bank", "--no-redact", "--json")
+    _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--no-redact", "--json")
     assert json.loads(out)["bank"]["pan"] == "6217009999000000016"
 
 
 def test_cli_bank_absent(capsys):
-    code, out, _ = run(capsys, "--sim", "v1", "read", "--bank", "--json")
+    code, out, _ = run_cli(capsys, "--sim", "v1", "read", "--bank", "--json")
     assert code == 0
     assert json.loads(out)["bank"]["pan"] is None
 
 
 def test_cli_v3_exit_code_and_photo_refused(capsys, tmp_path):
-    code, _, _ = run(capsys, "--sim", "v3", "read")
+    code, _, _ = run_cli(capsys, "--sim", "v3", "read")
     assert code == 5
-    code, _, err = run(capsys, "--sim", "demo", "read", "--photo", str(tmp_path / "p.jpg"))
+    code, _, err = run_cli(capsys, "--sim", "demo", "read", "--photo", str(tmp_path / "p.jpg"))
     assert code == 5 and "EF08" in err and "6982" in err
     assert not (tmp_path / "p.jpg").exists()

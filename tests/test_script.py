@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import sys
 from pathlib import Path
 
 import pytest
 
-from sbcard.cli.main import main
 from sbcard.errors import BadInputError
 from sbcard.ops.script import ScriptContext, ScriptFailed, ScriptRunner, parse_script
 from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.auth import builtin_key_file
+from tests.cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "apdu_scripts"
@@ -155,31 +153,25 @@ def test_named_op_without_key_source(tmp_path):
         ScriptRunner(ch, ScriptContext()).run(parse_script(p))
 
 
-def cli(capsys, monkeypatch, *args, stdin=""):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_cli_script_run_check_and_exit_codes(capsys, monkeypatch, tmp_path):
-    code, out, _ = cli(capsys, monkeypatch, "--sim", "script", "run",
+    code, out, _ = run_cli(capsys, "--sim", "script", "run",
                        str(RECIPES / "read-basic-info.apdu"))
     assert code == 0 and "姓名 Name = 测试一" in out
-    code, _, err = cli(capsys, monkeypatch, "--sim", "v3", "script", "run",
+    code, _, err = run_cli(capsys, "--sim", "v3", "script", "run",
                        str(RECIPES / "read-basic-info.apdu"))
     assert code == 5 and "read-basic-info.apdu:11" in err and "6982" in err
-    code, out, _ = cli(capsys, monkeypatch, "script", "check", *map(str, RECIPES.glob("*")))
+    code, out, _ = run_cli(capsys, "script", "check", *map(str, RECIPES.glob("*")))
     assert code == 0 and out.count("OK") == len(list(RECIPES.glob("*")))
-    code, _, err = cli(capsys, monkeypatch, "script", "check", str(write(tmp_path, "00A\n")))
+    code, _, err = run_cli(capsys, "script", "check", str(write(tmp_path, "00A\n")))
     assert code == 3 and "s.apdu:1" in err
 
 
 def test_cli_script_vars_and_verify_pin_recipe(capsys, monkeypatch):
-    code, out, _ = cli(capsys, monkeypatch, "--sim", "script", "run",
+    code, out, _ = run_cli(capsys, "--sim", "script", "run",
                        str(RECIPES / "verify-pin.apdu"), "--var", "pin=123456")
     assert code == 0 and "PIN correct" in out and "123456" not in out
-    code, _, err = cli(capsys, monkeypatch, "--sim", "script", "run",
+    code, _, err = run_cli(capsys, "--sim", "script", "run",
                        str(RECIPES / "verify-pin.apdu"), "--var", "pin=999999")
     assert code == 6 and "999999" not in err

@@ -14,7 +14,6 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import CardError
 from sbcard.card.profiles import load_profile
-from sbcard.cli.main import main
 from sbcard.crypto import sm2, x509
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.ops.session import SessionOptions, stack
@@ -27,6 +26,7 @@ from sbcard.ops.sm2auth import (
 from sbcard.sim import pki
 from sbcard.sim.persona import load_persona
 from sbcard.transport.simulated import SimulatedTransport
+from tests.cli_runner import run_cli
 
 PROFILE = load_profile("mohrss-3.0")
 ROOTS = load_trust_roots("test")
@@ -422,43 +422,38 @@ def test_we_verify_a_certificate_openssl_issued(tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_cli_verify_card_sm2(capsys):
-    code, out, err = run(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", "test",
+    code, out, err = run_cli(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", "test",
                          "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["genuine"] is True and data["method"] == "sm2"
     assert data["subject"].endswith("CN=TEST card C0000018X") and data["serial"]
     assert "TEST root" in err
-    code, out, _ = run(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", "test")
+    code, out, _ = run_cli(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", "test")
     assert code == 0 and "SM2 signature" in out and "TEST card C0000018X" in out
 
 
 def test_cli_verify_card_sm2_failures(capsys, tmp_path):
-    code, _, err = run(capsys, "--sim", "demo", "verify", "card", "--sm2", "--trust", "test")
+    code, _, err = run_cli(capsys, "--sim", "demo", "verify", "card", "--sm2", "--trust", "test")
     assert code == 9 and "no PKI application" in err and len(err.strip().splitlines()) == 2
-    code, _, err = run(capsys, "--sim", "v3", "verify", "card", "--sm2")
+    code, _, err = run_cli(capsys, "--sim", "v3", "verify", "card", "--sm2")
     assert code == 2 and "--trust" in err
-    code, _, err = run(capsys, "--sim", "v3", "verify", "card", "--trust", "test")
+    code, _, err = run_cli(capsys, "--sim", "v3", "verify", "card", "--trust", "test")
     assert code == 2
     other = tmp_path / "other.pem"
     other.write_text(other_root("Other Root")[1].to_pem())
-    code, _, err = run(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", str(other))
+    code, _, err = run_cli(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust", str(other))
     assert code == 9 and "untrusted" in err
-    code, _, err = run(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust",
+    code, _, err = run_cli(capsys, "--sim", "v3", "verify", "card", "--sm2", "--trust",
                        str(tmp_path / "missing.pem"))
     assert code == 3
 
 
 def test_cli_symmetric_path_unchanged(capsys):
-    code, out, _ = run(capsys, "--sim", "v3", "--keys", "test", "verify", "card", "--json")
+    code, out, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "verify", "card", "--json")
     assert code == 0 and json.loads(out)["method"] == "internal-authenticate"
 
 
@@ -467,7 +462,7 @@ def test_cli_uses_the_simulated_personas_profile(capsys, tmp_path):
     persona = tmp_path / "region3.toml"
     persona.write_text(f'extends = "v3"\nname = "region3"\nprofile = "{profile_path}"\n',
                        "utf-8")
-    code, out, err = run(capsys, "--sim", str(persona), "--trace", "verify", "card", "--sm2",
+    code, out, err = run_cli(capsys, "--sim", str(persona), "--trace", "verify", "card", "--sm2",
                          "--trust", "test")
     assert code == 0, err
     assert "TEST card C0000018X" in out

@@ -21,11 +21,11 @@ from sbcard.keys.base import CardContext
 from sbcard.keys.psam import PSAM_DDF_NAMES
 from sbcard.ops.keysource import open_psam
 from sbcard.ops.session import SessionOptions, open_session
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.psam import SimPsam, load_psam_persona
 from sbcard.sim.vpcd import VpcdServer
 from tests.hil.conftest import READER, wait_card
 from tests.hil.test_pcscd_tools import need
+from tests.test_psam import open_ef06_with_psam
 
 pytestmark = pytest.mark.pcscd
 
@@ -52,20 +52,8 @@ def test_rksse_external_auth_with_psam_through_pcscd(served_psam):
         assert psam.terminal_number == "519900000001"
         assert READER in psam.name
         with open_session(SessionOptions(sim="v3")) as card:
-            card.check(cmds.select_by_name(SSSE_NAME))
-            read_ssn = cmds.read_record(0x08, sfi=0x06, mode=cmds.RecordMode.FIRST_ID)
-            assert card.send(read_ssn).sw == 0x6982
-            ctx = CardContext(card.atr, "519900", Algorithm.SM4)
-            r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
-            answer = card.check(cmds.internal_authenticate(r1, r2)).data
-            assert answer == psam.internal_auth_expected(ctx, r1, r2)
-            x = secrets.token_bytes(8)
-            challenge = card.check(cmds.get_challenge(8)).data
-            a = psam.auth_data(ctx, 0x0A, challenge, x)
-            assert a == builtin_key_file().auth_data(ctx, 0x0A, challenge, x)
-            card.check(cmds.external_authenticate(0x0A, a, x))
-            record = card.check(read_ssn).data
-            assert record == bytes((0x08, 0x12)) + b"51990020010228001X"
+            record = open_ef06_with_psam(card, psam)
+        assert record == bytes((0x08, 0x12)) + b"51990020010228001X"
         assert served_psam.apdu_count >= 7                    # it really went through pcscd
     finally:
         psam.close()

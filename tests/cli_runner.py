@@ -1,0 +1,25 @@
+"""Running the `sbcard` command in-process, as the tests of every command do."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from sbcard.cli.main import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str,
+            stdin: str | None = None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``sbcard ARGS``; ``stdin`` feeds prompts/--pin-stdin."""
+    saved = sys.stdin
+    if stdin is not None:
+        sys.stdin = io.StringIO(stdin)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+    finally:
+        sys.stdin = saved
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
