@@ -1,0 +1,39 @@
+"""Issue 11 items 1-3 through the real pcscd: cards shaped like the public evidence.
+
+Each test serves a persona into vpcd and runs sbcard as a separate process, as at a counter.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.hil.conftest import READER
+
+pytestmark = pytest.mark.pcscd
+
+
+def sbcard(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sbcard", "-r", READER, *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("persona", ["classb", "contactless"])
+def test_tck_atr_card_authenticates_reads_and_reloads(serve, persona: str) -> None:
+    served = serve(persona)
+    r = sbcard("atr", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["atr"].replace(" ", "").upper() == served.card.atr.hex().upper()
+    assert info["social_security"]["diversification_factor"] == "86845199C0666779"
+    r = sbcard("--keys", "test", "read", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "买买提·测试"
+    r = sbcard("--keys", "test", "pin", "reload", "--pin-stdin", stdin="739164\n739164\n")
+    assert r.returncode == 0, r.stderr
+    assert served.card.pin.value == "739164"
+    r = sbcard("--keys", "test", "pin", "unblock")
+    assert r.returncode == 0, r.stderr
