@@ -25,9 +25,14 @@ from sbcard.errors import ExitCode
               help="Also read the PBOC debit application (bank card number masked, expiry).")
 @click.option("--no-redact", "no_redact", is_flag=True,
               help="With --bank: show the full bank card number (never logged or traced).")
+@click.option("--addressing", type=click.Choice(["sfi", "select-ef"]), default="sfi",
+              show_default=True,
+              help="How files are named first: sfi (READ RECORD with the SFI in P2) or "
+                   "select-ef (SELECT EF, then read the current EF, as the public traces "
+                   "do). The other way is the fallback when the card refuses the first.")
 @click.pass_context
 def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo: Path | None,
-         bank: bool, no_redact: bool) -> int:
+         bank: bool, no_redact: bool, addressing: str) -> int:
     """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
 
     \b
@@ -43,7 +48,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
     (bad check characters, empty fields, expired card) is shown with warnings, never hidden.
     Exit codes: 0 read, 5 the card refused a read (e.g. EF06 without RKSSSE), 4 no card.
     """
-    from sbcard.ops.read import read_card
+    from sbcard.ops.read import Addressing, read_card
 
     fmt = fmt or ("json" if as_json else "table")
     if photo is not None and not photo.parent.resolve().is_dir():
@@ -52,7 +57,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
     with st.key_source() as keys, st.session() as channel:
-        report = read_card(channel, keys=keys)
+        report = read_card(channel, keys=keys, addressing=Addressing(addressing))
         bank_info = None
         if bank:
             from sbcard.ops.bank import read_bank
@@ -62,7 +67,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
         if photo is not None:
             from sbcard.ops.read import read_photo
 
-            photo_bytes = read_photo(channel, keys=keys)
+            photo_bytes = read_photo(channel, keys=keys, addressing=Addressing(addressing))
     data = report.to_json()
     terminal = getattr(keys, "terminal_number", None)   # a PSAM knows its 终端机编号
     if terminal:

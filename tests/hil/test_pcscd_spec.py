@@ -37,3 +37,17 @@ def test_tck_atr_card_authenticates_reads_and_reloads(serve, persona: str) -> No
     assert served.card.pin.value == "739164"
     r = sbcard("--keys", "test", "pin", "unblock")
     assert r.returncode == 0, r.stderr
+
+
+def test_cos_refusing_sfi_reads_through_pcscd(serve) -> None:
+    """Item 3: SFI-referenced reads refused (6A86): sbcard selects the EF and reads it."""
+    serve("selectef", multi_record=False)
+    r = sbcard("--keys", "test", "--trace", "read", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["card_no"] == "C0000018X" and data["ssn"] == "51990020010228001X"
+    trace = r.stderr.replace(" ", "").upper()
+    for command in ("00A4020002EF05", "00B2010012", "00A4020002EF06", "00B2080014"):
+        assert command in trace, command
+    r = sbcard("script", "run", "apdu_scripts/read-basic-info-select-ef.apdu")
+    assert r.returncode == 0, r.stderr
