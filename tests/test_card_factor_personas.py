@@ -41,7 +41,7 @@ def test_card_keys_are_diversified_with_historical_bytes_6_to_13(name: str) -> N
                 if r.card_key_id == KEY_IRK and r.algorithm is Algorithm.SM4)
     levels = [FACTOR, b"519900sx"][: root.levels]
     expected = card_algos.diversify_levels(Algorithm.SM4, root.value, levels)
-    assert card.extensions["auth"].keys[KEY_IRK].value == expected
+    assert card.auth is not None and card.auth.keys[KEY_IRK].value == expected
 
 
 @pytest.mark.parametrize("name", TCK_PERSONAS)
