@@ -24,6 +24,7 @@ from sbcard.apdu.sw import CardError, lookup_sw
 from sbcard.errors import (
     BadInputError,
     CardRemovedError,
+    ExitCode,
     NoCardError,
     SbcardError,
     TransportError,
@@ -172,7 +173,30 @@ class NationalError(SbcardError):
     def __init__(self, code: int, text: str | None = None) -> None:
         self.code = code
         self.text = text or message(code)
-        super().__init__(self.text)
+        self.exit_code = exit_code_for(code)
+        super().__init__(f"{code} {self.text}")
+
+
+def exit_code_for(code: int) -> ExitCode:
+    """The CLI exit code (docs/exit-codes.md) of a national code, for ``sbcard call``/``read``."""
+    if code == OK:
+        return ExitCode.OK
+    if code in (NO_CARD, NO_ANSWER, READER_LINK, NOT_CONNECTED, NOT_POWERED):
+        return ExitCode.READER
+    if code in (PIN_WRONG,):
+        return ExitCode.PIN_WRONG
+    if code in (PIN_LOCKED, -0x6983, -0x9303):
+        return ExitCode.BLOCKED
+    if code in HSM_FALLBACK or code in (PIN_CANCELLED, HSM_NOT_NEEDED):
+        return ExitCode.REFUSED
+    if code in (INTERNAL_AUTH, HSM_INTERNAL_AUTH, CARD_MISMATCH):
+        return ExitCode.MISMATCH
+    if code in (CARD_TYPE, BAD_PARAMETER, BAD_DATA, BAD_CHARACTER, DATA_LENGTH, PIN_LENGTH,
+                PIN_DIFFERENT):
+        return ExitCode.BAD_INPUT
+    if code <= -0x6000:
+        return ExitCode.CARD_ERROR
+    return ExitCode.FAILURE
 
 
 def for_error(exc: BaseException, *, pin: bool = False) -> tuple[int, str]:

@@ -43,6 +43,15 @@ log = logging.getLogger("sbcard.national")
 HSM_PUK = "0090"
 HSM_STK = "0173"
 
+#: The national functions ``SSCardDriver`` implements, in the order docs list them.
+NATIONAL_FUNCTIONS = (
+    "iReadCardBas", "iReadCardBas_HSM_Step1", "iReadCardBas_HSM_Step2",
+    "iVerifyPIN", "iChangePIN",
+    "iReloadPIN", "iReloadPIN_HSM_Step1", "iReloadPIN_HSM_Step2", "iReloadPIN_HSM_Step3",
+    "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
+    "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+)
+
 
 @dataclass
 class _Pending:
@@ -220,6 +229,11 @@ class SSCardDriver:
         try:
             if c.key_source == "keys":
                 source = open_key_source(KeySourceOptions(keys=c.keys), warn=lambda _m: None)
+            elif c.key_source == "psam" and c.psam and c.psam.startswith("sim:"):
+                from sbcard.ops.keysource import open_psam
+                from sbcard.ops.session import SessionOptions
+
+                source = open_psam(SessionOptions(sim="psam:" + c.psam[4:]))
             elif c.key_source == "psam":
                 source = open_key_source(KeySourceOptions(psam=c.psam))
             else:
