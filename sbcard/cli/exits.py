@@ -7,21 +7,31 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import click
 
 
-def run_command(command: click.Command, args: list[str] | None, prog_name: str) -> NoReturn:
-    """Run a click command; exit with its return value or with the code of what it raised."""
+def run_command(command: click.Command, args: Callable[[], list[str]] | list[str] | None,
+                prog_name: str) -> NoReturn:
+    """Run a click command; exit with its return value or with the code of what it raised.
+
+    ``args`` may be a function that prepares the arguments: its errors exit the same way.
+    """
     from sbcard.errors import ExitCode, SbcardError
 
     try:
-        rv = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        argv = args() if callable(args) else args
+        rv = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("sbcard: aborted", err=True)
         sys.exit(ExitCode.FAILURE)
     except click.ClickException as exc:
+        if isinstance(exc, click.NoSuchOption) and isinstance(command, click.Group):
+            from sbcard.cli.argv import safe_suggestions
+
+            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, command)
         exc.show()
         sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except SbcardError as exc:
