@@ -7,7 +7,6 @@ Subcommands live in their own modules and are imported only when run (``LazyGrou
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -157,33 +156,6 @@ def _command_line(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sbcard.errors import ExitCode, SbcardError
+    from sbcard.cli.exits import run_command
 
-    try:
-        args = _command_line(sys.argv[1:] if argv is None else argv)
-        rv = cli.main(args=args, prog_name="sbcard", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("sbcard: aborted", err=True)
-        sys.exit(ExitCode.FAILURE)
-    except click.ClickException as exc:
-        if isinstance(exc, click.NoSuchOption):
-            from sbcard.cli.argv import safe_suggestions
-
-            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, cli)
-        exc.show()
-        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except SbcardError as exc:
-        click.echo(f"sbcard: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        # a path the user gave that cannot be read or written: their input, one line
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"sbcard: error: {exc.strerror or exc}{where}", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
-    except KeyboardInterrupt:
-        click.echo("sbcard: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(ExitCode.FAILURE)
-    sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
+    run_command(cli, lambda: _command_line(sys.argv[1:] if argv is None else argv), "sbcard")
