@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from sbcard.apdu.atr import Atr
 from sbcard.errors import BadInputError
+from sbcard.hexutil import as_bytes
 
 FACTOR_SIZE = 8
 #: Historical bytes 6..13 (1-based, part 9 §7.3.3) as a Python slice.
@@ -31,7 +32,7 @@ LEVELS = ("card", "city", "province")
 
 def card_factor_from_historical(historical: bytes) -> bytes:
     """Historical bytes 6..13; refuses fewer than 13 (no social security card has fewer)."""
-    historical = bytes(historical)
+    historical = as_bytes(historical, "historical bytes")
     if len(historical) < HISTORICAL_MIN:
         raise BadInputError(
             f"the card factor is historical bytes 6-13, but the card has only "
@@ -42,7 +43,7 @@ def card_factor_from_historical(historical: bytes) -> bytes:
 def card_factor(atr_or_historical: bytes) -> bytes:
     """The card factor from a full ATR (parsed: TCK and interface bytes skipped), or from
     the 13 historical bytes alone (what the national reader API calls 卡复位信息)."""
-    data = bytes(atr_or_historical)
+    data = as_bytes(atr_or_historical, "ATR")
     if len(data) == HISTORICAL_MIN and data[0] not in (0x3B, 0x3F):
         return card_factor_from_historical(data)
     return card_factor_from_historical(Atr.parse(data).historical)
@@ -77,7 +78,7 @@ def chain(card: bytes | None, region: str | None, levels: int = 3) -> list[bytes
     """
     if not 1 <= levels <= 3:
         raise BadInputError(f"diversification levels must be 1..3, got {levels}")
-    out = [b"" if card is None else bytes(card)]
+    out = [b"" if card is None else as_bytes(card, "card factor")]
     if levels >= 2:
         if region is None:
             raise BadInputError(f"{levels} diversification levels need the region code")
