@@ -51,3 +51,14 @@ def test_cos_refusing_sfi_reads_through_pcscd(serve) -> None:
         assert command in trace, command
     r = sbcard("script", "run", "apdu_scripts/read-basic-info-select-ef.apdu")
     assert r.returncode == 0, r.stderr
+
+
+def test_bank_number_with_the_cards_pdol_through_pcscd(serve) -> None:
+    """Item 2: GPO carries the PDOL data (the public 80A800000B8309… command)."""
+    serve("pdol")
+    r = sbcard("--trace", "read", "--bank", "--json")
+    assert r.returncode == 0, r.stderr
+    bank = json.loads(r.stdout)["bank"]
+    assert bank["pan"] == "621700*********0016" and not bank["warnings"]
+    assert "80A800000B830900000000000000015600" in r.stderr.replace(" ", "").upper()
+    assert "6217009999000000016" not in r.stdout + r.stderr        # the PAN stays masked
