@@ -162,13 +162,21 @@ def test_cli_table_labels_bilingual(capsys):
 
 
 def test_cli_ireadcardbas_line(capsys):
-    code, out, _ = run_cli(capsys, "--sim", "read", "--format", "ireadcardbas")
+    code, out, _ = run_cli(capsys, "--sim", "--keys", "test", "read", "--format", "ireadcardbas")
     assert code == 0
     fields = out.strip().split("|")
     assert out.strip().endswith("|") and len(fields) == 12
     assert fields[0] == "519900" and fields[2] == "A00000011"
     assert fields[5] == "00814A44468660519900000001" and fields[7] == "20210601"
     assert fields[9] == "000000000000"
+
+
+def test_cli_ireadcardbas_needs_authentication_and_never_prints_a_partial_line(capsys):
+    # iReadCardBas authenticates the card before it answers (issue #11 item 6): without a
+    # key source there is no line at all, only the national code on stderr.
+    code, out, err = run_cli(capsys, "--sim", "v3", "read", "--format", "ireadcardbas")
+    assert code == 8 and out == ""
+    assert "-2201" in err and "无PSAM卡" in err
 
 
 def test_cli_redact(capsys):
@@ -194,9 +202,8 @@ def test_cli_redact_is_one_flag_for_every_field(capsys):
     _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--no-redact", "--json")
     j = json.loads(out)
     assert j["ssn"] == "519900199001010015" and j["bank"]["pan"] == "6217009999000000016"
-    _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--redact", "--format",
-                        "ireadcardbas")
-    assert "5199**********0015" in out and "519900199001010015" not in out
+    code, out, err = run_cli(capsys, "--sim", "read", "--redact", "--format", "ireadcardbas")
+    assert code == 2 and "--redact/--no-redact do(es) not go with" in err and out == ""
 
 
 @pytest.mark.parametrize("fmt", ["table", "ireadcardbas"])

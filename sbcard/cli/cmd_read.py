@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sbcard.cli.common import echo_json, echo_table, label, state
+from sbcard.cli.common import echo_encoded, echo_json, echo_table, label, state
 from sbcard.errors import ExitCode
 
 
@@ -17,6 +17,9 @@ from sbcard.errors import ExitCode
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "ireadcardbas"]),
               default=None, help="table (default), json, or ireadcardbas: the national reader "
                                  "interface's iReadCardBas line (|-separated).")
+@click.option("--encoding", type=click.Choice(["utf-8", "gbk"]), default="utf-8",
+              help="With --format ireadcardbas: the line's encoding (gbk, as the national "
+                   "interface returns it).")
 @click.option("--redact/--no-redact", "redact", default=None,
               help="--redact masks every personal field: ID number, name and bank card "
                    "number (for screenshots and bug reports); --no-redact masks none (the full "
@@ -29,8 +32,8 @@ from sbcard.errors import ExitCode
 @click.option("--bank", is_flag=True,
               help="Also read the PBOC debit application (bank card number masked, expiry).")
 @click.pass_context
-def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool | None,
-         photo: Path | None, bank: bool) -> int:
+def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
+         redact: bool | None, photo: Path | None, bank: bool) -> int:
     """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
 
     \b
@@ -60,6 +63,13 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool | None
 
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
+    if fmt == "ireadcardbas":
+        extras = [o for o, given in (("--redact/--no-redact", redact is not None),
+                                     ("--photo", photo is not None), ("--bank", bank)) if given]
+        if extras:     # the national line has a fixed content: say so rather than ignore
+            raise click.UsageError(f"{', '.join(extras)} do(es) not go with --format "
+                                   "ireadcardbas (the national line's fields are fixed)")
+        return _ireadcardbas(st, encoding)
     with st.key_source() as keys, st.session() as channel:
         report = read_card(channel, keys=keys)
         bank_info = None
@@ -93,10 +103,6 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool | None
         click.echo(f"sbcard: photo 照片: {photo_problem[1]}", err=True)
     if fmt == "json":
         echo_json(data, err=to_stdout)
-    elif fmt == "ireadcardbas":
-        click.echo(ireadcardbas_line(data), err=to_stdout)
-        for w in data["warnings"]:
-            click.echo(f"warning 警告: {w}", err=True)
     else:
         echo_table(table_rows(data, report), err=to_stdout)
     if not report.holder_read:
@@ -134,22 +140,25 @@ def redact_holder(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def ireadcardbas_line(d: dict[str, Any]) -> str:
-    """区划码|社会保障号码|卡号|卡识别码|姓名|卡复位信息|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
-
-    终端机编号 is the PSAM terminal number; without a PSAM the interface prints twelve zeros.
+def _ireadcardbas(st: Any, encoding: str) -> int:
+    """The national iReadCardBas line: the card is authenticated first (internal
+    authentication, and RKSSSE on 3.0 cards) and any failure prints no line at all, only the
+    national code and text on stderr (docs/national-interface.md).
     """
-    def v(key: str) -> str:
-        value = d.get(key)
-        return "" if value is None else str(value)
+    from sbcard.national.flows import read_basic
 
-    def date(key: str) -> str:
-        return v(key).replace("-", "")
+    with st.key_source() as keys, st.session() as channel:
+        terminal = None
+        if keys is not None:
+            from sbcard.errors import SbcardError
 
-    fields = [v("region_code"), v("ssn"), v("card_no"), v("card_id"), v("name"),
-              v("atr_historical"), v("spec_version"), date("issue_date"), date("expiry_date"),
-              d.get("terminal_number") or "000000000000", ""]
-    return "|".join(fields) + "|"
+            try:
+                terminal = getattr(keys, "terminal_number", None)   # a PSAM's 终端机编号
+            except SbcardError:
+                terminal = None
+        basic = read_basic(channel, keys, terminal_number=terminal)
+    echo_encoded(basic.line, encoding)
+    return ExitCode.OK
 
 
 def _code(value: Any, lookup) -> str:

@@ -153,3 +153,12 @@ def echo_table(rows: list[tuple[str, str]], *, err: bool = False) -> None:
     w = max((width(k) for k, _ in rows), default=0)
     for key, value in rows:
         click.echo(f"{key}{' ' * (w - width(key))}  {value}", err=err)
+
+
+def echo_encoded(text: str, encoding: str = "utf-8") -> None:
+    """``text`` and a newline on stdout in ``encoding`` (gbk: what national-interface
+    integrators' programs expect)."""
+    if encoding.lower().replace("-", "") in ("utf8", ""):
+        click.echo(text)
+    else:
+        click.echo((text + "\n").encode(encoding, errors="replace"), nl=False)
