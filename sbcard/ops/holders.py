@@ -26,7 +26,7 @@ from sbcard.errors import BadInputError
 
 REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
             "card_type", "issue_date", "expiry_date")
-OPTIONAL = ("spec_version", "pin")
+OPTIONAL = ("spec_version", "pin", "reissue")
 MAX_ERRORS_SHOWN = 50
 #: Chinese headers beyond the data elements' own labels (which come from sbcard.card.elements).
 EXTRA_HEADERS = {"密码": "pin", "初始密码": "pin", "公民身份号码": "ssn", "身份证号码": "ssn",
