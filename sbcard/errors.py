@@ -26,9 +26,22 @@ class ExitCode(IntEnum):
 
 
 class SbcardError(Exception):
-    """Base of every error meant for a user: ``str(err)`` is a complete one-line message."""
+    """Base of every error meant for a user: ``str(err)`` is a complete one-line message.
+
+    Raised with a ``sbcard.messages.Text``, it also carries the Chinese (``err.text``);
+    ``str(err)`` stays the English.
+    """
 
     exit_code: ExitCode = ExitCode.FAILURE
+    text = None                     # sbcard.messages.Text when the message has both languages
+
+    def __init__(self, *args: object) -> None:
+        from sbcard.messages import Text
+
+        if args and isinstance(args[0], Text):
+            self.text = args[0]
+            args = (args[0].en, *args[1:])
+        super().__init__(*args)
 
 
 class BadInputError(SbcardError, ValueError):
