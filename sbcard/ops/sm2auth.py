@@ -28,7 +28,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import CardError, describe_sw
 from sbcard.card.profiles import CardProfile
-from sbcard.crypto import _der, sm2, x509
+from sbcard.crypto import sm2, x509
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import parse_hex, to_hex
@@ -366,17 +366,12 @@ def _der_length(head: bytes, fid: int) -> int:
     if set(head) <= {0x00} or set(head) <= {0xFF}:
         raise MismatchError(f"certificate file {fid:04X} is empty (card not personalised with "
                             "a certificate)")
-    if head[0] != _der.SEQUENCE or len(head) < 2:
+    if head[:1] != b"\x30" or len(head) < 2:                # not a DER SEQUENCE
         raise MismatchError(f"certificate file {fid:04X} does not hold a DER certificate "
                             f"(starts {to_hex(head[:4])})")
-    first = head[1]
-    if first < 0x80:
-        return 2 + first
-    count = first & 0x7F
-    if not 1 <= count <= 3 or len(head) < 2 + count:
+    total = x509.encoded_length(head)
+    if total is None:
         raise MismatchError(f"certificate file {fid:04X}: malformed DER length")
-    length = int.from_bytes(head[2:2 + count], "big")
-    total = 2 + count + length
     if total > MAX_CERT_FILE:
         raise MismatchError(f"certificate file {fid:04X} announces {total} bytes: not a "
                             "certificate")
