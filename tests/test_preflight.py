@@ -36,7 +36,7 @@ def test_dry_run_shows_the_recipe_of_the_cards_in_use(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("field", "value", "says"), [
-    ("pin", "１２３４５６", "pin: must be 4 to 12 digits 0-9"),
+    ("pin", "１２３４５６", "must be 4 to 12 digits 0-9"),
     ("name", "测试\n一", "line break"),
     ("name", "测试\x07", "control character"),
     ("name", "=HYPERLINK(\"x\")", "formula"),
@@ -44,15 +44,15 @@ def test_dry_run_shows_the_recipe_of_the_cards_in_use(capsys, tmp_path):
     ("name", "@测试", "formula"),
     ("name", "测试\u3000", "space"),
     ("name", "\u3000测试", "space"),
-    ("ssn", "５１９９００１９９００１０１００１５", "ssn:"),
-    ("card_no", "Ａ00001010", "card_no:"),
+    ("ssn", "５１９９００１９９００１０１００１５", "is not a digit"),
+    ("card_no", "Ａ00001010", "is not an upper-case letter"),
 ])
 def test_holder_fields_are_checked_as_they_will_be_encoded(tmp_path, field, value, says):
     rows = holder_rows(2)
     rows[1][field] = value
     with pytest.raises(CsvInvalid) as err:
         load_holders(write_csv(tmp_path / "h.csv", rows))
-    problem = next(p for p in err.value.problems if p.startswith("row 2:"))
+    problem = next(p for p in err.value.problems if p.startswith(f"row 3: {field}:"))
     assert says in problem and "\n" not in problem
 
 
@@ -62,7 +62,7 @@ def test_ascii_spaces_are_removed_and_said(tmp_path):
     notices: list[str] = []
     holders = load_holders(write_csv(tmp_path / "h.csv", rows), notices=notices)
     assert holders[0].values["name"] == "测试1号"
-    assert len(notices) == 1 and "row 1: name" in notices[0]
+    assert len(notices) == 1 and "row 2: name" in notices[0]
 
 
 def test_duplicate_header_column_is_refused(tmp_path):
