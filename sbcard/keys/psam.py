@@ -41,6 +41,7 @@ from sbcard.card.filesystem import RID_MOHRSS
 from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError, MismatchError, SbcardError
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 
 #: DDF names per algorithm environment (GBK, spec §5.3); each holds the ADF ``PSAM_AID``.
@@ -104,7 +105,7 @@ def psam_key_map(profile: CardProfile) -> dict[int, PsamKeyRef]:
 def decode_terminal_number(data: bytes) -> str:
     """cn bytes → digits (``F`` padding dropped); BadInputError if a nibble is not a digit."""
     text = data.hex().upper().rstrip("F")
-    if not text.isdigit():
+    if not is_ascii_digits(text):
         raise BadInputError("PSAM terminal number (0016) is not cn digits")
     return text
 

@@ -28,6 +28,7 @@ from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import context_from, external_authenticate
 
@@ -100,7 +101,7 @@ class CardReport:
     def region_code(self) -> str | None:
         card_id = self.value("card_id")
         region = getattr(card_id, "region", None)
-        return region if region and region.isdigit() else None
+        return region if region and is_ascii_digits(region) else None
 
     @property
     def algorithm_name(self) -> str | None:
