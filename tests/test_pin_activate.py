@@ -260,7 +260,7 @@ def test_activation_hook_command_and_failure(capsys, monkeypatch, tmp_path):
     assert "739164" not in sink.read_text()
     rc, _, err = run_cli(capsys, "--sim", *activate_args(db, "--hook", "false"),
                      stdin="123456\n739164\n739164\n")
-    assert rc == 1 and "card is activated, but the back-office hook failed" in err
+    assert rc == 1 and "card activated, back office NOT told" in err
     assert audit_rows(db)[-1][5].startswith("failed")
 
 

@@ -59,14 +59,24 @@ def activate(ctx: click.Context, ssn: str, name: str | None, operator: str, hook
     8 refused (expired, one try left, trivial PIN), 9 identity mismatch, 1 hook failed
     (card activated, back office not told), 4 no card or card removed mid-way.
     """
+    from sbcard.card.identity import check_ssn
     from sbcard.errors import BadInputError
+    from sbcard.hexutil import is_ascii_digits
     from sbcard.ops.activate import ActivationRequest
     from sbcard.ops.activate import activate as run_activation
     from sbcard.ops.audit import AuditLog
 
-    if len(ssn) != 18 or not (ssn[:17].isdigit() and (ssn[17].isdigit() or ssn[17] in "Xx")):
+    if len(ssn) != 18 or not (is_ascii_digits(ssn[:17]) and (is_ascii_digits(ssn[17])
+                                                              or ssn[17] in "Xx")):
         raise BadInputError(f"--id {ssn!r} is not an 18-character 社会保障号码 (17 digits and "
                             "a digit or X)")
+    typo = check_ssn(ssn.upper())
+    if typo:       # a mistyped number, not a card of someone else: say so before the card
+        raise BadInputError(f"--id: {typo[0]} — typo? Nothing was sent to the card")
+    if hook:                 # a bad hook is found before any PIN is asked or card touched
+        from sbcard.ops.hook import check_hook
+
+        check_hook(hook)
     reader = PinReader(pin_stdin)
     initial = reader.one("initial PIN 初始密码")
     new = reader.new_twice("holder's new PIN 新密码")

@@ -45,7 +45,8 @@ def run_command(command: click.Command, args: Callable[[], list[str]] | list[str
         if isinstance(exc, click.NoSuchOption) and isinstance(command, click.Group):
             from sbcard.cli.argv import safe_suggestions
 
-            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, command)
+            exc = click.NoSuchOption(exc.option_name, possibilities=safe_suggestions(
+                exc.option_name, exc.possibilities, command), ctx=exc.ctx)
         exc.show()
         fail(exc, ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except SbcardError as exc:

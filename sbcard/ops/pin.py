@@ -15,7 +15,7 @@ from itertools import pairwise
 from sbcard import messages as msg
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
-from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
+from sbcard.apdu.sw import SW, AuthFailedError, BlockedError, CardError
 from sbcard.card.codecs import CN
 from sbcard.card.filesystem import KEY_PUK, KEY_STK, SSSE_NAME
 from sbcard.errors import BadInputError, RefusedError
@@ -87,9 +87,9 @@ def select_ssse(channel: ApduChannel) -> None:
 def pin_status(channel: ApduChannel) -> PinStatus:
     """Tries left without spending one (VERIFY with no data)."""
     r = channel.send(cmds.verify_query())
-    if r.sw == 0x9000:
+    if r.sw == SW.OK:
         return PinStatus(None, False, pin_set=False)
-    if r.sw == 0x6983:
+    if r.sw == SW.AUTH_BLOCKED:
         return PinStatus(0, True)
     if r.sw1 == 0x63 and r.sw2 & 0xF0 == 0xC0:
         return PinStatus(r.sw2 & 0x0F, r.sw2 & 0x0F == 0)
@@ -99,7 +99,8 @@ def pin_status(channel: ApduChannel) -> PinStatus:
 def guard_tries(status: PinStatus, *, force: bool, what: str) -> None:
     """Refuse to risk the last try (or a try we cannot count) unless the operator forces it."""
     if status.blocked:
-        raise BlockedError(0x6983, "PIN (用户密码已锁定 PIN blocked; use `sbcard pin unblock`)")
+        raise BlockedError(SW.AUTH_BLOCKED,
+                           "PIN (用户密码已锁定 PIN blocked; use `sbcard pin unblock`)")
     if force:
         return
     if status.tries_left is None and status.pin_set:

@@ -149,7 +149,7 @@ def choose_reader(readers: list[ReaderInfo], spec: str | None,
 
 
 def _match_reader(readers: list[ReaderInfo], spec: str, listing: str) -> ReaderInfo:
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         idx = int(spec)
         if idx < len(readers):
             return readers[idx]
