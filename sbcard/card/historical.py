@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sbcard.apdu.atr import Atr
 from sbcard.card.factors import card_factor_from_historical
+from sbcard.hexutil import is_ascii_digits
 
 HISTORICAL_LEN = 13
 
@@ -37,7 +38,7 @@ class SsHistorical:
             chip_provider=h[0:2].hex().upper(),
             cos_info=h[2:5].hex().upper(),
             card_maker=h[5:7].hex().upper(),
-            region_prefix=region if region.isdigit() else "",
+            region_prefix=region if is_ascii_digits(region) else "",
             serial=h[9:13].hex().upper(),
             diversification_factor=card_factor_from_historical(h),
         )

@@ -27,7 +27,7 @@ from sbcard.apdu import tlv
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.redact import mask_pan_digits
-from sbcard.apdu.sw import CardError
+from sbcard.apdu.sw import SW, CardError
 from sbcard.card.filesystem import PBOC_DDF_NAME, PBOC_DEBIT_AID, PBOC_PPSE_NAME
 
 #: AIDs tried by SELECT before any directory: UnionPay debit (JR/T 0025.5; public code
@@ -163,7 +163,8 @@ def select_debit_application(channel: ApduChannel) -> tuple[bytes, bytes] | None
         r = channel.send(cmds.select_by_name(aid))
         if r.ok:
             return aid, r.data
-        if r.sw not in (0x6A82, 0x6A81, 0x6283, 0x9303):
+        if r.sw not in (SW.FILE_NOT_FOUND, SW.FUNCTION_NOT_SUPPORTED, 0x6283,
+                        SW.APPLICATION_BLOCKED):
             raise CardError.for_sw(r.sw, "SELECT PBOC debit application")
     for directory in (_pse_aids, _ppse_aids):
         aid = _pick(directory(channel))

@@ -25,22 +25,26 @@ from sbcard.apdu.atr import Atr
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import ResponseApdu
 from sbcard.apdu.commands import RecordMode
-from sbcard.apdu.sw import CardError, SecurityStatusError
+from sbcard.apdu.sw import SW, CardError, SecurityStatusError
 from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
 from sbcard.card.profiles import CardProfile
 from sbcard.errors import BadInputError
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import context_from, external_authenticate
 
 #: Status words meaning "this card does not do multi-record READ RECORD": fall back.
-_NO_MULTI = frozenset({0x6A86, 0x6A81, 0x6D00, 0x6A80, 0x6700, 0x6B00, 0x6981})
+_NO_MULTI = frozenset({SW.WRONG_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPPORTED,
+                       SW.WRONG_DATA, SW.WRONG_LENGTH, SW.WRONG_OFFSET, SW.INCOMPATIBLE_FILE})
 #: Status words with which a COS refuses SFI-referenced READ RECORD/BINARY (or does not know
 #: the SFI): read the file the way every public trace does instead — SELECT EF, then P2
 #: referring to the current EF (sscard-spec §4.3 A; SI_3rdCard docs/加密机方式指令流.txt).
-_NO_SFI = frozenset({0x6A81, 0x6A82, 0x6A83, 0x6A86, 0x6A80, 0x6981, 0x6986, 0x6B00})
+_NO_SFI = frozenset({SW.FUNCTION_NOT_SUPPORTED, SW.FILE_NOT_FOUND, SW.RECORD_NOT_FOUND,
+                     SW.WRONG_P1P2, SW.WRONG_DATA, SW.INCOMPATIBLE_FILE, SW.NO_CURRENT_EF,
+                     SW.WRONG_OFFSET})
 
 
 class Addressing(StrEnum):
@@ -91,7 +95,7 @@ def _send_select_ef(channel: ApduChannel, ef: EfSpec) -> ResponseApdu:
     """SELECT EF by FID in the current DF: P1=02 (part 5, the spec's form, ``00A4020002EF05``
     in the traces); a COS that refuses it gets P1=00 (``00A4000002EF05``, many drivers)."""
     r = channel.send(cmds.select_ef(ef.fid))
-    if r.sw in (0x6A86, 0x6A82, 0x6A81):
+    if r.sw in (SW.WRONG_P1P2, SW.FILE_NOT_FOUND, SW.FUNCTION_NOT_SUPPORTED):
         r = channel.send(cmds.select_ef(ef.fid, p1=0x00))
     return r
 
@@ -145,7 +149,7 @@ def _read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
         el = element(ef.name, tag)
         r = channel.send(cmds.read_record(tag, sfi=sfi, mode=RecordMode.FIRST_ID,
                                           le=el.record_len))
-        if r.sw == 0x6A83:
+        if r.sw == SW.RECORD_NOT_FOUND:
             not_found += 1
             continue
         if not r.ok:
@@ -155,7 +159,7 @@ def _read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
         records.extend(split_records(r.data))
     if not records and not_found:
         # Not one record found: the addressing, not the file, is what the card refused.
-        raise _SfiRefused(0x6A83)
+        raise _SfiRefused(SW.RECORD_NOT_FOUND)
     return records
 
 
@@ -165,7 +169,7 @@ def read_record_by_tag(channel: ApduChannel, ef: EfSpec, tag: int, *,
     beyond the fallback: the caller decides what 6A83 or 6982 means)."""
     assert ef.sfi is not None
     le = element(ef.name, tag).record_len
-    last = ResponseApdu(b"", 0x6A, 0x83)
+    last = ResponseApdu(b"", 0x6A, 0x83)  # record not found
     for way in _addressings(addressing):
         if way is Addressing.SELECT_EF:
             selected = _send_select_ef(channel, ef)
@@ -200,7 +204,7 @@ class CardReport:
     def region_code(self) -> str | None:
         card_id = self.value("card_id")
         region = getattr(card_id, "region", None)
-        return region if region and region.isdigit() else None
+        return region if region and is_ascii_digits(region) else None
 
     @property
     def algorithm_name(self) -> str | None:
@@ -380,9 +384,10 @@ def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
     with channel.exclusive():
         info = select_ssse(channel)
         first = _read_binary_first(channel, EF08, chunk, addressing)
-        if first.sw == 0x6982:
+        if first.sw == SW.SECURITY_NOT_SATISFIED:
             if keys is None:
-                raise SecurityStatusError(0x6982, "READ BINARY EF08 (photo needs RKSSSE)")
+                raise SecurityStatusError(SW.SECURITY_NOT_SATISFIED,
+                                          "READ BINARY EF08 (photo needs RKSSSE)")
             ef05 = read_records(channel, EF05, EF05.tags, addressing=addressing)
             external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
             first = _read_binary_first(channel, EF08, chunk, addressing)
@@ -393,7 +398,7 @@ def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
         while len(data) < EF08.size:
             want = min(chunk, EF08.size - len(data))
             r = channel.send(cmds.read_binary(len(data), want))
-            if not r.ok and r.sw != 0x6282:
+            if not r.ok and r.sw != SW.END_OF_FILE:
                 raise CardError.for_sw(r.sw, f"READ BINARY EF08 @{len(data)}")
             if not r.data:
                 break

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from sbcard.apdu import tlv
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import (
     PBOC_DDF_NAME,
     PBOC_DEBIT,
@@ -111,15 +112,15 @@ def install(card: SimCard, persona: Persona) -> None:
 
     def gpo(c: SimCard, cmd: CommandApdu) -> Reply:
         if c.current_df is not df:
-            return previous(c, cmd) if previous else (b"", 0x6985)
+            return previous(c, cmd) if previous else (b"", SW.CONDITIONS_NOT_SATISFIED)
         if cmd.cla != 0x80 or cmd.p1 != 0x00 or cmd.p2 != 0x00:
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if len(cmd.data) < 2 or cmd.data[0] != 0x83 or cmd.data[1] != len(cmd.data) - 2:
-            return b"", 0x6A80
+            return b"", SW.WRONG_DATA
         if cmd.data[1] != pdol_length:               # data that does not match the PDOL
-            return b"", 0x6700
-        if gpo_sw != 0x9000:
+            return b"", SW.WRONG_LENGTH
+        if gpo_sw != SW.OK:
             return b"", gpo_sw
-        return _tlv(0x80, AIP + afl), 0x9000
+        return _tlv(0x80, AIP + afl), SW.OK
 
     card.handlers[0xA8] = gpo
