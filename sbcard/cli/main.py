@@ -115,13 +115,16 @@ SHORT_HELP = {
 @click.option("-v", "--verbose", count=True,
               help="-v: show the steps of an operation (one line per card command, what is "
                    "waited for); -vv: also every APDU, as --trace.")
+@click.option("--no-redact", "no_redact", is_flag=True,
+              help="--trace and --dump show the holder's ID number and name (EF06) in full; "
+                   "by default they are masked, since traces and dumps are made to be shared.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Only results and errors: no progress bars, tries-left notes or hints.")
 @click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float, verbose: int, quiet: bool) -> None:
+        dump: Path | None, wait: float, no_redact: bool, verbose: int, quiet: bool) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -140,7 +143,8 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
         raise click.UsageError("-q/--quiet goes with neither -v/--verbose nor --trace")
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
-                       wait=wait, verbosity=-1 if quiet else verbose)
+                       wait=wait, verbosity=-1 if quiet else verbose,
+                       redact_holder=not no_redact)
 
 
 def _command_line(args: list[str]) -> list[str]:
