@@ -28,6 +28,7 @@ class CliState:
     verbosity: int = 0
     #: --trace and --dump mask the holder's ID number and name (EF06) unless --no-redact
     redact_holder: bool = True
+    lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
     reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
@@ -53,6 +54,12 @@ class CliState:
         """A note for the operator on stderr (tries left, what is waited for); not with -q."""
         if self.verbosity >= 0:
             click.echo(message, err=True)
+
+    def text(self, message: Any, **values: Any) -> str:
+        """A catalogue message (sbcard.messages) in the operator's language."""
+        from sbcard.messages import render
+
+        return render(message(**values) if values else message, self.lang)
 
     def step(self, message: str) -> None:
         """One step of an operation, shown with -v."""

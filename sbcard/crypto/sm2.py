@@ -249,7 +249,9 @@ def _pem_decode(text: str | bytes, labels: tuple[str, ...], what: str) -> bytes:
 
 
 def _looks_like_pem(data: str | bytes) -> bool:
-    return (b"-----BEGIN" if isinstance(data, bytes | bytearray) else "-----BEGIN") in data
+    if isinstance(data, str):
+        return "-----BEGIN" in data
+    return b"-----BEGIN" in data
 
 
 # --------------------------------------------------------------------------- keys
