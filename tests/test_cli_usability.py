@@ -222,3 +222,20 @@ def test_sim_state_chains_a_pin_change_and_keeps_files(capsys, tmp_path):
     assert rc == 3 and "persona 'demo'" in err
     rc, _, err = run_cli(capsys, "--sim-state", state, "atr")
     assert rc == 2 and "goes with --sim" in err
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_as_documented(shell):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_SBCARD_COMPLETE": f"{shell}_source"}
+    source = subprocess.run([sys.executable, "-m", "sbcard"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert source.returncode == 0 and "_sbcard_completion" in source.stdout
+    if shell == "bash":
+        env.update(_SBCARD_COMPLETE="bash_complete", COMP_WORDS="sbcard re", COMP_CWORD="1")
+        words = subprocess.run([sys.executable, "-m", "sbcard"], env=env, capture_output=True,
+                               text=True, timeout=60).stdout.split()
+        assert "plain,read" in words and "plain,readers" in words
