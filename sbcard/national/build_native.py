@@ -16,9 +16,9 @@ import json
 import os
 import re
 import site
-import textwrap
 import sys
 import sysconfig
+import textwrap
 from pathlib import Path
 
 NATIVE = Path(__file__).resolve().parent / "native"

@@ -86,7 +86,7 @@ def results(name: str, code: int, text: str, outputs: int) -> list[str]:
         return [text, ""]
     from sbcard.national.lines import split_fields
 
-    fields = split_fields(text) + ["", ""]
+    fields = [*split_fields(text), "", ""]
     return fields[:outputs]
 
 
