@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label, state
@@ -129,14 +131,32 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     Hex may be spaced or not; each APDU is one argument (quote spaced ones):
       sbcard apdu 00A404000F7378312E73682EC9E7BBE1B1A3D5CF 00A4020002EF05 00B2070000
       sbcard apdu "00 84 00 00 08"
+    `-` reads the APDUs from stdin, one per line (# comments and blank lines skipped):
+      sbcard apdu - < apdus.txt
     All APDUs are checked (length, Lc against the data, case 1-4) before the first is sent.
-    PIN blocks are masked in what is printed. Exit code 5 if a status word is not the one
-    expected.
+    PIN blocks are masked in what is printed, but argv itself is visible to other users
+    (ps): a PIN command warns; prefer `sbcard verify pin` or a script. Without --raw, 61xx
+    is fetched with GET RESPONSE and a 6Cxx is corrected only for reads (SELECT, READ,
+    GET DATA/CHALLENGE); VERIFY, PIN changes, authentication and writes are sent once and
+    their 6Cxx shown. Exit code 5 if a status word is not the one expected.
     """
     from sbcard.apdu.sw import describe_sw
     from sbcard.ops.raw import parse_apdus, send_apdus
 
+    if "-" in apdus:
+        if apdus != ("-",):
+            raise click.UsageError("`-` (APDUs from stdin) stands alone")
+        lines = sys.stdin.read().splitlines()
+        apdus = tuple(t for t in (ln.split("#", 1)[0].strip() for ln in lines) if t)
+        if not apdus:
+            from sbcard.errors import BadInputError
+
+            raise BadInputError("apdu -: no APDU on stdin")
     commands = parse_apdus(list(apdus))
+    if any(c.ins in _PIN_INS and c.data for c in commands):
+        click.echo("WARNING: a PIN on the command line is visible to other users of this "
+                   "machine (ps, shell history); use `sbcard verify pin`/`sbcard pin …` or a "
+                   "script with --var-file", err=True)
     pattern = _sw_pattern(expect)
     with state(ctx).session(raw=raw) as channel:
         exchanges = send_apdus(channel, commands)
@@ -152,17 +172,25 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     return ExitCode.CARD_ERROR if failed else ExitCode.OK
 
 
+#: VERIFY, CHANGE REFERENCE DATA, CHANGE/RELOAD PIN (80 5E), RESET RETRY COUNTER/UNBLOCK
+_PIN_INS = frozenset({0x20, 0x24, 0x5E, 0x2C})
+
+
 def _sw_pattern(expect: str | None) -> str | None:
     if expect is None:
         return None
-    text = expect.strip().upper().replace("X", "?")
-    if len(text) != 4 or any(c not in "0123456789ABCDEF?" for c in text):
-        raise click.BadParameter(f"{expect!r} is not a status word mask like 9000 or 63C?",
-                                 param_hint="--expect")
-    return text
+    from sbcard.apdu.sw import parse_sw_mask
+    from sbcard.errors import BadInputError
+
+    try:
+        return parse_sw_mask(expect)
+    except BadInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
 
 
 def _sw_ok(sw: int, pattern: str | None, raw: bool) -> bool:
     if pattern is None:
         return sw == 0x9000 or (raw and (sw >> 8) in (0x61, 0x6C))
-    return all(p in ("?", c) for p, c in zip(pattern, f"{sw:04X}", strict=True))
+    from sbcard.apdu.sw import sw_matches
+
+    return sw_matches(pattern, sw)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 from pathlib import Path
 
 import click
 
-from sbcard.cli.common import state
+from sbcard.cli.common import echo_json, state
 from sbcard.errors import BadInputError, ExitCode
-
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "apdu_scripts"
 
 
 def _recipe_path(name: str) -> Path:
-    for base in (Path.cwd() / "apdu_scripts", RECIPES_DIR):
-        if (base / name).is_file():
-            return base / name
-    raise BadInputError(f"recipe {name} not found (looked in ./apdu_scripts and {RECIPES_DIR});"
-                        " give --recipe FILE")
+    from sbcard.ops.recipes import find_recipe
+
+    return find_recipe(name, local=Path.cwd() / "apdu_scripts")
 
 
 @click.command()
@@ -28,9 +22,10 @@ def _recipe_path(name: str) -> Path:
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipe script for every card (default: apdu_scripts/personalise-2.0.apdu, "
                    "or -3.0.apdu for SM4 cards).")
-@click.option("--journal", metavar="FILE|postgresql://…",
+@click.option("--journal", metavar="FILE|postgresql://…", envvar="SBCARD_JOURNAL",
               help="Journal database: a SQLite file (default HOLDERS.journal.sqlite beside the "
-                   "CSV), or a PostgreSQL URL for several stations sharing one batch.")
+                   "CSV), or a PostgreSQL URL for several stations sharing one batch (env "
+                   "SBCARD_JOURNAL keeps a password out of argv; or use ~/.pgpass).")
 @click.option("--resume", is_flag=True, help="Continue a batch started before with this CSV.")
 @click.option("--readers", "readers", multiple=True, metavar="READER",
               help="Work several readers in parallel (repeat; default: --reader / auto).")
@@ -40,7 +35,13 @@ def _recipe_path(name: str) -> Path:
               help="Per-card report: .jsonl (JSON lines) or .csv.")
 @click.option("--release", "release", metavar="CARD_ID",
               help="Mark a card spoiled (lost/broken mid-way) and give its holder back; exits.")
+@click.option("--reissue", "reissue", multiple=True, metavar="ID_NUMBER",
+              help="Make a new card for a holder who already has one (a lost card): an "
+                   "explicit, journaled act (repeat; or a CSV column reissue=1). Without it a "
+                   "holder with a finished card never gets a second one.")
 @click.option("--status", "show_status", is_flag=True, help="Show the journal of this batch; exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --status: the journal as JSON (holders masked as in the listing).")
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
                    "TEST root; never for real cards).")
@@ -58,7 +59,8 @@ def _recipe_path(name: str) -> Path:
 @click.pass_context
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
-                report: Path | None, release: str | None, show_status: bool, ca: str | None,
+                report: Path | None, release: str | None, reissue: tuple[str, ...],
+                show_status: bool, as_json: bool, ca: str | None,
                 robot_get: str | None, robot_done: str | None, robot_error: str | None,
                 dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
@@ -79,23 +81,17 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     Exit codes: 0 all holders done, 1 some failed or unfinished, 3 bad CSV/recipe,
     8 refused (batch started before without --resume).
     """
-    from sbcard.card.profiles import load_profile
     from sbcard.ops.holders import load_holders
-    from sbcard.ops.journal import Journal
-    from sbcard.ops.personalise import (
-        BatchPlan,
-        PcscSlot,
-        SimSlot,
-        check_distinct_slots,
-        pcsc_session,
-        run_batch,
-    )
+    from sbcard.ops.preflight import usable_recipes
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
     journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
+    if as_json and not show_status:
+        raise click.UsageError("--json goes with --status")
     if release or show_status:
-        return _journal_admin(holders, journal_path, release, show_status)
-    holder_list = load_holders(holders, need_pin=False)
+        return _journal_admin(holders, journal_path, release, show_status, as_json)
+    notices: list[str] = []
+    holder_list = load_holders(holders, need_pin=False, notices=notices)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:
@@ -105,135 +101,164 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     elif not has_pin:
         raise BadInputError(f"{holders}: no pin column (or empty pins): give the batch's "
                             "initial PIN with --initial-pin-stdin")
-    recipes = {}
+    st = state(ctx)
     if recipe is not None:
         recipes = {k: parse_script(recipe) for k in ("2.0", "3.0")}
     else:
         recipes = {"2.0": parse_script(_recipe_path("personalise-2.0.apdu")),
                    "3.0": parse_script(_recipe_path("personalise-3.0.apdu"))}
-    if dry_run:
-        first = dict(holder_list[0].values)
-        first.setdefault("pin", initial_pin or "")
-        for line in ScriptRunner(None, ScriptContext(variables=first)).dry_run(recipes["2.0"]):
-            click.echo(line)
-        click.echo(f"{holders}: {len(holder_list)} holders valid; nothing was written")
-        return ExitCode.OK
-
-    st = state(ctx)
-    # open what can fail on the user's paths before the journal records a batch
-    report_file = open(report, "a", encoding="utf-8") if report else None  # noqa: SIM115
-    log = Journal(journal_path)
-    try:
-        batch_id = log.open_batch(holders, holder_list, str(recipe or "auto"), resume=resume)
-        counts = log.counts(batch_id)
-    except BaseException:
-        if report_file is not None:
-            report_file.close()
-        raise
-    finally:
-        log.close()
-    outcomes: list = []
-    lock = threading.Lock()
-    bar = None
-    if not no_progress and st.verbosity >= 0:
-        bar = click.progressbar(length=counts.total, label="personalising 制卡",
-                                file=sys.stderr, show_pos=True)
-        bar.update(counts.done)
-
-    def on_outcome(o) -> None:
-        with lock:
-            outcomes.append(o)
-            if report_file is not None:
-                _write_report(report_file, report, o)
-            if bar is not None and o.outcome == "done":
-                bar.update(1)
-            if o.outcome not in ("done",):
-                click.echo(f"\n{o.slot}: card {o.card_id} row {o.row_no}: {o.outcome}"
-                           f"{' — ' + o.detail if o.detail else ''}", err=True)
-
+    generation = _sim_generation(st.sim) if st.sim is not None else None
+    recipes, unusable = usable_recipes(
+        recipes, has_keys=bool(st.keys or st.psam or st.hsm_command), has_ca=ca is not None,
+        generation=generation)
     authority = None
     if ca is not None:
         from sbcard.ops.pki_issue import CertificateAuthority
 
         authority = CertificateAuthority.load(ca)
-        if ca == "test":
-            click.echo("WARNING: certifying with the public TEST root: only for simulated "
-                       "cards", err=True)
+    for notice in notices:
+        click.echo(f"sbcard: {notice}", err=True)
+    if dry_run:
+        first = dict(holder_list[0].values)
+        first.setdefault("pin", initial_pin or "")
+        for key, script in recipes.items():
+            click.echo(f"# the {key} recipe (first holder)")
+            for line in ScriptRunner(None, ScriptContext(variables=first)).dry_run(script):
+                click.echo(line)
+        for why in unusable:
+            click.echo(f"# {why}: such cards would be refused, nothing written")
+        click.echo(f"{holders}: {len(holder_list)} holders valid; nothing was written")
+        return ExitCode.OK
+    for why in unusable:
+        click.echo(f"sbcard: {why}: such cards are refused before anything is written",
+                   err=True)
+    if ca == "test":
+        click.echo("WARNING: certifying with the public TEST root: only for simulated "
+                   "cards", err=True)
     with st.key_source() as keys:
-        plan = BatchPlan(batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                         load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
-                         on_outcome=on_outcome)
+        return _run(st, holders, holder_list, journal_path, recipes, keys, authority,
+                    initial_pin, resume=resume, reissue=reissue, report=report,
+                    readers=readers, robot=(robot_get, robot_done, robot_error),
+                    no_progress=no_progress, recipe_name=str(recipe or "auto"))
+
+
+def _sim_generation(persona: str) -> str:
+    """The recipe key of the simulated blanks (known without a card)."""
+    from sbcard.ops.personalise import recipe_key
+    from sbcard.sim.persona import ALGORITHM_IDS, load_persona
+
+    return recipe_key(ALGORITHM_IDS.get(load_persona(persona).algorithm))
+
+
+def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes: dict, keys,
+         authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
+         report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
+         recipe_name: str) -> int:
+    from sbcard.card.profiles import load_profile
+    from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
+    from sbcard.ops.journal import Journal
+    from sbcard.ops.personalise import (
+        BatchPlan,
+        PcscSlot,
+        Robot,
+        SimSlot,
+        check_distinct_slots,
+        pcsc_session,
+        run_batch,
+    )
+
+    # open what can fail on the user's paths before the journal records a batch
+    report_writer = ReportWriter(report) if report else None
+    try:
+        with Journal(journal_path) as log:
+            opened = log.open_batch(holders, holder_list, recipe_name, resume=resume,
+                                    reissue=reissue)
+            counts = log.counts(opened.batch_id)
+    except BaseException:
+        if report_writer is not None:
+            report_writer.close()
+        raise
+    for notice in opened.notices:
+        click.echo(f"sbcard: {notice}", err=True)
+    bar = None
+    if not no_progress:
+        bar = click.progressbar(length=counts.total, label="personalising 制卡",
+                                file=sys.stderr, show_pos=True)
+        bar.update(counts.done)
+
+    def show(o) -> None:
+        if bar is not None and o.outcome == "done":
+            bar.update(1)
+        if o.outcome != "done":
+            click.echo("\n" + describe(o), err=True)
+
+    outcomes = OutcomeLog(report_writer, show)
+    plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
+                     load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
+                     on_outcome=outcomes)
+    robot_get, robot_done, robot_error = robot
+    try:
         if st.sim is not None:
             if robot_get or robot_done or robot_error:
                 raise click.UsageError("--robot-* drive readers; they do not apply with --sim")
-            slots = [SimSlot(st.sim, counts.total - counts.done)]
+            cards = counts.total - counts.done
+            with Journal(journal_path) as log:
+                first_serial = log.reserve_sim_serials(cards)
+            slots = [SimSlot(st.sim, cards, first_serial=first_serial)]
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
-            robot = None
-            if robot_get or robot_done or robot_error:
-                from sbcard.ops.personalise import Robot
-
-                robot = Robot(robot_get, robot_done, robot_error)
+            driver = Robot(robot_get, robot_done, robot_error) if any(robot) else None
             slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True), robot=robot,
+                              say=lambda m: click.echo(m, err=True), robot=driver,
                               reserved=st.reserved)
                      for n in names]
             check_distinct_slots(names, slots)
-        try:
-            run_batch(slots, journal_path, plan)
-        finally:
-            if bar is not None:
-                bar.render_finish()
-            if report_file is not None:
-                report_file.close()
-    log = Journal(journal_path)
-    try:
-        final = log.counts(batch_id)
+        run_batch(slots, journal_path, plan)
     finally:
-        log.close()
+        if bar is not None:
+            bar.render_finish()
+        if report_writer is not None:
+            report_writer.close()
+    with Journal(journal_path) as log:
+        final = log.counts(opened.batch_id)
     if plan.stop_reason:
         click.echo(f"sbcard: {plan.stop_reason}", err=True)
-    click.echo(f"done 完成 {final.done}/{final.total}, failed 失败 {final.failed}, "
-               f"unfinished 未完成 {final.pending + final.in_progress}")
-    return ExitCode.OK if final.done == final.total else ExitCode.FAILURE
-
-
-def _write_report(f, path: Path, o) -> None:
-    row = o.to_json()
-    if path.suffix == ".csv":
-        import csv
-
-        if f.tell() == 0:
-            csv.writer(f).writerow(list(row))
-        csv.writer(f).writerow(["" if v is None else v for v in row.values()])
-    else:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    f.flush()
+    click.echo(summary(final))
+    if final.done == final.total:
+        return ExitCode.OK
+    click.echo(f"sbcard: {final.total - final.done} holder(s) without a card yet: run the same "
+               "command with --resume to continue", err=True)
+    return ExitCode.FAILURE
 
 
 def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
-                   show_status: bool) -> int:
-    from sbcard.ops.journal import Journal, is_server_url
+                   show_status: bool, as_json: bool = False) -> int:
+    from sbcard.ops.batch_report import open_existing, release_card, status_lines
 
-    if not is_server_url(journal_path) and not Path(journal_path).exists():
-        raise BadInputError(f"no journal at {journal_path}")
-    log = Journal(journal_path)
-    try:
-        batch_id = log.find_batch(holders)
-        if batch_id is None:
-            raise BadInputError(f"{journal_path} has no batch for {holders}")
+    log, batch_id = open_existing(holders, journal_path)
+    with log:
         if release:
-            row_no = log.release(batch_id, release.upper(), "released by operator")
-            click.echo(f"card {release} marked spoiled; holder row {row_no} is pending again")
+            click.echo(release_card(log, batch_id, release))
             return ExitCode.OK
-        for r in log.holders(batch_id):
-            row_no, _ssn, card_no, card_id, status, step, attempts, _reader, detail = r
-            click.echo(f"row {row_no:>4} {card_no} card {card_id or '-':32} {status:<11} "
-                       f"attempts {attempts} {step or ''}{' — ' + detail if detail else ''}")
-        c = log.counts(batch_id)
-        click.echo(f"{c.done}/{c.total} done, {c.failed} failed, {c.pending} pending, "
-                   f"{c.in_progress} in progress/torn")
-    finally:
-        log.close()
+        if as_json:
+            echo_json(_status_json(log, batch_id))
+            return ExitCode.OK
+        for line in status_lines(log, batch_id):
+            click.echo(line)
     return ExitCode.OK
+
+
+def _status_json(log, batch_id: int) -> dict:
+    from dataclasses import asdict
+
+    from sbcard.ops.audit import mask_ssn
+
+    keys = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
+            "detail", "note", "issue_no")
+    holders = []
+    for r in log.holders(batch_id):
+        entry = dict(zip(keys, r, strict=True))
+        entry["ssn"] = mask_ssn(entry["ssn"])
+        holders.append(entry)
+    return {"holders": holders, "counts": asdict(log.counts(batch_id))}

@@ -26,6 +26,7 @@ class CliState:
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
+    lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
     reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
@@ -51,6 +52,12 @@ class CliState:
         """A note for the operator on stderr (tries left, what is waited for); not with -q."""
         if self.verbosity >= 0:
             click.echo(message, err=True)
+
+    def text(self, message: Any, **values: Any) -> str:
+        """A catalogue message (sbcard.messages) in the operator's language."""
+        from sbcard.messages import render
+
+        return render(message(**values) if values else message, self.lang)
 
     def step(self, message: str) -> None:
         """One step of an operation, shown with -v."""
@@ -134,8 +141,8 @@ def state(ctx: click.Context) -> CliState:
     return ctx.find_object(CliState)
 
 
-def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+def echo_json(obj: Any, *, err: bool = False) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str), err=err)
 
 
 def label(zh: str, en: str) -> str:
@@ -143,7 +150,7 @@ def label(zh: str, en: str) -> str:
     return f"{zh} {en}"
 
 
-def echo_table(rows: list[tuple[str, str]]) -> None:
+def echo_table(rows: list[tuple[str, str]], *, err: bool = False) -> None:
     """Two columns, labels padded by display width (CJK characters take two cells)."""
     import unicodedata
 
@@ -152,7 +159,7 @@ def echo_table(rows: list[tuple[str, str]]) -> None:
 
     w = max((width(k) for k, _ in rows), default=0)
     for key, value in rows:
-        click.echo(f"{key}{' ' * (w - width(key))}  {value}")
+        click.echo(f"{key}{' ' * (w - width(key))}  {value}", err=err)
 
 
 def echo_encoded(text: str, encoding: str = "utf-8") -> None:

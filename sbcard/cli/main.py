@@ -7,7 +7,6 @@ Subcommands live in their own modules and are imported only when run (``LazyGrou
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -118,11 +117,16 @@ SHORT_HELP = {
                    "waited for); -vv: also every APDU, as --trace.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Only results and errors: no progress bars, tries-left notes or hints.")
+@click.option("--lang", type=click.Choice(["zh", "en", "both"]), envvar="SBCARD_LANG",
+              default=None,
+              help="Language of messages for the operator (env SBCARD_LANG). Default from the "
+                   "locale: zh for Chinese, en for English, both otherwise. Table labels "
+                   "are always both.")
 @click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float, verbose: int, quiet: bool) -> None:
+        dump: Path | None, wait: float, verbose: int, quiet: bool, lang: str | None) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -136,12 +140,14 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     status, 6 PIN wrong, 7 blocked, 8 refused for safety, 9 data mismatch.
     """
     from sbcard.cli.common import CliState
+    from sbcard.messages import default_lang
 
     if quiet and (verbose or trace):
         raise click.UsageError("-q/--quiet goes with neither -v/--verbose nor --trace")
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
-                       wait=wait, verbosity=-1 if quiet else verbose)
+                       wait=wait, verbosity=-1 if quiet else verbose,
+                       lang=lang or default_lang())
 
 
 def _command_line(args: list[str]) -> list[str]:
@@ -157,33 +163,7 @@ def _command_line(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sbcard.errors import ExitCode, SbcardError
+    from sbcard.cli.exits import run_command
 
-    try:
-        args = _command_line(sys.argv[1:] if argv is None else argv)
-        rv = cli.main(args=args, prog_name="sbcard", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("sbcard: aborted", err=True)
-        sys.exit(ExitCode.FAILURE)
-    except click.ClickException as exc:
-        if isinstance(exc, click.NoSuchOption):
-            from sbcard.cli.argv import safe_suggestions
-
-            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, cli)
-        exc.show()
-        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except SbcardError as exc:
-        click.echo(f"sbcard: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        # a path the user gave that cannot be read or written: their input, one line
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"sbcard: error: {exc.strerror or exc}{where}", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
-    except KeyboardInterrupt:
-        click.echo("sbcard: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(ExitCode.FAILURE)
-    sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
+    typed = sys.argv[1:] if argv is None else list(argv)
+    run_command(cli, lambda: _command_line(typed), "sbcard", typed=typed)

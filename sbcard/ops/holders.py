@@ -2,9 +2,12 @@
 
 Columns are the data-element keys of ``sbcard read --json`` (ssn, name, sex, ethnicity,
 birthplace, birth_date, card_no, card_type, issue_date, expiry_date, optional spec_version) and
-an optional ``pin`` (else one initial PIN for the batch). Every problem of every row is
-reported at once, so a card bureau fixes the file in one go. Unlike reading a card (which
-warns), personalising refuses bad check characters: a new card must be right.
+an optional ``pin`` (else one initial PIN for the batch); the Chinese labels of the same
+elements (姓名, 社会保障号码, 性别, 民族, 出生日期 …) are accepted as headers too. Every problem of
+every row is reported at once, named as a spreadsheet shows it (header = row 1, column
+letter and the header as written), so a card bureau fixes the file in one go. Unlike
+reading a card (which warns), personalising refuses bad check characters: a new card must
+be right.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +23,18 @@ from sbcard.card import codes
 from sbcard.card.codecs import encode_gbk, parse_date, split_name
 from sbcard.card.identity import check_card_no, check_region_code, check_ssn
 from sbcard.errors import BadInputError
+from sbcard.hexutil import is_ascii_digits
 
 REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
             "card_type", "issue_date", "expiry_date")
-OPTIONAL = ("spec_version", "pin")
+OPTIONAL = ("spec_version", "pin", "reissue")
 MAX_ERRORS_SHOWN = 50
+MAX_PROBLEM_LEN = 160              # one problem, one short line, whatever the field held
+_FORMULA_START = ("=", "+", "-", "@")
+_TEXT_FIELDS = ("name", "spec_version")
+#: Chinese headers beyond the data elements' own labels (which come from sbcard.card.elements).
+EXTRA_HEADERS = {"密码": "pin", "初始密码": "pin", "公民身份号码": "ssn", "身份证号码": "ssn",
+                 "卡类别": "card_type", "社会保障卡卡号": "card_no"}
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,17 @@ class Holder:
         return self.values["card_no"]
 
 
+def one_line(text: str, limit: int = MAX_PROBLEM_LEN) -> str:
+    """A problem as one short line: control characters shown escaped, long values cut."""
+    flat = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 class CsvInvalid(BadInputError):
     """The CSV has problems; ``problems`` lists every one as 'row N: field: message'."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
+        problems = [one_line(p) for p in problems]
         self.problems = problems
         shown = problems[:MAX_ERRORS_SHOWN]
         more = len(problems) - len(shown)
@@ -60,8 +78,9 @@ def _decode(raw: bytes, path: Path) -> str:
     raise BadInputError(f"{path}: neither UTF-8 nor GB18030 text")
 
 
-def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """Rows as dicts (values stripped); UTF-8 (with or without BOM) or GB18030 files."""
+def read_csv_rows(path: Path, stripped: list[str] | None = None) -> list[dict[str, str]]:
+    """Rows as dicts (values stripped of ASCII spaces, each one noted in ``stripped``);
+    UTF-8 (with or without BOM) or GB18030 files. A duplicate column is refused."""
     try:
         text = _decode(Path(path).read_bytes(), Path(path))
     except FileNotFoundError:
@@ -70,18 +89,117 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise BadInputError(f"{path}: empty file (no header line)")
+        names = [f.strip() for f in reader.fieldnames]
+        twice = sorted({f for f in names if names.count(f) > 1})
+        if twice:
+            raise BadInputError(one_line(f"{path}: column {', '.join(twice)} appears twice in "
+                                         "the header: which one is meant?"))
         rows = []
         for n, row in enumerate(reader, start=1):
             if None in row:
                 raise BadInputError(f"{path}: row {n} has more fields than the header")
-            rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+            values = {}
+            for k, v in row.items():
+                value = (v or "").strip(" ")
+                if stripped is not None and value != (v or ""):
+                    stripped.append(f"row {n + 1}: {k.strip()}")
+                values[k.strip()] = value
+            rows.append(values)
     except csv.Error as exc:
         raise BadInputError(f"{path}: malformed CSV ({exc})") from None
     return rows
 
 
+def header_keys(fieldnames: list[str], path: Path) -> dict[str, str]:
+    """File header → column key: ``ssn`` or ``社会保障号码`` (or ``社会保障号码 SSN``) → ssn.
+
+    A header that names no known column is kept as it is (scripts may use it as a variable).
+    """
+    from sbcard.card.elements import BY_KEY
+
+    known = {**{BY_KEY[k].zh: k for k in (*REQUIRED, *OPTIONAL) if k in BY_KEY},
+             **EXTRA_HEADERS}
+    out: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for header in fieldnames:
+        text = header.strip()
+        first = text.split()[0] if text.split() else text
+        key = (text if text in (*REQUIRED, *OPTIONAL) else
+               known.get(text) or known.get(first) or text)
+        if key in taken:
+            raise BadInputError(f"{path}: columns {taken[key]!r} and {header!r} are both {key}")
+        taken[key] = header
+        out[header] = key
+    return out
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA: the column as a spreadsheet names it."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+\d+$", re.IGNORECASE)
+_SLASH_DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+
+
+def excel_hint(key: str, value: str) -> str | None:
+    """What a spreadsheet did to a value, when the value shows it."""
+    if key in ("ssn", "card_no") and _SCIENTIFIC.match(value):
+        return ("a spreadsheet turned the number into scientific notation and lost digits: "
+                "format the column as Text and enter the numbers again")
+    if key.endswith("_date") and _SLASH_DATE.match(value):
+        y, m, d = value.split("/")
+        return (f"a spreadsheet reformatted the date: write {y}{int(m):02d}{int(d):02d} "
+                "and format the column as Text")
+    if key == "ethnicity" and value.isdigit() and len(value) == 1:
+        return (f"a spreadsheet dropped the leading zero: write 0{value} and format the "
+                "column as Text")
+    return None
+
+
+def _check_text(values: dict[str, str]) -> list[str]:
+    """What no card field may hold: line breaks and other control characters, full-width
+    or other non-ASCII spaces at either end, and (in free text) a leading formula
+    character that turns a report cell into a spreadsheet formula (CSV injection)."""
+    out = []
+    for key, value in values.items():
+        if value != value.strip():
+            out.append(f"{key}: starts or ends with a space (full-width 全角空格?); remove it")
+        elif any(ch.isspace() and ch != " " for ch in value):
+            out.append(f"{key}: contains a line break, tab or full-width space 全角空格")
+        elif any(not ch.isprintable() for ch in value):
+            out.append(f"{key}: contains a control character")
+        elif key in _TEXT_FIELDS and value.startswith(_FORMULA_START):
+            out.append(f"{key}: starts with {value[0]!r}, which spreadsheets run as a "
+                       "formula; not a name")
+    return out
+
+
+def _check_encoding(values: dict[str, str], bad: set[str]) -> list[str]:
+    """Each field encoded exactly as the recipe's write-element will encode it."""
+    from sbcard.card.elements import BY_KEY
+
+    out = []
+    for key, value in values.items():
+        el = BY_KEY.get(key)
+        if el is None or key in bad or not value:
+            continue
+        try:
+            el.encode_record(value)
+        except BadInputError as exc:
+            out.append(f"{key}: {exc}")
+    return out
+
+
 def _check_row(values: dict[str, str]) -> list[str]:
-    out: list[str] = []
+    out = _check_text(values)
+    if out:
+        return out
 
     def date(key: str) -> dt.date | None:
         try:
@@ -112,42 +230,61 @@ def _check_row(values: dict[str, str]) -> list[str]:
     if birth and issue and birth > issue:
         out.append("birth_date: after issue_date")
     pin = values.get("pin")
-    if pin and not (pin.isdigit() and 4 <= len(pin) <= 12):
-        out.append("pin: must be 4 to 12 digits")
+    if pin and not (is_ascii_digits(pin) and 4 <= len(pin) <= 12):
+        out.append("pin: must be 4 to 12 digits 0-9 (not full-width １２３)")
     version = values.get("spec_version")
     if version:
         try:
             encode_gbk(version, "spec_version")
         except BadInputError as exc:
             out.append(f"spec_version: {exc}")
-    return out
+    return out + _check_encoding(values, {p.split(":", 1)[0] for p in out})
 
 
-def load_holders(path: Path, *, need_pin: bool = False) -> list[Holder]:
-    """Read and validate; raises CsvInvalid listing every problem of every row."""
-    rows = read_csv_rows(path)
-    if not rows:
+def load_holders(path: Path, *, need_pin: bool = False,
+                 notices: list[str] | None = None) -> list[Holder]:
+    """Read and validate; raises CsvInvalid listing every problem of every row. Spaces
+    stripped from around values are said once in ``notices`` (normalised, never silent)."""
+    stripped: list[str] = []
+    file_rows = read_csv_rows(path, stripped)
+    if stripped and notices is not None:
+        more = f" and {len(stripped) - 3} more" if len(stripped) > 3 else ""
+        notices.append(f"{path}: spaces removed around {len(stripped)} value(s) "
+                       f"({', '.join(stripped[:3])}{more})")
+    if not file_rows:
         raise BadInputError(f"{path}: no holders (only a header)")
+    headers = list(file_rows[0])
+    keys = header_keys(headers, path)
+    rows = [{keys[h]: v for h, v in r.items()} for r in file_rows]
+    #: key → "column C (性别)", as the operator sees the file
+    where = {keys[h]: f"column {column_letter(i)} ({h})" for i, h in enumerate(headers)}
     columns = set(rows[0])
     missing = [c for c in REQUIRED if c not in columns]
     if need_pin and "pin" not in columns:
         missing.append("pin")
     if missing:
-        raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; "
-                            f"needed: {', '.join(REQUIRED)}")
+        from sbcard.card.elements import BY_KEY
+
+        raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; needed: "
+                            f"{', '.join(f'{k}/{BY_KEY[k].zh}' for k in REQUIRED)}")
     problems: list[str] = []
     seen_ssn: dict[str, int] = {}
     seen_card: dict[str, int] = {}
     holders = []
     for n, row in enumerate(rows, start=1):
-        for issue in _check_row(row):
-            problems.append(f"row {n}: {issue}")
+        line = n + 1                    # the spreadsheet's row: the header is row 1
+        issues = _check_row(row)
         for key, seen in (("ssn", seen_ssn), ("card_no", seen_card)):
             value = row[key].upper()
             if value in seen:
-                problems.append(f"row {n}: {key}: same as row {seen[value]}")
+                issues.append(f"{key}: same as row {seen[value]}")
             else:
-                seen[value] = n
+                seen[value] = line
+        for issue in issues:
+            key, _, text = issue.partition(": ")
+            hint = excel_hint(key, row.get(key, ""))
+            problems.append(f"row {line}: {key}: {where.get(key, key)}: {text}"
+                            f"{' — ' + hint if hint else ''}")
         holders.append(Holder(n, row))
     if problems:
         raise CsvInvalid(path, problems)
