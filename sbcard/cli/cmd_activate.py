@@ -108,7 +108,8 @@ def activate(ctx: click.Context, ssn: str, name: str | None, operator: str, hook
               help="Audit log (default as for `sbcard activate`).")
 @click.option("--limit", default=20, show_default=True, help="How many entries, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def audit(audit_db: Path | None, limit: int, as_json: bool) -> None:
+@click.pass_context
+def audit(ctx: click.Context, audit_db: Path | None, limit: int, as_json: bool) -> None:
     """Show the activation audit log (启用记录), newest first. No PINs are ever stored."""
     from dataclasses import asdict
 
@@ -127,7 +128,14 @@ def audit(audit_db: Path | None, limit: int, as_json: bool) -> None:
     if as_json:
         echo_json([asdict(e) for e in entries])
         return
+    from sbcard import messages as msg
+
+    st = state(ctx)
     for e in entries:
-        click.echo(f"#{e.id} {e.started_at} {e.operator} card {e.card_no or '-'} "
-                   f"step {e.step}: {e.outcome}{' — ' + e.detail if e.detail else ''}"
+        zh = msg.OUTCOMES.get(e.outcome, e.outcome)
+        outcome = {"en": e.outcome, "zh": zh}.get(st.lang, f"{zh} {e.outcome}".strip())
+        line = msg.AUDIT_LINE(id=e.id, at=e.started_at, operator=e.operator,
+                              card_no=e.card_no or "-", step=e.step, outcome=outcome)
+        text = line.en if st.lang == "en" else line.zh
+        click.echo(f"{text}{' — ' + e.detail if e.detail else ''}"
                    f"{' [hook ' + e.hook + ']' if e.hook else ''}")

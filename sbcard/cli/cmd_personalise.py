@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sbcard.cli.common import state
+from sbcard.cli.common import echo_json, state
 from sbcard.errors import BadInputError, ExitCode
 
 
@@ -40,6 +40,8 @@ def _recipe_path(name: str) -> Path:
                    "explicit, journaled act (repeat; or a CSV column reissue=1). Without it a "
                    "holder with a finished card never gets a second one.")
 @click.option("--status", "show_status", is_flag=True, help="Show the journal of this batch; exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --status: the journal as JSON (holders masked as in the listing).")
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
                    "TEST root; never for real cards).")
@@ -58,7 +60,7 @@ def _recipe_path(name: str) -> Path:
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
                 report: Path | None, release: str | None, reissue: tuple[str, ...],
-                show_status: bool, ca: str | None,
+                show_status: bool, as_json: bool, ca: str | None,
                 robot_get: str | None, robot_done: str | None, robot_error: str | None,
                 dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
@@ -84,8 +86,10 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
     journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
+    if as_json and not show_status:
+        raise click.UsageError("--json goes with --status")
     if release or show_status:
-        return _journal_admin(holders, journal_path, release, show_status)
+        return _journal_admin(holders, journal_path, release, show_status, as_json)
     notices: list[str] = []
     holder_list = load_holders(holders, need_pin=False, notices=notices)
     has_pin = all(h.values.get("pin") for h in holder_list)
@@ -229,7 +233,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
 
 
 def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
-                   show_status: bool) -> int:
+                   show_status: bool, as_json: bool = False) -> int:
     from sbcard.ops.batch_report import open_existing, release_card, status_lines
 
     log, batch_id = open_existing(holders, journal_path)
@@ -237,6 +241,24 @@ def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
         if release:
             click.echo(release_card(log, batch_id, release))
             return ExitCode.OK
+        if as_json:
+            echo_json(_status_json(log, batch_id))
+            return ExitCode.OK
         for line in status_lines(log, batch_id):
             click.echo(line)
     return ExitCode.OK
+
+
+def _status_json(log, batch_id: int) -> dict:
+    from dataclasses import asdict
+
+    from sbcard.ops.audit import mask_ssn
+
+    keys = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
+            "detail", "note", "issue_no")
+    holders = []
+    for r in log.holders(batch_id):
+        entry = dict(zip(keys, r, strict=True))
+        entry["ssn"] = mask_ssn(entry["ssn"])
+        holders.append(entry)
+    return {"holders": holders, "counts": asdict(log.counts(batch_id))}

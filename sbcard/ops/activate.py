@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sbcard import messages as msg
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
@@ -89,11 +90,10 @@ def activate(channel: ApduChannel, req: ActivationRequest, audit: AuditLog, *,
             step = "validate"
             audit.update(row, step=step)
             if not report.holder_read:
-                raise RefusedError("cannot check the holder: EF06 needs RKSSSE; give a key "
-                                   "source (--keys/--psam/--hsm-command)")
+                raise RefusedError(msg.HOLDER_NEEDS_KEYS)
             expiry = report.value("expiry_date")
             if isinstance(expiry, dt.date) and expiry < (today or dt.date.today()):
-                raise RefusedError(f"the card expired on {expiry.isoformat()}: issue a new card")
+                raise RefusedError(msg.CARD_EXPIRED(date=expiry.isoformat()))
             step = "identity"
             audit.update(row, step=step)
             if (j["ssn"] or "").upper() != req.ssn.strip().upper():

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from sbcard import messages as msg
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import SW, AuthFailedError, BlockedError, CardError
@@ -64,10 +65,9 @@ class Pin:
 
 def check_new_pin(new: Pin, *, old: Pin | None = None, allow_trivial: bool = False) -> None:
     if not allow_trivial and new.trivial:
-        raise RefusedError("the new PIN is too easy to guess (e.g. 123456, 000000, 888888); "
-                           "choose another")
+        raise RefusedError(msg.TRIVIAL_PIN)
     if old is not None and secrets.compare_digest(new.digits, old.digits):
-        raise RefusedError("the new PIN is the same as the old one")
+        raise RefusedError(msg.SAME_PIN)
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,9 @@ def guard_tries(status: PinStatus, *, force: bool, what: str) -> None:
     if force:
         return
     if status.tries_left is None and status.pin_set:
-        raise RefusedError(f"the card does not report how many PIN tries are left; {what} "
-                           "could spend one: add --force to go ahead")
+        raise RefusedError(msg.TRIES_UNKNOWN(what=what, what_zh=msg.ACTIONS_ZH.get(what, what)))
     if status.tries_left == 1:
-        raise RefusedError(f"only 1 PIN try left: a wrong PIN would block the card; {what} "
-                           "only with --force")
+        raise RefusedError(msg.LAST_TRY(what=what, what_zh=msg.ACTIONS_ZH.get(what, what)))
 
 
 def verify_pin(channel: ApduChannel, pin: Pin, *, force: bool = False,
