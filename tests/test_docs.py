@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sbcard.cli.docgen import command_paths, render
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -40,3 +42,14 @@ def test_exit_codes_doc_matches_code():
     text = (DOCS / "exit-codes.md").read_text("utf-8")
     for code in ExitCode:
         assert f"| {code.value} | {code.name} |" in text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")    # click-man on click 8.2
+def test_man_pages_are_generated_from_the_cli(tmp_path):
+    from sbcard.cli.manpages import write
+
+    pages = {p.name: p.read_text("utf-8") for p in write(tmp_path)}
+    expected = {f"{'-'.join(path.split())}.1" for path in command_paths()}
+    assert expected <= set(pages)
+    assert pages["sbcard.1"].startswith(".TH") and "\\-\\-sim\\-state" in pages["sbcard.1"]
+    assert "\\-\\-redact" in pages["sbcard-read.1"]
