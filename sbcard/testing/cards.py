@@ -62,17 +62,20 @@ class SimulatedCard:
         self.raw_channel = ApduChannel(self.transport)
 
     @contextmanager
-    def recording(self, path: str | os.PathLike[str]) -> Iterator[ApduChannel]:
+    def recording(self, path: str | os.PathLike[str], *,
+                  redact_holder: bool = True) -> Iterator[ApduChannel]:
         """A channel to this card whose exchanges go to a dump at ``path``, in-process.
 
         The dump is the one ``sbcard --dump FILE`` writes (header, masked exchanges with
         timing), so ``sbcard --sim FILE``, ``sbcard sim replay FILE`` and
-        ``SimulatedCard.from_dump(FILE)`` replay it.
+        ``SimulatedCard.from_dump(FILE)`` replay it. Like ``--dump``, it masks the holder's
+        ID number and name unless ``redact_holder=False`` (``--no-redact``): a replay of a
+        masked dump reads no holder.
         """
         from sbcard.apdu.dump import DumpLayer, DumpWriter
 
         writer = DumpWriter(path)
-        layer = DumpLayer(self.transport, writer)
+        layer = DumpLayer(self.transport, writer, redact_holder=redact_holder)
         writer.header(reader=self.transport.description, atr=self.transport.atr,
                       protocol=self.transport.protocol)
         try:
