@@ -63,14 +63,14 @@ class SimulatedCard:
 
     @contextmanager
     def recording(self, path: str | os.PathLike[str], *,
-                  redact_holder: bool = True) -> Iterator[ApduChannel]:
+                  redact_holder: bool = False) -> Iterator[ApduChannel]:
         """A channel to this card whose exchanges go to a dump at ``path``, in-process.
 
         The dump is the one ``sbcard --dump FILE`` writes (header, masked exchanges with
         timing), so ``sbcard --sim FILE``, ``sbcard sim replay FILE`` and
-        ``SimulatedCard.from_dump(FILE)`` replay it. Like ``--dump``, it masks the holder's
-        ID number and name unless ``redact_holder=False`` (``--no-redact``): a replay of a
-        masked dump reads no holder.
+        ``SimulatedCard.from_dump(FILE)`` replay it. The card is simulated and its holder
+        synthetic, so EF06 is kept (the replay reads it back); ``redact_holder=True`` masks
+        it as ``sbcard --dump`` does by default.
         """
         from sbcard.apdu.dump import DumpLayer, DumpWriter
 
