@@ -22,9 +22,11 @@ from sbcard.errors import ExitCode
                    "interface returns it).")
 @click.option("--redact/--no-redact", "redact", default=None,
               help="--redact masks every personal field: ID number, name and bank card "
-                   "number (for screenshots and bug reports); --no-redact masks none (the full "
-                   "bank card number is still never logged or traced). Default: only the bank "
-                   "card number is masked.")
+                   "number (for screenshots and bug reports); --no-redact masks none, in the "
+                   "output and in --trace/--dump alike (the full bank card number is still "
+                   "never traced). Default: the output shows the holder and masks the bank "
+                   "card number; traces and dumps mask the holder (`sbcard --no-redact` "
+                   "unmasks traces and dumps only).")
 @click.option("--photo", type=click.Path(dir_okay=False, writable=True, allow_dash=True,
                                          path_type=Path),
               help="Also save the photo (EF08, needs a key source for RKSSSE) to this file; "
