@@ -8,6 +8,7 @@ page written for that vendor's service works unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -73,24 +74,64 @@ def dialect_handler(dialect: Dialect) -> Callable[[web.Request], Awaitable[web.S
     return handle
 
 
+#: Messages a client may send ahead while its previous one is still at the card.
+INBOX_LIMIT = 8
+
+
 async def serve_messages(ws: web.WebSocketResponse, service: CardService,
                          dialect: Dialect) -> None:
-    while True:
+    """Answer messages in order, one at a time. A reader task keeps listening meanwhile, so
+    a page that closes while its request waits for the reader is seen as gone, and its
+    request never starts (``CardService.call(abandoned=…)``)."""
+    inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+    gone = asyncio.Event()
+    state = {"busy": False}
+
+    async def listen() -> None:
         try:
-            msg = await ws.receive()
-        except TimeoutError:
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
-            return
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            answer = await answer_message(msg.data, service, dialect, lambda: ws.closed)
+            while True:
+                try:
+                    msg = await ws.receive()
+                except TimeoutError:
+                    if state["busy"] or not inbox.empty():
+                        continue              # waiting for the card is not idleness
+                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
+                    return
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    return  # CLOSE, or ERROR (aiohttp closed with 1009 for an oversized one)
+                if inbox.qsize() >= INBOX_LIMIT:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many")
+                    return
+                inbox.put_nowait(msg.data)
+        finally:
+            gone.set()
+
+    listener = asyncio.create_task(listen())
+    try:
+        while True:
+            if inbox.empty():
+                getter = asyncio.create_task(inbox.get())
+                waiter = asyncio.create_task(gone.wait())
+                await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    return
+                data = getter.result()
+            else:
+                data = inbox.get_nowait()
+            if gone.is_set():
+                return                         # the page left: what it queued never starts
+            state["busy"] = True
+            try:
+                answer = await answer_message(data, service, dialect, gone.is_set)
+            finally:
+                state["busy"] = False
             if ws.closed:
                 return
             await ws.send_str(json.dumps(answer, ensure_ascii=False))
-        elif msg.type == WSMsgType.ERROR:
-            # aiohttp has already closed with 1009 for a message over max_msg_size.
-            return
-        else:  # CLOSE / CLOSING / CLOSED
-            return
+    finally:
+        listener.cancel()
 
 
 async def answer_message(data: str | bytes, service: CardService, dialect: Dialect,
