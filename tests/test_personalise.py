@@ -65,7 +65,7 @@ def holder_on_card(card) -> tuple[str | None, str | None]:
 def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> BatchPlan:
     holders = load_holders(csv)
     j = Journal(journal)
-    batch = j.open_batch(csv, holders, "test", resume=resume)
+    batch = j.open_batch(csv, holders, "test", resume=resume).batch_id
     j.close()
     from sbcard.card.profiles import load_profile
 
@@ -81,7 +81,8 @@ def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> Batc
 def journal_rows(path: Path):
     con = sqlite3.connect(path)
     try:
-        return con.execute("SELECT row_no, ssn, card_id, status FROM holder ORDER BY row_no"
+        return con.execute("SELECT e.row_no, h.ssn, h.card_id, h.status FROM entry e JOIN "
+                           "holder h ON h.id = e.holder_id ORDER BY e.batch_id, e.row_no"
                            ).fetchall()
     finally:
         con.close()
@@ -181,7 +182,7 @@ def test_killed_run_resumes_and_started_batch_needs_resume(tmp_path):
     # a worker claimed the card and got half-way, then the process died
     j = Journal(tmp_path / "j.sqlite")
     claim = j.claim(plan.batch_id, card_id_hex(card), "gone")
-    j.step(plan.batch_id, claim.row_no, "personalise-2.0.apdu:20 write-element")
+    j.step(claim.holder_id, "personalise-2.0.apdu:20 write-element")
     j.close()
     with pytest.raises(RefusedError, match="add --resume"):
         make_plan(tmp_path / "j.sqlite", csv, [])
@@ -270,10 +271,10 @@ def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path)
     outcomes: list = []
     plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
     cards = [blank_card(i, "blank3") for i in (1, 2)]
-    assert cards[0].extensions["pki"].certificate is None        # blank: nothing issued
+    assert cards[0].pki.certificate is None        # blank: nothing issued
     run_batch([ListSlot(cards)], tmp_path / "j.sqlite", plan)
     assert [o.outcome for o in outcomes] == ["done", "done"], outcomes
-    keys = {bytes(c.extensions["pki"].key.public_key.to_bytes()) for c in cards}
+    keys = {bytes(c.pki.key.public_key.to_bytes()) for c in cards}
     assert len(keys) == 2                                          # generated per card
     t = T0Layer(SimulatedTransport(cards[0]))
     t.connect()
@@ -307,7 +308,7 @@ def test_batch_stops_after_consecutive_failures(tmp_path):
     plan.keys = None                             # every card fails at `authenticate`
     run_batch([SimSlot("blank", 10)], tmp_path / "j.sqlite", plan)
     assert [o.outcome for o in outcomes] == ["failed"] * 3
-    assert "3 cards in a row failed" in plan.stop_reason
+    assert "3 cards in a row were not personalised" in plan.stop_reason
     assert all(r[3] == "pending" for r in journal_rows(tmp_path / "j.sqlite"))
 
 

@@ -160,13 +160,21 @@ def test_cli_table_labels_bilingual(capsys):
 
 
 def test_cli_ireadcardbas_line(capsys):
-    code, out, _ = run_cli(capsys, "--sim", "read", "--format", "ireadcardbas")
+    code, out, _ = run_cli(capsys, "--sim", "--keys", "test", "read", "--format", "ireadcardbas")
     assert code == 0
     fields = out.strip().split("|")
     assert out.strip().endswith("|") and len(fields) == 12
     assert fields[0] == "519900" and fields[2] == "A00000011"
     assert fields[5] == "00814A44468660519900000001" and fields[7] == "20210601"
     assert fields[9] == "000000000000"
+
+
+def test_cli_ireadcardbas_needs_authentication_and_never_prints_a_partial_line(capsys):
+    # iReadCardBas authenticates the card before it answers (issue #11 item 6): without a
+    # key source there is no line at all, only the national code on stderr.
+    code, out, err = run_cli(capsys, "--sim", "v3", "read", "--format", "ireadcardbas")
+    assert code == 8 and out == ""
+    assert "-2201" in err and "无PSAM卡" in err
 
 
 def test_cli_redact(capsys):

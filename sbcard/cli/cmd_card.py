@@ -155,14 +155,18 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
 def _sw_pattern(expect: str | None) -> str | None:
     if expect is None:
         return None
-    text = expect.strip().upper().replace("X", "?")
-    if len(text) != 4 or any(c not in "0123456789ABCDEF?" for c in text):
-        raise click.BadParameter(f"{expect!r} is not a status word mask like 9000 or 63C?",
-                                 param_hint="--expect")
-    return text
+    from sbcard.apdu.sw import parse_sw_mask
+    from sbcard.errors import BadInputError
+
+    try:
+        return parse_sw_mask(expect)
+    except BadInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
 
 
 def _sw_ok(sw: int, pattern: str | None, raw: bool) -> bool:
     if pattern is None:
         return sw == 0x9000 or (raw and (sw >> 8) in (0x61, 0x6C))
-    return all(p in ("?", c) for p, c in zip(pattern, f"{sw:04X}", strict=True))
+    from sbcard.apdu.sw import sw_matches
+
+    return sw_matches(pattern, sw)

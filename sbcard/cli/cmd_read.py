@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sbcard.cli.common import echo_json, echo_table, label, state
+from sbcard.cli.common import echo_encoded, echo_json, echo_table, label, state
 from sbcard.errors import ExitCode
 
 
@@ -17,6 +17,9 @@ from sbcard.errors import ExitCode
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "ireadcardbas"]),
               default=None, help="table (default), json, or ireadcardbas: the national reader "
                                  "interface's iReadCardBas line (|-separated).")
+@click.option("--encoding", type=click.Choice(["utf-8", "gbk"]), default="utf-8",
+              help="With --format ireadcardbas: the line's encoding (gbk, as the national "
+                   "interface returns it).")
 @click.option("--redact", is_flag=True,
               help="Mask the ID number and the name (for screenshots and bug reports).")
 @click.option("--photo", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -26,8 +29,8 @@ from sbcard.errors import ExitCode
 @click.option("--no-redact", "no_redact", is_flag=True,
               help="With --bank: show the full bank card number (never logged or traced).")
 @click.pass_context
-def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo: Path | None,
-         bank: bool, no_redact: bool) -> int:
+def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str, redact: bool,
+         photo: Path | None, bank: bool, no_redact: bool) -> int:
     """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
 
     \b
@@ -51,6 +54,8 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
 
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
+    if fmt == "ireadcardbas":
+        return _ireadcardbas(st, encoding)
     with st.key_source() as keys, st.session() as channel:
         report = read_card(channel, keys=keys)
         bank_info = None
@@ -76,10 +81,6 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
         data["photo"] = {"file": str(photo), "bytes": len(photo_bytes)}
     if fmt == "json":
         echo_json(data)
-    elif fmt == "ireadcardbas":
-        click.echo(ireadcardbas_line(data))
-        for w in data["warnings"]:
-            click.echo(f"warning 警告: {w}", err=True)
     else:
         echo_table(table_rows(data, report))
     return ExitCode.OK if report.holder_read else ExitCode.CARD_ERROR
@@ -96,22 +97,25 @@ def redact_holder(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def ireadcardbas_line(d: dict[str, Any]) -> str:
-    """区划码|社会保障号码|卡号|卡识别码|姓名|卡复位信息|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
-
-    终端机编号 is the PSAM terminal number; without a PSAM the interface prints twelve zeros.
+def _ireadcardbas(st: Any, encoding: str) -> int:
+    """The national iReadCardBas line: the card is authenticated first (internal
+    authentication, and RKSSSE on 3.0 cards) and any failure prints no line at all, only the
+    national code and text on stderr (docs/national-interface.md).
     """
-    def v(key: str) -> str:
-        value = d.get(key)
-        return "" if value is None else str(value)
+    from sbcard.national.flows import read_basic
 
-    def date(key: str) -> str:
-        return v(key).replace("-", "")
+    with st.key_source() as keys, st.session() as channel:
+        terminal = None
+        if keys is not None:
+            from sbcard.errors import SbcardError
 
-    fields = [v("region_code"), v("ssn"), v("card_no"), v("card_id"), v("name"),
-              v("atr_historical"), v("spec_version"), date("issue_date"), date("expiry_date"),
-              d.get("terminal_number") or "000000000000", ""]
-    return "|".join(fields) + "|"
+            try:
+                terminal = getattr(keys, "terminal_number", None)   # a PSAM's 终端机编号
+            except SbcardError:
+                terminal = None
+        basic = read_basic(channel, keys, terminal_number=terminal)
+    echo_encoded(basic.line, encoding)
+    return ExitCode.OK
 
 
 def _code(value: Any, lookup) -> str:

@@ -24,6 +24,8 @@ class CliState:
     hsm_stdio: bool = False
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
+    #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
+    verbosity: int = 0
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
     reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
@@ -45,6 +47,24 @@ class CliState:
         self._dump_sessions[path] = seen + 1
         return writer, lambda link: DumpLayer(link, writer)
 
+    def info(self, message: str) -> None:
+        """A note for the operator on stderr (tries left, what is waited for); not with -q."""
+        if self.verbosity >= 0:
+            click.echo(message, err=True)
+
+    def step(self, message: str) -> None:
+        """One step of an operation, shown with -v."""
+        if self.verbosity >= 1:
+            click.echo(message, err=True)
+
+    def _step_sink(self, prefix: str = "") -> Any:
+        """With exactly -v: one line per card command (-vv shows the full trace instead)."""
+        if self.verbosity != 1 or self.trace:
+            return None
+        from sbcard.apdu.trace import format_step
+
+        return lambda record: self.step(prefix + format_step(record))
+
     def _trace_sink(self, prefix: str = "") -> Any:
         if not self.trace:
             return None
@@ -62,7 +82,8 @@ class CliState:
         from sbcard.ops.session import SessionOptions
 
         writer, wrap = self._recorder(self.psam_dump if self.psam else None)
-        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap)
+        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap,
+                                      on_record=self._step_sink("PSAM "))
         try:
             source = open_key_source(
                 KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
@@ -99,7 +120,7 @@ class CliState:
                 reserved[reader_name(self.psam)] = "the PSAM (--psam)"
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
-                                 on_wait=lambda m: click.echo(m, err=True),
+                                 on_record=self._step_sink(), on_wait=self.info,
                                  reserved=reserved)
         try:
             with open_session(options) as channel:
@@ -132,3 +153,12 @@ def echo_table(rows: list[tuple[str, str]]) -> None:
     w = max((width(k) for k, _ in rows), default=0)
     for key, value in rows:
         click.echo(f"{key}{' ' * (w - width(key))}  {value}")
+
+
+def echo_encoded(text: str, encoding: str = "utf-8") -> None:
+    """``text`` and a newline on stdout in ``encoding`` (gbk: what national-interface
+    integrators' programs expect)."""
+    if encoding.lower().replace("-", "") in ("utf8", ""):
+        click.echo(text)
+    else:
+        click.echo((text + "\n").encode(encoding, errors="replace"), nl=False)

@@ -22,7 +22,7 @@ from sbcard.errors import BadInputError
 
 REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
             "card_type", "issue_date", "expiry_date")
-OPTIONAL = ("spec_version", "pin")
+OPTIONAL = ("spec_version", "pin", "reissue")
 MAX_ERRORS_SHOWN = 50
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sbcard.hexutil import hex_mask_matches
 from sbcard.transport.base import CardTornError
 
 
@@ -36,8 +37,7 @@ class CommandMatch:
         if self.prefix is not None:
             text = raw.hex().upper()
             pattern = "".join(self.prefix.split()).upper()
-            if len(pattern) > len(text) or not all(
-                    p in ("?", t) for p, t in zip(pattern, text, strict=False)):
+            if not hex_mask_matches(pattern, text, prefix=True):
                 return False
         for offset, want in ((0, self.cla), (1, self.ins), (2, self.p1), (3, self.p2)):
             if want is not None and (len(raw) <= offset or raw[offset] != want):
@@ -183,7 +183,7 @@ def install_from_persona(card: Any, persona: Any) -> None:
         raise BadInputError(f"persona {persona.name}: [faults] has unknown key(s) "
                             f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     injector = FaultInjector(card)
-    card.extensions["faults"] = injector
+    card.faults = injector
     if spec.get("tear_at"):
         injector.tear_at(int(spec["tear_at"]))
     if spec.get("tear_on"):

@@ -21,6 +21,7 @@ from typing import Any
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
     MF_FID,
+    RID_MOHRSS,
     SSSE,
     DfSpec,
     Structure,
@@ -97,7 +98,7 @@ class Persona:
         region = str(self.card.get("region", ""))
         serial = str(self.card.get("serial", self.atr[-4:].hex()))
         auth = str(self.card.get("auth_code", "FFFFFFFF"))
-        return parse_hex(region + "D156000005" + serial + auth, "persona card_id")
+        return parse_hex(region + RID_MOHRSS.hex() + serial + auth, "persona card_id")
 
     def build_card(self) -> SimCard:
         mf = SimDF.build(MF_SPEC, None, bytes.fromhex("6F0483023F00"))
@@ -116,7 +117,7 @@ class Persona:
         card = SimCard(self.atr, mf, {SSSE.df_name: ssse}, pin, self.behaviour,
                        algorithm_id=ALGORITHM_IDS[self.algorithm], profile=self.profile)
         card.card_blocked = bool(self.card.get("card_blocked", False))
-        card.extensions["persona"] = self
+        card.persona = self
         _install_extensions(card, self)
         return card
 
