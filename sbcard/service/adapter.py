@@ -42,8 +42,8 @@ class DriverAdapter:
         """The driver's PIN function; in kiosk mode the page's PINs are handed to the
         ``PagePins`` source for exactly this operation (in the reader's worker thread)."""
         function = getattr(self.driver, {"verify": "iVerifyPIN", "change": "iChangePIN"}[kind])
-        if self.page_pins is None:
-            return function
+        if self.page_pins is None or not pins:
+            return function     # kiosk mode without a PIN: the page source says −31
         if kind == "verify":
             entries: tuple[str, ...] = (pins.get("pin", ""),)
         else:  # the driver asks old, new, new again

@@ -1,9 +1,10 @@
 """The service's settings: ports per dialect, the Origin allow-list, limits, PIN policy.
 
-Read from the ``[service]`` table of a TOML file named by ``SBCARD_SERVICE_CONFIG``, else
-``~/.config/sbcard/service.toml``, else ``/etc/sbcard/service.toml``, else the defaults
-below. The card side (reader, key source, PIN source) is the national driver's own
-configuration (``sbcard.national.config``), so a site configures the card once.
+Read from the ``[service]`` table of the national interface's one configuration file
+(``SBCARD_DRIVER_CONFIG``, else ``~/.config/sbcard/driver.toml``, else
+``/etc/sbcard/driver.toml``; ``sbcard.national.config``), whose other tables configure the
+card side (readers, key source, PIN source): a site configures the card once for the C
+library, ``sbcard call`` and this service.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.errors import BadInputError
-
-ENV_FILE = "SBCARD_SERVICE_CONFIG"
-SEARCH_PATH = (Path("~/.config/sbcard/service.toml"), Path("/etc/sbcard/service.toml"))
 
 #: The only addresses the service binds to (a local service must never face the network).
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
@@ -83,27 +81,24 @@ def config_from_mapping(table: Mapping[str, Any],
     return replace(base or ServiceConfig(), **values)
 
 
-def config_path(environ: Mapping[str, str] = os.environ) -> Path | None:
-    named = environ.get(ENV_FILE)
-    if named:
-        return Path(named)
-    for candidate in SEARCH_PATH:
-        path = candidate.expanduser()
-        if path.is_file():
-            return path
-    return None
-
-
 def load_service_config(path: str | Path | None = None,
                         environ: Mapping[str, str] = os.environ) -> ServiceConfig:
+    """The ``[service]`` table of the driver configuration file (defaults without one)."""
+    from sbcard.national.config import config_path
+
     chosen = Path(path) if path is not None else config_path(environ)
     if chosen is None:
         return ServiceConfig()
     try:
         data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"service configuration {chosen}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInputError(f"{chosen}: {exc}") from None
-    return config_from_mapping(data.get("service", {}))
+    table = data.get("service", {})
+    if not isinstance(table, dict):
+        raise BadInputError(f"{chosen}: [service] must be a table")
+    return config_from_mapping(table)
 
 
 @dataclass

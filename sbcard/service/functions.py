@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sbcard.national import codes
+
 
 @dataclass(frozen=True)
 class Param:
@@ -39,7 +41,7 @@ class BadRequest(Exception):
     @property
     def text(self) -> str:
         """The national message with the reason in English: "命令参数错 (iType: …)"."""
-        return f"{REQUEST_MESSAGES.get(self.code, '')} ({self.detail})".strip()
+        return f"{codes.message(self.code)} ({self.detail})"
 
 
 I_TYPE = Param("iType", int)
@@ -57,21 +59,28 @@ FUNCTIONS: dict[str, tuple[Param, ...]] = {
     "iVerifyPIN": (I_TYPE,),
     "iChangePIN": (I_TYPE,),
     "iReloadPIN": (I_TYPE, CARD_INFO),
+    "iReloadPIN_HSM_Step1": (I_TYPE, CARD_INFO),
+    "iReloadPIN_HSM_Step2": (P_KEY,),
+    "iReloadPIN_HSM_Step3": (P_KEY,),
     "iUnblockPIN": (I_TYPE, CARD_INFO),
+    "iUnblockPIN_HSM_Step1": (I_TYPE, CARD_INFO),
+    "iUnblockPIN_HSM_Step2": (P_KEY,),
+    "iUnblockPIN_HSM_Step3": (P_KEY,),
     "iGetCardType": (),
+    "iGetReaderInfo": (),
+    "iGetDeviceInfo": (),
 }
 
 #: Functions that change the card: a caller that leaves while queued never starts them.
-CARD_CHANGING = frozenset({"iChangePIN", "iReloadPIN", "iUnblockPIN"})
+CARD_CHANGING = frozenset({"iChangePIN", "iReloadPIN", "iUnblockPIN", "iReloadPIN_HSM_Step3",
+                           "iUnblockPIN_HSM_Step3"})
 
 #: Parameter names as pages spell them (public page code writes both pKey and pkey).
 ALIASES = {"pkey": "pKey", "itype": "iType"}
 
-# Codes of the national table (sbcard.national.codes) that requests can earn.
-UNSUPPORTED = -13    # (动态库)不支持该命令
-BAD_PARAMETER = -14  # (发给动态库的)命令参数错
-REQUEST_MESSAGES = {UNSUPPORTED: "（动态库）不支持该命令",
-                    BAD_PARAMETER: "（发给动态库的）命令参数错"}
+# The national codes a request itself can earn (−13 unsupported, −14 bad parameter).
+UNSUPPORTED = codes.UNSUPPORTED
+BAD_PARAMETER = codes.BAD_PARAMETER
 
 
 def coerce(param: Param, value: Any, function: str) -> Any:

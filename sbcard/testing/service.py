@@ -45,6 +45,17 @@ class ServiceThread:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
+    @classmethod
+    def around(cls, service: Any) -> ServiceThread:
+        """A thread for an already built ``CardService`` (``sbcard.service.run``)."""
+        self = cls.__new__(cls)
+        self.config = service.config
+        self.service = service
+        self.urls = {}
+        self._loop = self._thread = self._running = self._error = None
+        self._ready = threading.Event()
+        return self
+
     @property
     def url(self) -> str:
         return self.urls["api"]
