@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label, state
@@ -129,6 +131,8 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     Hex may be spaced or not; each APDU is one argument (quote spaced ones):
       sbcard apdu 00A404000F7378312E73682EC9E7BBE1B1A3D5CF 00A4020002EF05 00B2070000
       sbcard apdu "00 84 00 00 08"
+    `-` reads the APDUs from stdin, one per line (# comments and blank lines skipped):
+      sbcard apdu - < apdus.txt
     All APDUs are checked (length, Lc against the data, case 1-4) before the first is sent.
     PIN blocks are masked in what is printed. Exit code 5 if a status word is not the one
     expected.
@@ -136,6 +140,15 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     from sbcard.apdu.sw import describe_sw
     from sbcard.ops.raw import parse_apdus, send_apdus
 
+    if "-" in apdus:
+        if apdus != ("-",):
+            raise click.UsageError("`-` (APDUs from stdin) stands alone")
+        lines = sys.stdin.read().splitlines()
+        apdus = tuple(t for t in (ln.split("#", 1)[0].strip() for ln in lines) if t)
+        if not apdus:
+            from sbcard.errors import BadInputError
+
+            raise BadInputError("apdu -: no APDU on stdin")
     commands = parse_apdus(list(apdus))
     pattern = _sw_pattern(expect)
     with state(ctx).session(raw=raw) as channel:

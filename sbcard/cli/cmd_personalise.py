@@ -10,15 +10,11 @@ import click
 from sbcard.cli.common import state
 from sbcard.errors import BadInputError, ExitCode
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "apdu_scripts"
-
 
 def _recipe_path(name: str) -> Path:
-    for base in (Path.cwd() / "apdu_scripts", RECIPES_DIR):
-        if (base / name).is_file():
-            return base / name
-    raise BadInputError(f"recipe {name} not found (looked in ./apdu_scripts and {RECIPES_DIR});"
-                        " give --recipe FILE")
+    from sbcard.ops.recipes import find_recipe
+
+    return find_recipe(name, local=Path.cwd() / "apdu_scripts")
 
 
 @click.command()
