@@ -113,7 +113,9 @@ function followEvents() {
     const event = JSON.parse(e.data);
     if (event.present === true) setStatus("present", "卡已插入", "card inserted");
     else if (event.present === false) setStatus("absent", "请插卡", "insert a card");
-    if (event.event === "inserted") readCard();
+    if (event.event === "inserted" || (event.event === "state" && event.present === true)) {
+      readCard();
+    }
     if (event.event === "removed") { clearCard(); say("卡已拔出 Card removed", false); }
   };
   ws.onclose = () => {
