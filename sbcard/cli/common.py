@@ -27,6 +27,7 @@ class CliState:
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
     lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
+    sim_state: Path | None = None       # --sim-state FILE: the simulated card's memory
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
     reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
@@ -125,6 +126,9 @@ class CliState:
 
             with contextlib.suppress(TransportError):
                 reserved[reader_name(self.psam)] = "the PSAM (--psam)"
+        saved: list[Any] = []
+        if self.sim_state is not None:
+            wrap = self._with_sim_state(wrap, saved)
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
                                  on_record=self._step_sink(), on_wait=self.info,
@@ -135,6 +139,30 @@ class CliState:
         finally:
             if writer is not None:
                 writer.close()
+            if saved:                   # also after a failure: a wrong PIN counts
+                from sbcard.sim import state as sim_state
+
+                sim_state.save(self.sim_state, sim_state.capture(saved[0], str(self.sim)))
+
+    def _with_sim_state(self, wrap: Any, saved: list[Any]) -> Any:
+        """A link wrapper that gives the simulated card its saved memory (--sim-state)."""
+        if self.sim is None:
+            raise click.UsageError("--sim-state goes with --sim (the in-process card)")
+
+        def restore(link: Any) -> Any:
+            from sbcard.sim import state as sim_state
+
+            card = getattr(link, "card", None)
+            if card is None or not hasattr(card, "pin"):
+                raise click.UsageError("--sim-state: this --sim is not a simulated card "
+                                       "(a dump replays, it keeps no state)")
+            previous = sim_state.load(self.sim_state, str(self.sim))  # type: ignore[arg-type]
+            if previous is not None:
+                sim_state.restore(card, previous)
+            saved.append(card)
+            return link if wrap is None else wrap(link)
+
+        return restore
 
 
 def state(ctx: click.Context) -> CliState:
