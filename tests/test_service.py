@@ -377,3 +377,16 @@ def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
     assert driver.pin_changes == 1                  # the running one completed
     assert s.service.queue.stats.abandoned == 1     # the queued one never started
     assert s.service.queue.idle
+
+
+def test_a_taken_port_is_a_one_line_error(driver: FakeDriver) -> None:
+    import socket
+
+    from sbcard.errors import SbcardError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SbcardError, match=f"port {port} \\(rest\\)"):
+            ServiceThread(driver, service_config(rest_port=port)).start()

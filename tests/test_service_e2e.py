@@ -170,3 +170,35 @@ def test_through_pcscd_read_and_card_events(pcscd_card: Any) -> None:
     assert state["event"] == "state"
     assert read["success"] == 1 and split_fields(read["pOutInfo"])[4] == NAME
     assert seen[-1]["event"] == "removed" and seen[-1]["present"] is False
+
+
+def test_sbcard_serve_command_runs_until_sigterm() -> None:
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from sbcard.testing.service import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sbcard", "serve", "--sim", "demo", "--port", str(port),
+         "--function-port", "0", "--decard-port", "0", "--rest-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/readcard/entry?param=sicard", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert body["code"] == 200 and split_fields(body["data"])[4] == NAME
+    assert proc.returncode == 0 and f"http://127.0.0.1:{port}" in err
+    assert "Traceback" not in err

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from sbcard.errors import SbcardError
 from sbcard.service import api
 from sbcard.service.core import CardService
 from sbcard.service.dialects import DecardStyle, FunctionStyle, rest_answer
@@ -238,7 +239,13 @@ async def start_service(service: CardService) -> RunningService:
             bound = port
             for host in config.bind:
                 site = web.TCPSite(runner, host, bound, backlog=128, reuse_address=True)
-                await site.start()
+                try:
+                    await site.start()
+                except OSError as exc:
+                    raise SbcardError(
+                        f"cannot listen on {host} port {bound} ({name}): {exc.strerror}; "
+                        f"another service there? choose another port, or 0 to turn "
+                        f"{name} off") from None
                 if bound == 0:  # the first bind chose a free port; ::1 takes the same
                     server = site._server
                     assert server is not None and server.sockets  # type: ignore[union-attr]
