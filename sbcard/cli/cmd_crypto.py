@@ -36,6 +36,28 @@ def _hex(text: str, what: str) -> bytes:
     return parse_hex(text, what)
 
 
+def _secret_hex(value: str, what: str) -> bytes:
+    """A key as hex, from where argv does not show it: ``-`` (a line on stdin),
+    ``@FILE`` (hex text in a file) or ``env:NAME`` (an environment variable); plain hex on
+    the command line still works but is visible to other users (ps)."""
+    if value == "-":
+        text = sys.stdin.readline().strip()
+        where = "stdin"
+    elif value.startswith("@"):
+        text = _read_file(value[1:], what).decode("ascii", "replace").strip()
+        where = value[1:]
+    elif value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise BadInputError(f"{what}: environment variable {name} is not set")
+        text, where = os.environ[name].strip(), f"${name}"
+    else:
+        return _hex(value, what)
+    if not text:
+        raise BadInputError(f"{what}: nothing in {where}")
+    return _hex(text, f"{what} ({where})")
+
+
 def _out_hex(data: bytes) -> str:
     from sbcard.hexutil import to_hex
 
@@ -86,6 +108,8 @@ def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
         raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
     if in_file is not None:
         return _read_file(in_file, f"--in {what}")
+    if parts == ("-",):                   # `-` is stdin, never the empty hex string
+        return _read_file("-", f"{what} from stdin")
     if text is not None:
         return text.encode("utf-8")
     return _hex(" ".join(parts), what)
@@ -210,7 +234,7 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
 
     @click.command(name="enc" if encrypt else "dec", help=help_text)
     @click.argument("hex_parts", nargs=-1, metavar="[HEX]")
-    @click.option("--key", required=True, metavar="HEX",
+    @click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
                   help="16-byte SM4 key." if name == "sm4" else
                   "8-byte DES key, 16-byte 3DES EDE2 key (K1‖K2, K3 = K1) or 24-byte "
                   "3DES EDE3 key (K1‖K2‖K3).")
@@ -231,7 +255,7 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
         from sbcard.crypto import symmetric
 
         mode = mode.lower()
-        key_bytes = _hex(key, "--key")
+        key_bytes = _secret_hex(key, "--key")
         if len(key_bytes) not in key_sizes:
             sizes = " or ".join(str(n) for n in key_sizes)
             raise BadInputError(f"--key: {title} key must be {sizes} bytes, "
@@ -303,7 +327,7 @@ for _verb in (True, False):
 
 @crypto.command()
 @_ALG_OPTION
-@click.option("--key", required=True, metavar="HEX",
+@click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
               help="Session key 过程密钥 (DES 8 bytes, SM4 16), or with "
                    "--derive-from-challenge the card key it is derived from.")
 @click.argument("data_parts", nargs=-1, required=True, metavar="DATA")
@@ -331,7 +355,7 @@ def mac(alg: str, key: str, data_parts: tuple[str, ...], iv: str | None,
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
-    key_bytes = _hex(key, "--key")
+    key_bytes = _secret_hex(key, "--key")
     data = _hex(" ".join(data_parts), "DATA")
     iv_bytes = _hex(iv, "--iv") if iv is not None else None
     challenge_bytes = None
@@ -465,7 +489,7 @@ def _printable(data: bytes) -> str | None:
 
 @crypto.command()
 @_ALG_OPTION
-@click.option("--key", required=True, metavar="HEX",
+@click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
               help="Card key 卡片密钥 (already diversified; DES 8 or 16 bytes, SM4 16).")
 @click.option("--challenge", required=True, metavar="HEX",
               help="The card's GET CHALLENGE answer, 过程因子 R (4 or 8 bytes).")
@@ -491,7 +515,7 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
-    key_bytes = _hex(key, "--key")
+    key_bytes = _secret_hex(key, "--key")
     challenge_bytes = _hex(challenge, "--challenge")
     x = _hex(original, "--original")
     session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
@@ -548,7 +572,11 @@ def sm2_group() -> None:
 def _private_key(value: str) -> PrivateKey:
     from sbcard.crypto import sm2
 
-    return sm2.load_private_key(_bytes_or_file(value, "--key"))
+    key = sm2.load_private_key(_bytes_or_file(value, "--key"))
+    if os.path.isfile(value) and os.stat(value).st_mode & 0o077:    # as --keys refuses one
+        click.echo(f"WARNING: private key file {value} is readable by other users: "
+                   f"chmod 600 {value}", err=True)
+    return key
 
 
 def _public_key(value: str) -> PublicKey:

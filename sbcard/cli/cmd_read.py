@@ -63,6 +63,8 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
 
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
+    if redact is False:        # the user wants the holder in full: in the trace/dump too
+        st.redact_holder = False
     if fmt == "ireadcardbas":
         extras = [o for o, given in (("--redact/--no-redact", redact is not None),
                                      ("--photo", photo is not None), ("--bank", bank)) if given]

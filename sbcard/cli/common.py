@@ -26,6 +26,8 @@ class CliState:
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
+    #: --trace and --dump mask the holder's ID number and name (EF06) unless --no-redact
+    redact_holder: bool = True
     lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     sim_state: Path | None = None       # --sim-state FILE: the simulated card's memory
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
@@ -47,7 +49,7 @@ class CliState:
         seen = self._dump_sessions.get(path, 0)
         writer = DumpWriter(path, append=seen > 0)
         self._dump_sessions[path] = seen + 1
-        return writer, lambda link: DumpLayer(link, writer)
+        return writer, lambda link: DumpLayer(link, writer, redact_holder=self.redact_holder)
 
     def info(self, message: str) -> None:
         """A note for the operator on stderr (tries left, what is waited for); not with -q."""
@@ -132,7 +134,7 @@ class CliState:
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
                                  on_record=self._step_sink(), on_wait=self.info,
-                                 reserved=reserved)
+                                 reserved=reserved, redact_holder=self.redact_holder)
         try:
             with open_session(options) as channel:
                 yield channel

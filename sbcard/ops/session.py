@@ -33,6 +33,8 @@ class SessionOptions:
     on_wait: Callable[[str], None] | None = None     # told once that we are waiting
     #: Readers that hold something else (the PSAM's → "the PSAM"): never the card's.
     reserved: Mapping[str, str] | None = None
+    #: Traces mask the holder's ID number and name (EF06) unless the user said --no-redact.
+    redact_holder: bool = True
 
 
 def make_link(options: SessionOptions) -> Transport:
@@ -58,7 +60,8 @@ def make_link(options: SessionOptions) -> Transport:
 def stack(link: Transport, options: SessionOptions) -> Transport:
     transport = link
     if options.trace is not None or options.on_record is not None:
-        transport = TraceLayer(transport, options.trace, options.on_record)
+        transport = TraceLayer(transport, options.trace, options.on_record,
+                               redact_holder=options.redact_holder)
     if not options.raw:
         transport = T0Layer(transport)
     return transport

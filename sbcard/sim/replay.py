@@ -214,12 +214,14 @@ def unmask_response(text: str) -> bytes:
     """Recorded response hex → bytes; masked PAN digits become zeros, Luhn kept valid."""
     if "*" not in text:
         return bytes.fromhex(text)
-    from sbcard.apdu.redact import _pan_spans
+    from sbcard.apdu.redact import ASCII_TRACK_TAGS, _pan_spans
 
     nibbles = list(text.replace("*", "0"))
     hidden = [i for i, ch in enumerate(text) if ch == "*"]
     raw = bytes.fromhex("".join(nibbles))
-    for start, end in _pan_spans(raw[:-2]):
+    for tag, start, end, _cut in _pan_spans(raw[:-2]):
+        if tag in ASCII_TRACK_TAGS:
+            continue                          # track 1 text: masked whole, no Luhn to keep
         lo, hi = 2 * start, 2 * end
         inside = [i for i in hidden if lo <= i < hi]
         if not inside:
