@@ -62,17 +62,20 @@ class SimulatedCard:
         self.raw_channel = ApduChannel(self.transport)
 
     @contextmanager
-    def recording(self, path: str | os.PathLike[str]) -> Iterator[ApduChannel]:
+    def recording(self, path: str | os.PathLike[str], *,
+                  redact_holder: bool = False) -> Iterator[ApduChannel]:
         """A channel to this card whose exchanges go to a dump at ``path``, in-process.
 
         The dump is the one ``sbcard --dump FILE`` writes (header, masked exchanges with
         timing), so ``sbcard --sim FILE``, ``sbcard sim replay FILE`` and
-        ``SimulatedCard.from_dump(FILE)`` replay it.
+        ``SimulatedCard.from_dump(FILE)`` replay it. The card is simulated and its holder
+        synthetic, so EF06 is kept (the replay reads it back); ``redact_holder=True`` masks
+        it as ``sbcard --dump`` does by default.
         """
         from sbcard.apdu.dump import DumpLayer, DumpWriter
 
         writer = DumpWriter(path)
-        layer = DumpLayer(self.transport, writer)
+        layer = DumpLayer(self.transport, writer, redact_holder=redact_holder)
         writer.header(reader=self.transport.description, atr=self.transport.atr,
                       protocol=self.transport.protocol)
         try:
