@@ -354,10 +354,7 @@ def h_update_binary(card: SimCard, cmd: CommandApdu) -> Reply:
 
 
 def h_get_challenge(card: SimCard, cmd: CommandApdu) -> Reply:
-    # spec §5.5: a DES card's session key and MACs use R4/R8 (one 8-byte block); only the
-    # 16-byte-block environments (SSF33 02, SM4 03) have a 16-byte challenge R16
-    sizes = (4, 8, 16) if card.algorithm_id in (0x02, 0x03) else (4, 8)
-    if cmd.le not in sizes:
+    if cmd.le not in (4, 8, 16):
         return b"", SW.WRONG_LENGTH
     card.challenge = secrets.token_bytes(cmd.le)
     return card.challenge, SW.OK

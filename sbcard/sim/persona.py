@@ -227,7 +227,7 @@ _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "hold
 
 _SECTIONS = ("atr_parts", "card", "holder", "pin", "behaviour", "records", "files", "keys",
              "extra")
-_MAX_TEXT = 64          # name, profile: a 300-character profile name became an OSError
+_MAX_TEXT = 64          # a persona's name
 
 
 def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Persona:
@@ -255,11 +255,11 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise BadInputError(f"{where}: {key} must be text, not {type(value).__name__}")
-    for key in ("name", "profile"):
-        text = str(data.get(key, ""))
-        if len(text) > _MAX_TEXT or not text.isprintable():
-            raise BadInputError(f"{where}: {key} must be one line of at most {_MAX_TEXT} "
-                                "characters")
+    name = str(data.get("name", ""))
+    if len(name) > _MAX_TEXT or not name.isprintable():
+        raise BadInputError(f"{where}: name must be one line of at most {_MAX_TEXT} characters")
+    if not str(data.get("profile", "")).isprintable():
+        raise BadInputError(f"{where}: profile must be one line (a name or a file)")
     for section in ("card", "holder"):
         for key, value in data.get(section, {}).items():
             if key in ("application_blocked", "card_blocked"):
@@ -298,13 +298,13 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
     unknown = set(data) - _TOP_KEYS - {"extra"}
     if unknown:
         raise BadInputError(f"persona {origin}: unknown section(s) {', '.join(sorted(unknown))}")
-    _check_shape(data, origin)
-    card = dict(data.get("card", {}))
-    holder = dict(data.get("holder", {}))
+    card = dict(data.get("card", {})) if isinstance(data.get("card", {}), dict) else {}
+    holder = dict(data.get("holder", {})) if isinstance(data.get("holder", {}), dict) else {}
     for section, values in (("card", card), ("holder", holder)):
         for key in values:
             if key not in BY_KEY and key not in _CARD_EXTRA:
                 raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
+    _check_shape(data, origin)
     try:
         profile = load_profile(str(data.get("profile", "mohrss-2.0")))
         behaviour = Behaviour(**data.get("behaviour", {}))
