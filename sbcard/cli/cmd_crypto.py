@@ -398,8 +398,9 @@ _LEVEL_NAMES = {
               help="Issuing region code 地区代码 (卡的识别码 digits 1-6): gives the city "
                    "(地市) and province (省级) factors.")
 @click.option("--atr", metavar="HEX",
-              help="The card's ATR, or just its historical bytes: the card factor is the "
-                   "last 8 bytes. Without it, diversification stops above the card level.")
+              help="The card's ATR, or just its 13 historical bytes: the card factor is "
+                   "historical bytes 6-13 (part 9 §7.3.3; an ATR's TCK is skipped). Without "
+                   "it, diversification stops above the card level.")
 @click.option("--levels", type=click.IntRange(1, 3), default=2, show_default=True, metavar="1|2|3",
               help="Levels from the root to the card key: 1 card; 2 city, card; "
                    "3 province, city, card.")
@@ -413,7 +414,7 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
 
     \b
     The root is diversified with the province factor ("PP0000sh"), then the city factor
-    ("CCCCCCsx"; "CCCC00sx" in Zhejiang) and the card factor (last 8 ATR bytes), starting
+    ("CCCCCCsx"; "CCCC00sx" in Zhejiang) and the card factor (historical bytes 6-13), starting
     at the level --levels says the root sits at.
       sbcard crypto diversify --alg sm4 --root 00112233445566778899AABBCCDDEEFF \\
           --region 650100 --atr 3B6D000000815448…
@@ -422,6 +423,7 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
     """
     from click.core import ParameterSource
 
+    from sbcard.card import factors as card_factors
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
@@ -444,14 +446,10 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
             chain = chain[:-1]
             if not chain:
                 raise click.UsageError("--levels 1 uses the card factor only: give --atr")
-        for level in chain:
-            if level == "province":
-                factor = card_algos.province_factor(region or "")
-            elif level == "city":
-                factor = card_algos.city_factor(region or "")
-            else:
-                factor = card_algos.card_factor(_hex(atr or "", "--atr"))
-            steps.append((level, factor))
+        card = card_factors.card_factor(_hex(atr, "--atr")) if atr is not None else None
+        by_level = dict(zip(card_factors.LEVELS,
+                            card_factors.chain(card, region, 3 if region else 1), strict=False))
+        steps = [(level, by_level[level]) for level in chain]
 
     key = root_key
     rows: list[dict[str, Any]] = []

@@ -163,10 +163,14 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
 
 def _command_line(args: list[str]) -> list[str]:
     """The arguments as typed → as click parses them (sbcard.cli.argv says why)."""
-    from sbcard.cli.argv import check_sim_value, hoist_global_options, normalise_sim
-    from sbcard.sim.persona import builtin_personas
+    from sbcard.cli.argv import (
+        check_sim_value,
+        hoist_global_options,
+        normalise_sim,
+        persona_names,
+    )
 
-    personas = builtin_personas()
+    personas = persona_names()
     commands = {**COMMANDS, **ALIASES}
     out = normalise_sim(hoist_global_options(cli, args, personas), commands, personas)
     check_sim_value(out, personas, commands)

@@ -59,6 +59,56 @@ def _libpython() -> str:
     return str(name or f"libpython{sysconfig.get_python_version()}.so")
 
 
+PY = "sbcard_py_"      # the cffi entry points the exported C functions call
+
+
+def _proto(name: str, params: list[tuple[str, str]]) -> str:
+    return f"long {name}({', '.join(f'{t} {p}' for t, p in params) or 'void'})"
+
+
+def c_wrappers(decls: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """The exported national functions: keep this thread's Python state, then call Python.
+
+    cffi gives a thread that calls in from C a fresh Python thread state per call and drops
+    it afterwards; creating one costs more than the whole national function's own Python
+    work on a fast card. Each thread's state is created once and kept (``sbcard_pin``), and
+    released when the thread ends (a pthread key destructor).
+    """
+    out = []
+    for name, params in decls:
+        args = ", ".join(p for _t, p in params)
+        out.append(f"{_proto(PY + name, params)};")
+        out.append(f"{_proto(name, params)} {{\n"
+                   f"    long rc = {PY}{name}({args});\n"
+                   f"    sbcard_pin();\n"
+                   f"    return rc;\n}}")
+    return "\n".join(out) + "\n"
+
+
+PIN_C = """
+static pthread_key_t sbcard_tstate_key;
+static pthread_once_t sbcard_key_once = PTHREAD_ONCE_INIT;
+
+static void sbcard_unpin(void *tstate) {
+    if (tstate != NULL && Py_IsInitialized()) {
+        PyEval_RestoreThread((PyThreadState *)tstate);
+        PyGILState_Release(PyGILState_UNLOCKED);   /* counter 1 -> 0: state freed */
+    }
+}
+
+static void sbcard_make_key(void) { pthread_key_create(&sbcard_tstate_key, sbcard_unpin); }
+
+/* After a call from C: give this thread a Python thread state that outlives the call. */
+static void sbcard_pin(void) {
+    pthread_once(&sbcard_key_once, sbcard_make_key);
+    if (pthread_getspecific(sbcard_tstate_key) != NULL || !Py_IsInitialized()) return;
+    if (PyGILState_GetThisThreadState() != NULL) return;   /* a Python thread: it has one */
+    PyGILState_Ensure();                                 /* counter 0 -> 1, GIL taken */
+    pthread_setspecific(sbcard_tstate_key, PyEval_SaveThread());   /* GIL released */
+}
+"""
+
+
 def c_prelude() -> str:
     """C run when the library is loaded, before the interpreter starts.
 
@@ -76,6 +126,7 @@ def c_prelude() -> str:
         #include <stdlib.h>
         #include <string.h>
         #include <stdio.h>
+        #include <pthread.h>
         #include <Python.h>
 
         static const char sbcard_paths[] = {json.dumps(paths)};
@@ -94,6 +145,10 @@ def c_prelude() -> str:
             free(value);
         }}
         """)
+
+
+def c_source(decls: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    return c_prelude() + PIN_C + c_wrappers(decls)
 
 
 def init_code(decls: list[tuple[str, list[tuple[str, str]]]]) -> str:
@@ -115,8 +170,8 @@ def init_code(decls: list[tuple[str, list[tuple[str, str]]]]) -> str:
         args = ", ".join(p for _t, p in params)
         lines += [
             "",
-            "@ffi.def_extern(error=-999)",
-            f"def {name}({args}):",
+            f"@ffi.def_extern(name={PY + name!r}, error=-999)",
+            f"def _{name}({args}):",
             f"    return cabi.call(ffi, {name!r}, ({args}{',' if len(params) == 1 else ''}))",
         ]
     return "\n".join(lines) + "\n"
@@ -129,10 +184,9 @@ def build(outdir: str | Path = "build/native", *, verbose: bool = False) -> Path
     out.mkdir(parents=True, exist_ok=True)
     decls = declarations()
     ffibuilder = cffi.FFI()
-    ffibuilder.embedding_api("\n".join(
-        f"long {name}({', '.join(f'{t} {p}' for t, p in params) or 'void'});"
-        for name, params in decls))
-    ffibuilder.set_source("_sscard_embed", c_prelude(), include_dirs=[str(NATIVE)])
+    ffibuilder.embedding_api("\n".join(f"{_proto(PY + name, params)};"
+                                       for name, params in decls))
+    ffibuilder.set_source("_sscard_embed", c_source(decls), include_dirs=[str(NATIVE)])
     ffibuilder.embedding_init_code(init_code(decls))
     built = ffibuilder.compile(tmpdir=str(out), target="libSSCardDriver.*", verbose=verbose)
     (out / "SSCardDriver.h").write_bytes(HEADER.read_bytes())

@@ -15,6 +15,7 @@ from typing import Any
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
+from sbcard.hexutil import parse_hex
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
@@ -89,7 +90,7 @@ class SimulatedCard:
 
     def transmit(self, command: bytes | str) -> bytes:
         """One command through the T=0 layer (hex text or bytes); response data ‖ SW."""
-        raw = bytes.fromhex("".join(command.split())) if isinstance(command, str) else command
+        raw = parse_hex(command, "command") if isinstance(command, str) else command
         return self.channel.transport.transmit(raw)
 
     def reconnect(self) -> bytes:
