@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "crypto": "sbcard.cli.cmd_crypto:crypto",
     "sim": "sbcard.cli.cmd_sim:sim",
     "call": "sbcard.cli.cmd_call:call",
+    "serve": "sbcard.cli.cmd_serve:serve",
 }
 
 #: other spellings people type → the command's name (not listed in --help)
@@ -67,6 +68,8 @@ class LazyGroup(click.Group):
 SHORT_HELP = {
     "call": "Call a national reader-interface function (iReadCardBas …), print code and output. "
             "调用接口",
+    "serve": "Local card service for browser pages: 3 vendor dialects, own API, counter page. "
+             "读卡服务",
     "readers": "List readers, card presence, ATR and card type. 列出读卡器",
     "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
     "read": "Read issuer and holder data (EF05/EF06), optionally bank number, photo. 读卡",

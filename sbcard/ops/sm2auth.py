@@ -26,9 +26,10 @@ from typing import Any
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
-from sbcard.apdu.sw import SW, CardError, describe_sw
+from sbcard.apdu.sw import SW, CardError, SecurityStatusError, describe_sw
 from sbcard.card.profiles import CardProfile
 from sbcard.crypto import sm2, x509
+from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import parse_hex, to_hex
@@ -84,7 +85,9 @@ def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[s
 
 _KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
                "p2", "data_prefix", "challenge_length", "send", "hash", "user_id",
-               "user_id_hex", "le", "signature", "response_prefix", "name"}
+               "user_id_hex", "le", "signature", "response_prefix", "name", "user_pin",
+               "user_pin_verify", "pin_challenge_length"}
+_USER_PIN_MODES = ("on-demand", "required")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,14 @@ class Sm2AuthConfig:
     signature: sm2.SignatureEncoding = sm2.SignatureEncoding.RAW
     response_prefix: bytes = b""          # fixed bytes before the signature in the answer
     name: str = "INTERNAL AUTHENTICATE (SM2)"
+    # The PKI user PIN (national API PKI_SignData(pUserPin, …)): "on-demand" = sign without
+    # it and report 6982 as "PKI PIN needed"; "required" = verify it before signing. The
+    # proof is SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge) in ``00 20 01 81 10`` after a
+    # 16-byte GET CHALLENGE (leithergit/Z390Kylin Evolis_Z390_printer.cpp: 80C4010305C103
+    # <PIN> gives SM3(PIN), 0084000010, 0020018110 <SM4 of the challenge>).
+    user_pin: str = "on-demand"
+    user_pin_verify: bytes = bytes.fromhex("00200181")
+    pin_challenge_length: int = 16
     origin: str = field(default="built-in defaults", compare=False)
 
     @classmethod
@@ -178,6 +189,9 @@ class Sm2AuthConfig:
             signature=sm2.SignatureEncoding(_choice(section, "signature", "raw",
                                                     ("raw", "der"), origin)),
             response_prefix=_hex_field(section, "response_prefix", "", None, origin),
+            user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
+            user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
+            pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
             name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
                                   else "SM2 authentication command")),
             origin=origin,
@@ -378,15 +392,38 @@ def _der_length(head: bytes, fid: int) -> int:
     return total
 
 
+class PkiPinNeededError(SecurityStatusError):
+    """6982 from the PKI application's signing command: the user PIN must be verified."""
+
+
+def verify_pki_user_pin(channel: ApduChannel, config: Sm2AuthConfig, pin: str) -> None:
+    """Prove the PKI user PIN to the selected PKI application (never sends the PIN itself).
+
+    GET CHALLENGE (``pin_challenge_length``), then ``user_pin_verify`` ‖ 10 ‖
+    SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge). 63Cx/6983 raise the usual PIN errors.
+    """
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
+        raise BadInputError("the PKI user PIN is 4 to 16 digits")
+    challenge = channel.check(cmds.get_challenge(config.pin_challenge_length)).data
+    block = bytes.fromhex(pin + ("F" if len(pin) % 2 else ""))
+    proof = pki_pin_proof(block, challenge)
+    head = config.user_pin_verify
+    channel.check(CommandApdu(head[0], head[1], head[2], head[3], proof,
+                              name="VERIFY PKI user PIN"))
+
+
 def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
                      trust_roots: Sequence[x509.Certificate], *, now: datetime | None = None,
-                     challenge: bytes | None = None) -> Sm2AuthResult:
+                     challenge: bytes | None = None,
+                     user_pin: str | None = None) -> Sm2AuthResult:
     """Prove the card genuine with its SM2 key and certificate; see the module docstring.
 
     Raises MismatchError (exit 9) when the certificate is malformed, expired, not issued by
     a trusted root, or when the signature over the challenge does not verify; CardError when
     the card refuses a command (e.g. 6D00: the profile's command is not this card's).
     ``challenge`` fixes the challenge (tests only; a real check needs a fresh one).
+    ``user_pin`` is verified before signing when given; a card that wants it and did not
+    get it answers 6982, raised as :class:`PkiPinNeededError`.
     """
     config = profile if isinstance(profile, Sm2AuthConfig) else Sm2AuthConfig.from_profile(profile)
     if not trust_roots:
@@ -408,9 +445,19 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
             )
         public = cert.public_key
         assert public is not None                      # verify_chain insists on SM2
+        if user_pin is not None:
+            verify_pki_user_pin(channel, config, user_pin)
+        elif config.user_pin == "required":
+            raise BadInputError(f"{config.origin}: the PKI application needs the user PIN "
+                                "before signing (user_pin = \"required\"): give it")
         if challenge is None:
             challenge = secrets.token_bytes(config.challenge_length)
         response = channel.send(config.command(public, challenge))
+        if response.sw == SW.SECURITY_NOT_SATISFIED and user_pin is None:
+            raise PkiPinNeededError(
+                SW.SECURITY_NOT_SATISFIED,
+                f"{config.name}: PKI PIN needed — the card's PKI application signs only after "
+                "its user PIN (give it with --pki-pin-stdin or at the prompt)")
         if not response.ok:
             raise CardError.for_sw(
                 response.sw,

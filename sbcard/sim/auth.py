@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
-from sbcard.card.filesystem import KEY_IRK, KEY_PUK, KEY_STK, SSSE
+from sbcard.card.filesystem import (
+    KEY_IRK,
+    KEY_PUK,
+    KEY_STK,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
+    SSSE,
+)
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
@@ -202,7 +209,7 @@ def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
     except BadInputError:
         return b"", SW.WRONG_DATA
     digits = decode_pin(block)
-    if digits is None or not 4 <= len(digits) <= 12:
+    if digits is None or not PIN_MIN_DIGITS <= len(digits) <= PIN_MAX_DIGITS:
         return b"", SW.WRONG_DATA
     pin.value = digits
     pin.tries = pin.max_tries
