@@ -41,6 +41,12 @@ DEFAULT_KEY_TRIES = 15
 MAC_LEN = 4
 
 
+def _fits(algorithm, challenge: bytes) -> bool:
+    """spec §5.5: a session key or cryptogram is made from R4/R8 in an 8-byte-block (DES)
+    environment; a 16-byte challenge there is unusable (6985), never a crash (it was)."""
+    return len(challenge) in ((4, 8) if algorithm.block_size == 8 else (4, 8, 16))
+
+
 def builtin_key_file(name: str = "test") -> KeyFile:
     text = resources.files("sbcard.sim").joinpath("keys", f"{name}-keys.toml").read_text("utf-8")
     import tomllib
@@ -126,6 +132,8 @@ def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     challenge, card.challenge = card.challenge, None     # a challenge is good for one try
     if challenge is None:
         return b"", SW.NO_CHALLENGE
+    if not _fits(st.algorithm, challenge):
+        return b"", SW.CONDITIONS_NOT_SATISFIED
     a, x = cmd.data[:8], cmd.data[8:16]
     expected = card_algos.external_auth_data(st.algorithm, key.value, challenge, x)
     if a != expected:
@@ -158,6 +166,8 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) ->
     challenge, card.challenge = card.challenge, None
     if challenge is None:
         return SW.NO_CHALLENGE
+    if not _fits(st.algorithm, challenge):
+        return SW.CONDITIONS_NOT_SATISFIED
     key = st.keys.get(key_id)
     if key is None:
         return SW.KEY_NOT_FOUND
