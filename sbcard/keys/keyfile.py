@@ -106,7 +106,7 @@ class KeyFile(KeySource):
         if not isinstance(entries, list):
             raise BadInputError(f"{origin}: 'key' must be [[key]] tables, not "
                                 f"{type(entries).__name__}")
-        seen: dict[tuple[int, Algorithm], int] = {}
+        seen: dict[tuple[int, Algorithm, int | None], int] = {}
         for i, entry in enumerate(entries, start=1):
             where = f"{origin}: [[key]] #{i}"
             if not isinstance(entry, dict):
@@ -122,10 +122,6 @@ class KeyFile(KeySource):
                 raise BadInputError(f"{where}: missing or unknown {exc}") from None
             except (ValueError, TypeError) as exc:
                 raise BadInputError(f"{where}: {str(exc).splitlines()[0][:120]}") from None
-            if (key_id, algorithm) in seen:     # which one would be used? refuse to guess
-                raise BadInputError(f"{where}: card_key_id {key_id:02X} ({algorithm.name}) "
-                                    f"is also [[key]] #{seen[key_id, algorithm]}")
-            seen[key_id, algorithm] = i
             if not 1 <= levels <= 3:
                 raise BadInputError(f"{where}: levels must be 1, 2 or 3, got {levels}")
             kcv = entry.get("kcv")
@@ -137,6 +133,11 @@ class KeyFile(KeySource):
             version = entry.get("version")
             if version is not None and not (isinstance(version, int) and 0 <= version <= 0xFF):
                 raise BadInputError(f"{where}: version must be a number 0..255")
+            if (key_id, algorithm, version) in seen:   # which one would be used? refuse
+                shown = "" if version is None else f" version {version}"
+                raise BadInputError(f"{where}: card_key_id {key_id:02X} ({algorithm.name})"
+                                    f"{shown} is also [[key]] #{seen[key_id, algorithm, version]}")
+            seen[key_id, algorithm, version] = i
             roots.append(RootKey(str(entry.get("name", f"key {key_id:02X}")), key_id,
                                  algorithm, levels, value, version))
         if not roots:
