@@ -424,3 +424,8 @@ def test_verify_pin_on_the_reader_pin_pad(typed, code):
     assert d.iVerifyPIN(1)[0] == code
     sent = links[-1].structures[0]
     assert sent == verify_structure() and sent[19:] == bytes.fromhex("0020000003FFFFFF")
+
+
+def test_card_events_with_the_simulator():
+    events = list(SSCardDriver(DriverConfig(sim="demo")).card_events())
+    assert [(e.reader, e.present) for e in events] == [("sbcard-sim", True)]
