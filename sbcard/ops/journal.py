@@ -194,11 +194,20 @@ class _Db:
                 self.conn.execute(f"PRAGMA {pragma}")
             identity = "INTEGER PRIMARY KEY"
         self._check_version(location)
+        if self.server:
+            # Stations opening a new journal at once: PostgreSQL's CREATE … IF NOT EXISTS is
+            # not safe against a concurrent creator (duplicate key in pg_type), so creating
+            # the tables is one transaction under a lock per schema.
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('sbcard journal ' || "
+                              "current_schema()))")
         for statement in SCHEMA.format(identity=identity).split(";"):
             if statement.strip():
                 self.conn.execute(statement)
         self.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) "
                      "DO NOTHING", (SCHEMA_VERSION,))
+        if self.server:
+            self.conn.execute("COMMIT")
 
     def _check_version(self, location: str | Path) -> None:
         """A journal of the first schema (batches by CSV hash) is not silently mixed in."""
