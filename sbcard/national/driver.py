@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
@@ -34,9 +33,9 @@ from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
 from sbcard.national.flows import ClassifiedKeys, read_basic
 from sbcard.national.lines import join_fields, split_fields
-from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 
-log = logging.getLogger("sbcard.national")
+if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
+    from sbcard.national.pinsource import PinSource
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
@@ -119,7 +118,9 @@ class SSCardDriver:
             result = (codes.OK, body())
         except Exception as exc:
             if not isinstance(exc, SbcardError):
-                log.exception("%s: unexpected error", name)
+                import logging
+
+                logging.getLogger("sbcard.national").exception("%s: unexpected error", name)
             result = codes.for_error(exc, pin=pin)
         self._logger(name, result, time.perf_counter() - start)
         return result
@@ -269,6 +270,8 @@ class SSCardDriver:
 
     def _pins(self) -> PinSource:
         if self._pin_source is None:
+            from sbcard.national.pinsource import pin_source_for
+
             c = self.config
             self._pin_source = pin_source_for(c.pin_source, pinentry=c.pinentry,
                                               fixed=c.fixed_pin)
@@ -717,6 +720,8 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
 
 
 def _pin_block(pin: str) -> bytes:
+    from sbcard.national.pinsource import check_digits
+
     check_digits(pin)
     text = pin + ("F" if len(pin) % 2 else "")
     return bytes.fromhex(text)
