@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +115,8 @@ def file_sha256(path: Path) -> str:
 
 def data_sha256(values: dict[str, str]) -> str:
     """What identifies a holder's card contents: every CSV value but the PIN."""
-    data = {k: v for k, v in sorted(values.items()) if k not in _NOT_DATA}
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+    text = "\x1e".join(f"{k}\x1f{v}" for k, v in sorted(values.items()) if k not in _NOT_DATA)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def batch_name(csv_path: Path) -> str:
@@ -414,6 +413,15 @@ class Journal:
         db.executemany("INSERT INTO entry (batch_id, row_no, holder_id, open, note) VALUES "
                        "(?, ?, ?, ?, ?)",
                        [(batch_id, row, *v) for row, v in want.items() if have.get(row) != v])
+
+    def known_holders(self) -> Callable[[dict[str, str]], bool]:
+        """A test for CSV rows: is this holder, with exactly this data, in the journal
+        already (and so checked when it came in)?"""
+        known = {(ssn, sha) for ssn, sha in
+                 self.db.execute("SELECT ssn, data_sha256 FROM holder").fetchall()}
+        if not known:
+            return lambda _row: False
+        return lambda row: (row.get("ssn", "").upper(), data_sha256(row)) in known
 
     def reserve_sim_serials(self, count: int) -> int:
         """The first of ``count`` simulated-card serials never handed out by this journal
