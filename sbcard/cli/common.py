@@ -22,6 +22,7 @@ class CliState:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    key_version: int | None = None      # --key-version: card key version (Lc 11 byte)
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
@@ -97,7 +98,7 @@ class CliState:
         try:
             source = open_key_source(
                 KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
-                                 psam_session=psam_session),
+                                 psam_session=psam_session, key_version=self.key_version),
                 warn=lambda m: click.echo(m, err=True),
             )
             psam_reader = getattr(source, "reader", None)

@@ -24,6 +24,8 @@ class KeySourceOptions:
     #: How the PSAM's own link is traced and recorded (``trace``, ``wrap_link``), the way
     #: the user card's is: the PSAM is a second card session.
     psam_session: SessionOptions = field(default_factory=SessionOptions)
+    #: Card key version (``--key-version``); None = the profile's ``key_version``, if any.
+    key_version: int | None = None
 
     @property
     def given(self) -> list[str]:
@@ -34,6 +36,25 @@ class KeySourceOptions:
 
 def open_key_source(options: KeySourceOptions, profile: CardProfile | None = None,
                     warn: Callable[[str], None] | None = None) -> KeySource | None:
+    """The key source ``options`` name, set to the chosen card key version."""
+    source = _open_key_source(options, profile, warn)
+    version = options.key_version
+    if version is None and profile is not None and profile.extra.get("key_version") is not None:
+        version = int(profile.extra["key_version"])
+    if source is None or version is None:
+        return source
+    if not 0 <= version <= 0xFF:
+        raise BadInputError(f"key version must be 0..255, got {version}")
+    from sbcard.keys.keyfile import KeyFile
+
+    if isinstance(source, KeyFile):          # the built-in test file is shared: a copy
+        source = KeyFile(source.roots, source.name)
+    source.key_version = version
+    return source
+
+
+def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
+                     warn: Callable[[str], None] | None) -> KeySource | None:
     given = options.given
     if len(given) > 1:
         raise BadInputError(f"give one key source, not {' and '.join(given)}")
