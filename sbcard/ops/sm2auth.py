@@ -36,6 +36,8 @@ from sbcard.hexutil import parse_hex, to_hex
 
 #: Where the built-in profiles keep this feature's settings.
 SECTION = "sm2_auth"
+#: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
+SIGN_SECTION = "pki_sign"
 #: ``--trust test``: the simulator's public TEST root (shipped as package data).
 TEST_TRUST = "test"
 TEST_ROOT_RESOURCE = ("pki", "test-root-ca.pem")
@@ -313,6 +315,10 @@ class Sm2AuthResult:
         }
 
 
+class NoPkiApplicationError(MismatchError):
+    """The card has no PKI application: not a third-generation card."""
+
+
 def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     """SELECT the DDF (if named), then the ADF by name or FID.
 
@@ -321,7 +327,7 @@ def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     if config.ddf_name:
         r = channel.send(cmds.select_by_name(config.ddf_name))
         if r.sw == SW.FILE_NOT_FOUND:
-            raise MismatchError(
+            raise NoPkiApplicationError(
                 f"the card has no PKI application {_gbk(config.ddf_name)} "
                 f"({describe_sw(r.sw)}): SM2 authentication needs a third-generation (3.0) card"
             )
@@ -478,3 +484,75 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
             "a copied certificate)"
         )
     return Sm2AuthResult(cert, path[-1], challenge, signature)
+
+
+# --------------------------------------------------------------------------- signing data
+
+
+def sign_config(profile: CardProfile) -> Sm2AuthConfig:
+    """The profile's data-signing command: ``[pki_sign]`` keys over ``[sm2_auth]``'s.
+
+    The application names and the certificate file are shared; ``[pki_sign]`` names the
+    command. It must send the digest (``send = "digest"``): data of any length is hashed here
+    into e = SM3(Z‖data), and the card signs e.
+    """
+    base = profile.extra.get(SECTION)
+    sign = profile.extra.get(SIGN_SECTION)
+    if not isinstance(base, dict) or not isinstance(sign, dict):
+        raise BadInputError(f"card profile {profile.name} has no [{SECTION}] and [{SIGN_SECTION}]"
+                            " sections: it describes no PKI signing command (a 3.0 profile does)")
+    config = Sm2AuthConfig.from_mapping({**base, **sign},
+                                        f"card profile {profile.name} [{SIGN_SECTION}]")
+    if config.send != "digest":
+        raise BadInputError(f"card profile {profile.name}: [{SIGN_SECTION}] send must be "
+                            "\"digest\" (data of any length is signed through its digest)")
+    return config
+
+
+@dataclass(frozen=True)
+class SignedData:
+    """The card's SM2 signature over some data, and the certificate whose key made it."""
+
+    certificate: x509.Certificate
+    digest: bytes                         # e = SM3(Z‖data), what was signed
+    signature: bytes                      # raw r‖s
+
+
+def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
+              user_pin: str | None = None) -> SignedData:
+    """Have the card's PKI application sign ``data`` (national PKI_SignData).
+
+    SELECT the application, read the certificate (its key gives Z), verify ``user_pin`` when
+    given, send e = SM3(Z‖data) with the profile's signing command, and check the answer
+    with the certificate's key before returning it. No trust check: signing proves nothing to
+    us, the relying party checks the chain. A card that wants the PIN and did not get it
+    answers 6982: :class:`PkiPinNeededError`.
+    """
+    with channel.exclusive():
+        select_pki(channel, config)
+        der = read_certificate(channel, config)
+        try:
+            cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
+        except x509.CertificateFormatError as exc:
+            raise MismatchError(f"{exc} (malformed)") from None
+        public = cert.public_key
+        if public is None:
+            raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+        if user_pin:
+            verify_pki_user_pin(channel, config, user_pin)
+        response = channel.send(config.command(public, data))
+        if response.sw == SW.SECURITY_NOT_SATISFIED and not user_pin:
+            raise PkiPinNeededError(
+                SW.SECURITY_NOT_SATISFIED,
+                f"{config.name}: PKI PIN needed — the card's PKI application signs only after "
+                "its user PIN")
+        if not response.ok:
+            raise CardError.for_sw(
+                response.sw, f"{config.name} [{config.describe()}, from {config.origin}]",
+                response.data)
+        signature = config.decode_answer(response.data)
+    e = config.digest(public, data)
+    if not sm2.verify_digest(public, e, signature):
+        raise MismatchError(f"{config.name}: the card's signature does not verify with the key "
+                            f"of its certificate {cert.describe()}")
+    return SignedData(cert, e, signature)
