@@ -167,7 +167,7 @@ def test_trace_shows_default_command_bytes():
     sent = [r.command for r in records]
     assert sent[0] == "00A404000C504B492EC9E7BBE1B1A3D5CF00"      # DDF PKI.社会保障
     assert sent[1] == "00A404000C53532E434552542E4144463100"      # ADF SS.CERT.ADF1
-    assert sent[2] == "00A40200020018"
+    assert sent[2] == "00A40000020018"   # P1=00, as public code selects EF 0018 [Z390][S12]
     auth = [c for c in sent if c.startswith("00880000")]
     assert len(auth) == 1 and len(auth[0]) == 2 * (5 + 32 + 1) and auth[0].endswith("00")
     assert len(records[-1].response) == 2 * (64 + 2)                # raw r‖s + 9000
@@ -224,8 +224,8 @@ def test_profile_driven_command_reaches_the_card_and_the_trace(tmp_path):
 
 
 def test_profile_mismatch_is_a_card_error_naming_the_assumption(tmp_path):
-    profile = load_profile(str(custom_profile(tmp_path, 'ins = "2A"\np1 = "9E"\np2 = "9A"\n')))
-    with pytest.raises(CardError, match=r"00 2A 9E 9A.*assumption.*6D00") as exc:
+    profile = load_profile(str(custom_profile(tmp_path, 'ins = "86"\np1 = "00"\np2 = "00"\n')))
+    with pytest.raises(CardError, match=r"00 86 00 00.*assumption.*6D00") as exc:
         sm2_authenticate(channel_for(v3_card()), profile, ROOTS, now=NOW)   # sim speaks 00 88
     assert exc.value.sw == 0x6D00
 

@@ -37,6 +37,15 @@ class SessionOptions:
     redact_holder: bool = True
 
 
+def link_protocol(atr: bytes) -> str:
+    """The protocol a reader runs with this card: T=1 when the ATR offers it (a contactless
+    card's synthesised ATR, ISO 7816-3 TDi), else T=0 — what every ``3B 6D 00 00`` social
+    security ATR says (part 2 §8.3), so the in-process link is T=0 for them."""
+    from sbcard.apdu.atr import Atr
+
+    return "T=1" if 1 in Atr.parse(atr).protocols else "T=0"
+
+
 def make_link(options: SessionOptions) -> Transport:
     if options.sim is not None:
         from sbcard.apdu.dump import is_dump_file
@@ -50,7 +59,7 @@ def make_link(options: SessionOptions) -> Transport:
             return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
         persona = load_persona(options.sim)
         return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
-                                  protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
+                                  protocol=link_protocol(persona.atr))
     from sbcard.transport.pcsc import PcscTransport
 
     return PcscTransport(options.reader, exclusive=options.exclusive,

@@ -36,6 +36,8 @@ from sbcard.hexutil import parse_hex, to_hex
 
 #: Where the built-in profiles keep this feature's settings.
 SECTION = "sm2_auth"
+#: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
+SIGN_SECTION = "pki_sign"
 #: ``--trust test``: the simulator's public TEST root (shipped as package data).
 TEST_TRUST = "test"
 TEST_ROOT_RESOURCE = ("pki", "test-root-ca.pem")
@@ -86,7 +88,7 @@ def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[s
 _KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
                "p2", "data_prefix", "challenge_length", "send", "hash", "user_id",
                "user_id_hex", "le", "signature", "response_prefix", "name", "user_pin",
-               "user_pin_verify", "pin_challenge_length"}
+               "user_pin_verify", "pin_challenge_length", "select_p1"}
 _USER_PIN_MODES = ("on-demand", "required")
 
 
@@ -124,6 +126,9 @@ class Sm2AuthConfig:
     user_pin: str = "on-demand"
     user_pin_verify: bytes = bytes.fromhex("00200181")
     pin_challenge_length: int = 16
+    #: SELECT of the PKI EFs (0012, 0018, 0019): P1=00 as both public code bases send it
+    #: (``00A40000020018``: leithergit/Z390Kylin Evolis_Z390_printer.cpp, [S12]).
+    select_p1: int = 0x00
     origin: str = field(default="built-in defaults", compare=False)
 
     @classmethod
@@ -192,6 +197,7 @@ class Sm2AuthConfig:
             user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
             user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
             pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
+            select_p1=_byte(section, "select_p1", "00", origin),
             name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
                                   else "SM2 authentication command")),
             origin=origin,
@@ -309,6 +315,10 @@ class Sm2AuthResult:
         }
 
 
+class NoPkiApplicationError(MismatchError):
+    """The card has no PKI application: not a third-generation card."""
+
+
 def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     """SELECT the DDF (if named), then the ADF by name or FID.
 
@@ -317,7 +327,7 @@ def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     if config.ddf_name:
         r = channel.send(cmds.select_by_name(config.ddf_name))
         if r.sw == SW.FILE_NOT_FOUND:
-            raise MismatchError(
+            raise NoPkiApplicationError(
                 f"the card has no PKI application {_gbk(config.ddf_name)} "
                 f"({describe_sw(r.sw)}): SM2 authentication needs a third-generation (3.0) card"
             )
@@ -347,7 +357,7 @@ def _gbk(name: bytes) -> str:
 def read_certificate(channel: ApduChannel, config: Sm2AuthConfig) -> bytes:
     """SELECT EF ``cert_fid`` and READ BINARY it in chunks, as far as its DER header says."""
     fid = config.cert_fid
-    r = channel.send(cmds.select_ef(fid))
+    r = channel.send(cmds.select_ef(fid, p1=config.select_p1))
     if r.sw == SW.FILE_NOT_FOUND:
         raise MismatchError(f"the PKI application has no certificate file {fid:04X} "
                             f"({describe_sw(r.sw)})")
@@ -474,3 +484,81 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
             "a copied certificate)"
         )
     return Sm2AuthResult(cert, path[-1], challenge, signature)
+
+
+# --------------------------------------------------------------------------- signing data
+
+
+def sign_config(profile: CardProfile) -> Sm2AuthConfig:
+    """The profile's data-signing command: ``[pki_sign]`` keys over ``[sm2_auth]``'s.
+
+    The application names and the certificate file are shared; ``[pki_sign]`` names the
+    command. It must send the digest (``send = "digest"``): data of any length is hashed here
+    into e = SM3(Z‖data), and the card signs e.
+    """
+    base = profile.extra.get(SECTION)
+    sign = profile.extra.get(SIGN_SECTION)
+    if not isinstance(base, dict) or not isinstance(sign, dict):
+        raise BadInputError(f"card profile {profile.name} has no [{SECTION}] and [{SIGN_SECTION}]"
+                            " sections: it describes no PKI signing command (a 3.0 profile does)")
+    config = Sm2AuthConfig.from_mapping({**base, **sign},
+                                        f"card profile {profile.name} [{SIGN_SECTION}]")
+    if config.send != "digest":
+        raise BadInputError(f"card profile {profile.name}: [{SIGN_SECTION}] send must be "
+                            "\"digest\" (data of any length is signed through its digest)")
+    return config
+
+
+def card_certificate(channel: ApduChannel,
+                     config: Sm2AuthConfig) -> tuple[x509.Certificate, sm2.PublicKey]:
+    """SELECT the PKI application and read its signature certificate and key (no trust check)."""
+    select_pki(channel, config)
+    der = read_certificate(channel, config)
+    try:
+        cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
+    except x509.CertificateFormatError as exc:
+        raise MismatchError(f"{exc} (malformed)") from None
+    if cert.public_key is None:
+        raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+    return cert, cert.public_key
+
+
+@dataclass(frozen=True)
+class SignedData:
+    """The card's SM2 signature over some data, and the certificate whose key made it."""
+
+    certificate: x509.Certificate
+    digest: bytes                         # e = SM3(Z‖data), what was signed
+    signature: bytes                      # raw r‖s
+
+
+def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
+              user_pin: str | None = None) -> SignedData:
+    """Have the card's PKI application sign ``data`` (national PKI_SignData).
+
+    SELECT the application, read the certificate (its key gives Z), verify ``user_pin`` when
+    given, send e = SM3(Z‖data) with the profile's signing command, and check the answer
+    with the certificate's key before returning it. No trust check: signing proves nothing to
+    us, the relying party checks the chain. A card that wants the PIN and did not get it
+    answers 6982: :class:`PkiPinNeededError`.
+    """
+    with channel.exclusive():
+        cert, public = card_certificate(channel, config)
+        if user_pin:
+            verify_pki_user_pin(channel, config, user_pin)
+        response = channel.send(config.command(public, data))
+        if response.sw == SW.SECURITY_NOT_SATISFIED and not user_pin:
+            raise PkiPinNeededError(
+                SW.SECURITY_NOT_SATISFIED,
+                f"{config.name}: PKI PIN needed — the card's PKI application signs only after "
+                "its user PIN")
+        if not response.ok:
+            raise CardError.for_sw(
+                response.sw, f"{config.name} [{config.describe()}, from {config.origin}]",
+                response.data)
+        signature = config.decode_answer(response.data)
+    e = config.digest(public, data)
+    if not sm2.verify_digest(public, e, signature):
+        raise MismatchError(f"{config.name}: the card's signature does not verify with the key "
+                            f"of its certificate {cert.describe()}")
+    return SignedData(cert, e, signature)
