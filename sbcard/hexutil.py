@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import string
 
+from sbcard.errors import BadInputError
+
 _SEPARATORS = " \t:-_"
 
 
@@ -12,8 +14,6 @@ def parse_hex(text: str, what: str = "hex") -> bytes:
 
     Raises BadInputError naming the first bad character and its position, or an odd digit count.
     """
-    from sbcard.errors import BadInputError
-
     digits = []
     for pos, ch in enumerate(text, start=1):
         if ch in _SEPARATORS:

@@ -80,12 +80,12 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     8 refused (batch started before without --resume).
     """
     from sbcard.card.profiles import load_profile
+    from sbcard.compose import SimSlot
     from sbcard.ops.holders import load_holders
     from sbcard.ops.journal import Journal
     from sbcard.ops.personalise import (
         BatchPlan,
         PcscSlot,
-        SimSlot,
         check_distinct_slots,
         pcsc_session,
         run_batch,

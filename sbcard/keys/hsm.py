@@ -34,6 +34,7 @@ from typing import Any
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
+from sbcard.subproc import run_with_input, split_command
 
 Exchange = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -97,8 +98,6 @@ class HsmStepSource(KeySource):
 
 def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
     """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
-    from sbcard.subproc import run_with_input, split_command
-
     argv = split_command(command, "--hsm-command")
 
     def exchange(request: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from sbcard.subproc import run_with_input, split_command
+
 
 def run_hook(spec: str, payload: dict[str, Any], timeout: float = 15.0) -> str:
     """Run the hook; returns a short status ("ok (HTTP 200)") or raises HookError."""
@@ -27,8 +29,6 @@ def run_hook(spec: str, payload: dict[str, Any], timeout: float = 15.0) -> str:
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise HookError(f"hook {spec} unreachable: {reason}") from None
-    from sbcard.subproc import run_with_input, split_command
-
     run_with_input(split_command(spec, "--hook"), body, timeout=timeout, what="hook command",
                    error=HookError)
     return "ok (exit 0)"

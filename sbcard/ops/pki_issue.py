@@ -22,6 +22,7 @@ from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import parse_hex
+from sbcard.keys.builtin import test_root
 from sbcard.ops.sm2auth import Sm2AuthConfig, read_certificate, select_pki, sm2_authenticate
 
 SECTION = "sm2_issue"
@@ -66,8 +67,6 @@ class CertificateAuthority:
     def load(cls, spec: str) -> CertificateAuthority:
         """``test`` (the simulator's public TEST root) or ``CERT.pem,KEY.pem``."""
         if spec == "test":
-            from sbcard.sim.pki import test_root
-
             key, cert = test_root()
             return cls(key, cert)
         cert_path, sep, key_path = spec.partition(",")

@@ -15,6 +15,7 @@ from sbcard.errors import (
     TransportError,
 )
 from sbcard.ops.identify import identify_atr
+from sbcard.transport.pcsc import choose_reader, list_readers
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,6 @@ class ReaderReport:
 
 
 def reader_reports() -> list[ReaderReport]:
-    from sbcard.transport.pcsc import list_readers
-
     out = []
     for r in list_readers():
         card_type = ""
@@ -47,8 +46,6 @@ def reader_reports() -> list[ReaderReport]:
 
 def reader_name(spec: str) -> str:
     """The full name of the reader ``spec`` (index, name or fragment) designates now."""
-    from sbcard.transport.pcsc import choose_reader, list_readers
-
     return choose_reader(list_readers(), spec).name
 
 
@@ -69,8 +66,6 @@ def wait_for_card(reader: str | None, timeout_s: float,
     reader name is not something time fixes: it is raised at once. ``reserved`` readers (the
     PSAM's) are never taken for the card's (see ``choose_reader``).
     """
-    from sbcard.transport.pcsc import choose_reader, list_readers
-
     deadline = clock() + timeout_s
     told = False
     while True:

@@ -14,11 +14,14 @@ from typing import Any
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
+from sbcard.compose import SessionOptions, open_session
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
+from sbcard.sim.vpcd import VpcdServer
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
 from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly, slot_lock
+from sbcard.transport.pcsc import PcscTransport
 from sbcard.transport.simulated import SimulatedTransport
 
 
@@ -96,8 +99,6 @@ class PcscdCard:
         """Serve the card into the reader and wait until pcscd lists it."""
         if self.server is not None:
             return
-        from sbcard.sim.vpcd import VpcdServer
-
         slot = contextlib.ExitStack()
         slot.enter_context(slot_lock(self.port, on_wait=lambda m: print(m, file=sys.stderr)))
         try:
@@ -183,8 +184,6 @@ class PcscdCard:
     def transport(self, *, exclusive: bool = False) -> Any:
         """A connected ``PcscTransport`` to this reader (disconnect it when done)."""
         self._need_in_process()
-        from sbcard.transport.pcsc import PcscTransport
-
         t = PcscTransport(self.reader, exclusive=exclusive)
         t.connect()
         return t
@@ -193,7 +192,5 @@ class PcscdCard:
     def session(self, *, raw: bool = False) -> Iterator[ApduChannel]:
         """An sbcard session (T=0 help unless ``raw``) on this reader, as the CLI opens it."""
         self._need_in_process()
-        from sbcard.ops.session import SessionOptions, open_session
-
         with open_session(SessionOptions(reader=self.reader, raw=raw)) as channel:
             yield channel
