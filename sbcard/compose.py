@@ -26,6 +26,7 @@ from pathlib import Path
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter, is_dump_file
 from sbcard.apdu.t0 import T0Layer
+from sbcard.apdu.trace import TraceRecord, format_step
 from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError, TransportError
 from sbcard.keys.base import KeySource
@@ -178,7 +179,9 @@ class Workbench:
     The card: ``reader`` or ``sim``. The key source: at most one of ``keys``, ``psam``,
     ``hsm_command``, ``hsm_stdio``. ``trace`` hears every APDU line (the PSAM's prefixed
     ``PSAM``); ``dump`` records every session of the run into one file (the PSAM's into
-    ``FILE.psam``); ``say`` hears notices (waiting for a card, the TEST keys warning).
+    ``FILE.psam``); ``steps`` hears one short line per exchange (``READ RECORD → 9000``;
+    not with ``trace``); ``say`` hears notices (waiting for a card); ``warn`` hears warnings
+    (the TEST keys, a key file's permissions).
     """
 
     reader: str | None = None
@@ -188,9 +191,11 @@ class Workbench:
     hsm_command: str | None = None
     hsm_stdio: bool = False
     trace: Say | None = None
+    steps: Say | None = None
     dump: Path | None = None            # record every session of this run
     wait: float = 0.0                   # seconds to wait for the card to be inserted
     say: Say = _noop
+    warn: Say = _noop
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
     reserved: dict[str, str] = field(default_factory=dict, repr=False)
     _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
@@ -219,6 +224,12 @@ class Workbench:
             return sink
         return lambda text: sink("\n".join(prefix + line for line in text.splitlines()))
 
+    def _step_sink(self, prefix: str = "") -> Callable[[TraceRecord], None] | None:
+        sink = self.steps
+        if sink is None or self.trace is not None:
+            return None
+        return lambda record: sink(prefix + format_step(record))
+
     @contextmanager
     def key_source(self, profile: CardProfile | None = None) -> Iterator[KeySource | None]:
         """The key source named (None if none); closed afterwards.
@@ -227,12 +238,13 @@ class Workbench:
         ``FILE.psam``, masked the same way.
         """
         writer, wrap = self._recorder(self.psam_dump if self.psam else None)
-        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap)
+        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap,
+                                      on_record=self._step_sink("PSAM "))
         try:
             source = open_key_source(
                 KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
                                  psam_session=psam_session),
-                profile, warn=self.say)
+                profile, warn=self.warn)
             psam_reader = getattr(source, "reader", None)
             if psam_reader:
                 self.reserved[psam_reader] = "the PSAM (--psam)"
@@ -259,7 +271,8 @@ class Workbench:
                 reserved[reader_name(self.psam)] = "the PSAM (--psam)"
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
-                                 on_wait=self.say, reserved=reserved)
+                                 on_record=self._step_sink(), on_wait=self.say,
+                                 reserved=reserved)
         try:
             with open_session(options) as channel:
                 yield channel

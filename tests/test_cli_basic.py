@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from sbcard.cli.main import _normalise_sim_flag
+from sbcard.cli.argv import normalise_sim
+from sbcard.cli.main import COMMANDS
 from tests.cli_runner import run_cli
 
 SELECT = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
@@ -13,9 +14,9 @@ SELECT = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
 
 
 def test_sim_flag_alone_means_demo():
-    assert _normalise_sim_flag(["--sim", "atr"]) == ["--sim", "demo", "atr"]
-    assert _normalise_sim_flag(["--sim", "v3", "atr"]) == ["--sim", "v3", "atr"]
-    assert _normalise_sim_flag(["--sim", "--trace", "atr"])[:2] == ["--sim", "demo"]
+    assert normalise_sim(["--sim", "atr"], COMMANDS) == ["--sim", "demo", "atr"]
+    assert normalise_sim(["--sim", "v3", "atr"], COMMANDS) == ["--sim", "v3", "atr"]
+    assert normalise_sim(["--sim", "--trace", "atr"], COMMANDS)[:2] == ["--sim", "demo"]
 
 
 def test_atr_table_and_json(capsys):

@@ -228,6 +228,16 @@ def test_position_rule_answers_fresh_data_unless_strict():
         strict.process(other_cryptogram)
 
 
+def test_on_finished_is_called_once_the_last_exchange_is_answered():
+    calls = []
+    card = ReplayCard.from_text(VERIFY_DUMP, on_finished=lambda: calls.append(card.answered))
+    card.process(bytes.fromhex(SELECT_SSSE))
+    card.process(bytes.fromhex("0020000003123456"))
+    assert calls == []
+    card.process(bytes.fromhex("0082000A10" + "11" * 16))
+    assert calls == [3]
+
+
 def test_strict_replay_wants_the_next_command_in_order():
     card = ReplayCard.from_text(VERIFY_DUMP, strict=True)
     with pytest.raises(ReplayMismatchError, match="expected #1 00A40400"):

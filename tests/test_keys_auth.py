@@ -61,7 +61,7 @@ def test_des_card_too():
 
 def test_wrong_keys_stopped_by_internal_auth_before_spending_a_try():
     card, ch, ctx = channel_for("v3")
-    state = card.extensions["auth"]
+    state = card.auth
     before = state.keys[KEY_RKSSSE].tries
     with pytest.raises(MismatchError, match="internal authentication failed"):
         external_authenticate(ch, other_keys(0x00, 0x0A), ctx, KEY_RKSSSE)
@@ -70,7 +70,7 @@ def test_wrong_keys_stopped_by_internal_auth_before_spending_a_try():
 
 def test_wrong_key_without_irk_spends_one_try_and_says_so():
     card, ch, ctx = channel_for("v3")
-    state = card.extensions["auth"]
+    state = card.auth
     with pytest.raises(AuthFailedError) as err:
         external_authenticate(ch, other_keys(0x0A), ctx, KEY_RKSSSE)
     assert err.value.tries_left == 14 and state.keys[KEY_RKSSSE].tries == 14

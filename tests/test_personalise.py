@@ -271,10 +271,10 @@ def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path)
     outcomes: list = []
     plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
     cards = [blank_card(i, "blank3") for i in (1, 2)]
-    assert cards[0].extensions["pki"].certificate is None        # blank: nothing issued
+    assert cards[0].pki.certificate is None        # blank: nothing issued
     run_batch([ListSlot(cards)], tmp_path / "j.sqlite", plan)
     assert [o.outcome for o in outcomes] == ["done", "done"], outcomes
-    keys = {bytes(c.extensions["pki"].key.public_key.to_bytes()) for c in cards}
+    keys = {bytes(c.pki.key.public_key.to_bytes()) for c in cards}
     assert len(keys) == 2                                          # generated per card
     t = T0Layer(SimulatedTransport(cards[0]))
     t.connect()

@@ -152,7 +152,7 @@ def test_unblock_with_wrong_keys_spends_no_puk_try():
     ch = ApduChannel(t)
     with pytest.raises(MismatchError):
         unblock_pin(ch, wrong, read_context(ch))
-    assert card.extensions["auth"].keys[KEY_PUK].tries == 15
+    assert card.auth.keys[KEY_PUK].tries == 15
     _ = (SessionOptions, open_session)
 
 

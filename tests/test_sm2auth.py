@@ -66,7 +66,7 @@ def other_root(cn: str | None = None):
 
 
 def reissue(card, ca_key, ca_cert, **dates) -> x509.Certificate:
-    st = card.extensions["pki"]
+    st = card.pki
     cert = pki.issue_card_certificate(
         st.key.public_key, card_no="C0000018X", region="519900", serial=99,
         not_before=dates.get("not_before", date(2023, 3, 15)),
@@ -88,9 +88,9 @@ def test_genuine_card_passes_and_reports_the_certificate():
 
 
 def test_card_key_and_certificate_are_stable_per_persona():
-    a, b = v3_card().extensions["pki"], v3_card().extensions["pki"]
+    a, b = v3_card().pki, v3_card().pki
     assert a.key == b.key and a.certificate.der == b.certificate.der
-    other = v3_card("blank3").extensions["pki"]
+    other = v3_card("blank3").pki
     assert other.key != a.key
 
 
@@ -113,7 +113,7 @@ def test_tampered_signature_fails():
     card = v3_card()
 
     def flip(c, cmd):
-        if cmd.ins == 0x88 and c.current_df is c.extensions["pki"].adf:
+        if cmd.ins == 0x88 and c.current_df is c.pki.adf:
             data, sw = c.handlers[0x88](c, cmd)
             return data[:-1] + bytes((data[-1] ^ 0x01,)), sw
         return None
@@ -125,7 +125,7 @@ def test_tampered_signature_fails():
 
 def test_copied_certificate_without_the_private_key_fails():
     card = v3_card()
-    card.extensions["pki"].key = sm2.PrivateKey(12345)
+    card.pki.key = sm2.PrivateKey(12345)
     with pytest.raises(MismatchError, match="copied certificate"):
         authenticate(card)
 
@@ -148,11 +148,11 @@ def test_persona_with_expired_certificate(tmp_path):
 
 def test_malformed_and_empty_certificate_files():
     card = v3_card()
-    good = card.extensions["pki"].certificate.der
-    card.extensions["pki"].set_certificate(good[:40] + b"\xff" * 4 + good[44:])
+    good = card.pki.certificate.der
+    card.pki.set_certificate(good[:40] + b"\xff" * 4 + good[44:])
     with pytest.raises(MismatchError, match="malformed"):
         authenticate(card)
-    card.extensions["pki"].set_certificate(b"")
+    card.pki.set_certificate(b"")
     with pytest.raises(MismatchError, match="empty"):
         authenticate(card)
 
@@ -272,7 +272,7 @@ def test_pki_selection_clears_ssse_state_and_keeps_symmetric_auth():
     verify_pin(channel, Pin("123456"))
     assert card.pin_verified
     sm2_authenticate(channel, PROFILE, ROOTS, now=NOW)
-    assert not card.pin_verified and card.extensions["pki"].signatures == 1
+    assert not card.pin_verified and card.pki.signatures == 1
     internal_authenticate(channel, builtin_key_file(), read_context(channel))   # 00 88 in SSSE
 
 
@@ -280,7 +280,7 @@ def test_persona_can_leave_the_application_off(tmp_path):
     persona = tmp_path / "nopki.toml"
     persona.write_text('extends = "v3"\nname = "nopki"\n[extra.pki]\nenabled = false\n', "utf-8")
     card = load_persona(str(persona)).build_card()
-    assert "pki" not in card.extensions
+    assert card.pki is None
     with pytest.raises(MismatchError, match="no PKI application"):
         authenticate(card)
 
@@ -391,7 +391,7 @@ def test_openssl_reads_and_verifies_our_certificates(tmp_path):
     root = tmp_path / "root.pem"
     root.write_text(shipped_root_pem())
     card = tmp_path / "card.pem"
-    card.write_text(v3_card().extensions["pki"].certificate.to_pem())
+    card.write_text(v3_card().pki.certificate.to_pem())
     text = openssl("x509", "-in", str(card), "-noout", "-text")
     assert text.returncode == 0, text.stderr
     assert "SM2-with-SM3" in text.stdout and "ASN1 OID: SM2" in text.stdout

@@ -76,3 +76,20 @@ def format_record(r: TraceRecord) -> str:
     meaning = describe_sw(r.sw) if r.sw is not None else "no status word"
     return (f">> {r.command}  ({r.command_len} B)\n"
             f"<< {r.response}  ({r.response_len} B, {r.seconds * 1000:.2f} ms)  {meaning}")
+
+
+#: Instruction bytes → the command's name, for the one-line steps of ``sbcard -v``.
+INS_NAMES = {
+    0xA4: "SELECT", 0xB0: "READ BINARY", 0xB2: "READ RECORD", 0xD6: "UPDATE BINARY",
+    0xDC: "UPDATE RECORD", 0x20: "VERIFY", 0x5E: "CHANGE/RELOAD PIN",
+    0x84: "GET CHALLENGE", 0x82: "EXTERNAL AUTHENTICATE", 0x88: "INTERNAL AUTHENTICATE",
+    0xC0: "GET RESPONSE", 0xA8: "GET PROCESSING OPTIONS",
+}
+
+
+def format_step(r: TraceRecord) -> str:
+    """``READ RECORD → 9000 成功 success (0.21 ms)``: what was asked, what the card said."""
+    ins = int(r.command[2:4], 16) if len(r.command) >= 4 else -1
+    name = INS_NAMES.get(ins, f"INS {r.command[2:4]}")
+    meaning = describe_sw(r.sw) if r.sw is not None else "no status word"
+    return f"· {name} → {meaning} ({r.seconds * 1000:.2f} ms)"

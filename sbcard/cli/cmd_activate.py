@@ -79,7 +79,7 @@ def activate(ctx: click.Context, ssn: str, name: str | None, operator: str, hook
             result = run_activation(
                 channel, request, log, keys=keys,
                 reader=channel.transport.description,
-                say=(lambda m: click.echo(m, err=True)),
+                say=st.info,
             )
     finally:
         log.close()

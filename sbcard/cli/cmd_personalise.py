@@ -135,7 +135,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     outcomes: list = []
     lock = threading.Lock()
     bar = None
-    if not no_progress:
+    if not no_progress and st.verbosity >= 0:
         bar = click.progressbar(length=counts.total, label="personalising 制卡",
                                 file=sys.stderr, show_pos=True)
         bar.update(counts.done)

@@ -79,7 +79,7 @@ def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bo
         status = pin_status(channel)
         guard_tries(status, force=force, what="verifying")   # refuse before asking for a PIN
         if not as_json:
-            click.echo(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}", err=True)
+            st.info(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}")
         pin = PinReader(pin_stdin).one("PIN 密码")
         try:
             verify_pin(channel, pin, force=force, status=status)

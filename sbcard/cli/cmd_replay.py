@@ -84,19 +84,10 @@ def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unkn
         stop_soon()
 
     card = ReplayCard.load(dump_file, strict=strict, unknown_sw=sw, on_event=on_replay,
-                           on_mismatch=on_mismatch)
+                           on_mismatch=on_mismatch, on_finished=stop_soon if once else None)
     if not card.exchanges:
         raise BadInputError(f"{dump_file}: the dump holds no exchanges to replay")
     server = VpcdServer(card, host=host, port=port, on_event=event)
-    real_process = card.process
-
-    def process(command: bytes) -> bytes:
-        response = real_process(command)
-        if once and card.finished:
-            stop_soon()
-        return response
-
-    card.process = process  # type: ignore[method-assign]
     click.echo(f"replaying {dump_file} ({len(card.exchanges)} exchanges, recorded from "
                f"{card.dump.reader or 'unknown reader'}) to vpcd at {host}:{port} "
                f"(ATR {card.atr.hex().upper()})", err=True)

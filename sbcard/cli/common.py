@@ -30,6 +30,8 @@ class CliState:
     hsm_stdio: bool = False
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
+    #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
+    verbosity: int = 0
     _bench: Any = field(default=None, repr=False)
 
     @property
@@ -41,13 +43,24 @@ class CliState:
                 reader=self.reader, sim=self.sim, keys=self.keys, psam=self.psam,
                 hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
                 trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
-                dump=self.dump, wait=self.wait, say=lambda m: click.echo(m, err=True))
+                steps=self.step if self.verbosity == 1 else None, dump=self.dump,
+                wait=self.wait, say=self.info, warn=lambda m: click.echo(m, err=True))
         return self._bench
 
     @property
     def reserved(self) -> dict[str, str]:
         """Readers holding something else this run (the PSAM's): never the card's."""
         return self.bench.reserved
+
+    def info(self, message: str) -> None:
+        """A note for the operator on stderr (tries left, what is waited for); not with -q."""
+        if self.verbosity >= 0:
+            click.echo(message, err=True)
+
+    def step(self, message: str) -> None:
+        """One step of an operation, shown with -v."""
+        if self.verbosity >= 1:
+            click.echo(message, err=True)
 
     def key_source(self) -> AbstractContextManager[KeySource | None]:
         """The key source the user named (None if none); closed afterwards."""

@@ -31,17 +31,31 @@ COMMANDS: dict[str, str] = {
     "sim": "sbcard.cli.cmd_sim:sim",
 }
 
+#: other spellings people type → the command's name (not listed in --help)
+ALIASES: dict[str, str] = {"personalize": "personalise"}
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+        target = COMMANDS.get(ALIASES.get(name, name))
         if target is None:
             return None
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0])
+        if self.get_command(ctx, name) is None and not name.startswith("-"):
+            from sbcard.cli.argv import close_commands
+
+            near = close_commands(name, [*COMMANDS, *ALIASES])
+            hint = f" Did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+            ctx.fail(f"No such command {name!r}.{hint} (commands: {', '.join(COMMANDS)})")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from a static table so --help imports no command module.
@@ -96,11 +110,16 @@ SHORT_HELP = {
               type=click.FloatRange(min=0),
               help="Wait up to SECONDS for the card to be inserted (env SBCARD_WAIT), so the "
                    "command can be started first. Default 0: the card must be in the reader.")
-@click.version_option(__version__, prog_name="sbcard")
+@click.option("-v", "--verbose", count=True,
+              help="-v: show the steps of an operation (one line per card command, what is "
+                   "waited for); -vv: also every APDU, as --trace.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Only results and errors: no progress bars, tries-left notes or hints.")
+@click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float) -> None:
+        dump: Path | None, wait: float, verbose: int, quiet: bool) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -115,33 +134,39 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     """
     from sbcard.cli.common import CliState
 
-    ctx.obj = CliState(reader=reader, sim=sim, trace=trace, keys=keys, psam=psam,
-                       hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump, wait=wait)
+    if quiet and (verbose or trace):
+        raise click.UsageError("-q/--quiet goes with neither -v/--verbose nor --trace")
+    ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
+                       psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
+                       wait=wait, verbosity=-1 if quiet else verbose)
 
 
-def _normalise_sim_flag(args: list[str]) -> list[str]:
-    """Let ``--sim`` stand alone: ``sbcard --sim read`` means ``--sim demo read``."""
-    out = list(args)
-    for i, arg in enumerate(out):
-        if arg == "--":
-            break
-        if arg == "--sim" and (i + 1 == len(out) or out[i + 1] in COMMANDS
-                               or out[i + 1].startswith("-")):
-            out.insert(i + 1, "demo")
-            break
+def _command_line(args: list[str]) -> list[str]:
+    """The arguments as typed → as click parses them (sbcard.cli.argv says why)."""
+    from sbcard.cli.argv import check_sim_value, hoist_global_options, normalise_sim
+    from sbcard.sim.persona import builtin_personas
+
+    personas = builtin_personas()
+    commands = {**COMMANDS, **ALIASES}
+    out = normalise_sim(hoist_global_options(cli, args, personas), commands, personas)
+    check_sim_value(out, personas, commands)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     from sbcard.errors import ExitCode, SbcardError
 
-    args = _normalise_sim_flag(sys.argv[1:] if argv is None else argv)
     try:
+        args = _command_line(sys.argv[1:] if argv is None else argv)
         rv = cli.main(args=args, prog_name="sbcard", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("sbcard: aborted", err=True)
         sys.exit(ExitCode.FAILURE)
     except click.ClickException as exc:
+        if isinstance(exc, click.NoSuchOption):
+            from sbcard.cli.argv import safe_suggestions
+
+            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, cli)
         exc.show()
         sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except SbcardError as exc:

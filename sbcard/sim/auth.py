@@ -67,7 +67,7 @@ def install(card: SimCard, persona: Persona) -> None:
     for kid, left in conf.get("key_tries", {}).items():
         if int(kid, 16) in state.keys:
             state.keys[int(kid, 16)].tries = int(left)
-    card.extensions["auth"] = state
+    card.auth = state
     for ins in (0xDC, 0xD6):
         card.handlers[ins] = secured_update(card.handlers[ins])
     card.handlers.update({0x82: h_external_auth, 0x88: h_internal_auth, 0x24: h_pin_sm,
@@ -75,7 +75,8 @@ def install(card: SimCard, persona: Persona) -> None:
 
 
 def _state(card: SimCard) -> AuthState:
-    return card.extensions["auth"]  # type: ignore[return-value]
+    assert card.auth is not None, "handlers are installed with their state"
+    return card.auth
 
 
 def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
@@ -131,7 +132,7 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) ->
     body = cmd.header + bytes((len(cmd.data),)) + cmd.data[:-MAC_LEN]
     if card_algos.mac(st.algorithm, session, body) != cmd.data[-MAC_LEN:]:
         return 0x6988
-    card.extensions["sm_session"] = session
+    card.sm_session = session
     return None
 
 
@@ -150,7 +151,7 @@ def secured_update(base: Handler) -> Handler:
         sw = _check_mac(card, cmd, key_ids[0], cla=0x04)
         if sw is not None:
             return b"", sw
-        card.extensions.pop("sm_session", None)
+        card.sm_session = None
         plain = CommandApdu(0x00, cmd.ins, cmd.p1, cmd.p2, cmd.data[:-MAC_LEN])
         granted = key_ids[0] not in card.authenticated
         card.authenticated.add(key_ids[0])            # for this one command only
@@ -186,7 +187,8 @@ def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.p2 == 0x00:
         pin.tries = pin.max_tries
         return b"", 0x9000
-    session = card.extensions.pop("sm_session")
+    session, card.sm_session = card.sm_session, None
+    assert session is not None, "set by _check_mac"
     try:
         block = card_algos.decrypt_field(_state(card).algorithm, session, cmd.data[:-MAC_LEN])
     except BadInputError:

@@ -10,15 +10,19 @@ returns ``(data, sw)``. Crypto-dependent commands are registered by ``sbcard.sim
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
 from sbcard.card.profiles import CardProfile
-from sbcard.sim.os_base import SW_OK, CardOS, Reply
+from sbcard.sim.os_base import SW_OK, CardOS, Handler, Reply
 
-Handler = Callable[["SimCard", CommandApdu], Reply]
+if TYPE_CHECKING:
+    from sbcard.sim.auth import AuthState
+    from sbcard.sim.faults import FaultInjector
+    from sbcard.sim.persona import Persona
+    from sbcard.sim.pki import PkiState
 
 #: 00 ISO, 04 ISO with secure messaging, 80/84 proprietary (plain / MAC), B0 medical purse.
 SUPPORTED_CLA = frozenset({0x00, 0x04, 0x80, 0x84, 0xB0})
@@ -107,9 +111,13 @@ class SimCard(CardOS):
         self.profile = profile
         self.card_blocked = False
         self.keys: dict[tuple[str, int], dict] = {}     # (DF name, key id) → key record
-        self.handlers: dict[int, Handler] = dict(BASE_HANDLERS)
-        self.extensions: dict[str, object] = {}        # state owned by optional modules
-        self.command_hooks: list[Callable[[SimCard, CommandApdu], Reply | None]] = []
+        self.handlers.update(BASE_HANDLERS)
+        # State of the optional modules (sbcard.sim.persona.EXTENSIONS), each its own type.
+        self.persona: Persona | None = None
+        self.auth: AuthState | None = None
+        self.sm_session: bytes | None = None          # STK session key of the latest MAC
+        self.pki: PkiState | None = None
+        self.faults: FaultInjector | None = None
         self._reset_state()
 
     @property
@@ -126,21 +134,15 @@ class SimCard(CardOS):
         self.pin_verified = False
 
     # -- dispatch -----------------------------------------------------------------------
-    def _dispatch(self, cmd: CommandApdu) -> Reply:
-        for hook in self.command_hooks:
-            reply = hook(self, cmd)
-            if reply is not None:
-                return reply
+    def _refuse(self, cmd: CommandApdu) -> Reply | None:
         if self.card_blocked:
             return b"", 0x6A81
         if cmd.cla not in SUPPORTED_CLA:
             return b"", 0x6E00
-        handler = self.handlers.get(cmd.ins)
-        if handler is None:
-            return b"", 0x6D00
-        if self.current_df.blocked and cmd.ins not in (0xA4, 0xC0):
+        if (cmd.ins in self.handlers and self.current_df.blocked
+                and cmd.ins not in (0xA4, 0xC0)):
             return b"", 0x9303
-        return handler(self, cmd)
+        return None
 
     # -- helpers for handlers -----------------------------------------------------------
     def satisfied(self, access: Access) -> bool:

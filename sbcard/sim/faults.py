@@ -182,7 +182,7 @@ def install_from_persona(card: Any, persona: Any) -> None:
         raise BadInputError(f"persona {persona.name}: [faults] has unknown key(s) "
                             f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     injector = FaultInjector(card)
-    card.extensions["faults"] = injector
+    card.faults = injector
     if spec.get("tear_at"):
         injector.tear_at(int(spec["tear_at"]))
     if spec.get("tear_on"):

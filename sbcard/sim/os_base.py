@@ -1,6 +1,8 @@
 """What every simulated card OS shares: power, the APDU frame, and T=0 response chaining.
 
-Subclasses (the user card, the PSAM) implement ``_dispatch(cmd) -> (data, sw)`` and
+Both simulated cards (the user card, the PSAM) dispatch the same way: command hooks first
+(fault injection), then the card's own refusals (``_refuse``: blocked card, wrong CLA), then
+``handlers[ins](card, cmd) -> (data, sw)``. Subclasses fill ``handlers`` and implement
 ``_reset_state()``; a T=0 card answers commands that carry data in and out with ``61xx`` and
 serves the data through GET RESPONSE, exactly like the cards the spec describes.
 """
@@ -8,10 +10,16 @@ serves the data through GET RESPONSE, exactly like the cards the spec describes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 from sbcard.apdu.command import CommandApdu
 
 Reply = tuple[bytes, int]
+#: ``handler(card, cmd) -> (data, sw)``: one convention for every simulated card's commands.
+Handler = Callable[[Any, CommandApdu], Reply]
+#: ``hook(card, cmd) -> reply | None``: a reply ends the command before its handler runs.
+CommandHook = Callable[[Any, CommandApdu], "Reply | None"]
 SW_OK = 0x9000
 INS_GET_RESPONSE = 0xC0
 
@@ -22,6 +30,8 @@ class CardOS(ABC):
         self.powered = False
         self.apdu_count = 0
         self.pending = b""
+        self.handlers: dict[int, Handler] = {}
+        self.command_hooks: list[CommandHook] = []
 
     @property
     @abstractmethod
@@ -32,9 +42,23 @@ class CardOS(ABC):
     def _reset_state(self) -> None:
         """Forget everything volatile (selection, security state, session keys)."""
 
-    @abstractmethod
+    def _refuse(self, cmd: CommandApdu) -> Reply | None:
+        """The card's answer when it refuses ``cmd`` before its handler (None: go on)."""
+        return None
+
     def _dispatch(self, cmd: CommandApdu) -> Reply:
         """Answer one well-formed command."""
+        for hook in self.command_hooks:
+            reply = hook(self, cmd)
+            if reply is not None:
+                return reply
+        refusal = self._refuse(cmd)
+        if refusal is not None:
+            return refusal
+        handler = self.handlers.get(cmd.ins)
+        if handler is None:
+            return b"", 0x6D00
+        return handler(self, cmd)
 
     def power_on(self) -> bytes:
         self.powered = True

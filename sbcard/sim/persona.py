@@ -117,7 +117,7 @@ class Persona:
         card = SimCard(self.atr, mf, {SSSE.df_name: ssse}, pin, self.behaviour,
                        algorithm_id=ALGORITHM_IDS[self.algorithm], profile=self.profile)
         card.card_blocked = bool(self.card.get("card_blocked", False))
-        card.extensions["persona"] = self
+        card.persona = self
         _install_extensions(card, self)
         return card
 

@@ -261,7 +261,7 @@ def install(card: SimCard, persona: Persona) -> None:
                      admin_pin=str(conf.get("admin_pin", "12345678")))
     if state.certificate is not None:
         state.set_certificate(state.certificate.der)
-    card.extensions["pki"] = state
+    card.pki = state
     in_adf = {config.ins: state.authenticate, 0x20: state.verify_admin,
               0x40: state.generate_key_pair, 0xC9: state.export_public_key}
     for ins, method in in_adf.items():
@@ -271,8 +271,8 @@ def install(card: SimCard, persona: Persona) -> None:
 def _adf_only(method, previous):
     """Route an INS to the PKI application while its ADF is selected, elsewhere as before."""
     def handler(c: SimCard, cmd: CommandApdu) -> Reply:
-        st = c.extensions.get("pki")
-        if isinstance(st, PkiState) and c.current_df is st.adf:
+        st = c.pki
+        if st is not None and c.current_df is st.adf:
             return method(c, cmd)
         if previous is not None:
             return previous(c, cmd)

@@ -27,7 +27,6 @@ DF or powering off forgets the session key. Nothing about keys ever leaves the s
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -122,6 +121,10 @@ class PsamBehaviour:
     enforce_usage: bool = True      # type 7 keys only encrypt, type 6 only MAC
 
 
+#: The one CLA each PSAM command takes (a known INS with another CLA answers 6E00).
+PSAM_CLA: dict[int, int] = {0xA4: 0x00, 0xB0: 0x00, 0xC0: 0x00, 0xDE: 0xBF, 0xFA: 0x80}
+
+
 @dataclass
 class _Session:
     key: PsamKey
@@ -138,13 +141,13 @@ class SimPsam(CardOS):
         self.mf = mf
         self.files = {fid: bytearray(data) for fid, data in files.items()}
         self.behaviour = behaviour or PsamBehaviour()
-        self.handlers: dict[int, tuple[int, Callable[[CommandApdu], Reply]]] = {
-            0xA4: (0x00, self._select),
-            0xB0: (0x00, self._read_binary),
-            0xC0: (0x00, self.get_response),
-            0xDE: (0xBF, self._delivery_session_key),
-            0xFA: (0x80, self._cipher_data),
-        }
+        self.handlers.update({
+            0xA4: SimPsam._select,
+            0xB0: SimPsam._read_binary,
+            0xC0: SimPsam.get_response,
+            0xDE: SimPsam._delivery_session_key,
+            0xFA: SimPsam._cipher_data,
+        })
         self._reset_state()
 
     @property
@@ -157,13 +160,11 @@ class SimPsam(CardOS):
         self.session: _Session | None = None
         self.mac_chain: bytes | None = None
 
-    def _dispatch(self, cmd: CommandApdu) -> Reply:
-        entry = self.handlers.get(cmd.ins)
-        if entry is None:
-            return b"", 0x6D00
-        if cmd.cla != entry[0]:
+    def _refuse(self, cmd: CommandApdu) -> Reply | None:
+        cla = PSAM_CLA.get(cmd.ins)
+        if cla is not None and cmd.cla != cla:
             return b"", 0x6E00
-        return entry[1](cmd)
+        return None
 
     # -- files ------------------------------------------------------------------------------
     def _enter(self, df: PsamDF) -> None:

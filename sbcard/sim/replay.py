@@ -66,7 +66,8 @@ class ReplayCard:
 
     def __init__(self, dump: Dump, *, strict: bool = False, unknown_sw: int = UNKNOWN_SW,
                  on_event: Callable[[ReplayEvent], None] | None = None,
-                 on_mismatch: Callable[[ReplayMismatchError], None] | None = None) -> None:
+                 on_mismatch: Callable[[ReplayMismatchError], None] | None = None,
+                 on_finished: Callable[[], None] | None = None) -> None:
         self.dump = dump
         self.exchanges: list[DumpExchange] = list(dump.exchanges)
         self.atr = dump.atr
@@ -75,6 +76,7 @@ class ReplayCard:
         self.unknown_sw = unknown_sw
         self.on_event = on_event
         self.on_mismatch = on_mismatch
+        self.on_finished = on_finished    # called after each answer once the dump is through
         self.position = 0                 # index of the next recorded exchange
         self.answered = 0                 # commands answered from the dump
         self.misses: list[ReplayEvent] = []
@@ -99,7 +101,12 @@ class ReplayCard:
         self.powered = False
 
     def process(self, command: bytes) -> bytes:
-        command = bytes(command)
+        response = self._answer(bytes(command))
+        if self.on_finished is not None and self.finished:
+            self.on_finished()
+        return response
+
+    def _answer(self, command: bytes) -> bytes:
         shown = mask_command(command)
         index, how = self._find(command)
         if index is None:

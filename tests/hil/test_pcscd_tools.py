@@ -190,7 +190,7 @@ def test_personalise_3_0_cards_through_pcscd_then_verify_card_sm2(serve, tmp_pat
     r = sbcard("-r", READER, "--keys", "test", "personalise", str(csv), "--ca", "test",
                "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert served.card.extensions["pki"].certificate is None      # the card made its own key
+    assert served.card.pki.certificate is None      # the card made its own key
     r = sbcard("-r", READER, "verify", "card", "--sm2", "--trust", "test", "--json")
     assert r.returncode == 0, r.stderr
     assert holder_rows(1)[0]["card_no"] in json.loads(r.stdout)["subject"]

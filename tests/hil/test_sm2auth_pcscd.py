@@ -29,8 +29,8 @@ def test_verify_card_sm2_genuine_then_forged(serve):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["method"] == "sm2"
     assert ">> 0088000020" in r.stderr                       # the profile's command on the wire
-    assert served.card.extensions["pki"].signatures == 2
-    served.card.extensions["pki"].key = sm2.PrivateKey(4242)  # certificate without its key
+    assert served.card.pki.signatures == 2
+    served.card.pki.key = sm2.PrivateKey(4242)  # certificate without its key
     r = sbcard("verify", "card", "--sm2", "--trust", "test")
     assert r.returncode == 9 and "does not verify" in r.stderr
 
