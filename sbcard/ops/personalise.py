@@ -39,7 +39,7 @@ from sbcard.ops.read import select_ssse
 from sbcard.ops.script import Script, ScriptContext, ScriptRunner
 from sbcard.ops.script_ops import OPERATIONS
 from sbcard.ops.session import StackOptions, open_channel
-from sbcard.transport.pcsc import PcscTransport, choose_reader, list_readers
+from sbcard.transport import pcsc
 
 
 class CardSlot(Protocol):
@@ -231,7 +231,7 @@ class PcscSlot:
                  poll: float = 0.05, say: Callable[[str], None] = lambda _m: None,
                  robot: Robot | None = None,
                  reserved: Mapping[str, str] | None = None) -> None:
-        self.name = choose_reader(list_readers(), reader, reserved).name
+        self.name = pcsc.choose_reader(pcsc.list_readers(), reader, reserved).name
         self._session_factory = session_factory
         self._poll = poll
         self._say = say
@@ -244,7 +244,7 @@ class PcscSlot:
         """Is a card in the reader? A lost pcscd or an unplugged reader is waited out (a
         batch survives a pcscd restart), and said once when it starts and when it ends."""
         try:
-            readers = {r.name: r for r in list_readers()}
+            readers = {r.name: r for r in pcsc.list_readers()}
             trouble = None if self.name in readers else "the reader is gone (unplugged?)"
         except TransportError as exc:
             readers, trouble = {}, str(exc)
@@ -301,7 +301,7 @@ def check_distinct_slots(specs: list[str], slots: list[PcscSlot]) -> None:
 @contextmanager
 def pcsc_session(reader: str, trace: Callable[[str], None] | None = None) -> Iterator[ApduChannel]:
     """A session on the card in ``reader`` (a PC/SC reader's name, as a ``PcscSlot`` has it)."""
-    with open_channel(lambda: PcscTransport(reader), StackOptions(trace=trace)) as channel:
+    with open_channel(lambda: pcsc.PcscTransport(reader), StackOptions(trace=trace)) as channel:
         yield channel
 
 

@@ -15,7 +15,7 @@ from sbcard.errors import (
     TransportError,
 )
 from sbcard.ops.identify import identify_atr
-from sbcard.transport.pcsc import choose_reader, list_readers
+from sbcard.transport import pcsc
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ReaderReport:
 
 def reader_reports() -> list[ReaderReport]:
     out = []
-    for r in list_readers():
+    for r in pcsc.list_readers():
         card_type = ""
         if r.card_present:
             try:
@@ -46,7 +46,7 @@ def reader_reports() -> list[ReaderReport]:
 
 def reader_name(spec: str) -> str:
     """The full name of the reader ``spec`` (index, name or fragment) designates now."""
-    return choose_reader(list_readers(), spec).name
+    return pcsc.choose_reader(pcsc.list_readers(), spec).name
 
 
 # -- waiting for a card ---------------------------------------------------------------------
@@ -70,7 +70,7 @@ def wait_for_card(reader: str | None, timeout_s: float,
     told = False
     while True:
         try:
-            info = choose_reader(list_readers(), reader, reserved)
+            info = pcsc.choose_reader(pcsc.list_readers(), reader, reserved)
             if info.card_present:
                 return info.name
             problem: TransportError = NoCardError(f"{info.name}: no card in the reader")
