@@ -2,10 +2,11 @@
 
     python bench/bench_crypto.py [--n 300] [--json]
 
-Prints figures and their ratios to the targets (SM3/SM4 at least 500x gmssl; SM2 sign and
-verify within 3x of ``openssl speed sm2`` on the same machine); it asserts nothing.
-SM4 in ECB and CBC decryption uses every core (sbcard splits bulk data across threads);
-CBC encryption is serial by construction and is held to OpenSSL's single-core rate.
+Prints figures and their ratios to the targets (SM3/SM4 at OpenSSL's single-core rate, i.e.
+at least 0.9x ``openssl speed -evp`` on the same machine, with the speed-up over gmssl beside
+it; SM2 sign and verify within 3x of ``openssl speed sm2``); it asserts nothing. Every mode
+runs on one core in one OpenSSL call (the old split across threads is gone with the 500x-gmssl
+target it served).
 SM2 timings are medians of single operations on a 20-byte message, each including the
 Z/SM3 step and key handling, as ``openssl speed`` does. Pure-Python rows use fewer rounds.
 """
@@ -30,7 +31,8 @@ from sbcard.crypto import sm2, symmetric
 
 SIZE = 64 * 1024
 MSG = b"0123456789abcdefghij"  # 20 bytes
-SM34_TARGET = 500.0
+#: Bulk SM3/SM4 at OpenSSL's single-core rate, measurement noise aside.
+SM34_TARGET = 0.9
 SM2_TARGET = 3.0
 
 
@@ -96,12 +98,15 @@ def symmetric_figures(rounds: int) -> dict:
     for name, (ours, theirs) in cases.items():
         t_ours = median_seconds(ours, rounds)
         t_gmssl = median_seconds(theirs, slow)
+        ours_mib_s = SIZE / t_ours / 2**20
+        reference = openssl_speed_evp(*native[name])
         out[name] = {
-            "ours_mib_s": SIZE / t_ours / 2**20,
+            "ours_mib_s": ours_mib_s,
             "gmssl_kib_s": SIZE / t_gmssl / 2**10,
-            "openssl_speed_mib_s": openssl_speed_evp(*native[name]),
+            "openssl_speed_mib_s": reference,
             "speedup": t_gmssl / t_ours,
-            "target_speedup": SM34_TARGET,
+            "vs_openssl": ours_mib_s / reference if reference else None,
+            "target_vs_openssl": SM34_TARGET,
         }
     return out
 
@@ -211,10 +216,13 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
 
-    print(f"SM3 / SM4 over {SIZE // 1024} KiB (target: at least {SM34_TARGET:.0f}x gmssl)")
+    print(f"SM3 / SM4 over {SIZE // 1024} KiB (target: at least {SM34_TARGET}x openssl speed, "
+          "one core)")
     print(f"  {'':18}{'sbcard':>12}{'gmssl':>14}{'speedup':>10}{'openssl speed':>22}")
     for name, row in results["symmetric"].items():
-        verdict = "ok" if row["speedup"] >= SM34_TARGET else "below target"
+        ratio = row["vs_openssl"]
+        verdict = ("n/a" if ratio is None else "ok" if ratio >= SM34_TARGET
+                   else "below target")
         native = row["openssl_speed_mib_s"]
         native_text = "n/a" if native is None else f"{native:.1f} MiB/s"
         print(

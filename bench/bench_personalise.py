@@ -91,7 +91,7 @@ def plan_for(tmp: Path, n: int, keys: KeySource) -> tuple[BatchPlan, Path]:
     holders = load_holders(csv)
     journal = tmp / "j.sqlite"
     j = Journal(journal)
-    batch = j.open_batch(csv, holders, "bench", resume=False)
+    batch = j.open_batch(csv, holders, "bench", resume=False).batch_id
     j.close()
     recipes = {"2.0": parse_script(ROOT / "apdu_scripts" / "personalise-2.0.apdu"),
                "3.0": parse_script(ROOT / "apdu_scripts" / "personalise-3.0.apdu")}

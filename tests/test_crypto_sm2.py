@@ -343,7 +343,7 @@ def test_private_key_rejections(vec_key: PrivateKey) -> None:
         PrivateKey.from_der(forged)
     with pytest.raises(BadInputError, match="32 bytes"):
         PrivateKey.from_bytes(bytes(31))
-    with pytest.raises(BadInputError, match="not valid hex"):
+    with pytest.raises(BadInputError, match="is not a hex digit"):
         PrivateKey.from_hex("zz")
 
 

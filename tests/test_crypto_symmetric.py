@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -81,7 +79,7 @@ def test_sm4_cbc_vector() -> None:
 
 
 def _serial(mode_name: str, data: bytes, encrypt: bool, iv: bytes | None = None) -> bytes:
-    """One OpenSSL context over the whole input: the reference for the split path."""
+    """One OpenSSL context over the whole input, built here: the reference."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     mode = modes.ECB() if mode_name == "ecb" else modes.CBC(iv)
@@ -90,32 +88,23 @@ def _serial(mode_name: str, data: bytes, encrypt: bool, iv: bytes | None = None)
     return ctx.update(data) + ctx.finalize()
 
 
-@pytest.mark.parametrize("workers", [2, 3, 4])
 @pytest.mark.parametrize("blocks", [4096, 4099, 7])
-def test_sm4_split_across_threads_matches_one_context(
-    monkeypatch: pytest.MonkeyPatch, workers: int, blocks: int
-) -> None:
-    # Forced split, whatever this machine's core count: chunk borders fall mid-stream and
-    # (4099 blocks) unevenly; 7 blocks with 4 workers leaves chunks of one or two blocks.
-    monkeypatch.setattr(sym, "_workers", lambda size: workers)
+def test_sm4_bulk_matches_one_context(blocks: int) -> None:
     data = os.urandom(16 * blocks)
     iv = os.urandom(16)
     assert sym.sm4_ecb_encrypt(SM4_KEY, data) == _serial("ecb", data, True)
     assert sym.sm4_ecb_decrypt(SM4_KEY, data) == _serial("ecb", data, False)
     assert sym.sm4_cbc_decrypt(SM4_KEY, data, iv) == _serial("cbc", data, False, iv)
-    ciphertext = sym.sm4_cbc_encrypt(SM4_KEY, data, iv)  # serial, never split
+    ciphertext = sym.sm4_cbc_encrypt(SM4_KEY, data, iv)
     assert ciphertext == _serial("cbc", data, True, iv)
     assert sym.sm4_cbc_decrypt(SM4_KEY, ciphertext, iv) == data
 
 
 @pytest.mark.parametrize("key_len", [8, 16, 24])
-def test_des_split_across_threads_matches_one_context(
-    monkeypatch: pytest.MonkeyPatch, key_len: int
-) -> None:
+def test_des_bulk_matches_one_context(key_len: int) -> None:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-    monkeypatch.setattr(sym, "_workers", lambda size: 3)
     key = os.urandom(key_len)
     full = {8: key * 3, 16: key + key[:8], 24: key}[key_len]
     data, iv = os.urandom(8 * 1001), os.urandom(8)
@@ -125,29 +114,6 @@ def test_des_split_across_threads_matches_one_context(
     assert sym.des_ecb_decrypt(key, data) == ecb.decryptor().update(data)
     assert sym.des_cbc_decrypt(key, data, iv) == cbc.decryptor().update(data)
     assert sym.des_cbc_encrypt(key, data, iv) == cbc.encryptor().update(data)
-
-
-def test_sm4_split_only_for_bulk_data() -> None:
-    assert sym._workers(sym.PARALLEL_MIN_BYTES - 16) == 1
-    assert 1 <= sym._workers(1 << 20) <= sym.PARALLEL_MAX_WORKERS
-    ranges = sym._split_blocks(16 * 4099, 16, 3)
-    assert ranges[0][0] == 0 and ranges[-1][1] == 16 * 4099
-    assert all(a % 16 == 0 and a < b for a, b in ranges)
-    assert all(r1[1] == r2[0] for r1, r2 in itertools.pairwise(ranges))
-
-
-def test_sm4_split_reraises_a_worker_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sym, "_workers", lambda size: 2)
-    real_run = sym._run
-
-    def failing_run(algorithm, mode, data, encrypt):  # type: ignore[no-untyped-def]
-        if threading.current_thread() is not threading.main_thread():  # the worker only
-            raise RuntimeError("worker broke")
-        return real_run(algorithm, mode, data, encrypt)
-
-    monkeypatch.setattr(sym, "_run", failing_run)
-    with pytest.raises(RuntimeError, match="worker broke"):
-        sym.sm4_ecb_encrypt(SM4_KEY, os.urandom(16 * 64 + 16 * 63))
 
 
 def test_sm4_never_pads() -> None:

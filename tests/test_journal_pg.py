@@ -24,10 +24,15 @@ DEFAULT_URL = "postgresql:///sbcard_test"
 
 @pytest.fixture
 def pg_url() -> str:
-    """The server's URL with a schema of this test process's own (pytest-xdist workers
-    run these tests side by side without dropping each other's tables)."""
+    return pg_schema_url()
+
+
+def pg_schema_url(suffix: str = "") -> str:
+    """The server's URL with a fresh schema of this test process's own (pytest-xdist workers
+    run these tests side by side without dropping each other's tables); skips (or fails,
+    with SBCARD_REQUIRE_PG=1) without a server."""
     base = os.environ.get("SBCARD_PG_URL", DEFAULT_URL)
-    schema = f"sbcard_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    schema = f"sbcard_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}{suffix}"
     url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     try:
         import psycopg
@@ -45,7 +50,8 @@ def pg_url() -> str:
 def rows(url: str):
     j = Journal(url)
     try:
-        return j.db.execute("SELECT row_no, ssn, card_id, status FROM holder ORDER BY row_no"
+        return j.db.execute("SELECT e.row_no, h.ssn, h.card_id, h.status FROM entry e JOIN "
+                            "holder h ON h.id = e.holder_id ORDER BY e.batch_id, e.row_no"
                             ).fetchall()
     finally:
         j.close()

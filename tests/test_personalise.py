@@ -14,7 +14,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import SSSE_NAME
 from sbcard.compose import SimSlot
-from sbcard.errors import RefusedError
+from sbcard.errors import BadInputError, RefusedError
 from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.holders import CsvInvalid, load_holders
 from sbcard.ops.journal import Journal
@@ -66,7 +66,7 @@ def holder_on_card(card) -> tuple[str | None, str | None]:
 def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> BatchPlan:
     holders = load_holders(csv)
     j = Journal(journal)
-    batch = j.open_batch(csv, holders, "test", resume=resume)
+    batch = j.open_batch(csv, holders, "test", resume=resume).batch_id
     j.close()
     from sbcard.card.profiles import load_profile
 
@@ -82,7 +82,8 @@ def make_plan(journal: Path, csv: Path, outcomes: list, *, resume=False) -> Batc
 def journal_rows(path: Path):
     con = sqlite3.connect(path)
     try:
-        return con.execute("SELECT row_no, ssn, card_id, status FROM holder ORDER BY row_no"
+        return con.execute("SELECT e.row_no, h.ssn, h.card_id, h.status FROM entry e JOIN "
+                           "holder h ON h.id = e.holder_id ORDER BY e.batch_id, e.row_no"
                            ).fetchall()
     finally:
         con.close()
@@ -98,11 +99,12 @@ def test_csv_validation_reports_every_problem(tmp_path):
     with pytest.raises(CsvInvalid) as err:
         load_holders(write_csv(tmp_path / "h.csv", rows))
     problems = "\n".join(err.value.problems)
-    assert "row 1: ssn:" in problems and "check" in problems
-    assert "row 2: name:" in problems and "GBK" in problems
-    assert "row 3: birth_date:" in problems
-    assert "row 4: card_no: same as row 3" in problems
-    assert "row 4: expiry_date: not after issue_date" in problems
+    # rows as the spreadsheet numbers them: the header is row 1
+    assert "row 2: ssn: column A (ssn):" in problems and "check" in problems
+    assert "row 3: name:" in problems and "GBK" in problems
+    assert "row 4: birth_date:" in problems
+    assert "row 5: card_no: column G (card_no): same as row 4" in problems
+    assert "row 5: expiry_date: column J (expiry_date): not after issue_date" in problems
     assert "no card was touched" in str(err.value)
 
 
@@ -182,7 +184,7 @@ def test_killed_run_resumes_and_started_batch_needs_resume(tmp_path):
     # a worker claimed the card and got half-way, then the process died
     j = Journal(tmp_path / "j.sqlite")
     claim = j.claim(plan.batch_id, card_id_hex(card), "gone")
-    j.step(plan.batch_id, claim.row_no, "personalise-2.0.apdu:20 write-element")
+    j.step(claim.holder_id, "personalise-2.0.apdu:20 write-element")
     j.close()
     with pytest.raises(RefusedError, match="add --resume"):
         make_plan(tmp_path / "j.sqlite", csv, [])
@@ -240,7 +242,7 @@ def test_cli_personalise_bad_csv_and_dry_run(capsys, monkeypatch, tmp_path):
     bad = write_csv(tmp_path / "bad.csv", rows)
     code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
                        str(bad))
-    assert code == 3 and "row 2: sex" in err
+    assert code == 3 and "row 3: sex" in err
     good = write_csv(tmp_path / "good.csv", holder_rows(3))
     code, out, _ = run_cli(capsys, "personalise", str(good), "--dry-run")
     assert code == 0 and "3 holders valid" in out and "123456" not in out
@@ -308,7 +310,7 @@ def test_batch_stops_after_consecutive_failures(tmp_path):
     plan.keys = None                             # every card fails at `authenticate`
     run_batch([SimSlot("blank", 10)], tmp_path / "j.sqlite", plan)
     assert [o.outcome for o in outcomes] == ["failed"] * 3
-    assert "3 cards in a row failed" in plan.stop_reason
+    assert "3 cards in a row were not personalised" in plan.stop_reason
     assert all(r[3] == "pending" for r in journal_rows(tmp_path / "j.sqlite"))
 
 
@@ -345,3 +347,41 @@ def test_pcsc_slot_waits_out_a_lost_pcscd_and_an_unplugged_reader(monkeypatch):
         f"{name}: the reader is gone (unplugged?); waiting for it 等待读卡器",
         f"{name}: reader back 读卡器已恢复",
     ]
+
+
+ZH_HEADERS = {"ssn": "社会保障号码", "name": "姓名", "sex": "性别", "ethnicity": "民族",
+              "birthplace": "出生地", "birth_date": "出生日期", "card_no": "卡号",
+              "card_type": "卡的类别", "issue_date": "发卡日期", "expiry_date": "卡有效期",
+              "pin": "初始密码"}
+
+
+def test_csv_chinese_headers_are_the_same_columns(tmp_path):
+    rows = holder_rows(2)
+    english = load_holders(write_csv(tmp_path / "en.csv", rows))
+    zh_rows = [{ZH_HEADERS[k]: v for k, v in r.items()} for r in rows]
+    chinese = load_holders(write_csv(tmp_path / "zh.csv", zh_rows))
+    assert [h.values for h in chinese] == [h.values for h in english]
+    # a header written "姓名 Name" (as sbcard's own tables label it) counts as 姓名
+    both = [{(f"{ZH_HEADERS[k]} {k}" if k == "name" else k): v for k, v in r.items()}
+            for r in rows]
+    assert load_holders(write_csv(tmp_path / "both.csv", both))[1].values["name"] == "测试2号"
+
+
+def test_csv_messages_name_the_spreadsheet_cell_and_excel_artefacts(tmp_path):
+    rows = [{ZH_HEADERS[k]: v for k, v in r.items()} for r in holder_rows(3)]
+    rows[0]["民族"] = "1"
+    rows[1]["出生日期"] = "1955/3/16"
+    rows[2]["社会保障号码"] = "5.19900199E+17"
+    with pytest.raises(CsvInvalid) as err:
+        load_holders(write_csv(tmp_path / "zh.csv", rows))
+    problems = err.value.problems
+    assert any(p.startswith("row 2: ethnicity: column D (民族):") and "write 01" in p
+               for p in problems), problems
+    assert any(p.startswith("row 3: birth_date: column F (出生日期):") and "19550316" in p
+               for p in problems), problems
+    assert any(p.startswith("row 4: ssn: column A (社会保障号码):") and "scientific" in p
+               for p in problems), problems
+    # the same column twice, under two names, is refused
+    dup = [{**r, "ssn": r["社会保障号码"]} for r in rows]
+    with pytest.raises(BadInputError, match="both ssn"):
+        load_holders(write_csv(tmp_path / "dup.csv", dup))

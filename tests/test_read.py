@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from sbcard.apdu.trace import TraceRecord
 from sbcard.card.elements import split_records
 from sbcard.compose import SessionOptions, open_session
@@ -160,13 +162,21 @@ def test_cli_table_labels_bilingual(capsys):
 
 
 def test_cli_ireadcardbas_line(capsys):
-    code, out, _ = run_cli(capsys, "--sim", "read", "--format", "ireadcardbas")
+    code, out, _ = run_cli(capsys, "--sim", "--keys", "test", "read", "--format", "ireadcardbas")
     assert code == 0
     fields = out.strip().split("|")
     assert out.strip().endswith("|") and len(fields) == 12
     assert fields[0] == "519900" and fields[2] == "A00000011"
     assert fields[5] == "00814A44468660519900000001" and fields[7] == "20210601"
     assert fields[9] == "000000000000"
+
+
+def test_cli_ireadcardbas_needs_authentication_and_never_prints_a_partial_line(capsys):
+    # iReadCardBas authenticates the card before it answers (issue #11 item 6): without a
+    # key source there is no line at all, only the national code on stderr.
+    code, out, err = run_cli(capsys, "--sim", "v3", "read", "--format", "ireadcardbas")
+    assert code == 8 and out == ""
+    assert "-2201" in err and "无PSAM卡" in err
 
 
 def test_cli_redact(capsys):
@@ -183,6 +193,27 @@ def test_cli_bank_masked_unless_asked(capsys):
     assert json.loads(out)["bank"]["pan"] == "6217009999000000016"
 
 
+def test_cli_redact_is_one_flag_for_every_field(capsys):
+    """--redact masks ID number, name and PAN; --no-redact none; the default only the PAN."""
+    _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--redact", "--json")
+    j = json.loads(out)
+    assert j["ssn"] == "5199**********0015" and j["name"] == "测**"
+    assert j["bank"]["pan"] == "621700*********0016"
+    _, out, _ = run_cli(capsys, "--sim", "read", "--bank", "--no-redact", "--json")
+    j = json.loads(out)
+    assert j["ssn"] == "519900199001010015" and j["bank"]["pan"] == "6217009999000000016"
+    code, out, err = run_cli(capsys, "--sim", "read", "--redact", "--format", "ireadcardbas")
+    assert code == 2 and "--redact/--no-redact do(es) not go with" in err and out == ""
+
+
+@pytest.mark.parametrize("fmt", ["table", "ireadcardbas"])
+def test_cli_json_with_another_format_is_refused(capsys, fmt):
+    code, out, err = run_cli(capsys, "--sim", "read", "--json", "--format", fmt)
+    assert code == 2 and out == "" and "--json and --format" in err
+    code, out, _ = run_cli(capsys, "--sim", "read", "--json", "--format", "json")
+    assert code == 0 and json.loads(out)["ssn"]
+
+
 def test_cli_bank_absent(capsys):
     code, out, _ = run_cli(capsys, "--sim", "v1", "read", "--bank", "--json")
     assert code == 0
@@ -192,6 +223,27 @@ def test_cli_bank_absent(capsys):
 def test_cli_v3_exit_code_and_photo_refused(capsys, tmp_path):
     code, _, _ = run_cli(capsys, "--sim", "v3", "read")
     assert code == 5
-    code, _, err = run_cli(capsys, "--sim", "demo", "read", "--photo", str(tmp_path / "p.jpg"))
-    assert code == 5 and "EF08" in err and "6982" in err
+    code, out, err = run_cli(capsys, "--sim", "demo", "read", "--photo", str(tmp_path / "p.jpg"))
+    # the holder data is still read and shown; the photo row says why there is no file
+    assert code == 5 and "needs a key source" in err and "--keys" in err
+    assert "519900199001010015" in out and "照片 Photo" in out
     assert not (tmp_path / "p.jpg").exists()
+
+
+def test_cli_photo_on_a_card_without_one_says_so(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "--sim", "demo", "--keys", "test", "read", "--json",
+                             "--photo", str(tmp_path / "p.jpg"))
+    assert code == 1 and "holds no photo" in err
+    assert json.loads(out)["photo"]["file"] is None
+    assert not (tmp_path / "p.jpg").exists()
+
+
+def test_cli_photo_dash_goes_to_stdout(capsysbinary):
+    from sbcard.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--sim", "v3", "--keys", "test", "read", "--json", "--photo", "-"])
+    out, err = capsysbinary.readouterr()
+    assert exc.value.code == 0
+    assert out.startswith(b"\xff\xd8") and out.rstrip(b"\x00").endswith(b"\xff\xd9")
+    assert b'"file": "-"' in err and f'"bytes": {len(out)}'.encode() in err   # JSON: stderr

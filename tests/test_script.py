@@ -187,3 +187,25 @@ def test_cli_script_vars_and_verify_pin_recipe(capsys, monkeypatch):
     code, _, err = run_cli(capsys, "--sim", "script", "run",
                        str(RECIPES / "verify-pin.apdu"), "--var", "pin=999999")
     assert code == 6 and "999999" not in err
+
+
+def test_run_a_shipped_recipe_by_name_and_a_script_from_stdin(capsys):
+    code, out, _ = run_cli(capsys, "--sim", "script", "run", "read-basic-info")
+    assert code == 0 and "测试一" in out
+    code, out, _ = run_cli(capsys, "--sim", "script", "run", "-",
+                           stdin="00A404000F7378312E73682EC9E7BBE1B1A3D5CF00 expect 9000\n"
+                                 "00B2072C00 expect 6A82\n")
+    assert code == 5 and "<stdin>:2" in out + _
+    code, _, err = run_cli(capsys, "script", "check", "no-such-recipe")
+    assert code == 3 and "read-basic-info.apdu" in err      # lists what is shipped
+    code, out, _ = run_cli(capsys, "script", "list")
+    assert code == 0 and "personalise-2.0.apdu" in out
+
+
+def test_apdu_dash_reads_apdus_from_stdin(capsys):
+    code, out, _ = run_cli(capsys, "--sim", "apdu", "-",
+                           stdin="# select SSSE\n00A404000F7378312E73682EC9E7BBE1B1A3D5CF\n\n"
+                                 "00B2072C00\n")
+    assert code == 0 and out.count(">>") == 2 and "0709413030303030303131 9000" in out
+    code, _, err = run_cli(capsys, "--sim", "apdu", "-", stdin="\n# nothing\n")
+    assert code == 3 and "no APDU on stdin" in err

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sbcard.errors import ExitCode, SbcardError
+from sbcard.errors import BadInputError, ExitCode, SbcardError
+from sbcard.hexutil import hex_mask_matches
 
 
 class SwKind(Enum):
@@ -35,8 +36,20 @@ class SwEntry:
     en: str
 
     def matches(self, sw: int) -> bool:
-        text = f"{sw:04X}"
-        return all(p in ("?", t) for p, t in zip(self.pattern, text, strict=True))
+        return sw_matches(self.pattern, sw)
+
+
+def sw_matches(mask: str, sw: int) -> bool:
+    """Whether ``sw`` fits a status-word mask such as ``63C?`` (``?``: any hex digit)."""
+    return hex_mask_matches(mask, f"{sw:04X}")
+
+
+def parse_sw_mask(text: str) -> str:
+    """A user's status-word mask (``9000``, ``63C?``, ``63cx``) in the table's form."""
+    mask = text.strip().upper().replace("X", "?")
+    if len(mask) != 4 or any(c not in "0123456789ABCDEF?" for c in mask):
+        raise BadInputError(f"{text!r} is not a status word mask like 9000 or 63C?")
+    return mask
 
 
 SW_TABLE: tuple[SwEntry, ...] = (

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from sbcard.card import codes
 from sbcard.card.codecs import AN, CN, DIGITS, Codec, Decoded
+from sbcard.card.filesystem import RID_MOHRSS
 from sbcard.errors import BadInputError
 from sbcard.hexutil import parse_hex, to_hex
 
@@ -189,7 +190,7 @@ def check_ssn(ssn: str, *, today: dt.date | None = None) -> tuple[str, ...]:
 
 # --- 卡的识别码 card identification code (spec §3.3) -----------------------------------------
 
-MOHRSS_RID = "D156000005"
+MOHRSS_RID = to_hex(RID_MOHRSS)           # as it reads inside 卡的识别码
 AUTH_NOT_SET = "FFFFFFFF"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label, state
@@ -129,6 +131,8 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     Hex may be spaced or not; each APDU is one argument (quote spaced ones):
       sbcard apdu 00A404000F7378312E73682EC9E7BBE1B1A3D5CF 00A4020002EF05 00B2070000
       sbcard apdu "00 84 00 00 08"
+    `-` reads the APDUs from stdin, one per line (# comments and blank lines skipped):
+      sbcard apdu - < apdus.txt
     All APDUs are checked (length, Lc against the data, case 1-4) before the first is sent.
     PIN blocks are masked in what is printed. Exit code 5 if a status word is not the one
     expected.
@@ -136,6 +140,15 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     from sbcard.apdu.sw import describe_sw
     from sbcard.ops.raw import parse_apdus, send_apdus
 
+    if "-" in apdus:
+        if apdus != ("-",):
+            raise click.UsageError("`-` (APDUs from stdin) stands alone")
+        lines = sys.stdin.read().splitlines()
+        apdus = tuple(t for t in (ln.split("#", 1)[0].strip() for ln in lines) if t)
+        if not apdus:
+            from sbcard.errors import BadInputError
+
+            raise BadInputError("apdu -: no APDU on stdin")
     commands = parse_apdus(list(apdus))
     pattern = _sw_pattern(expect)
     with state(ctx).session(raw=raw) as channel:
@@ -155,14 +168,18 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
 def _sw_pattern(expect: str | None) -> str | None:
     if expect is None:
         return None
-    text = expect.strip().upper().replace("X", "?")
-    if len(text) != 4 or any(c not in "0123456789ABCDEF?" for c in text):
-        raise click.BadParameter(f"{expect!r} is not a status word mask like 9000 or 63C?",
-                                 param_hint="--expect")
-    return text
+    from sbcard.apdu.sw import parse_sw_mask
+    from sbcard.errors import BadInputError
+
+    try:
+        return parse_sw_mask(expect)
+    except BadInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from None
 
 
 def _sw_ok(sw: int, pattern: str | None, raw: bool) -> bool:
     if pattern is None:
         return sw == 0x9000 or (raw and (sw >> 8) in (0x61, 0x6C))
-    return all(p in ("?", c) for p, c in zip(pattern, f"{sw:04X}", strict=True))
+    from sbcard.apdu.sw import sw_matches
+
+    return sw_matches(pattern, sw)

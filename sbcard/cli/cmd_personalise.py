@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -12,15 +10,11 @@ import click
 from sbcard.cli.common import state
 from sbcard.errors import BadInputError, ExitCode
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "apdu_scripts"
-
 
 def _recipe_path(name: str) -> Path:
-    for base in (Path.cwd() / "apdu_scripts", RECIPES_DIR):
-        if (base / name).is_file():
-            return base / name
-    raise BadInputError(f"recipe {name} not found (looked in ./apdu_scripts and {RECIPES_DIR});"
-                        " give --recipe FILE")
+    from sbcard.ops.recipes import find_recipe
+
+    return find_recipe(name, local=Path.cwd() / "apdu_scripts")
 
 
 @click.command()
@@ -28,9 +22,10 @@ def _recipe_path(name: str) -> Path:
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipe script for every card (default: apdu_scripts/personalise-2.0.apdu, "
                    "or -3.0.apdu for SM4 cards).")
-@click.option("--journal", metavar="FILE|postgresql://…",
+@click.option("--journal", metavar="FILE|postgresql://…", envvar="SBCARD_JOURNAL",
               help="Journal database: a SQLite file (default HOLDERS.journal.sqlite beside the "
-                   "CSV), or a PostgreSQL URL for several stations sharing one batch.")
+                   "CSV), or a PostgreSQL URL for several stations sharing one batch (env "
+                   "SBCARD_JOURNAL keeps a password out of argv; or use ~/.pgpass).")
 @click.option("--resume", is_flag=True, help="Continue a batch started before with this CSV.")
 @click.option("--readers", "readers", multiple=True, metavar="READER",
               help="Work several readers in parallel (repeat; default: --reader / auto).")
@@ -40,6 +35,10 @@ def _recipe_path(name: str) -> Path:
               help="Per-card report: .jsonl (JSON lines) or .csv.")
 @click.option("--release", "release", metavar="CARD_ID",
               help="Mark a card spoiled (lost/broken mid-way) and give its holder back; exits.")
+@click.option("--reissue", "reissue", multiple=True, metavar="ID_NUMBER",
+              help="Make a new card for a holder who already has one (a lost card): an "
+                   "explicit, journaled act (repeat; or a CSV column reissue=1). Without it a "
+                   "holder with a finished card never gets a second one.")
 @click.option("--status", "show_status", is_flag=True, help="Show the journal of this batch; exit.")
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
@@ -58,7 +57,8 @@ def _recipe_path(name: str) -> Path:
 @click.pass_context
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
-                report: Path | None, release: str | None, show_status: bool, ca: str | None,
+                report: Path | None, release: str | None, reissue: tuple[str, ...],
+                show_status: bool, ca: str | None,
                 robot_get: str | None, robot_done: str | None, robot_error: str | None,
                 dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
@@ -81,6 +81,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     """
     from sbcard.card.profiles import load_profile
     from sbcard.compose import SimSlot
+    from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.holders import load_holders
     from sbcard.ops.journal import Journal
     from sbcard.ops.personalise import (
@@ -121,36 +122,31 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
 
     st = state(ctx)
     # open what can fail on the user's paths before the journal records a batch
-    report_file = open(report, "a", encoding="utf-8") if report else None  # noqa: SIM115
-    log = Journal(journal_path)
+    report_writer = ReportWriter(report) if report else None
     try:
-        batch_id = log.open_batch(holders, holder_list, str(recipe or "auto"), resume=resume)
-        counts = log.counts(batch_id)
+        with Journal(journal_path) as log:
+            opened = log.open_batch(holders, holder_list, str(recipe or "auto"), resume=resume,
+                                    reissue=reissue)
+            counts = log.counts(opened.batch_id)
     except BaseException:
-        if report_file is not None:
-            report_file.close()
+        if report_writer is not None:
+            report_writer.close()
         raise
-    finally:
-        log.close()
-    outcomes: list = []
-    lock = threading.Lock()
+    for notice in opened.notices:
+        click.echo(f"sbcard: {notice}", err=True)
     bar = None
     if not no_progress and st.verbosity >= 0:
         bar = click.progressbar(length=counts.total, label="personalising 制卡",
                                 file=sys.stderr, show_pos=True)
         bar.update(counts.done)
 
-    def on_outcome(o) -> None:
-        with lock:
-            outcomes.append(o)
-            if report_file is not None:
-                _write_report(report_file, report, o)
-            if bar is not None and o.outcome == "done":
-                bar.update(1)
-            if o.outcome not in ("done",):
-                click.echo(f"\n{o.slot}: card {o.card_id} row {o.row_no}: {o.outcome}"
-                           f"{' — ' + o.detail if o.detail else ''}", err=True)
+    def show(o) -> None:
+        if bar is not None and o.outcome == "done":
+            bar.update(1)
+        if o.outcome != "done":
+            click.echo("\n" + describe(o), err=True)
 
+    outcomes = OutcomeLog(report_writer, show)
     authority = None
     if ca is not None:
         from sbcard.ops.pki_issue import CertificateAuthority
@@ -160,13 +156,16 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
             click.echo("WARNING: certifying with the public TEST root: only for simulated "
                        "cards", err=True)
     with st.key_source() as keys:
-        plan = BatchPlan(batch_id, {h.row: h for h in holder_list}, recipes, keys,
+        plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
                          load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
-                         on_outcome=on_outcome)
+                         on_outcome=outcomes)
         if st.sim is not None:
             if robot_get or robot_done or robot_error:
                 raise click.UsageError("--robot-* drive readers; they do not apply with --sim")
-            slots = [SimSlot(st.sim, counts.total - counts.done)]
+            cards = counts.total - counts.done
+            with Journal(journal_path) as log:
+                first_serial = log.reserve_sim_serials(cards)
+            slots = [SimSlot(st.sim, cards, first_serial=first_serial)]
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
@@ -185,55 +184,25 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         finally:
             if bar is not None:
                 bar.render_finish()
-            if report_file is not None:
-                report_file.close()
-    log = Journal(journal_path)
-    try:
-        final = log.counts(batch_id)
-    finally:
-        log.close()
+            if report_writer is not None:
+                report_writer.close()
+    with Journal(journal_path) as log:
+        final = log.counts(opened.batch_id)
     if plan.stop_reason:
         click.echo(f"sbcard: {plan.stop_reason}", err=True)
-    click.echo(f"done 完成 {final.done}/{final.total}, failed 失败 {final.failed}, "
-               f"unfinished 未完成 {final.pending + final.in_progress}")
+    click.echo(summary(final))
     return ExitCode.OK if final.done == final.total else ExitCode.FAILURE
-
-
-def _write_report(f, path: Path, o) -> None:
-    row = o.to_json()
-    if path.suffix == ".csv":
-        import csv
-
-        if f.tell() == 0:
-            csv.writer(f).writerow(list(row))
-        csv.writer(f).writerow(["" if v is None else v for v in row.values()])
-    else:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    f.flush()
 
 
 def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
                    show_status: bool) -> int:
-    from sbcard.ops.journal import Journal, is_server_url
+    from sbcard.ops.batch_report import open_existing, release_card, status_lines
 
-    if not is_server_url(journal_path) and not Path(journal_path).exists():
-        raise BadInputError(f"no journal at {journal_path}")
-    log = Journal(journal_path)
-    try:
-        batch_id = log.find_batch(holders)
-        if batch_id is None:
-            raise BadInputError(f"{journal_path} has no batch for {holders}")
+    log, batch_id = open_existing(holders, journal_path)
+    with log:
         if release:
-            row_no = log.release(batch_id, release.upper(), "released by operator")
-            click.echo(f"card {release} marked spoiled; holder row {row_no} is pending again")
+            click.echo(release_card(log, batch_id, release))
             return ExitCode.OK
-        for r in log.holders(batch_id):
-            row_no, _ssn, card_no, card_id, status, step, attempts, _reader, detail = r
-            click.echo(f"row {row_no:>4} {card_no} card {card_id or '-':32} {status:<11} "
-                       f"attempts {attempts} {step or ''}{' — ' + detail if detail else ''}")
-        c = log.counts(batch_id)
-        click.echo(f"{c.done}/{c.total} done, {c.failed} failed, {c.pending} pending, "
-                   f"{c.in_progress} in progress/torn")
-    finally:
-        log.close()
+        for line in status_lines(log, batch_id):
+            click.echo(line)
     return ExitCode.OK

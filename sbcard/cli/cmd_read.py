@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sbcard.cli.common import echo_json, echo_table, label, state
+from sbcard.cli.common import echo_encoded, echo_json, echo_table, label, state
 from sbcard.errors import ExitCode
 
 
@@ -17,17 +17,23 @@ from sbcard.errors import ExitCode
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "ireadcardbas"]),
               default=None, help="table (default), json, or ireadcardbas: the national reader "
                                  "interface's iReadCardBas line (|-separated).")
-@click.option("--redact", is_flag=True,
-              help="Mask the ID number and the name (for screenshots and bug reports).")
-@click.option("--photo", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Also save the photo (EF08, needs RKSSSE authentication) to this file.")
+@click.option("--encoding", type=click.Choice(["utf-8", "gbk"]), default="utf-8",
+              help="With --format ireadcardbas: the line's encoding (gbk, as the national "
+                   "interface returns it).")
+@click.option("--redact/--no-redact", "redact", default=None,
+              help="--redact masks every personal field: ID number, name and bank card "
+                   "number (for screenshots and bug reports); --no-redact masks none (the full "
+                   "bank card number is still never logged or traced). Default: only the bank "
+                   "card number is masked.")
+@click.option("--photo", type=click.Path(dir_okay=False, writable=True, allow_dash=True,
+                                         path_type=Path),
+              help="Also save the photo (EF08, needs a key source for RKSSSE) to this file; "
+                   "`-` writes it to stdout (the holder data then goes to stderr).")
 @click.option("--bank", is_flag=True,
               help="Also read the PBOC debit application (bank card number masked, expiry).")
-@click.option("--no-redact", "no_redact", is_flag=True,
-              help="With --bank: show the full bank card number (never logged or traced).")
 @click.pass_context
-def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo: Path | None,
-         bank: bool, no_redact: bool) -> int:
+def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
+         redact: bool | None, photo: Path | None, bank: bool) -> int:
     """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
 
     \b
@@ -41,16 +47,29 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
 
     Reads by record identifier, so 1.0, 2.0 and 3.0 layouts all decode. Odd content
     (bad check characters, empty fields, expired card) is shown with warnings, never hidden.
-    Exit codes: 0 read, 5 the card refused a read (e.g. EF06 without RKSSSE), 4 no card.
+    With --photo and no key source, or on a card without a photo, the holder data is still
+    shown and the photo row says why there is no file.
+    Exit codes: 0 read, 5 the card refused a read (e.g. EF06 or the photo without RKSSSE),
+    1 the card holds no photo, 4 no card.
     """
     from sbcard.ops.read import read_card
 
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two outputs: give one")
     fmt = fmt or ("json" if as_json else "table")
-    if photo is not None and not photo.parent.resolve().is_dir():
+    to_stdout = photo is not None and str(photo) == "-"
+    if photo is not None and not to_stdout and not photo.parent.resolve().is_dir():
         from sbcard.errors import BadInputError
 
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
+    if fmt == "ireadcardbas":
+        extras = [o for o, given in (("--redact/--no-redact", redact is not None),
+                                     ("--photo", photo is not None), ("--bank", bank)) if given]
+        if extras:     # the national line has a fixed content: say so rather than ignore
+            raise click.UsageError(f"{', '.join(extras)} do(es) not go with --format "
+                                   "ireadcardbas (the national line's fields are fixed)")
+        return _ireadcardbas(st, encoding)
     with st.key_source() as keys, st.session() as channel:
         report = read_card(channel, keys=keys)
         bank_info = None
@@ -58,11 +77,9 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
             from sbcard.ops.bank import read_bank
 
             bank_info = read_bank(channel)
-        photo_bytes = None
+        photo_bytes, photo_problem = None, None
         if photo is not None:
-            from sbcard.ops.read import read_photo
-
-            photo_bytes = read_photo(channel, keys=keys)
+            photo_bytes, photo_problem = _read_photo(channel, keys)
     data = report.to_json()
     terminal = getattr(keys, "terminal_number", None)   # a PSAM knows its 终端机编号
     if terminal:
@@ -70,19 +87,46 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, redact: bool, photo
     if redact:
         data = redact_holder(data)
     if bank_info is not None:
-        data["bank"] = bank_info.to_json(full_pan=no_redact)
-    if photo_bytes is not None:
-        photo.write_bytes(photo_bytes)  # type: ignore[union-attr]
+        data["bank"] = bank_info.to_json(full_pan=redact is False)
+    if photo_bytes:
+        if to_stdout:
+            import sys
+
+            sys.stdout.flush()
+            sys.stdout.buffer.write(photo_bytes)
+            sys.stdout.buffer.flush()
+        else:
+            photo.write_bytes(photo_bytes)  # type: ignore[union-attr]
         data["photo"] = {"file": str(photo), "bytes": len(photo_bytes)}
+    elif photo_problem is not None:
+        data["photo"] = {"file": None, "bytes": 0, "problem": photo_problem[1]}
+        click.echo(f"sbcard: photo 照片: {photo_problem[1]}", err=True)
     if fmt == "json":
-        echo_json(data)
-    elif fmt == "ireadcardbas":
-        click.echo(ireadcardbas_line(data))
-        for w in data["warnings"]:
-            click.echo(f"warning 警告: {w}", err=True)
+        echo_json(data, err=to_stdout)
     else:
-        echo_table(table_rows(data, report))
-    return ExitCode.OK if report.holder_read else ExitCode.CARD_ERROR
+        echo_table(table_rows(data, report), err=to_stdout)
+    if not report.holder_read:
+        return ExitCode.CARD_ERROR
+    return photo_problem[0] if photo_problem else ExitCode.OK
+
+
+def _read_photo(channel, keys) -> tuple[bytes | None, tuple[ExitCode, str] | None]:
+    """The photo, or (exit code, why not): holder data is shown either way."""
+    from sbcard.apdu.sw import NotFoundError, SecurityStatusError
+    from sbcard.ops.read import read_photo
+
+    try:
+        data = read_photo(channel, keys=keys)
+    except SecurityStatusError:
+        if keys is not None:
+            raise
+        return None, (ExitCode.CARD_ERROR, "not read: the photo needs a key source for "
+                      "RKSSSE (--keys, --psam or --hsm-command) 照片需要密钥")
+    except NotFoundError:
+        data = b""
+    if not data:
+        return None, (ExitCode.FAILURE, "this card holds no photo 卡内无照片; no file written")
+    return data, None
 
 
 def redact_holder(data: dict[str, Any]) -> dict[str, Any]:
@@ -96,22 +140,25 @@ def redact_holder(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def ireadcardbas_line(d: dict[str, Any]) -> str:
-    """区划码|社会保障号码|卡号|卡识别码|姓名|卡复位信息|规范版本|发卡日期|卡有效期|终端机编号|终端设备号|
-
-    终端机编号 is the PSAM terminal number; without a PSAM the interface prints twelve zeros.
+def _ireadcardbas(st: Any, encoding: str) -> int:
+    """The national iReadCardBas line: the card is authenticated first (internal
+    authentication, and RKSSSE on 3.0 cards) and any failure prints no line at all, only the
+    national code and text on stderr (docs/national-interface.md).
     """
-    def v(key: str) -> str:
-        value = d.get(key)
-        return "" if value is None else str(value)
+    from sbcard.national.flows import read_basic
 
-    def date(key: str) -> str:
-        return v(key).replace("-", "")
+    with st.key_source() as keys, st.session() as channel:
+        terminal = None
+        if keys is not None:
+            from sbcard.errors import SbcardError
 
-    fields = [v("region_code"), v("ssn"), v("card_no"), v("card_id"), v("name"),
-              v("atr_historical"), v("spec_version"), date("issue_date"), date("expiry_date"),
-              d.get("terminal_number") or "000000000000", ""]
-    return "|".join(fields) + "|"
+            try:
+                terminal = getattr(keys, "terminal_number", None)   # a PSAM's 终端机编号
+            except SbcardError:
+                terminal = None
+        basic = read_basic(channel, keys, terminal_number=terminal)
+    echo_encoded(basic.line, encoding)
+    return ExitCode.OK
 
 
 def _code(value: Any, lookup) -> str:
@@ -150,8 +197,10 @@ def table_rows(d: dict[str, Any], report) -> list[tuple[str, str]]:
     if bank:
         rows.append((label("银行卡号", "Bank card number"), show(bank.get("pan"))))
         rows.append((label("银行卡有效期", "Bank card expiry"), show(bank.get("expiry"))))
-    if d.get("photo"):
-        rows.append((label("照片", "Photo"), f"{d['photo']['bytes']} bytes → {d['photo']['file']}"))
+    photo = d.get("photo")
+    if photo:
+        rows.append((label("照片", "Photo"), photo.get("problem")
+                     or f"{photo['bytes']} bytes → {photo['file']}"))
     for w in d["warnings"]:
         rows.append((label("警告", "Warning"), w))
     return rows

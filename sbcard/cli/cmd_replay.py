@@ -6,17 +6,19 @@ runs it on its own.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
+
+from sbcard.sim.vpcd import DEFAULT_PORT
 
 
 @click.command()
 @click.argument("dump_file", metavar="FILE",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--port", default=35963, show_default=True, type=click.IntRange(1, 65535),
-              help="vpcd port: 35963 is reader 'Virtual PCD 00 00', 35964 is '… 00 01'.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help=f"vpcd port: {DEFAULT_PORT} is reader 'Virtual PCD 00 00', "
+                   f"{DEFAULT_PORT + 1} is '… 00 01'.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Where pcscd (vpcd) listens.")
 @click.option("--strict", is_flag=True,
@@ -104,19 +106,9 @@ def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unkn
 
 def _main() -> None:
     """``python -m sbcard.cli.cmd_replay FILE …`` with sbcard's one-line errors and exit codes."""
-    from sbcard.errors import SbcardError
+    from sbcard.cli.exits import run_command
 
-    try:
-        rv = replay.main(prog_name="sbcard sim replay", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except SbcardError as exc:
-        click.echo(f"sbcard: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    run_command(replay, None, "sbcard sim replay")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -14,7 +15,8 @@ from sbcard.errors import BadInputError, ExitCode
 def script() -> None:
     """APDU scripts (脚本): scriptor-compatible, with expectations and named operations.
 
-    See docs/apdu-scripts.md and the recipes in apdu_scripts/.
+    See docs/apdu-scripts.md. The recipes sbcard ships (apdu_scripts/ in the source tree)
+    run by name: `sbcard script run read-basic-info`; `-` reads the script from stdin.
     """
 
 
@@ -36,8 +38,20 @@ def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None) -> 
     return values
 
 
+def _load_script(file: str):
+    """A script file, ``-`` (stdin; includes relative to the current folder) or a shipped
+    recipe by name."""
+    from sbcard.ops.script import parse_script
+
+    if file == "-":
+        return parse_script("<stdin>", _text=sys.stdin.read())
+    from sbcard.ops.recipes import find_recipe
+
+    return parse_script(find_recipe(file))
+
+
 @script.command("run")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="FILE|-|RECIPE")
 @click.option("--var", multiple=True, metavar="NAME=VALUE", help="Set a variable (repeatable).")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Take variables from a CSV file's row (header = variable names).")
@@ -48,7 +62,7 @@ def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None) -> 
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA for `sm2-issue` (`test` = the simulator's public TEST root).")
 @click.pass_context
-def run_cmd(ctx: click.Context, file: Path, var: tuple[str, ...], csv_file: Path | None,
+def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], csv_file: Path | None,
             row: int | None, dry_run: bool, quiet: bool, ca: str | None) -> int:
     """Run an APDU script against the card.
 
@@ -56,10 +70,15 @@ def run_cmd(ctx: click.Context, file: Path, var: tuple[str, ...], csv_file: Path
     Existing scriptor scripts run unchanged (hex lines, reset, exit, # comments, \\
     continuation). Exit codes: 0 all steps passed, 5 an expectation failed (file:line, the
     APDU, the SW in words), 3 the script is malformed (checked before the first APDU).
-    """
-    from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
-    parsed = parse_script(file)
+    \b
+    FILE is a script file, `-` for stdin, or the name of a shipped recipe:
+      sbcard --sim script run read-basic-info
+      echo "00A4040000 expect 9000" | sbcard --sim script run -
+    """
+    from sbcard.ops.script import ScriptContext, ScriptRunner
+
+    parsed = _load_script(file)
     variables = _variables(var, csv_file, row)
     echo = (lambda _line: None) if quiet else click.echo
     if dry_run:
@@ -83,12 +102,18 @@ def run_cmd(ctx: click.Context, file: Path, var: tuple[str, ...], csv_file: Path
 
 
 @script.command("check")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
-def check_cmd(files: tuple[Path, ...]) -> None:
+@click.argument("files", nargs=-1, required=True, metavar="FILE|-|RECIPE...")
+def check_cmd(files: tuple[str, ...]) -> None:
     """Check scripts for syntax (APDU lengths, Lc, masks, includes) without a card."""
-    from sbcard.ops.script import parse_script
-
     for f in files:
-        parsed = parse_script(f)
+        parsed = _load_script(f)
         click.echo(f"{f}: {len(parsed.statements)} steps OK")
+
+
+@script.command("list")
+def list_cmd() -> None:
+    """List the recipes sbcard ships (run them by name)."""
+    from sbcard.ops.recipes import find_recipe, shipped_recipes
+
+    for name in shipped_recipes():
+        click.echo(f"{name:28} {find_recipe(name)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sbcard.cli.common import echo_json
+from sbcard.sim.vpcd import DEFAULT_PORT
 
 
 @click.group()
@@ -23,8 +24,9 @@ def sim() -> None:
 @sim.command()
 @click.option("--persona", "-p", default="demo", show_default=True, metavar="NAME|FILE",
               help="Built-in persona name or a .toml/.json persona file.")
-@click.option("--port", default=35963, show_default=True, type=click.IntRange(1, 65535),
-              help="vpcd port: 35963 is reader 'Virtual PCD 00 00', 35964 is '… 00 01'.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
+              help=f"vpcd port: {DEFAULT_PORT} is reader 'Virtual PCD 00 00', "
+                   f"{DEFAULT_PORT + 1} is '… 00 01'.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Where pcscd (vpcd) listens.")
 @click.option("--t0", is_flag=True,

@@ -74,8 +74,8 @@ def state(ctx: click.Context) -> CliState:
     return ctx.find_object(CliState)
 
 
-def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+def echo_json(obj: Any, *, err: bool = False) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str), err=err)
 
 
 def label(zh: str, en: str) -> str:
@@ -83,7 +83,7 @@ def label(zh: str, en: str) -> str:
     return f"{zh} {en}"
 
 
-def echo_table(rows: list[tuple[str, str]]) -> None:
+def echo_table(rows: list[tuple[str, str]], *, err: bool = False) -> None:
     """Two columns, labels padded by display width (CJK characters take two cells)."""
     import unicodedata
 
@@ -92,4 +92,13 @@ def echo_table(rows: list[tuple[str, str]]) -> None:
 
     w = max((width(k) for k, _ in rows), default=0)
     for key, value in rows:
-        click.echo(f"{key}{' ' * (w - width(key))}  {value}")
+        click.echo(f"{key}{' ' * (w - width(key))}  {value}", err=err)
+
+
+def echo_encoded(text: str, encoding: str = "utf-8") -> None:
+    """``text`` and a newline on stdout in ``encoding`` (gbk: what national-interface
+    integrators' programs expect)."""
+    if encoding.lower().replace("-", "") in ("utf8", ""):
+        click.echo(text)
+    else:
+        click.echo((text + "\n").encode(encoding, errors="replace"), nl=False)

@@ -7,7 +7,6 @@ Subcommands live in their own modules and are imported only when run (``LazyGrou
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "personalise": "sbcard.cli.cmd_personalise:personalise",
     "crypto": "sbcard.cli.cmd_crypto:crypto",
     "sim": "sbcard.cli.cmd_sim:sim",
+    "call": "sbcard.cli.cmd_call:call",
 }
 
 #: other spellings people type → the command's name (not listed in --help)
@@ -65,6 +65,8 @@ class LazyGroup(click.Group):
 
 
 SHORT_HELP = {
+    "call": "Call a national reader-interface function (iReadCardBas …), print code and output. "
+            "调用接口",
     "readers": "List readers, card presence, ATR and card type. 列出读卡器",
     "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
     "read": "Read issuer and holder data (EF05/EF06), optionally bank number, photo. 读卡",
@@ -154,33 +156,6 @@ def _command_line(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sbcard.errors import ExitCode, SbcardError
+    from sbcard.cli.exits import run_command
 
-    try:
-        args = _command_line(sys.argv[1:] if argv is None else argv)
-        rv = cli.main(args=args, prog_name="sbcard", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("sbcard: aborted", err=True)
-        sys.exit(ExitCode.FAILURE)
-    except click.ClickException as exc:
-        if isinstance(exc, click.NoSuchOption):
-            from sbcard.cli.argv import safe_suggestions
-
-            exc.possibilities = safe_suggestions(exc.option_name, exc.possibilities, cli)
-        exc.show()
-        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except SbcardError as exc:
-        click.echo(f"sbcard: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        # a path the user gave that cannot be read or written: their input, one line
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"sbcard: error: {exc.strerror or exc}{where}", err=True)
-        sys.exit(ExitCode.BAD_INPUT)
-    except KeyboardInterrupt:
-        click.echo("sbcard: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(ExitCode.FAILURE)
-    sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
+    run_command(cli, lambda: _command_line(sys.argv[1:] if argv is None else argv), "sbcard")

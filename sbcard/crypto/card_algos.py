@@ -32,6 +32,7 @@ from sbcard.crypto.symmetric import (
     xor_bytes,
 )
 from sbcard.errors import BadInputError
+from sbcard.hexutil import as_bytes
 
 __all__ = [
     "FACTOR_SIZE",
@@ -56,12 +57,6 @@ MAC_SIZE = 4
 _ATR_MAX = 33  # ISO/IEC 7816-3: TS + at most 32 bytes
 
 
-def _b(data: object, what: str) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, bytearray | memoryview):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
 
 
 def _not(data: bytes) -> bytes:
@@ -69,7 +64,7 @@ def _not(data: bytes) -> bytes:
 
 
 def _check_len(data: object, sizes: tuple[int, ...], what: str) -> bytes:
-    data = _b(data, what)
+    data = as_bytes(data, what)
     if len(data) not in sizes:
         expected = " or ".join(str(s) for s in sizes)
         raise BadInputError(f"{what} must be {expected} bytes, got {len(data)}")
@@ -106,7 +101,7 @@ def card_factor(atr: BytesLike) -> bytes:
     Either the whole ATR or just its historical bytes (what the reader API returns) may be
     given: with 13 historical bytes and no TCK, as on every card seen, both end the same.
     """
-    atr = _b(atr, "ATR")
+    atr = as_bytes(atr, "ATR")
     if not FACTOR_SIZE <= len(atr) <= _ATR_MAX:
         raise BadInputError(f"ATR must be 8 to 33 bytes to hold a card factor, got {len(atr)}")
     return atr[-FACTOR_SIZE:]
@@ -213,7 +208,7 @@ def mac(
     algorithm.check_supported()
     size = algorithm.block_size
     iv = bytes(size) if iv is None else _check_len(iv, (size,), f"{algorithm.name} MAC IV")
-    padded = pad_iso9797_m2(_b(data, "MAC input"), size)
+    padded = pad_iso9797_m2(as_bytes(data, "MAC input"), size)
     if algorithm is Algorithm.DES:
         sk = _check_len(session, (8,), "DES session key")
         return des_cbc_encrypt(sk, padded, iv)[-8:][:MAC_SIZE]
@@ -234,7 +229,7 @@ def encrypt_field(
     whenever ``LD ‖ data`` is not block-aligned, as for every PIN block (``LD ‖ PIN(BCD)``).
     """
     algorithm.check_supported()
-    data = _b(data, "field data")
+    data = as_bytes(data, "field data")
     if len(data) > 0xFF:
         raise BadInputError(f"field data must be at most 255 bytes, got {len(data)}")
     block = bytes([len(data)]) + data
@@ -274,7 +269,7 @@ def decrypt_field(algorithm: Algorithm, session: BytesLike, enciphered: BytesLik
 
 def pki_pin_key(pin_bcd: BytesLike) -> bytes:
     """K = SM3(PIN as BCD bytes)[0:16], the PKI application's PIN-derived SM4 key (§6.2)."""
-    pin_bcd = _b(pin_bcd, "PIN block")
+    pin_bcd = as_bytes(pin_bcd, "PIN block")
     if not pin_bcd:
         raise BadInputError("PIN block must not be empty")
     return sm3(pin_bcd)[:16]

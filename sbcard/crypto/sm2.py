@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 from sbcard.crypto import _der
 from sbcard.crypto import _sm2_math as m
 from sbcard.errors import BadInputError
+from sbcard.hexutil import as_bytes, parse_hex
 
 __all__ = [
     "CURVE_OID",
@@ -175,23 +176,12 @@ def _enum(cls: type[_E], value: _E | str, what: str) -> _E:
         raise BadInputError(f"unknown {what} {value!r} (expected one of: {choices})") from None
 
 
-def _bytes(data: object, what: str) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, bytearray | memoryview):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
 
 
-def _hex(text: str, what: str) -> bytes:
-    try:
-        return bytes.fromhex(text.strip().removeprefix("0x").removeprefix("0X"))
-    except ValueError:
-        raise BadInputError(f"{what} is not valid hex") from None
 
 
 def _check_uid(uid: object) -> bytes:
-    uid = _bytes(uid, "user ID")
+    uid = as_bytes(uid, "user ID")
     if len(uid) > m.MAX_ID_BYTES:
         raise BadInputError(f"SM2 user ID must be at most {m.MAX_ID_BYTES} bytes, got {len(uid)}")
     return uid
@@ -204,7 +194,7 @@ def _check_k(k: int | None) -> int | None:
 
 
 def _check_digest(digest: object) -> bytes:
-    digest = _bytes(digest, "digest")
+    digest = as_bytes(digest, "digest")
     if len(digest) != m.DIGEST_SIZE:
         raise BadInputError(f"SM2 digest must be 32 bytes (SM3), got {len(digest)}")
     return digest
@@ -308,11 +298,11 @@ class PublicKey:
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKey:
         """From ``04‖X‖Y`` (65 bytes) or ``X‖Y`` (64 bytes), as cards and tools export it."""
-        return cls(*_point_from_bytes(_bytes(data, "SM2 public key"), "SM2 public key"))
+        return cls(*_point_from_bytes(as_bytes(data, "SM2 public key"), "SM2 public key"))
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
-        return cls.from_bytes(_hex(text, "SM2 public key"))
+        return cls.from_bytes(parse_hex(text, "SM2 public key"))
 
     def to_bytes(self, prefix: bool = True) -> bytes:
         """``04‖X‖Y``, or ``X‖Y`` with ``prefix=False`` (the card's EF 0012 layout)."""
@@ -333,7 +323,7 @@ class PublicKey:
     @classmethod
     def from_der(cls, data: bytes) -> PublicKey:
         what = "SM2 public key DER"
-        parts = _der.decode(_bytes(data, what), what).expect(_der.SEQUENCE, what).children(what)
+        parts = _der.decode(as_bytes(data, what), what).expect(_der.SEQUENCE, what).children(what)
         if len(parts) != 2:
             raise BadInputError(f"{what}: not a SubjectPublicKeyInfo")
         _check_algorithm(parts[0], what)
@@ -372,14 +362,14 @@ class PrivateKey:
     @classmethod
     def from_bytes(cls, data: bytes) -> PrivateKey:
         """From the 32-byte big-endian scalar."""
-        data = _bytes(data, "SM2 private key")
+        data = as_bytes(data, "SM2 private key")
         if len(data) != 32:
             raise BadInputError(f"SM2 private key must be 32 bytes, got {len(data)}")
         return cls(int.from_bytes(data, "big"))
 
     @classmethod
     def from_hex(cls, text: str) -> PrivateKey:
-        return cls.from_bytes(_hex(text, "SM2 private key"))
+        return cls.from_bytes(parse_hex(text, "SM2 private key"))
 
     def to_bytes(self) -> bytes:
         return self.d.to_bytes(32, "big")
@@ -444,7 +434,7 @@ class PrivateKey:
     def from_der(cls, data: bytes) -> PrivateKey:
         """From PKCS#8 or SEC1 DER (detected from the structure)."""
         what = "SM2 private key DER"
-        data = _bytes(data, what)
+        data = as_bytes(data, what)
         parts = _der.decode(data, what).expect(_der.SEQUENCE, what).children(what)
         if len(parts) >= 3 and parts[1].tag == _der.SEQUENCE:  # PKCS#8
             if parts[0].as_integer(what) not in (0, 1):
@@ -466,7 +456,7 @@ def load_private_key(data: str | bytes) -> PrivateKey:
         return PrivateKey.from_pem(data)
     if isinstance(data, str):
         return PrivateKey.from_hex(data)
-    data = _bytes(data, "SM2 private key")
+    data = as_bytes(data, "SM2 private key")
     if data[:1] == b"\x30" and len(data) != 32:
         return PrivateKey.from_der(data)
     return PrivateKey.from_bytes(data)
@@ -478,7 +468,7 @@ def load_public_key(data: str | bytes) -> PublicKey:
         return PublicKey.from_pem(data)
     if isinstance(data, str):
         return PublicKey.from_hex(data)
-    data = _bytes(data, "SM2 public key")
+    data = as_bytes(data, "SM2 public key")
     if data[:1] == b"\x30" and len(data) not in (64, 65):
         return PublicKey.from_der(data)
     return PublicKey.from_bytes(data)
@@ -499,7 +489,7 @@ def compute_z(public_key: PublicKey | bytes, uid: bytes = DEFAULT_ID) -> bytes:
 def message_digest(public_key: PublicKey | bytes, message: bytes, uid: bytes = DEFAULT_ID) -> bytes:
     """e = SM3(Z‖M), the 32 bytes that :func:`sign_digest` expects."""
     point = _as_public(public_key).point
-    return m.message_digest(point, _bytes(message, "message"), _check_uid(uid))
+    return m.message_digest(point, as_bytes(message, "message"), _check_uid(uid))
 
 
 # --------------------------------------------------------------------------- signatures
@@ -512,7 +502,7 @@ def _encode_signature(r: int, s: int, encoding: SignatureEncoding) -> bytes:
 
 
 def _decode_signature(signature: bytes, encoding: SignatureEncoding) -> tuple[int, int]:
-    signature = _bytes(signature, "signature")
+    signature = as_bytes(signature, "signature")
     if encoding is SignatureEncoding.RAW:
         if len(signature) != 64:
             raise BadInputError(f"raw SM2 signature must be 64 bytes (r‖s), got {len(signature)}")
@@ -559,7 +549,7 @@ def sign(
     r, s = be.sign_message(
         private_key.d,
         private_key.public_key.point,
-        _bytes(message, "message"),
+        as_bytes(message, "message"),
         _check_uid(uid),
         _check_k(k),
     )
@@ -582,7 +572,7 @@ def verify(
     """
     r, s = _decode_signature(signature, _enum(SignatureEncoding, encoding, "signature encoding"))
     pub = _as_public(public_key)
-    message = _bytes(message, "message")
+    message = as_bytes(message, "message")
     uid = _check_uid(uid)
     if not (0 < r < N and 0 < s < N):
         return False
@@ -637,7 +627,7 @@ def _split_ciphertext(ciphertext: bytes, order: CipherOrder) -> tuple[Point, byt
     """C1 may be ``04‖X‖Y`` or ``X‖Y``: the one that is a curve point wins (a false match
     has probability about 2^-256)."""
     what = "SM2 ciphertext"
-    data = _bytes(ciphertext, what)
+    data = as_bytes(ciphertext, what)
     c1: Point | None = None
     rest = b""
     for size in (65, 64):
@@ -671,7 +661,7 @@ def encrypt(
     """SM2 encryption → C1‖C3‖C2 (or C1‖C2‖C3). C1 is ``04‖X‖Y``; ``c1_prefix=False``
     drops the 04 as the card's envelope command expects. ``k`` as in :func:`sign`."""
     order = _enum(CipherOrder, order, "ciphertext order")
-    plaintext = _bytes(plaintext, "plaintext")
+    plaintext = as_bytes(plaintext, "plaintext")
     if not plaintext:
         raise BadInputError("SM2 plaintext must not be empty")
     pub = _as_public(public_key)
@@ -712,7 +702,7 @@ def ciphertext_from_der(
 ) -> bytes:
     """GM/T 0009 DER ciphertext → raw bytes in the chosen order."""
     what = "DER SM2 ciphertext"
-    parts = _der.decode(_bytes(der, what), what).expect(_der.SEQUENCE, what).children(what)
+    parts = _der.decode(as_bytes(der, what), what).expect(_der.SEQUENCE, what).children(what)
     if len(parts) != 4:
         raise BadInputError(f"{what}: expected SEQUENCE {{x, y, C3, C2}}")
     c1 = parts[0].as_integer(what), parts[1].as_integer(what)

@@ -8,23 +8,18 @@ step (:func:`pad_iso9797_m2` / :func:`unpad_iso9797_m2`).
 ``cryptography`` is imported inside the functions so that ``import sbcard.crypto.symmetric``
 stays cheap for commands that never touch a cipher.
 
-Large inputs in the modes whose blocks are independent (ECB both ways, CBC decryption)
-are split across the machine's cores: OpenSSL releases the GIL while it ciphers, so two
-threads on two cores give about 1.4-1.9x on 64 KiB. CBC encryption chains every block into
-the next, so it stays on one core at OpenSSL's single-core rate. Card commands are a few
-blocks long and never reach the threshold; the split only matters for bulk data.
+Every mode runs in one OpenSSL call on the calling thread: bulk data goes at OpenSSL's
+single-core rate, and card commands (a few blocks) pay no set-up beyond the cipher context.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from sbcard.errors import BadInputError
+from sbcard.hexutil import as_bytes
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import CipherAlgorithm
@@ -55,11 +50,6 @@ BytesLike = bytes | bytearray | memoryview
 
 SM4_BLOCK = 16
 DES_BLOCK = 8
-
-#: Below this many bytes starting a thread costs more than the second core saves.
-PARALLEL_MIN_BYTES = 32 * 1024
-#: More threads than this gains nothing measurable on 64 KiB and costs thread starts.
-PARALLEL_MAX_WORKERS = 4
 
 
 class UnsupportedAlgorithmError(BadInputError):
@@ -118,7 +108,7 @@ class Algorithm(Enum):
     def check_key(self, key: BytesLike, what: str = "key") -> bytes:
         """Return ``key`` as bytes after checking its length against this environment."""
         self.check_supported()
-        key = _as_bytes(key, what)
+        key = as_bytes(key, what)
         if len(key) not in self.key_sizes:
             sizes = " or ".join(str(n) for n in self.key_sizes)
             raise BadInputError(f"{self.name} {what} must be {sizes} bytes, got {len(key)}")
@@ -128,16 +118,10 @@ class Algorithm(Enum):
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_bytes(data: object, what: str) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, bytearray | memoryview):
-        return bytes(data)
-    raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
 
 
 def _check_blocks(data: BytesLike, block_size: int, what: str) -> bytes:
-    data = _as_bytes(data, what)
+    data = as_bytes(data, what)
     if len(data) % block_size:
         raise BadInputError(
             f"{what} must be a multiple of {block_size} bytes (no implicit padding), "
@@ -147,7 +131,7 @@ def _check_blocks(data: BytesLike, block_size: int, what: str) -> bytes:
 
 
 def _check_iv(iv: BytesLike, block_size: int, what: str) -> bytes:
-    iv = _as_bytes(iv, "IV")
+    iv = as_bytes(iv, "IV")
     if len(iv) != block_size:
         raise BadInputError(f"{what} IV must be {block_size} bytes, got {len(iv)}")
     return iv
@@ -160,7 +144,7 @@ def xor_bytes(a: BytesLike, b: BytesLike) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
-def _run(algorithm: CipherAlgorithm, mode: Mode, data: bytes | memoryview, encrypt: bool) -> bytes:
+def _run(algorithm: CipherAlgorithm, mode: Mode, data: bytes, encrypt: bool) -> bytes:
     from cryptography.hazmat.primitives.ciphers import Cipher
 
     cipher = Cipher(algorithm, mode)
@@ -168,92 +152,24 @@ def _run(algorithm: CipherAlgorithm, mode: Mode, data: bytes | memoryview, encry
     return ctx.update(data) + ctx.finalize()
 
 
-def _workers(size: int) -> int:
-    """How many threads a bulk job of ``size`` bytes is worth on this machine."""
-    if size < PARALLEL_MIN_BYTES:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, PARALLEL_MAX_WORKERS, size // (PARALLEL_MIN_BYTES // 2)))
-
-
-def _split_blocks(size: int, block: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` (start, end) byte ranges on block boundaries that cover ``size`` bytes."""
-    blocks = size // block
-    bounds = [block * (blocks * i // parts) for i in range(parts + 1)]
-    return list(itertools.pairwise(bounds))
-
-
-def _run_parallel(job: Callable[[int, int], bytes], ranges: list[tuple[int, int]]) -> bytes:
-    """Run ``job(start, end)`` for each range, the first on this thread, and join in order.
-
-    An exception in any worker is re-raised here, so a failure is never lost in a thread.
-    """
-    results: list[bytes | None] = [None] * len(ranges)
-    errors: list[BaseException] = []
-
-    def work(i: int) -> None:
-        try:
-            results[i] = job(*ranges[i])
-        except BaseException as exc:  # handed to the caller below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(ranges))]
-    for thread in threads:
-        thread.start()
-    work(0)
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return b"".join(r for r in results if r is not None)
-
-
-def _run_blocks(
-    algorithm: CipherAlgorithm, data: bytes, encrypt: bool, iv: bytes | None = None
-) -> bytes:
-    """ECB (``iv`` None) or CBC decryption of whole blocks, split across cores when large.
-
-    CBC decryption of a chunk only needs the ciphertext block before it as its IV, which
-    is what makes it parallel; CBC encryption must not come here.
-    """
-    from cryptography.hazmat.primitives.ciphers import modes
-
-    if iv is not None and encrypt:
-        raise ValueError("CBC encryption is serial and cannot be split")
-    block = algorithm.block_size // 8
-    parts = _workers(len(data))
-    view = memoryview(data)  # chunks without copies
-
-    def job(start: int, end: int) -> bytes:
-        if iv is None:
-            mode: Mode = modes.ECB()
-        else:
-            mode = modes.CBC(iv if start == 0 else data[start - block : start])
-        return _run(algorithm, mode, view[start:end], encrypt)
-
-    if parts == 1:
-        return job(0, len(data))
-    return _run_parallel(job, _split_blocks(len(data), block, parts))
-
-
 def _ecb(algorithm: CipherAlgorithm, name: str, data: BytesLike, encrypt: bool) -> bytes:
     """ECB over whole blocks of ``algorithm``; ``name`` ("SM4", "DES") is for messages."""
+    from cryptography.hazmat.primitives.ciphers import modes
+
     block = algorithm.block_size // 8
-    return _run_blocks(algorithm, _check_blocks(data, block, f"{name} data"), encrypt)
+    return _run(algorithm, modes.ECB(), _check_blocks(data, block, f"{name} data"), encrypt)
 
 
 def _cbc(
     algorithm: CipherAlgorithm, name: str, data: BytesLike, iv: BytesLike, encrypt: bool
 ) -> bytes:
-    """CBC with an explicit one-block IV: encryption serial, decryption split when large."""
+    """CBC with an explicit one-block IV."""
     from cryptography.hazmat.primitives.ciphers import modes
 
     block = algorithm.block_size // 8
     iv = _check_iv(iv, block, f"{name}-CBC")
     data = _check_blocks(data, block, f"{name} data")
-    if encrypt:
-        return _run(algorithm, modes.CBC(iv), data, True)
-    return _run_blocks(algorithm, data, False, iv)
+    return _run(algorithm, modes.CBC(iv), data, encrypt)
 
 
 # --------------------------------------------------------------------------- SM3
@@ -264,7 +180,7 @@ def sm3(data: BytesLike) -> bytes:
     from cryptography.hazmat.primitives import hashes
 
     h = hashes.Hash(hashes.SM3())
-    h.update(_as_bytes(data, "data"))
+    h.update(as_bytes(data, "data"))
     return h.finalize()
 
 
@@ -274,19 +190,19 @@ def sm3(data: BytesLike) -> bytes:
 def _sm4(key: BytesLike) -> CipherAlgorithm:
     from cryptography.hazmat.primitives.ciphers import algorithms
 
-    key = _as_bytes(key, "SM4 key")
+    key = as_bytes(key, "SM4 key")
     if len(key) != 16:
         raise BadInputError(f"SM4 key must be 16 bytes, got {len(key)}")
     return algorithms.SM4(key)
 
 
 def sm4_ecb_encrypt(key: BytesLike, data: BytesLike) -> bytes:
-    """SM4-ECB encryption of whole 16-byte blocks (split across cores when large)."""
+    """SM4-ECB encryption of whole 16-byte blocks."""
     return _ecb(_sm4(key), "SM4", data, True)
 
 
 def sm4_ecb_decrypt(key: BytesLike, data: BytesLike) -> bytes:
-    """SM4-ECB decryption of whole 16-byte blocks (split across cores when large)."""
+    """SM4-ECB decryption of whole 16-byte blocks."""
     return _ecb(_sm4(key), "SM4", data, False)
 
 
@@ -296,7 +212,7 @@ def sm4_cbc_encrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
 
 
 def sm4_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
-    """SM4-CBC decryption of whole 16-byte blocks (split across cores when large)."""
+    """SM4-CBC decryption of whole 16-byte blocks."""
     return _cbc(_sm4(key), "SM4", data, iv, False)
 
 
@@ -306,7 +222,7 @@ def sm4_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
 def _des(key: BytesLike) -> CipherAlgorithm:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
-    key = _as_bytes(key, "DES key")
+    key = as_bytes(key, "DES key")
     if len(key) == 8:
         # K‖K‖K makes EDE collapse to single DES.
         return TripleDES(key * 3)
@@ -392,7 +308,7 @@ def pad_iso9797_m2(data: BytesLike, block_size: int) -> bytes:
     is what the card does for MACs and enciphered fields (spec §5.6).
     """
     _check_block_size(block_size)
-    data = _as_bytes(data, "data")
+    data = as_bytes(data, "data")
     zeros = (-(len(data) + 1)) % block_size
     return data + b"\x80" + bytes(zeros)
 
@@ -405,7 +321,7 @@ def unpad_iso9797_m2(data: BytesLike, block_size: int) -> bytes:
     usually shows up exactly here.
     """
     _check_block_size(block_size)
-    data = _as_bytes(data, "data")
+    data = as_bytes(data, "data")
     if not data or len(data) % block_size:
         raise BadInputError(
             f"padded data must be a non-empty multiple of {block_size} bytes, got {len(data)}"

@@ -65,6 +65,16 @@ class KeySource(ABC):
     def encrypt(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
         """``LD ‖ data ‖ 80…`` enciphered under ``key_id``'s session key (PIN reload)."""
 
+    def enciphered_command(self, ctx: CardContext, key_id: int, challenge: bytes,
+                           header: bytes, plain: bytes) -> bytes:
+        """``enc(LD ‖ plain ‖ 80…) ‖ MAC`` for a secure-messaging command whose ``header`` is
+        ``CLA INS P1 P2 Lc`` (Lc counting the MAC). A national HSM answers this in one step
+        (PIN reload, spec §5.7); other sources compose ``encrypt`` and ``mac``."""
+        body = self.encrypt(ctx, key_id, challenge, plain)
+        if header[-1] != len(body) + 4:
+            header = header[:-1] + bytes((len(body) + 4,))
+        return body + self.mac(ctx, key_id, challenge, header + body)
+
     def has_key(self, key_id: int) -> bool:
         """Whether this source can compute with ``key_id`` (checked before touching a card)."""
         return True

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
@@ -141,3 +142,120 @@ def _parse_answer(text: str) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise HsmError("HSM answer is not a JSON object")
     return answer
+
+
+# -- the national HSM step protocol -----------------------------------------------------------
+#
+# Real HSMs (加密机) behind the national reader interface take '|'-separated strings keyed by
+# a logical address and answer hex, e.g. PUK external authentication
+# ``03|0090|<过程因子>|<原始信息>|`` → ``<A 16 hex><原始信息 16 hex>`` and PIN reload
+# ``03|0173|<过程因子>|8424000114|<新PIN>`` → enciphered PIN ‖ MAC in one answer (public trace
+# ``gdgly/SI_3rdCard`` ``docs/加密机方式指令流.txt``; spec §5.7, §5.8). The card itself is not in
+# those strings: the back office knows it from the earlier Step1 line. A program plugged in as
+# ``hsm_command`` therefore gets two lines on stdin — the card line ``区划|复位信息|算法标识|``
+# (the first fields of iReadCardBas_HSM_Step1) and the national request — and prints the hex.
+
+
+class NationalHsmSource(KeySource):
+    """Key source speaking the national HSM strings to a program (one run per request).
+
+    Requests (``A`` = 算法标识 ``01``/``03``, ``ADDR`` = the profile's HSM address):
+
+    - external authentication: ``A|ADDR|R|X|`` → ``A_data‖X`` (32 hex) or ``A_data`` (16 hex)
+    - internal authentication (IRK, address 0170): ``A|0170|R1|R2|`` → expected answer (16 hex)
+    - PIN reload (STK, 0173): ``A|0173|R|84240001Lc|PIN|`` → enciphered PIN ‖ MAC
+    - any other MAC: ``A|ADDR|R|<header and data hex>|`` → MAC (8 hex), or the APDU ending in it
+
+    The middle two shapes beyond the trace (internal authentication, a MAC over other data)
+    follow the same pattern; they are sbcard's assumption, written down in docs/keys.md.
+    """
+
+    def __init__(self, run: Callable[[str], str], addresses: dict[int, str] | None = None,
+                 name: str = "HSM (national)") -> None:
+        self.run = run
+        self.addresses = addresses or {}
+        self.name = name
+
+    def _address(self, key_id: int) -> str:
+        address = self.addresses.get(key_id)
+        if address is None:
+            raise HsmError(f"{self.name}: no HSM address for card key {key_id:02X}")
+        return address
+
+    def _ask(self, ctx: CardContext, request: str) -> bytes:
+        card = f"{ctx.region}|{ctx.atr.hex().upper()}|{ctx.algorithm.algorithm_id:02X}|"
+        text = self.run(card + "\n" + request + "\n").strip()
+        if not text:
+            raise HsmError(f"{self.name}: empty answer")
+        if text.upper().startswith("ERR"):
+            raise HsmError(f"{self.name} refused: {text[:80]}")
+        try:
+            return parse_hex(text.split("|")[0], f"{self.name} answer")
+        except BadInputError as exc:
+            raise HsmError(str(exc)) from None
+
+    def _line(self, ctx: CardContext, key_id: int, *fields: bytes | str) -> str:
+        parts = [f"{ctx.algorithm.algorithm_id:02X}", self._address(key_id)]
+        parts += [f.hex().upper() if isinstance(f, bytes) else f for f in fields]
+        return "".join(p + "|" for p in parts)
+
+    def auth_data(self, ctx: CardContext, key_id: int, challenge: bytes,
+                  original: bytes) -> bytes:
+        answer = self._ask(ctx, self._line(ctx, key_id, challenge, original))
+        if len(answer) == 16 and answer[8:] != original:
+            raise HsmError(f"{self.name}: answer does not end with the 原始信息 it was given")
+        if len(answer) not in (8, 16):
+            raise HsmError(f"{self.name}: external authentication answer is {len(answer)} "
+                           "bytes, expected 8 or 16")
+        return answer[:8]
+
+    def internal_auth_expected(self, ctx: CardContext, r1: bytes, r2: bytes) -> bytes:
+        answer = self._ask(ctx, self._line(ctx, 0x00, r1, r2))
+        if len(answer) not in (8, 16):
+            raise HsmError(f"{self.name}: internal authentication answer is {len(answer)} "
+                           "bytes, expected 8")
+        return answer[:8]
+
+    def mac(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        answer = self._ask(ctx, self._line(ctx, key_id, challenge, data))
+        if len(answer) < 4:
+            raise HsmError(f"{self.name}: MAC answer is {len(answer)} bytes")
+        return answer[-4:]
+
+    def encrypt(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
+        raise HsmError(f"{self.name}: the national HSM enciphers only together with the MAC "
+                       "(PIN reload)")
+
+    def enciphered_command(self, ctx: CardContext, key_id: int, challenge: bytes,
+                           header: bytes, plain: bytes) -> bytes:
+        """PIN reload in one step: the HSM gets the PIN digits, answers enc ‖ MAC."""
+        digits = plain.hex().upper().rstrip("F")
+        answer = self._ask(ctx, self._line(ctx, key_id, challenge, header.hex().upper(),
+                                           digits))
+        if len(answer) == header[-1] + len(header):      # the whole APDU: keep its data
+            answer = answer[len(header):]
+        if len(answer) != header[-1]:
+            raise HsmError(f"{self.name}: PIN reload answer is {len(answer)} bytes, "
+                           f"expected {header[-1]}")
+        return answer
+
+    def has_key(self, key_id: int) -> bool:
+        return key_id in self.addresses
+
+
+def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:
+    """Run ``command`` once per request: the two lines on stdin, the hex answer on stdout."""
+    argv = split_command(command, "hsm_command")
+    return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
+                                       error=HsmError)
+
+
+def open_hsm(command: str, protocol: str = "json", profile: str = "mohrss-2.0") -> KeySource:
+    """An HSM key source running ``command``: ``national`` strings or sbcard's ``json``."""
+    prof = load_profile(profile)
+    addresses = {int(k, 16): v for k, v in prof.extra.get("hsm_addresses", {}).items()}
+    if protocol == "national":
+        return NationalHsmSource(national_command(command), addresses)
+    if protocol == "json":
+        return HsmStepSource(command_exchange(command), addresses)
+    raise BadInputError(f"HSM protocol is 'national' or 'json', not {protocol!r}")

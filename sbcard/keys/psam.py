@@ -37,6 +37,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import CardError
+from sbcard.card.filesystem import RID_MOHRSS
 from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError, MismatchError, SbcardError
@@ -48,7 +49,7 @@ PSAM_DDF_NAMES: dict[Algorithm, bytes] = {
     Algorithm.SSF33: "sx2.sh.社会保障".encode("gbk"),
     Algorithm.SM4: "sx3.sh.社会保障".encode("gbk"),
 }
-PSAM_AID = bytes.fromhex("D15600000590")
+PSAM_AID = RID_MOHRSS + b"\x90"          # D15600000590
 PSAM_ADF_FID = 0xDF01
 EF_PUBLIC_INFO = 0x0015          # 公共信息: issuer id, PSAM serial (cn10), version, key card type
 EF_TERMINAL = 0x0016             # 终端机编号 cn6

@@ -70,8 +70,14 @@ def send_with_mac(channel: ApduChannel, keys: KeySource, ctx: CardContext, key_i
     if not keys.has_key(key_id):
         raise RefusedError(f"{keys.name} has no key for card key {key_id:02X}; nothing was sent")
     challenge = channel.check(cmds.get_challenge(8)).data
-    body = keys.encrypt(ctx, key_id, challenge, cmd.data) if encrypt else cmd.data
-    header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(body) + 4))
-    mac = keys.mac(ctx, key_id, challenge, header + body)
-    return channel.check(CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, body + mac, cmd.le,
+    if encrypt:
+        size = ctx.algorithm.block_size
+        ld = 1 + len(cmd.data)                   # LD ‖ data, then 80 00… unless aligned
+        enc_len = ld if ld % size == 0 else (ld + size) // size * size
+        header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, enc_len + 4))
+        data = keys.enciphered_command(ctx, key_id, challenge, header, cmd.data)
+    else:
+        header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(cmd.data) + 4))
+        data = cmd.data + keys.mac(ctx, key_id, challenge, header + cmd.data)
+    return channel.check(CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, data, cmd.le,
                                      name=f"{cmd.name or 'command'} (MAC)"))

@@ -2,9 +2,12 @@
 
 Columns are the data-element keys of ``sbcard read --json`` (ssn, name, sex, ethnicity,
 birthplace, birth_date, card_no, card_type, issue_date, expiry_date, optional spec_version) and
-an optional ``pin`` (else one initial PIN for the batch). Every problem of every row is
-reported at once, so a card bureau fixes the file in one go. Unlike reading a card (which
-warns), personalising refuses bad check characters: a new card must be right.
+an optional ``pin`` (else one initial PIN for the batch); the Chinese labels of the same
+elements (姓名, 社会保障号码, 性别, 民族, 出生日期 …) are accepted as headers too. Every problem of
+every row is reported at once, named as a spreadsheet shows it (header = row 1, column
+letter and the header as written), so a card bureau fixes the file in one go. Unlike
+reading a card (which warns), personalising refuses bad check characters: a new card must
+be right.
 """
 
 from __future__ import annotations
@@ -12,18 +15,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sbcard.card import codes
 from sbcard.card.codecs import encode_gbk, parse_date, split_name
+from sbcard.card.elements import BY_KEY
 from sbcard.card.identity import check_card_no, check_region_code, check_ssn
 from sbcard.errors import BadInputError
 
 REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
             "card_type", "issue_date", "expiry_date")
-OPTIONAL = ("spec_version", "pin")
+OPTIONAL = ("spec_version", "pin", "reissue")
 MAX_ERRORS_SHOWN = 50
+#: Chinese headers beyond the data elements' own labels (which come from sbcard.card.elements).
+EXTRA_HEADERS = {"密码": "pin", "初始密码": "pin", "公民身份号码": "ssn", "身份证号码": "ssn",
+                 "卡类别": "card_type", "社会保障卡卡号": "card_no"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,56 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def header_keys(fieldnames: list[str], path: Path) -> dict[str, str]:
+    """File header → column key: ``ssn`` or ``社会保障号码`` (or ``社会保障号码 SSN``) → ssn.
+
+    A header that names no known column is kept as it is (scripts may use it as a variable).
+    """
+    known = {**{BY_KEY[k].zh: k for k in (*REQUIRED, *OPTIONAL) if k in BY_KEY},
+             **EXTRA_HEADERS}
+    out: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for header in fieldnames:
+        text = header.strip()
+        first = text.split()[0] if text.split() else text
+        key = (text if text in (*REQUIRED, *OPTIONAL) else
+               known.get(text) or known.get(first) or text)
+        if key in taken:
+            raise BadInputError(f"{path}: columns {taken[key]!r} and {header!r} are both {key}")
+        taken[key] = header
+        out[header] = key
+    return out
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA: the column as a spreadsheet names it."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+\d+$", re.IGNORECASE)
+_SLASH_DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+
+
+def excel_hint(key: str, value: str) -> str | None:
+    """What a spreadsheet did to a value, when the value shows it."""
+    if key in ("ssn", "card_no") and _SCIENTIFIC.match(value):
+        return ("a spreadsheet turned the number into scientific notation and lost digits: "
+                "format the column as Text and enter the numbers again")
+    if key.endswith("_date") and _SLASH_DATE.match(value):
+        y, m, d = value.split("/")
+        return (f"a spreadsheet reformatted the date: write {y}{int(m):02d}{int(d):02d} "
+                "and format the column as Text")
+    if key == "ethnicity" and value.isdigit() and len(value) == 1:
+        return (f"a spreadsheet dropped the leading zero: write 0{value} and format the "
+                "column as Text")
+    return None
+
+
 def _check_row(values: dict[str, str]) -> list[str]:
     out: list[str] = []
 
@@ -125,29 +183,39 @@ def _check_row(values: dict[str, str]) -> list[str]:
 
 def load_holders(path: Path, *, need_pin: bool = False) -> list[Holder]:
     """Read and validate; raises CsvInvalid listing every problem of every row."""
-    rows = read_csv_rows(path)
-    if not rows:
+    file_rows = read_csv_rows(path)
+    if not file_rows:
         raise BadInputError(f"{path}: no holders (only a header)")
+    headers = list(file_rows[0])
+    keys = header_keys(headers, path)
+    rows = [{keys[h]: v for h, v in r.items()} for r in file_rows]
+    #: key → "column C (性别)", as the operator sees the file
+    where = {keys[h]: f"column {column_letter(i)} ({h})" for i, h in enumerate(headers)}
     columns = set(rows[0])
     missing = [c for c in REQUIRED if c not in columns]
     if need_pin and "pin" not in columns:
         missing.append("pin")
     if missing:
-        raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; "
-                            f"needed: {', '.join(REQUIRED)}")
+        raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; needed: "
+                            f"{', '.join(f'{k}/{BY_KEY[k].zh}' for k in REQUIRED)}")
     problems: list[str] = []
     seen_ssn: dict[str, int] = {}
     seen_card: dict[str, int] = {}
     holders = []
     for n, row in enumerate(rows, start=1):
-        for issue in _check_row(row):
-            problems.append(f"row {n}: {issue}")
+        line = n + 1                    # the spreadsheet's row: the header is row 1
+        issues = _check_row(row)
         for key, seen in (("ssn", seen_ssn), ("card_no", seen_card)):
             value = row[key].upper()
             if value in seen:
-                problems.append(f"row {n}: {key}: same as row {seen[value]}")
+                issues.append(f"{key}: same as row {seen[value]}")
             else:
-                seen[value] = n
+                seen[value] = line
+        for issue in issues:
+            key, _, text = issue.partition(": ")
+            hint = excel_hint(key, row.get(key, ""))
+            problems.append(f"row {line}: {key}: {where.get(key, key)}: {text}"
+                            f"{' — ' + hint if hint else ''}")
         holders.append(Holder(n, row))
     if problems:
         raise CsvInvalid(path, problems)

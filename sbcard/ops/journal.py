@@ -1,52 +1,88 @@
-"""The personalisation journal: which holder went to which card, and how far each card got.
+"""The personalisation journal: which holder got which card, and how far each card got.
 
-SQLite by default (a file; WAL, one connection per worker thread), PostgreSQL when several
-stations share a batch (``--journal postgresql://…``; needs the ``pg`` extra, psycopg 3). The
-two differ only in a small dialect (placeholders, identity columns, how a claim locks).
+SQLite by default (a file, mode 0600; WAL, one connection per worker thread), PostgreSQL when
+several stations share a bureau's work (``--journal postgresql://…``; needs the ``pg`` extra,
+psycopg 3). The two differ only in a small dialect (placeholders, identity columns, how a
+claim locks).
 
-The invariants are enforced by the schema, not by hope: a card ID appears on at most one
-holder row (UNIQUE), a holder row has at most one card, and a holder is handed out inside one
-locking transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``LOCK TABLE holder IN SHARE ROW
-EXCLUSIVE MODE``) so two readers, or two stations, can never take the same one. Every step is
-written before it runs, so a pulled card or a killed process leaves a row saying where it
-stopped; ``--resume`` continues from there.
+The journal knows *holders*, not files. A holder (ID number) has one row per card issued to
+them (``issue_no`` 1, and 2, 3… only for an explicit re-issue), UNIQUE(ssn, issue_no): whatever
+batch or CSV a holder arrives in, once they have a ``done`` card they are never personalised
+again by accident. A batch is a named list of holders (the CSV's file name), so a re-saved or
+corrected CSV is the same batch: rows already done are matched by ID number and kept, changed
+data of an undone row is taken, changed data of a done row is reported.
+
+The other invariants are enforced by the schema and by one locking transaction per claim
+(SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``LOCK TABLE holder IN SHARE ROW EXCLUSIVE MODE``): a
+card ID appears on at most one holder row (UNIQUE), so two readers, or two stations, can
+never take the same holder or card. Every step is written before it runs, so a pulled card or
+a killed process leaves a row saying where it stopped; ``--resume`` continues from there.
+
+Why the full ID number is stored: it is the holder's identity across CSVs (the only key that
+stops a second card) and what ``--reissue`` names. The file is created 0600; messages and
+``--status`` show it masked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from sbcard.errors import BadInputError, RefusedError
+from sbcard.ops.audit import mask_ssn
+from sbcard.ops.private import ensure_private, redact_url
+
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batch (
     id          {identity},
-    csv_sha256  TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL UNIQUE,  -- the CSV's file name: an edited CSV is the same batch
     csv_path    TEXT NOT NULL,
+    csv_sha256  TEXT NOT NULL,         -- of the last load, for the record
     recipe      TEXT,
     created_at  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS holder (
-    batch_id    INTEGER NOT NULL REFERENCES batch(id),
-    row_no      INTEGER NOT NULL,
+    id          {identity},
     ssn         TEXT NOT NULL,
+    issue_no    INTEGER NOT NULL,      -- 1: the first card, 2…: an explicit re-issue
+    batch_id    INTEGER NOT NULL,      -- the batch this issue was created in
     card_no     TEXT NOT NULL,
-    card_id     TEXT UNIQUE,          -- NULL until a card is taken: one card, one holder
-    status      TEXT NOT NULL,        -- pending | in_progress | torn | done | failed
+    data_sha256 TEXT NOT NULL,         -- the holder's CSV data (PIN excluded)
+    card_id     TEXT UNIQUE,           -- NULL until a card is taken: one card, one holder
+    status      TEXT NOT NULL,         -- pending | in_progress | torn | done | failed
     step        TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     reader      TEXT,
     detail      TEXT,
     updated_at  TEXT,
-    PRIMARY KEY (batch_id, row_no),
-    UNIQUE (batch_id, ssn)
+    UNIQUE (ssn, issue_no)
 );
+CREATE INDEX IF NOT EXISTS holder_busy ON holder (status)
+    WHERE status IN ('in_progress', 'torn');
+CREATE TABLE IF NOT EXISTS entry (
+    batch_id    INTEGER NOT NULL REFERENCES batch(id),
+    row_no      INTEGER NOT NULL,
+    holder_id   INTEGER NOT NULL REFERENCES holder(id),
+    open        INTEGER NOT NULL,      -- 1 while the holder waits for a card
+    note        TEXT,                  -- 'had a card': done before this batch named them
+    PRIMARY KEY (batch_id, row_no),
+    UNIQUE (batch_id, holder_id)
+);
+CREATE INDEX IF NOT EXISTS entry_open ON entry (batch_id, row_no) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS entry_holder ON entry (holder_id);
 CREATE TABLE IF NOT EXISTS event (
     id          {identity},
     at          TEXT NOT NULL,
@@ -66,6 +102,9 @@ CREATE TABLE IF NOT EXISTS spoiled (
 );
 """
 
+HAD_A_CARD = "had a card"
+_NOT_DATA = frozenset({"pin", "reissue"})
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -75,9 +114,21 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def data_sha256(values: dict[str, str]) -> str:
+    """What identifies a holder's card contents: every CSV value but the PIN."""
+    data = {k: v for k, v in sorted(values.items()) if k not in _NOT_DATA}
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def batch_name(csv_path: Path) -> str:
+    return Path(csv_path).name
+
+
 @dataclass(frozen=True)
 class Claim:
-    row_no: int
+    holder_id: int
+    row_no: int            # the holder's row in this batch's CSV
+    ssn: str
     resumed: bool          # the card had this holder already (torn or interrupted before)
     done: bool             # the card is already finished: nothing to do
 
@@ -87,12 +138,27 @@ class Counts:
     total: int
     pending: int
     in_progress: int
-    done: int
+    done: int              # including holders who had a card before this batch
     failed: int
+    had_card: int = 0      # done before this batch named them (not made again)
+    rejected: int = 0      # cards that refused their personalisation (spoiled, destroyed)
 
     @property
     def remaining(self) -> int:
         return self.total - self.done - self.failed
+
+
+@dataclass
+class BatchOpened:
+    """The batch, and what the operator must hear about the CSV against the journal."""
+
+    batch_id: int
+    notices: list[str] = field(default_factory=list)   # one line each, operator's terms
+    created: bool = False
+
+
+class CardElsewhereError(RefusedError):
+    """The card was started for a holder this batch does not name."""
 
 
 def is_server_url(location: str | Path) -> bool:
@@ -114,17 +180,40 @@ class _Db:
                 self.conn = psycopg.connect(str(location), autocommit=True)
             except psycopg.OperationalError as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
-                raise BadInputError(f"journal {location}: {first}") from None
+                raise BadInputError(f"journal {redact_url(str(location))}: "
+                                    f"{_scrub(first, str(location))}") from None
             identity = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
         else:
+            try:
+                ensure_private(location)
+            except OSError as exc:
+                raise BadInputError(f"journal {location}: {exc.strerror}") from None
             self.conn = sqlite3.connect(Path(location), isolation_level=None, timeout=30,
                                         check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
                 self.conn.execute(f"PRAGMA {pragma}")
             identity = "INTEGER PRIMARY KEY"
+        self._check_version(location)
         for statement in SCHEMA.format(identity=identity).split(";"):
             if statement.strip():
                 self.conn.execute(statement)
+        self.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) "
+                     "DO NOTHING", (SCHEMA_VERSION,))
+
+    def _check_version(self, location: str | Path) -> None:
+        """A journal of the first schema (batches by CSV hash) is not silently mixed in."""
+        if self.server:
+            old = self.conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = 'holder' AND column_name = 'row_no'"
+            ).fetchone()
+        else:
+            old = self.conn.execute("SELECT 1 FROM pragma_table_info('holder') WHERE "
+                                    "name = 'row_no'").fetchone()
+        if old:
+            raise BadInputError(f"journal {redact_url(str(location))} was written by an older "
+                                "sbcard (batches by CSV hash): finish it with that version, "
+                                "or start a new journal with --journal")
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.server else sql
@@ -133,6 +222,8 @@ class _Db:
         return self.conn.execute(self._sql(sql), params)
 
     def executemany(self, sql: str, rows: list) -> None:
+        if not rows:
+            return
         if self.server:
             with self.conn.cursor() as cur:
                 cur.executemany(self._sql(sql), rows)
@@ -150,11 +241,36 @@ class _Db:
         self.conn.close()
 
 
+def _scrub(text: str, url: str) -> str:
+    """Remove a URL's password from a driver message that may quote it."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
+    return text.replace(password, "***") if password else text
+
+
+def _chunks(items: list, size: int = 900) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 class Journal:
+    """One connection to the journal; ``with Journal(path) as j:`` closes it."""
+
     def __init__(self, location: str | Path) -> None:
         self.location = str(location)
-        self.path = self.location              # for messages
+        self.path = redact_url(self.location)      # for messages: never a password
         self.db = _Db(location)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     def close(self) -> None:
         self.db.close()
@@ -170,114 +286,252 @@ class Journal:
         self.db.execute("COMMIT")
 
     def find_batch(self, csv_path: Path) -> int | None:
-        row = self.db.execute("SELECT id FROM batch WHERE csv_sha256 = ?",
-                              (file_sha256(csv_path),)).fetchone()
+        row = self.db.execute("SELECT id FROM batch WHERE name = ?",
+                              (batch_name(csv_path),)).fetchone()
         return None if row is None else int(row[0])
 
     # -- batches -----------------------------------------------------------------------------
-    def open_batch(self, csv_path: Path, holders: list, recipe: str, *, resume: bool) -> int:
-        """The batch for this CSV: created, or found again (only with ``resume``)."""
+    def open_batch(self, csv_path: Path, holders: list, recipe: str, *, resume: bool,
+                   reissue: Iterable[str] = ()) -> BatchOpened:
+        """The batch for this CSV (created, or found again with ``resume``), its holders
+        matched against every holder the journal knows, by ID number.
+
+        ``reissue``: ID numbers whose done card is replaced by a new one (a lost card), an
+        explicit, audited act; a CSV column ``reissue`` (1/yes/是) asks the same per row.
+        """
         sha = file_sha256(csv_path)
+        name = batch_name(csv_path)
+        wanted = {s.strip().upper() for s in reissue if s.strip()}
         with self.tx() as db:
-            row = db.execute("SELECT id FROM batch WHERE csv_sha256 = ?", (sha,)).fetchone()
+            row = db.execute("SELECT id FROM batch WHERE name = ?", (name,)).fetchone()
+            created = row is None
             if row is not None:
                 if not resume:
                     c = self._counts(db, row[0])
                     raise RefusedError(
-                        f"{csv_path} was started before in {self.path} ({c.done} done, "
+                        f"batch {name} was started before in {self.path} ({c.done} done, "
                         f"{c.remaining} to go): add --resume to continue it")
-                return int(row[0])
-            batch_id = int(db.execute(
-                "INSERT INTO batch (csv_sha256, csv_path, recipe, created_at) "
-                "VALUES (?, ?, ?, ?) RETURNING id", (sha, str(csv_path), recipe, _now())
-            ).fetchone()[0])
-            db.executemany(
-                "INSERT INTO holder (batch_id, row_no, ssn, card_no, status) "
-                "VALUES (?, ?, ?, ?, 'pending')",
-                [(batch_id, h.row, h.ssn.upper(), h.card_no) for h in holders])
-            db.execute("INSERT INTO event (at, batch_id, what, detail) VALUES (?, ?, ?, ?)",
-                       (_now(), batch_id, "batch created", f"{len(holders)} holders"))
-            return batch_id
+                batch_id = int(row[0])
+                db.execute("UPDATE batch SET csv_path = ?, csv_sha256 = ? WHERE id = ?",
+                           (str(csv_path), sha, batch_id))
+            else:
+                batch_id = int(db.execute(
+                    "INSERT INTO batch (name, csv_path, csv_sha256, recipe, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (name, str(csv_path), sha, recipe, _now())).fetchone()[0])
+            opened = BatchOpened(batch_id, created=created)
+            self._match_holders(db, batch_id, holders, wanted, opened.notices)
+            self._event(db, batch_id, None, None, None,
+                        "batch created" if created else "batch loaded",
+                        f"{len(holders)} holders, csv sha256 {sha[:16]}")
+            return opened
+
+    def _latest(self, db: _Db, ssns: list[str]) -> dict[str, tuple]:
+        """Each known holder's latest issue: ssn → (id, issue_no, batch_id, data_sha256,
+        status, card_id, card_no, updated_at)."""
+        latest: dict[str, tuple] = {}
+        for part in _chunks(ssns):
+            marks = ", ".join("?" * len(part))
+            for r in db.execute(
+                    "SELECT ssn, id, issue_no, batch_id, data_sha256, status, card_id, card_no,"
+                    f" updated_at FROM holder WHERE ssn IN ({marks})", part).fetchall():
+                if r[0] not in latest or r[2] > latest[r[0]][1]:
+                    latest[r[0]] = tuple(r[1:])
+        return latest
+
+    def _match_holders(self, db: _Db, batch_id: int, holders: list, wanted: set[str],
+                       notices: list[str]) -> None:
+        ssns = [h.ssn.upper() for h in holders]
+        latest = self._latest(db, ssns)
+        now = _now()
+        new_rows: list[tuple] = []
+        reissues: list[tuple[str, str]] = []
+        updates: list[tuple] = []
+        desired: dict[int, tuple[str, int, str | None]] = {}   # row → (ssn, open, note)
+        for h, ssn in zip(holders, ssns, strict=True):
+            data = data_sha256(h.values)
+            cur = latest.get(ssn)
+            asked = ssn in wanted or h.values.get("reissue", "").strip().lower() in (
+                "1", "yes", "y", "true", "是")
+            who = f"row {h.row} (ID {mask_ssn(ssn)})"
+            if cur is None:
+                if asked:
+                    notices.append(f"{who}: re-issue asked, but they have no card yet: "
+                                   "made as their first card")
+                new_rows.append((ssn, 1, batch_id, h.card_no, data, "pending", now))
+                desired[h.row] = (ssn, 1, None)
+                continue
+            hid, issue_no, made_in, old_data, status, card_id, _card_no, at = cur
+            if status == "done":
+                if asked and not (issue_no > 1 and made_in == batch_id):
+                    reissues.append((ssn, f"card {card_id} replaced (re-issue {issue_no + 1})"))
+                    new_rows.append((ssn, issue_no + 1, batch_id, h.card_no, data, "pending",
+                                     now))
+                    desired[h.row] = (ssn, 1, None)
+                    continue
+                note = HAD_A_CARD if made_in != batch_id else None
+                desired[h.row] = (ssn, 0, note)
+                if old_data != data:
+                    notices.append(f"{who}: data changed since their card {card_id} was made "
+                                   f"({at[:10]}); that card is kept, no new card is made — "
+                                   "to replace it use --reissue ID")
+                elif note:
+                    notices.append(f"{who}: already has a card ({card_id}, {at[:10]}); not "
+                                   "made again — to replace a lost card use --reissue ID")
+                continue
+            if asked:
+                notices.append(f"{who}: re-issue asked, but their first card is not finished "
+                               "yet: it is finished instead")
+            if old_data != data:
+                updates.append((h.card_no, data, now, hid))
+                self._event(db, batch_id, h.row, card_id, None, "data updated",
+                            "holder data changed in the CSV; the new data is used")
+            desired[h.row] = (ssn, int(status == "pending" and card_id is None), None)
+        db.executemany("INSERT INTO holder (ssn, issue_no, batch_id, card_no, data_sha256, "
+                       "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", new_rows)
+        db.executemany("UPDATE holder SET card_no = ?, data_sha256 = ?, updated_at = ? "
+                       "WHERE id = ?", updates)
+        for ssn, detail in reissues:
+            row_no = next(r for r, d in desired.items() if d[0] == ssn)
+            self._event(db, batch_id, row_no, None, None, "re-issue", detail)
+        if new_rows:
+            latest.update(self._latest(db, [r[0] for r in new_rows]))
+        want = {row: (latest[ssn][0], open_, note) for row, (ssn, open_, note) in desired.items()}
+        have = {int(r[0]): (int(r[1]), int(r[2]), r[3]) for r in db.execute(
+            "SELECT row_no, holder_id, open, note FROM entry WHERE batch_id = ?",
+            (batch_id,)).fetchall()}
+        gone = [(batch_id, row) for row, v in have.items() if want.get(row) != v]
+        db.executemany("DELETE FROM entry WHERE batch_id = ? AND row_no = ?", gone)
+        db.executemany("INSERT INTO entry (batch_id, row_no, holder_id, open, note) VALUES "
+                       "(?, ?, ?, ?, ?)",
+                       [(batch_id, row, *v) for row, v in want.items() if have.get(row) != v])
+
+    def reserve_sim_serials(self, count: int) -> int:
+        """The first of ``count`` simulated-card serials never handed out by this journal
+        (so a resumed simulated batch gets new blank cards, not the finished ones again)."""
+        with self.tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'next_sim_serial'").fetchone()
+            first = int(row[0]) if row else 1
+            db.execute("INSERT INTO meta (key, value) VALUES ('next_sim_serial', ?) ON CONFLICT "
+                       "(key) DO UPDATE SET value = excluded.value", (str(first + count),))
+            return first
 
     # -- cards --------------------------------------------------------------------------------
     def claim(self, batch_id: int, card_id: str, reader: str) -> Claim | None:
-        """The holder for this card: its own if it had one, else the next pending one.
+        """The holder for this card: its own if it had one, else the next waiting one.
 
         None when the card is spoiled or no holder is left.
         """
         with self.tx() as db:
             if db.execute("SELECT 1 FROM spoiled WHERE card_id = ?", (card_id,)).fetchone():
                 return None
-            row = db.execute("SELECT batch_id, row_no, status FROM holder WHERE card_id = ?",
+            row = db.execute("SELECT id, ssn, status, batch_id FROM holder WHERE card_id = ?",
                              (card_id,)).fetchone()
             if row is not None:
-                b, row_no, status = row
-                if b != batch_id:
-                    raise RefusedError(f"card {card_id} belongs to another batch (#{b})")
+                hid, ssn, status, made_in = row
+                entry = db.execute("SELECT row_no FROM entry WHERE batch_id = ? AND "
+                                   "holder_id = ?", (batch_id, hid)).fetchone()
+                if entry is None:
+                    where = db.execute("SELECT name FROM batch WHERE id = ?",
+                                       (made_in,)).fetchone()
+                    raise CardElsewhereError(
+                        f"card {card_id} was started for holder ID {mask_ssn(ssn)} of batch "
+                        f"{where[0] if where else made_in}, who is not in this CSV: put it "
+                        "aside for that batch's station (or --release it there)")
                 if status == "done":
-                    return Claim(row_no, True, True)
+                    return Claim(hid, int(entry[0]), ssn, True, True)
                 db.execute("UPDATE holder SET status = 'in_progress', attempts = attempts + 1,"
-                           " reader = ?, updated_at = ? WHERE batch_id = ? AND row_no = ?",
-                           (reader, _now(), batch_id, row_no))
-                self._event(db, batch_id, row_no, card_id, reader, "resumed", status)
-                return Claim(row_no, True, False)
-            nxt = db.execute("SELECT row_no FROM holder WHERE batch_id = ? AND status = "
-                             "'pending' AND card_id IS NULL ORDER BY row_no LIMIT 1",
-                             (batch_id,)).fetchone()
-            if nxt is None:
-                return None
-            db.execute("UPDATE holder SET card_id = ?, status = 'in_progress', attempts = 1,"
-                       " reader = ?, updated_at = ? WHERE batch_id = ? AND row_no = ?",
-                       (card_id, reader, _now(), batch_id, nxt[0]))
-            self._event(db, batch_id, nxt[0], card_id, reader, "assigned", None)
-            return Claim(nxt[0], False, False)
+                           " reader = ?, updated_at = ? WHERE id = ?", (reader, _now(), hid))
+                self._event(db, batch_id, entry[0], card_id, reader, "resumed", status)
+                return Claim(hid, int(entry[0]), ssn, True, False)
+            while True:
+                nxt = db.execute("SELECT row_no, holder_id FROM entry WHERE batch_id = ? AND "
+                                 "open = 1 ORDER BY row_no LIMIT 1", (batch_id,)).fetchone()
+                if nxt is None:
+                    return None
+                row_no, hid = int(nxt[0]), int(nxt[1])
+                # every batch naming this holder stops offering them
+                db.execute("UPDATE entry SET open = 0 WHERE holder_id = ?", (hid,))
+                taken = db.execute(
+                    "UPDATE holder SET card_id = ?, status = 'in_progress', attempts = "
+                    "attempts + 1, reader = ?, updated_at = ? WHERE id = ? AND status = "
+                    "'pending' AND card_id IS NULL RETURNING ssn",
+                    (card_id, reader, _now(), hid)).fetchone()
+                if taken is not None:
+                    self._event(db, batch_id, row_no, card_id, reader, "assigned", None)
+                    return Claim(hid, row_no, taken[0], False, False)
 
-    def step(self, batch_id: int, row_no: int, step: str) -> None:
-        self.db.execute("UPDATE holder SET step = ?, updated_at = ? WHERE batch_id = ? AND "
-                        "row_no = ?", (step, _now(), batch_id, row_no))
+    def step(self, holder_id: int, step: str) -> None:
+        self.db.execute("UPDATE holder SET step = ?, updated_at = ? WHERE id = ?",
+                        (step, _now(), holder_id))
 
-    def finish(self, batch_id: int, row_no: int, status: str, detail: str | None = None) -> None:
+    def finish(self, batch_id: int, holder_id: int, status: str,
+               detail: str | None = None) -> None:
         with self.tx() as db:
-            db.execute("UPDATE holder SET status = ?, detail = ?, updated_at = ? WHERE "
-                       "batch_id = ? AND row_no = ?", (status, detail, _now(), batch_id, row_no))
-            card = db.execute("SELECT card_id, reader FROM holder WHERE batch_id = ? AND "
-                              "row_no = ?", (batch_id, row_no)).fetchone()
-            self._event(db, batch_id, row_no, card[0], card[1], status, detail)
+            card = db.execute("UPDATE holder SET status = ?, detail = ?, updated_at = ? WHERE "
+                              "id = ? RETURNING card_id, reader",
+                              (status, detail, _now(), holder_id)).fetchone()
+            row = db.execute("SELECT row_no FROM entry WHERE batch_id = ? AND holder_id = ?",
+                             (batch_id, holder_id)).fetchone()
+            self._event(db, batch_id, row[0] if row else None, card[0], card[1], status,
+                        detail)
 
     def release(self, batch_id: int, card_id: str, reason: str) -> int | None:
-        """Mark a card spoiled (lost, broken) and give its holder back to the pending pool."""
+        """Mark a card spoiled (lost, broken) and give its holder back to the waiting pool."""
         with self.tx() as db:
-            row = db.execute("SELECT row_no, status FROM holder WHERE batch_id = ? AND "
-                             "card_id = ?", (batch_id, card_id)).fetchone()
-            if row is None:
+            row = db.execute("SELECT id, status FROM holder WHERE card_id = ?",
+                             (card_id,)).fetchone()
+            entry = None if row is None else db.execute(
+                "SELECT row_no FROM entry WHERE batch_id = ? AND holder_id = ?",
+                (batch_id, row[0])).fetchone()
+            if row is None or entry is None:
                 raise RefusedError(f"card {card_id} has no holder in this batch")
-            if row[1] == "done":
-                raise RefusedError(f"card {card_id} is finished (row {row[0]}); a done card is "
-                                   "not released")
+            hid, status = row
+            if status == "done":
+                raise RefusedError(f"card {card_id} is finished (row {entry[0]}); a done card "
+                                   "is not released")
             db.execute("INSERT INTO spoiled (card_id, batch_id, row_no, at, reason) VALUES "
-                       "(?, ?, ?, ?, ?)", (card_id, batch_id, row[0], _now(), reason))
+                       "(?, ?, ?, ?, ?)", (card_id, batch_id, entry[0], _now(), reason))
             db.execute("UPDATE holder SET card_id = NULL, status = 'pending', step = NULL, "
-                       "updated_at = ? WHERE batch_id = ? AND row_no = ?",
-                       (_now(), batch_id, row[0]))
-            self._event(db, batch_id, row[0], card_id, None, "released", reason)
-            return int(row[0])
+                       "updated_at = ? WHERE id = ?", (_now(), hid))
+            db.execute("UPDATE entry SET open = 1 WHERE holder_id = ?", (hid,))
+            self._event(db, batch_id, entry[0], card_id, None, "released", reason)
+            return int(entry[0])
+
+    def remaining(self, batch_id: int) -> bool:
+        """Is anything left to do in this batch? (cheap: no count over the batch)"""
+        if self.db.execute("SELECT 1 FROM entry WHERE batch_id = ? AND open = 1 LIMIT 1",
+                           (batch_id,)).fetchone():
+            return True
+        return self.db.execute(
+            "SELECT 1 FROM holder h JOIN entry e ON e.holder_id = h.id AND e.batch_id = ? "
+            "WHERE h.status IN ('in_progress', 'torn') LIMIT 1", (batch_id,)
+        ).fetchone() is not None
 
     def counts(self, batch_id: int) -> Counts:
         return self._counts(self.db, batch_id)
 
     @staticmethod
     def _counts(db: _Db, batch_id: int) -> Counts:
-        rows = dict(db.execute("SELECT status, COUNT(*) FROM holder WHERE batch_id = ? "
-                               "GROUP BY status", (batch_id,)).fetchall())
+        rows = dict(db.execute("SELECT h.status, COUNT(*) FROM entry e JOIN holder h ON "
+                               "h.id = e.holder_id WHERE e.batch_id = ? GROUP BY h.status",
+                               (batch_id,)).fetchall())
+        had = db.execute("SELECT COUNT(*) FROM entry WHERE batch_id = ? AND note = ?",
+                         (batch_id, HAD_A_CARD)).fetchone()[0]
+        rejected = db.execute("SELECT COUNT(*) FROM spoiled WHERE batch_id = ? AND reason "
+                              "LIKE ?", (batch_id, "rejected%")).fetchone()[0]
         total = sum(rows.values())
         return Counts(total, rows.get("pending", 0),
                       rows.get("in_progress", 0) + rows.get("torn", 0),
-                      rows.get("done", 0), rows.get("failed", 0))
+                      rows.get("done", 0), rows.get("failed", 0), int(had), int(rejected))
 
     def holders(self, batch_id: int) -> list[tuple]:
-        return self.db.execute("SELECT row_no, ssn, card_no, card_id, status, step, attempts, "
-                               "reader, detail FROM holder WHERE batch_id = ? ORDER BY row_no",
-                               (batch_id,)).fetchall()
+        """One row per holder of the batch: row_no, ssn, card_no, card_id, status, step,
+        attempts, reader, detail, note, issue_no."""
+        return self.db.execute(
+            "SELECT e.row_no, h.ssn, h.card_no, h.card_id, h.status, h.step, h.attempts, "
+            "h.reader, h.detail, e.note, h.issue_no FROM entry e JOIN holder h ON "
+            "h.id = e.holder_id WHERE e.batch_id = ? ORDER BY e.row_no", (batch_id,)).fetchall()
 
     @staticmethod
     def _event(db: _Db, batch_id: int, row_no: int | None, card_id: str | None,

@@ -34,7 +34,7 @@ from sbcard.errors import (
 )
 from sbcard.keys.base import KeySource
 from sbcard.ops.holders import Holder
-from sbcard.ops.journal import Journal
+from sbcard.ops.journal import CardElsewhereError, Journal
 from sbcard.ops.read import select_ssse
 from sbcard.ops.script import Script, ScriptContext, ScriptRunner
 from sbcard.ops.script_ops import OPERATIONS
@@ -60,7 +60,7 @@ class CardOutcome:
     card_id: str
     row_no: int | None
     card_no: str | None
-    outcome: str                 # done | torn | failed | skipped | no holder left
+    outcome: str                 # done | torn | failed | refused | skipped | no holder left
     seconds: float
     detail: str | None = None
     crypto_seconds: float = 0.0
@@ -108,14 +108,27 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
     card_id, algorithm_id = card_id_of(channel)
     recipe = plan.recipes.get(recipe_key(algorithm_id))
     if recipe is None:
-        return CardOutcome(slot_name, card_id, None, None, "failed", 0.0,
+        return CardOutcome(slot_name, card_id, None, None, "refused", 0.0,
                            f"no recipe for {recipe_key(algorithm_id)} cards")
-    claim = journal.claim(plan.batch_id, card_id, slot_name)
+    try:
+        claim = journal.claim(plan.batch_id, card_id, slot_name)
+    except CardElsewhereError as exc:
+        return CardOutcome(slot_name, card_id, None, None, "refused",
+                           time.perf_counter() - start, str(exc))
     if claim is None:
         return CardOutcome(slot_name, card_id, None, None, "no holder left",
                            time.perf_counter() - start,
-                           "no pending holder (or the card is marked spoiled)")
-    holder = plan.holders[claim.row_no]
+                           "no holder waiting (or the card is marked spoiled)")
+    holder = plan.holders.get(claim.row_no)
+    if holder is None or holder.ssn.upper() != claim.ssn:
+        # another station loaded a different CSV under this batch's name: leave the card
+        # to it (torn: it resumes there), never write this CSV's row to that holder's card
+        journal.finish(plan.batch_id, claim.holder_id, "torn",
+                       "holder not in this station's CSV")
+        return CardOutcome(slot_name, card_id, claim.row_no, None, "refused",
+                           time.perf_counter() - start,
+                           f"card {card_id} belongs to a holder this station's CSV does not "
+                           "have at that row; put it aside for the station with that CSV")
     if claim.done:
         return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "skipped",
                            time.perf_counter() - start, "card already personalised")
@@ -127,23 +140,23 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
     runner = ScriptRunner(channel, context)
 
     def on_step(st) -> None:
-        journal.step(plan.batch_id, claim.row_no, f"{Path(st.file).name}:{st.line} {st.verb}")
+        journal.step(claim.holder_id, f"{Path(st.file).name}:{st.line} {st.verb}")
 
     try:
         runner.run(recipe, on_step=on_step)
     except CardRemovedError as exc:
-        journal.finish(plan.batch_id, claim.row_no, "torn", str(exc))
+        journal.finish(plan.batch_id, claim.holder_id, "torn", str(exc))
         return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "torn",
                            time.perf_counter() - start, str(exc))
     except SbcardError as exc:
         # A card that refuses its personalisation is rejected (spoiled, to be destroyed) and
         # its holder goes back to the queue for the next card: one holder, one good card.
-        journal.finish(plan.batch_id, claim.row_no, "failed", str(exc))
+        journal.finish(plan.batch_id, claim.holder_id, "failed", str(exc))
         journal.release(plan.batch_id, card_id, f"rejected: {exc}")
         return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "failed",
                            time.perf_counter() - start,
                            f"card rejected, holder back in the queue: {exc}")
-    journal.finish(plan.batch_id, claim.row_no, "done",
+    journal.finish(plan.batch_id, claim.holder_id, "done",
                    "resumed after an interruption" if claim.resumed else None)
     return CardOutcome(slot_name, card_id, claim.row_no, holder.card_no, "done",
                        time.perf_counter() - start)
@@ -151,11 +164,10 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
 
 def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
     """One worker: cards from ``slot`` until the batch is finished or ``plan.stop`` is set."""
-    journal = Journal(journal_path)
     failures = 0
-    try:
+    with Journal(journal_path) as journal:
         while not plan.stop.is_set():
-            if journal.counts(plan.batch_id).remaining == 0:
+            if not journal.remaining(plan.batch_id):
                 plan.stop.set()
                 return
             channel = slot.next_card(plan.stop)
@@ -164,26 +176,31 @@ def run_slot(slot: CardSlot, journal_path: str | Path, plan: BatchPlan) -> None:
             finished = False
             try:
                 outcome = personalise_one(channel, slot.name, journal, plan)
-                finished = outcome.outcome in ("done", "skipped", "failed", "no holder left")
+                finished = outcome.outcome in ("done", "skipped", "failed", "refused",
+                                               "no holder left")
             except (CardRemovedError, NoCardError) as exc:
                 outcome = CardOutcome(slot.name, "?", None, None, "torn", 0.0, str(exc))
             except SbcardError as exc:
-                outcome = CardOutcome(slot.name, "?", None, None, "failed", 0.0, str(exc))
+                # the card could not even be identified (no 卡的识别码, not a social
+                # security card): nothing was written to it
+                outcome = CardOutcome(slot.name, "?", None, None, "refused", 0.0,
+                                      f"card not usable, nothing written: {exc}")
                 finished = True
             plan.on_outcome(outcome)
-            failures = failures + 1 if outcome.outcome == "failed" else 0
+            failures = failures + 1 if outcome.outcome in ("failed", "refused") else 0
             if failures >= plan.max_consecutive_failures:
-                plan.stop_reason = (f"{failures} cards in a row failed on {slot.name}: the keys "
-                                    "or the recipe are wrong, not the cards; stopped")
+                why = ("the key source or the recipe is likely wrong, not the cards"
+                       if outcome.outcome == "failed" else "check which cards are presented")
+                plan.stop_reason = (f"{failures} cards in a row were not personalised on "
+                                    f"{slot.name} (last: {outcome.outcome} — {outcome.detail});"
+                                    f" {why}; stopped")
                 plan.stop.set()
             if hasattr(slot, "last_outcome"):
                 slot.last_outcome = outcome    # what the robot's done/error command is told
-            if journal.counts(plan.batch_id).remaining == 0:
+            if not journal.remaining(plan.batch_id):
                 plan.stop.set()            # tell the other slots, which may be waiting
             # the last card may stay in the reader: no need to wait for it to be taken out
             slot.release(channel, finished=finished, wait=not plan.stop.is_set())
-    finally:
-        journal.close()
 
 
 # -- slots ----------------------------------------------------------------------------------

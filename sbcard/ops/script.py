@@ -36,7 +36,7 @@ from pathlib import Path
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.redact import mask_command
-from sbcard.apdu.sw import describe_sw
+from sbcard.apdu.sw import describe_sw, parse_sw_mask, sw_matches
 from sbcard.apdu.t0 import T0Layer
 from sbcard.errors import BadInputError, ExitCode, SbcardError
 from sbcard.hexutil import parse_hex, to_hex
@@ -58,7 +58,6 @@ NAMED_OPS = {
 CONTROL = {"reset": (0, 0), "exit": (0, 0), "set": (2, 999), "option": (2, 2),
            "include": (1, 1)}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SW_MASK = re.compile(r"^[0-9A-F?]{4}$")
 MAX_INCLUDE_DEPTH = 8
 
 
@@ -179,11 +178,10 @@ def _parse_apdu(tokens: list[str], file: str, number: int) -> Statement:
             raise BadInputError(f"{where}: `{word}` needs a value")
         value = tokens[i + 1]
         if word == "expect":
-            mask = value.upper().replace("X", "?")
-            if not _SW_MASK.match(mask):
-                raise BadInputError(f"{where}: {value!r} is not a status word mask like "
-                                    "9000 or 63C?")
-            expect_sw = mask
+            try:
+                expect_sw = parse_sw_mask(value)
+            except BadInputError as exc:
+                raise BadInputError(f"{where}: {exc}") from None
         elif word == "data":
             try:
                 re.compile(value)
@@ -368,7 +366,7 @@ class ScriptRunner:
         self.echo(f"> {shown}\n< {to_hex(resp.data)}{' ' if resp.data else ''}{resp.sw:04X} "
                   f": {describe_sw(resp.sw)[5:]}")
         self.results.append(StepResult(st.where, shown, resp.sw, to_hex(resp.data)))
-        if st.expect_sw and not _sw_matches(st.expect_sw, resp.sw):
+        if st.expect_sw and not sw_matches(st.expect_sw, resp.sw):
             raise ScriptFailed(f"{st.where}: {shown} → {describe_sw(resp.sw)} "
                                f"(expected {st.expect_sw})")
         if st.expect_data and not re.search(st.expect_data, to_hex(resp.data)):
@@ -410,5 +408,3 @@ class ScriptRunner:
             self.echo(f"< {note}")
 
 
-def _sw_matches(mask: str, sw: int) -> bool:
-    return all(m in ("?", c) for m, c in zip(mask, f"{sw:04X}", strict=True))

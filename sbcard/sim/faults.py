@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sbcard.errors import BadInputError
+from sbcard.hexutil import hex_mask_matches
 from sbcard.transport.base import CardTornError
 
 
@@ -37,8 +38,7 @@ class CommandMatch:
         if self.prefix is not None:
             text = raw.hex().upper()
             pattern = "".join(self.prefix.split()).upper()
-            if len(pattern) > len(text) or not all(
-                    p in ("?", t) for p, t in zip(pattern, text, strict=False)):
+            if not hex_mask_matches(pattern, text, prefix=True):
                 return False
         for offset, want in ((0, self.cla), (1, self.ins), (2, self.p1), (3, self.p2)):
             if want is not None and (len(raw) <= offset or raw[offset] != want):

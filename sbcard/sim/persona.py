@@ -22,6 +22,7 @@ from sbcard.card.codecs import split_name
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
     MF_FID,
+    RID_MOHRSS,
     SSSE,
     DfSpec,
     Structure,
@@ -98,7 +99,7 @@ class Persona:
         region = str(self.card.get("region", ""))
         serial = str(self.card.get("serial", self.atr[-4:].hex()))
         auth = str(self.card.get("auth_code", "FFFFFFFF"))
-        return parse_hex(region + "D156000005" + serial + auth, "persona card_id")
+        return parse_hex(region + RID_MOHRSS.hex() + serial + auth, "persona card_id")
 
     def build_card(self) -> SimCard:
         mf = SimDF.build(MF_SPEC, None, bytes.fromhex("6F0483023F00"))

@@ -13,17 +13,12 @@ from dataclasses import dataclass
 
 from sbcard.apdu.redact import mask_command, mask_response, secret_rule
 from sbcard.apdu.trace import TraceLayer, TraceRecord, format_record
+from sbcard.hexutil import hex_mask_matches
 from sbcard.transport.base import CardTornError, Transport, VirtualCard
 
 
 def normalise_pattern(pattern: str) -> str:
     return "".join(pattern.split()).upper()
-
-
-def _prefix_matches(text: str, pattern: str) -> bool:
-    if len(pattern) > len(text):
-        return False
-    return all(p == "?" or p == t for p, t in zip(pattern, text, strict=False))
 
 
 @dataclass(frozen=True)
@@ -37,7 +32,8 @@ class RecordFilter:
 
     def __call__(self, record: TraceRecord) -> bool:
         text = record.command
-        if self.prefix is not None and not _prefix_matches(text, normalise_pattern(self.prefix)):
+        if self.prefix is not None and not hex_mask_matches(
+                normalise_pattern(self.prefix), text, prefix=True):
             return False
         for offset, want in ((0, self.cla), (1, self.ins), (2, self.p1), (3, self.p2)):
             if want is None:
@@ -145,8 +141,8 @@ class ApduLog:
         position = 0
         for prefix in prefixes:
             pattern = normalise_pattern(prefix)
-            while position < len(self.records) and not _prefix_matches(
-                    self.records[position].command, pattern):
+            while position < len(self.records) and not hex_mask_matches(
+                    pattern, self.records[position].command, prefix=True):
                 position += 1
             if position == len(self.records):
                 raise AssertionError(f"{pattern} not sent after the previous commands of "

@@ -50,11 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sbcard.errors import TransportError
-from sbcard.sim.vpcd import VpcdServer
+from sbcard.sim.vpcd import DEFAULT_PORT, VpcdServer
 from sbcard.transport.pcsc import list_readers
 
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
-VPCD_PORT = 35963
+VPCD_PORT = DEFAULT_PORT
 READER_PREFIX = "Virtual PCD 00"
 CARD_SLOT = 1                       # tests use "Virtual PCD 00 01": slot 0 stays the user's
 

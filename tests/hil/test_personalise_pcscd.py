@@ -144,7 +144,8 @@ def test_fifty_holders_tears_and_a_kill(pcscd, tmp_path):
     assert killed_mid, "the kill did not land mid-card"
 
     con = sqlite3.connect(journal)
-    rows = con.execute("SELECT row_no, ssn, card_id, status FROM holder").fetchall()
+    rows = con.execute("SELECT e.row_no, h.ssn, h.card_id, h.status FROM entry e JOIN holder h "
+                       "ON h.id = e.holder_id").fetchall()
     con.close()
     assert len(rows) == N and all(r[3] == "done" for r in rows)
     card_ids = [r[2] for r in rows]

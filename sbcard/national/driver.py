@@ -1,0 +1,628 @@
+"""``SSCardDriver``: the national reader interface (社保卡读卡通用接口) as Python methods.
+
+One method per national function, named exactly as the function, each returning
+``(code, text)``: 0 and the national output string, or a negative code and the Chinese
+message (``sbcard.national.codes``). Nothing raises out of a national method: the C library
+and the local service hand the pair to programs written for ``SSCardDriver.dll``.
+
+Each call opens the reader of its ``iType`` (configuration: ``sbcard.national.config``),
+powers the card, does its work and powers the card off, as the national rules require
+(spec §7.1). The HSM steps are the exception: Step1 leaves the card powered for Step2/Step3
+(the card's challenge must survive), and any other call on that reader ends the pending steps.
+Calls are serialised per reader (a lock per reader); different readers run in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sbcard import __version__
+from sbcard.apdu import commands as cmds
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.commands import RecordMode
+from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
+from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
+from sbcard.errors import NoCardError, SbcardError, TransportError
+from sbcard.keys.base import CardContext, KeySource
+from sbcard.keys.hsm import open_hsm
+from sbcard.national import codes
+from sbcard.national.codes import NationalError
+from sbcard.national.config import DriverConfig, load_config
+from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
+from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
+from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
+from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
+from sbcard.ops.read import context_of, decode_records, read_records, select_ssse
+from sbcard.ops.readers import reader_reports, watch_readers
+from sbcard.ops.session import stack
+
+log = logging.getLogger("sbcard.national")
+
+#: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
+#: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
+HSM_PUK = "0090"
+HSM_STK = "0173"
+
+#: The national functions ``SSCardDriver`` implements, in the order docs list them.
+NATIONAL_FUNCTIONS = (
+    "iReadCardBas", "iReadCardBas_HSM_Step1", "iReadCardBas_HSM_Step2",
+    "iVerifyPIN", "iChangePIN",
+    "iReloadPIN", "iReloadPIN_HSM_Step1", "iReloadPIN_HSM_Step2", "iReloadPIN_HSM_Step3",
+    "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
+    "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+)
+
+
+@dataclass
+class _Pending:
+    """A card left powered between HSM steps."""
+
+    family: str                      # "read", "reload", "unblock"
+    reader: str
+    transport: Any
+    channel: ApduChannel
+    ctx: CardContext | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    step: int = 1
+
+
+@dataclass
+class CardEvent:
+    reader: str
+    present: bool
+    atr: str = ""
+
+
+class SSCardDriver:
+    """The national functions over sbcard (module docstring; docs/national-interface.md)."""
+
+    def __init__(self, config: DriverConfig | None = None, *,
+                 pin_source: PinSource | None = None,
+                 clock: Callable[[], dt.date] = dt.date.today) -> None:
+        self.config = config if config is not None else load_config()
+        self._pin_source = pin_source
+        self._clock = clock
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+        self._sim_link: Any = None
+        self._keys: KeySource | None = None
+        self._keys_error: NationalError | None = None
+        self._keys_lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._logger = _call_logger(self.config.log_file)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the key source (PSAM reader) and any card left powered by an HSM step."""
+        for pending in list(self._pending.values()):
+            self._drop(pending)
+        with self._keys_lock:
+            if self._keys is not None:
+                self._keys.close()
+                self._keys = None
+
+    def __enter__(self) -> SSCardDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self, reader: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(reader, threading.RLock())
+
+    def _call(self, name: str, body: Callable[[], str], *, pin: bool = False
+              ) -> tuple[int, str]:
+        start = time.perf_counter()
+        try:
+            result = (codes.OK, body())
+        except Exception as exc:
+            if not isinstance(exc, SbcardError):
+                log.exception("%s: unexpected error", name)
+            result = codes.for_error(exc, pin=pin)
+        self._logger(name, result, time.perf_counter() - start)
+        return result
+
+    def _readers(self, itype: int) -> list[str | None]:
+        if itype not in (1, 2, 3, 4):
+            raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
+                                                 f"（iType={itype}，应为1-4）")
+        if self.config.sim:
+            return ["sim"]
+        return self.config.reader_for(itype)
+
+    def _link(self, reader: str | None) -> Any:
+        if self.config.sim:
+            if self._sim_link is None:
+                self._sim_link = make_link(SessionOptions(sim=self.config.sim))
+            return self._sim_link
+        reserved = {}
+        keys = self._keys
+        psam_reader = getattr(getattr(keys, "inner", keys), "reader", None)
+        if psam_reader:
+            reserved[psam_reader] = "the PSAM"
+        return make_link(SessionOptions(reader=reader, reserved=reserved))
+
+    @contextlib.contextmanager
+    def _card(self, itype: int, *, keep: str | None = None) -> Iterator[ApduChannel]:
+        """The card of ``iType`` powered for one call (``keep``: left powered for HSM steps)."""
+        readers = self._readers(itype)
+        first_error: SbcardError | None = None
+        for reader in readers:
+            key = reader or "default"
+            lock = self._lock(key)
+            with lock:
+                pending = self._pending.pop(key, None)
+                if pending is not None:
+                    self._drop(pending)
+                try:
+                    link = self._link(reader)
+                    transport = stack(link, SessionOptions())
+                    transport.connect()
+                except NoCardError as exc:
+                    first_error = first_error or exc
+                    continue
+                channel = ApduChannel(transport)
+                kept = False
+                try:
+                    if keep is not None:
+                        self._pending[key] = _Pending(keep, key, transport, channel)
+                    yield channel
+                    kept = keep is not None
+                finally:
+                    if not kept:
+                        self._pending.pop(key, None)
+                        transport.disconnect()
+                return
+        raise first_error or NoCardError("no card")
+
+    def _drop(self, pending: _Pending) -> None:
+        with contextlib.suppress(SbcardError):
+            pending.transport.disconnect()
+        self._pending.pop(pending.reader, None)
+
+    def _take_pending(self, family: str, step: int) -> _Pending:
+        for pending in self._pending.values():
+            if pending.family == family and pending.step == step - 1:
+                return pending
+        raise NationalError(codes.NOT_CONNECTED, f"{codes.message(codes.NOT_CONNECTED)}"
+                                                 f"（请先调用 Step{step - 1}）")
+
+    @contextlib.contextmanager
+    def _continue(self, family: str, step: int, *, last: bool) -> Iterator[_Pending]:
+        pending = self._take_pending(family, step)
+        with self._lock(pending.reader):
+            if self._pending.get(pending.reader) is not pending:
+                raise NationalError(codes.NOT_CONNECTED)
+            ok = False
+            try:
+                yield pending
+                ok = True
+            finally:
+                if last or not ok:
+                    self._drop(pending)
+                else:
+                    pending.step = step
+
+    def key_source(self) -> KeySource | None:
+        """The configured key source (opened once, shared by every reader), or None."""
+        with self._keys_lock:
+            if self._keys is not None:
+                return self._keys
+            if self._keys_error is not None and self.config.key_source == "psam":
+                self._keys_error = None           # a PSAM may have been inserted since
+            self._keys = self._open_keys()
+            return self._keys
+
+    def _open_keys(self) -> KeySource | None:
+        c = self.config
+        if c.key_source == "none":
+            return None
+        try:
+            if c.key_source == "keys":
+                source = open_key_source(KeySourceOptions(keys=c.keys), warn=lambda _m: None)
+            elif c.key_source == "psam" and c.psam and c.psam.startswith("sim:"):
+                source = open_psam(SessionOptions(sim="psam:" + c.psam[4:]))
+            elif c.key_source == "psam":
+                source = open_key_source(KeySourceOptions(psam=c.psam))
+            else:
+                assert c.hsm_command is not None
+                source = open_hsm(c.hsm_command, c.hsm_protocol)
+        except TransportError:
+            raise NationalError(codes.NO_PSAM) from None
+        except SbcardError as exc:
+            if c.key_source == "psam":
+                raise NationalError(codes.NO_PSAM, f"{codes.message(codes.NO_PSAM)}（{exc}）"
+                                    ) from None
+            raise NationalError(codes.LOAD_LIBRARY, f"密钥来源不可用：{exc}") from None
+        return ClassifiedKeys(source) if source is not None else None
+
+    def terminal_number(self) -> str | None:
+        """终端机编号: the configuration's, else the PSAM's (EF 0016), else None."""
+        if self.config.terminal_number:
+            return self.config.terminal_number
+        try:
+            keys = self.key_source()
+        except NationalError:
+            return None
+        inner = getattr(keys, "inner", keys)
+        try:
+            return getattr(inner, "terminal_number", None)
+        except SbcardError:
+            return None
+
+    def _pins(self) -> PinSource:
+        if self._pin_source is None:
+            c = self.config
+            self._pin_source = pin_source_for(c.pin_source, pinentry=c.pinentry,
+                                              fixed=c.fixed_pin)
+        return self._pin_source
+
+    # -- reading ---------------------------------------------------------------------------
+    def iReadCardBas(self, iType: int) -> tuple[int, str]:
+        """读基本信息: ``区划码|社会保障号码|卡号|卡识别码|姓名|卡复位信息|规范版本|发卡日期|
+        卡有效期|终端机编号|终端设备号|`` after INTERNAL AUTHENTICATE (and RKSSSE on 3.0).
+
+        No key source: −2201 (the integrator falls back to the HSM steps).
+        """
+        return self._call("iReadCardBas", lambda: self._read_basic(iType).line)
+
+    def _read_basic(self, itype: int) -> Any:
+        keys = self.key_source()
+        with self._card(itype) as channel:
+            return read_basic(channel, keys, terminal_number=self.terminal_number(),
+                              device_number=self.config.device_number, today=self._clock())
+
+    def read_fields(self, iType: int) -> tuple[int, dict[str, Any] | str]:
+        """The ``sbcard read --json`` dict of an authenticated card (for the service's JSON)."""
+        holder: dict[str, Any] = {}
+
+        def body() -> str:
+            holder["data"] = self._read_basic(iType).data
+            return ""
+
+        code, text = self._call("read_fields", body)
+        return (code, holder["data"]) if code == codes.OK else (code, text)
+
+    def iReadCardBas_HSM_Step1(self, iType: int) -> tuple[int, str]:
+        """读基本信息加密机第一步: ``区划码|卡复位信息(ATR)|算法标识|卡识别码|内部认证过程因子|
+        内部认证原始信息|外部认证过程因子|外部认证原始信息|终端SN|``.
+
+        Shape and order as ``gdgly/SI_3rdCard`` ``SSCARDCtrl.cpp`` builds it and the HSM trace
+        ``docs/加密机方式指令流.txt`` shows it. The card answers INTERNAL AUTHENTICATE here (its
+        answer is kept for Step2); the external items are filled only when EF06 is protected
+        (3.0 cards). sbcard fills the internal items for every card: the public code leaves
+        them empty on 2.0 cards and so never authenticates them; we do (documented).
+        """
+        return self._call("iReadCardBas_HSM_Step1", lambda: self._read_step1(iType))
+
+    def _read_step1(self, itype: int) -> str:
+        with self._card(itype, keep="read") as channel:
+            pending = self._pending_for(channel)
+            info = select_ssse(channel)
+            ef05 = read_records(channel, EF05, EF05.tags)
+            ctx = context_of(channel.atr, info, ef05)
+            card_id = next((r.value for r in ef05 if r.tag == 0x01), b"").hex().upper()
+            version = next((r.value for r in ef05 if r.tag == 0x03), b"")
+            original = channel.check(cmds.get_challenge(8)).data
+            factor = channel.check(cmds.get_challenge(8)).data
+            answer = channel.check(cmds.internal_authenticate(factor, original)).data[:8]
+            ext_factor = ext_original = b""
+            if _needs_rkssse(channel, version):
+                ext_original = channel.check(cmds.get_challenge(8)).data
+                ext_factor = channel.check(cmds.get_challenge(8)).data
+            pending.ctx = ctx
+            pending.state.update(internal=answer, external=bool(ext_factor))
+            return join_fields(ctx.region, channel.atr.hex().upper(),
+                               f"{ctx.algorithm.algorithm_id:02X}", card_id,
+                               factor.hex().upper(), original.hex().upper(),
+                               ext_factor.hex().upper(), ext_original.hex().upper(),
+                               self._terminal_sn())
+
+    def _pending_for(self, channel: ApduChannel) -> _Pending:
+        return next(p for p in self._pending.values() if p.channel is channel)
+
+    def _terminal_sn(self) -> str:
+        """终端SN in Step1: the configured device number, else 32 zeros (as in the trace)."""
+        return self.config.device_number or "0" * 32
+
+    def iReadCardBas_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """读基本信息加密机第二步: pKey = ``<内部认证结果16><内部认证原始信息16>|<外部认证数据16>
+        <外部认证原始信息16>|`` (the HSM's answer); output as iReadCardBas.
+
+        The card's internal-authentication answer must equal the HSM's (else −25), then RKSSSE
+        external authentication with the second part (3.0 cards), then the read.
+        """
+        return self._call("iReadCardBas_HSM_Step2", lambda: self._read_step2(pKey))
+
+    def _read_step2(self, pkey: str) -> str:
+        parts = split_fields(pkey.strip())
+        with self._continue("read", 2, last=True) as pending:
+            channel = pending.channel
+            internal = _hex(parts[0] if parts else "", 16, "pKey")[:8]
+            if internal != pending.state["internal"]:
+                raise NationalError(codes.HSM_INTERNAL_AUTH)
+            if pending.state["external"]:
+                ext = _hex(parts[1] if len(parts) > 1 else "", 16, "pKey")
+                channel.check(CommandApdu(0x00, 0x82, 0x00, KEY_RKSSSE, ext,
+                                          name="EXTERNAL AUTHENTICATE RKSSSE"))
+            info = select_ssse(channel)
+            ef05 = read_records(channel, EF05, EF05.tags)
+            ef06 = read_records(channel, EF06, EF06.tags)
+            report = decode_records(ef05, ef06, channel.atr, info, [], today=self._clock())
+            data = report.to_json()
+            missing = [k for k in REQUIRED if not data.get(k)]
+            if missing:
+                raise NationalError(-0x6A83, f"{codes.message(-0x6A83)}：{', '.join(missing)}")
+            return ireadcardbas_line(data, terminal_number=self.config.terminal_number,
+                                     device_number=self.config.device_number)
+
+    # -- card and reader --------------------------------------------------------------------
+    def iGetCardType(self) -> tuple[int, str]:
+        """卡类型: "1" when the contact reader holds a card, else "2" (contactless).
+
+        The national list names the function without a public description of its values;
+        sbcard answers the iType that finds the card (documented assumption).
+        """
+        def body() -> str:
+            for itype in (1, 2):
+                try:
+                    with self._card(itype):
+                        return str(itype)
+                except NoCardError:
+                    continue
+            raise NationalError(codes.NO_CARD)
+
+        return self._call("iGetCardType", body)
+
+    def iGetReaderInfo(self) -> tuple[int, str]:
+        """``读卡器序列号|PSAM终端机编号|`` (the C function has two output buffers)."""
+        def body() -> str:
+            reader = "sbcard-sim" if self.config.sim else (self.config.contact_reader or "")
+            if not reader and not self.config.sim:
+                reports = reader_reports()
+                reader = reports[0].name if reports else ""
+            return join_fields(reader, self.terminal_number() or "000000000000")
+
+        return self._call("iGetReaderInfo", body)
+
+    def iGetDeviceInfo(self) -> tuple[int, str]:
+        """``厂商|驱动版本|读卡器(接触)|读卡器(非接)|密钥来源|`` (a vendor extension)."""
+        def body() -> str:
+            c = self.config
+            contact = f"simulator:{c.sim}" if c.sim else (c.contact_reader or "auto")
+            contactless = f"simulator:{c.sim}" if c.sim else (
+                c.contactless_reader or c.contact_reader or "auto")
+            return join_fields("sbcard", __version__, contact, contactless, c.key_source)
+
+        return self._call("iGetDeviceInfo", body)
+
+    def card_events(self, poll: float = 0.5, should_stop: Callable[[], bool] = lambda: False
+                    ) -> Iterator[CardEvent]:
+        """Card inserted/removed per reader, as they happen (PC/SC; the simulator: one event)."""
+        if self.config.sim:
+            yield CardEvent("sbcard-sim", True, "")
+            return
+        for event in watch_readers(poll=poll, should_stop=should_stop):
+            if event.event in ("card present", "card inserted", "card changed"):
+                yield CardEvent(event.reader, True, event.atr or "")
+            elif event.event == "card removed":
+                yield CardEvent(event.reader, False, "")
+
+    # -- PIN --------------------------------------------------------------------------------
+    def _guarded_status(self, channel: ApduChannel) -> Any:
+        select_ssse(channel)
+        status = pin_status(channel)
+        if status.blocked:
+            raise NationalError(codes.PIN_LOCKED)
+        if self.config.pin_guard and status.tries_left == 1:
+            raise NationalError(codes.PIN_CANCELLED,
+                                "用户取消密码输入：仅剩1次机会，为防止锁卡未提交密码"
+                                "（配置 pin.guard=false 可关闭此保护）")
+        return status
+
+    def iVerifyPIN(self, iType: int) -> tuple[int, str]:
+        """校验密码: the PIN from the configured PIN source; −51 with tries left, −52 locked."""
+        def body() -> str:
+            with self._card(iType) as channel:
+                status = self._guarded_status(channel)
+                tries = "" if status.tries_left is None else f"（剩余{status.tries_left}次）"
+                pin = self._pins().get_pin("请输入密码", description=f"社保卡密码校验{tries}")
+                channel.check(cmds.verify(_pin_block(pin)))
+            return ""
+
+        return self._call("iVerifyPIN", body, pin=True)
+
+    def iChangePIN(self, iType: int) -> tuple[int, str]:
+        """修改密码: old PIN, new PIN twice (−34 when they differ)."""
+        def body() -> str:
+            with self._card(iType) as channel:
+                self._guarded_status(channel)
+                source = self._pins()
+                old = source.get_pin("请输入原密码")
+                new = source.get_pin("请输入新密码")
+                again = source.get_pin("请再次输入新密码")
+                if new != again:
+                    raise NationalError(codes.PIN_DIFFERENT)
+                channel.check(cmds.change_pin(_pin_block(old), _pin_block(new)))
+            return ""
+
+        return self._call("iChangePIN", body, pin=True)
+
+    def _check_card_info(self, channel: ApduChannel, card_info: str) -> CardContext:
+        """pCardInfo = ``卡识别码|卡号|``: compared with the card (−22 when it differs)."""
+        info = select_ssse(channel)
+        ef05 = read_records(channel, EF05, EF05.tags)
+        fields = split_fields(card_info.strip())
+        if len(fields) < 2:
+            raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                "（pCardInfo 应为 卡识别码|卡号|）")
+        card_id = next((r.value for r in ef05 if r.tag == 0x01), b"").hex().upper()
+        card_no = next((r.value for r in ef05 if r.tag == 0x07), b"").decode(
+            "ascii", "replace")
+        if fields[0].upper() != card_id or fields[1].upper() != card_no[:len(fields[1])].upper() \
+                or len(fields[1]) < 9:
+            raise NationalError(codes.CARD_MISMATCH)
+        return context_of(channel.atr, info, ef05)
+
+    def _new_pin_twice(self) -> str:
+        source = self._pins()
+        new = source.get_pin("请输入新密码")
+        if source.get_pin("请再次输入新密码") != new:
+            raise NationalError(codes.PIN_DIFFERENT)
+        return new
+
+    def _keys_or_psam_error(self) -> KeySource:
+        keys = self.key_source()
+        if keys is None:
+            raise NationalError(codes.NO_PSAM)
+        return keys
+
+    def iReloadPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
+        """重置密码: PUK external authentication, new PIN twice, 84 24 00 01 with STK (§5.7)."""
+        def body() -> str:
+            keys = self._keys_or_psam_error()
+            with self._card(iType) as channel:
+                ctx = self._check_card_info(channel, pCardInfo)
+                new = self._new_pin_twice()
+                reload_pin(channel, keys, ctx, Pin(new), allow_trivial=True)
+            return ""
+
+        return self._call("iReloadPIN", body)
+
+    def iUnblockPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
+        """解锁密码: PUK external authentication, 84 24 00 00 with STK (the PIN stays)."""
+        def body() -> str:
+            keys = self._keys_or_psam_error()
+            with self._card(iType) as channel:
+                ctx = self._check_card_info(channel, pCardInfo)
+                unblock_pin(channel, keys, ctx)
+            return ""
+
+        return self._call("iUnblockPIN", body)
+
+    # -- PIN reload / unblock through the HSM steps -------------------------------------------
+    def _puk_step1(self, family: str, itype: int, card_info: str) -> str:
+        with self._card(itype, keep=family) as channel:
+            pending = self._pending_for(channel)
+            ctx = self._check_card_info(channel, card_info)
+            original = channel.check(cmds.get_challenge(8)).data
+            factor = channel.check(cmds.get_challenge(8)).data
+            pending.ctx = ctx
+            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", HSM_PUK,
+                               factor.hex().upper(), original.hex().upper())
+
+    def _puk_step2(self, family: str, pkey: str) -> str:
+        with self._continue(family, 2, last=False) as pending:
+            channel = pending.channel
+            ext = _hex(split_fields(pkey.strip())[0] if pkey.strip() else "", 16, "pKey")
+            channel.check(CommandApdu(0x00, 0x82, 0x00, KEY_PUK, ext,
+                                      name="EXTERNAL AUTHENTICATE PUK"))
+            factor = channel.check(cmds.get_challenge(8)).data
+            assert pending.ctx is not None
+            alg = f"{pending.ctx.algorithm.algorithm_id:02X}"
+            if family == "unblock":
+                return join_fields(alg, HSM_STK, factor.hex().upper(), "8424000004", "")
+            new = self._new_pin_twice()
+            block = _pin_block(new)
+            size = pending.ctx.algorithm.block_size
+            body = 1 + len(block)           # LD ‖ PIN, then 80 00… unless aligned (§5.7)
+            enc_len = body if body % size == 0 else (body + size) // size * size
+            header = f"84240001{enc_len + 4:02X}"
+            pending.state["header"] = header
+            return join_fields(alg, HSM_STK, factor.hex().upper(), header, new)
+
+    def _puk_step3(self, family: str, pkey: str) -> str:
+        with self._continue(family, 3, last=True) as pending:
+            header = "8424000004" if family == "unblock" else pending.state["header"]
+            text = "".join(pkey.split()).rstrip("|").upper()
+            if text.startswith(header[:8]):      # the whole APDU given: keep its data part
+                text = text[10:]
+            data = _hex(text, (int(header[8:10], 16),), "pKey")
+            pending.channel.check(CommandApdu(0x84, 0x24, 0x00, int(header[6:8], 16), data,
+                                              name="PIN RELOAD" if family == "reload"
+                                              else "PIN UNBLOCK"))
+            return ""
+
+    def iReloadPIN_HSM_Step1(self, iType: int, pCardInfo: str) -> tuple[int, str]:
+        """重置密码加密机第一步 → ``算法标识|0090|过程因子|原始信息|`` (PUK external auth)."""
+        return self._call("iReloadPIN_HSM_Step1",
+                          lambda: self._puk_step1("reload", iType, pCardInfo))
+
+    def iReloadPIN_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """pKey = the HSM's ``外部认证数据‖原始信息`` (32 hex) → ``算法标识|0173|过程因子|
+        84240001Lc|新PIN|`` (the new PIN from the PIN source, for the HSM to encipher)."""
+        return self._call("iReloadPIN_HSM_Step2", lambda: self._puk_step2("reload", pKey),
+                          pin=True)
+
+    def iReloadPIN_HSM_Step3(self, pKey: str) -> tuple[int, str]:
+        """pKey = the HSM's enciphered PIN ‖ MAC (40 hex for SM4, 24 for DES), or the whole
+        APDU; sends ``84 24 00 01``."""
+        return self._call("iReloadPIN_HSM_Step3", lambda: self._puk_step3("reload", pKey),
+                          pin=True)
+
+    def iUnblockPIN_HSM_Step1(self, iType: int, pCardInfo: str) -> tuple[int, str]:
+        """解锁密码加密机第一步 → ``算法标识|0090|过程因子|原始信息|``."""
+        return self._call("iUnblockPIN_HSM_Step1",
+                          lambda: self._puk_step1("unblock", iType, pCardInfo))
+
+    def iUnblockPIN_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """pKey (32 hex) → ``算法标识|0173|过程因子|8424000004||``."""
+        return self._call("iUnblockPIN_HSM_Step2", lambda: self._puk_step2("unblock", pKey))
+
+    def iUnblockPIN_HSM_Step3(self, pKey: str) -> tuple[int, str]:
+        """pKey = the MAC (8 hex) or the whole APDU (18 hex); sends ``84 24 00 00 04``."""
+        return self._call("iUnblockPIN_HSM_Step3", lambda: self._puk_step3("unblock", pKey))
+
+
+def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
+    """EF06 is behind RKSSSE: the public code's rule (规范版本 starts with '3'), or the card
+    refuses a read of EF06 (a probe that changes nothing)."""
+    if version[:1] == b"3":
+        return True
+    r = channel.send(cmds.read_record(0x08, sfi=EF06.sfi or 0, mode=RecordMode.FIRST_ID))
+    return r.sw == 0x6982
+
+
+def _pin_block(pin: str) -> bytes:
+    check_digits(pin)
+    text = pin + ("F" if len(pin) % 2 else "")
+    return bytes.fromhex(text)
+
+
+def _hex(text: str, sizes: int | tuple[int, ...], what: str) -> bytes:
+    allowed = (sizes,) if isinstance(sizes, int) else sizes
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise NationalError(codes.BAD_CHARACTER) from None
+    if len(data) not in allowed:
+        raise NationalError(codes.DATA_LENGTH, f"{codes.message(codes.DATA_LENGTH)}"
+                                               f"（{what}）")
+    return data
+
+
+def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], None]:
+    """One line per call: function, code, milliseconds. Outputs are never logged (they hold
+    names and ID numbers); failures log their code's message only."""
+    if not path:
+        return lambda *_a: None
+    lock = threading.Lock()
+
+    def write(name: str, result: tuple[int, str], seconds: float) -> None:
+        code, _text = result
+        note = "" if code == 0 else f" {codes.message(code) if code in codes.BY_CODE else ''}"
+        line = (f"{dt.datetime.now().isoformat(timespec='milliseconds')} {name} {code}"
+                f" {seconds * 1000:.1f}ms{note}\n")
+        with lock, contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+    return write

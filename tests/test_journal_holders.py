@@ -1,0 +1,237 @@
+"""A holder never gets a second card by accident (issue 10 §1), on both journal backends.
+
+The journal knows holders (ID numbers), not files: an edited or re-saved CSV, another CSV
+naming the same people, or two stations loading overlapping CSVs never make a second card;
+re-issuing is an explicit, journaled act.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from sbcard.compose import SimSlot
+from sbcard.ops.journal import Journal
+from sbcard.ops.personalise import run_batch
+from tests.cli_runner import run_cli
+from tests.holders_factory import holder_rows, write_csv
+from tests.test_journal_pg import pg_schema_url
+from tests.test_personalise import ListSlot, blank_card, card_id_hex, holder_on_card, make_plan
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_at(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "bureau.journal.sqlite")
+    return pg_schema_url("_holders")
+
+
+def cards_per_holder(location: str) -> dict[str, int]:
+    """How many finished cards each ID number has in the journal."""
+    with Journal(location) as j:
+        got = j.db.execute("SELECT ssn, COUNT(*) FROM holder WHERE status = 'done' "
+                           "GROUP BY ssn").fetchall()
+    return {ssn: int(n) for ssn, n in got}
+
+
+def personalise(capsys, csv: Path, journal: str, *extra: str) -> tuple[int, str, str]:
+    return run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise", str(csv),
+                   "--journal", journal, "--no-progress", *extra)
+
+
+def test_resaved_csv_resumes_the_same_batch_without_second_cards(capsys, tmp_path, journal_at):
+    rows = holder_rows(4)
+    csv = write_csv(tmp_path / "h.csv", rows)
+    code, _out, err = personalise(capsys, csv, journal_at)
+    assert code == 0, err
+    # Excel re-saves it: CRLF line ends and a trailing blank line; the batch is the same
+    csv.write_bytes(csv.read_bytes().replace(b"\n", b"\r\n") + b"\r\n")
+    code, _, err = personalise(capsys, csv, journal_at)
+    assert code == 8 and "--resume" in err                 # not silently a new batch
+    code, _out, err = personalise(capsys, csv, journal_at, "--resume")
+    assert code == 0, err
+    assert set(cards_per_holder(journal_at).values()) == {1}
+    assert len(cards_per_holder(journal_at)) == 4
+
+
+def test_another_csv_naming_done_holders_makes_no_second_card(capsys, tmp_path, journal_at):
+    first = write_csv(tmp_path / "monday.csv", holder_rows(3))
+    assert personalise(capsys, first, journal_at)[0] == 0
+    # Tuesday's CSV repeats two of Monday's holders (one with a corrected name) + one new
+    rows = holder_rows(3, start=2)
+    rows[0]["name"] = "测试二改"
+    tuesday = write_csv(tmp_path / "tuesday.csv", rows)
+    code, out, err = personalise(capsys, tuesday, journal_at)
+    assert code == 0, err
+    counts = cards_per_holder(journal_at)
+    assert sorted(counts.values()) == [1, 1, 1, 1] and len(counts) == 4
+    assert "row 2 (ID" in err and "already has a card" in err
+    assert "row 1 (ID" in err and "data changed since their card" in err and "--reissue" in err
+    assert "already had a card 已有卡 2" in out and "done 完成 1/3" in out
+    assert holder_rows(3)[1]["ssn"] not in err                # ID numbers masked
+    code, out, _ = run_cli(capsys, "personalise", str(tuesday), "--journal", journal_at,
+                           "--status")
+    assert code == 0 and out.count("had a card") >= 2
+
+
+def test_edited_csv_takes_new_data_for_undone_rows_only(tmp_path, journal_at):
+    rows = holder_rows(3)
+    csv = write_csv(tmp_path / "h.csv", rows)
+    outcomes: list = []
+    plan = make_plan(journal_at, csv, outcomes)
+    c1 = blank_card(1)
+    run_batch([ListSlot([c1])], journal_at, plan)              # row 1 done, then stop
+    assert [o.outcome for o in outcomes] == ["done"]
+    rows[0]["name"] = "测试一改"                                 # done row changed: reported
+    rows[1]["name"] = "测试二改"                                 # undone row changed: taken
+    write_csv(csv, rows)
+    from sbcard.ops.holders import load_holders
+
+    with Journal(journal_at) as j:
+        opened = j.open_batch(csv, load_holders(csv), "test", resume=True)
+    assert len(opened.notices) == 1 and opened.notices[0].startswith("row 1 ")
+    plan = make_plan(journal_at, csv, outcomes, resume=True)
+    c2, c3 = blank_card(2), blank_card(3)
+    run_batch([ListSlot([c1, c2, c3])], journal_at, plan)
+    assert [o.outcome for o in outcomes[1:]] == ["skipped", "done", "done"]
+    assert has_name(c2, "测试二改") and has_name(c1, "测试1号")
+    assert not has_name(c1, "测试一改")
+    assert set(cards_per_holder(journal_at).values()) == {1}
+
+
+def has_name(card, name: str) -> bool:
+    from sbcard.card.codecs import encode_gbk
+    from sbcard.card.filesystem import SSSE_NAME
+
+    ef06 = card.apps[SSSE_NAME].by_sfi[6]
+    return encode_gbk(name) in b"".join(bytes(r) for r in ef06.records)
+
+
+def test_reissue_is_explicit_and_happens_once(capsys, tmp_path, journal_at):
+    rows = holder_rows(2)
+    csv = write_csv(tmp_path / "h.csv", rows)
+    assert personalise(capsys, csv, journal_at)[0] == 0
+    lost = rows[1]["ssn"]
+    code, _out, err = personalise(capsys, csv, journal_at, "--resume", "--reissue", lost)
+    assert code == 0, err
+    assert cards_per_holder(journal_at) == {rows[0]["ssn"]: 1, lost: 2}
+    # the same command again (a re-run, a script loop) does not make a third card
+    code, _out, err = personalise(capsys, csv, journal_at, "--resume", "--reissue", lost)
+    assert code == 0, err
+    assert cards_per_holder(journal_at) == {rows[0]["ssn"]: 1, lost: 2}
+    with Journal(journal_at) as j:
+        events = [r[0] for r in j.db.execute("SELECT what FROM event").fetchall()]
+    assert events.count("re-issue") == 1
+
+
+def test_card_of_another_batch_is_refused_in_operator_terms(tmp_path, journal_at):
+    a = write_csv(tmp_path / "a.csv", holder_rows(2))
+    b = write_csv(tmp_path / "b.csv", holder_rows(2, start=50))
+    card = blank_card(1)
+    with Journal(journal_at) as j:
+        from sbcard.ops.holders import load_holders
+
+        batch_a = j.open_batch(a, load_holders(a), "t", resume=False).batch_id
+        claim = j.claim(batch_a, card_id_hex(card), "station 1")    # torn at station 1
+        j.finish(batch_a, claim.holder_id, "torn", "pulled out")
+    outcomes: list = []
+    plan = make_plan(journal_at, b, outcomes)
+    plan.max_consecutive_failures = 1
+    run_batch([ListSlot([card])], journal_at, plan)
+    (o,) = outcomes
+    assert o.outcome == "refused" and o.card_id == card_id_hex(card)
+    assert "not in this CSV" in o.detail and "a.csv" in o.detail
+    assert "keys" not in (plan.stop_reason or "")
+    assert holder_on_card(card)[0] is None                       # nothing written
+
+
+def test_overlapping_csvs_on_two_stations_give_each_holder_one_card(tmp_path, journal_at):
+    """Two stations (threads with their own connections) load CSVs that share 20 holders
+    and run at the same time: every holder gets exactly one card."""
+    east = write_csv(tmp_path / "east.csv", holder_rows(40, start=1))
+    west = write_csv(tmp_path / "west.csv", holder_rows(40, start=21))
+    out_e: list = []
+    out_w: list = []
+    plan_e = make_plan(journal_at, east, out_e)
+    plan_w = make_plan(journal_at, west, out_w)
+    threads = [threading.Thread(target=run_batch, args=(
+                   [SimSlot("blank", 60, "E1", 1), SimSlot("blank", 60, "E2", 2001)],
+                   journal_at, plan_e)),
+               threading.Thread(target=run_batch, args=(
+                   [SimSlot("blank", 60, "W1", 4001)], journal_at, plan_w))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    counts = cards_per_holder(journal_at)
+    assert len(counts) == 60 and set(counts.values()) == {1}
+    made = [o for o in out_e + out_w if o.outcome == "done"]
+    assert len(made) == 60
+    assert len({o.card_id for o in made}) == 60
+
+
+def test_journal_and_report_are_private_files(capsys, tmp_path):
+    old = os.umask(0o022)
+    try:
+        csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+        code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
+                               str(csv), "--no-progress", "--report", str(tmp_path / "r.csv"))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    for f in (tmp_path / "h.journal.sqlite", tmp_path / "r.csv"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_report_cells_never_start_a_formula(tmp_path):
+    from sbcard.ops.batch_report import ReportWriter
+    from sbcard.ops.personalise import CardOutcome
+
+    with ReportWriter(tmp_path / "r.csv") as w:
+        w.write(CardOutcome("=cmd|' /C calc'!A0", "+1", 1, "@SUM(1)", "failed", 0.1,
+                            "-2+3"))
+    text = (tmp_path / "r.csv").read_text()
+    body = text.splitlines()[1]
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in body.split(","))
+
+
+def test_summary_counts_rejected_cards_as_failures(capsys, tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    outcomes: list = []
+    journal = str(tmp_path / "j.sqlite")
+    plan = make_plan(journal, csv, outcomes)
+    bad = blank_card(1)
+    bad.command_hooks.append(lambda card, cmd: (b"", 0x6581) if cmd.ins == 0xDC else None)
+    run_batch([ListSlot([bad, blank_card(2), blank_card(3)])], journal, plan)
+    from sbcard.ops.batch_report import summary
+
+    with Journal(journal) as j:
+        line = summary(j.counts(plan.batch_id))
+    assert "failed 失败 1" in line and "rejected cards 废卡 1" in line
+
+
+def test_old_journal_is_refused_not_mixed(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE holder (batch_id INTEGER, row_no INTEGER, ssn TEXT)")
+    con.close()
+    from sbcard.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="older sbcard"):
+        Journal(path)
+
+
+def test_postgres_password_never_in_messages(tmp_path, capsys):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(1))
+    code, out, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
+                             str(csv), "--journal",
+                             "postgresql://bureau:S3cretPw77@127.0.0.1:1/none?connect_timeout=2",
+                             "--no-progress")
+    assert code == 3
+    assert "S3cretPw77" not in out + err and "bureau:***@127.0.0.1:1" in err
