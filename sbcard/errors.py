@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from sbcard.messages import Text
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the ``sbcard`` command; documented in docs/exit-codes.md."""
@@ -26,9 +28,20 @@ class ExitCode(IntEnum):
 
 
 class SbcardError(Exception):
-    """Base of every error meant for a user: ``str(err)`` is a complete one-line message."""
+    """Base of every error meant for a user: ``str(err)`` is a complete one-line message.
+
+    Raised with a ``sbcard.messages.Text``, it also carries the Chinese (``err.text``);
+    ``str(err)`` stays the English.
+    """
 
     exit_code: ExitCode = ExitCode.FAILURE
+    text = None                     # sbcard.messages.Text when the message has both languages
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], Text):
+            self.text = args[0]
+            args = (args[0].en, *args[1:])
+        super().__init__(*args)
 
 
 class BadInputError(SbcardError, ValueError):
@@ -77,3 +90,23 @@ class MismatchError(SbcardError):
     """What the card holds disagrees with what the operator or file said it should."""
 
     exit_code = ExitCode.MISMATCH
+
+
+#: The card's refusals (status words) are ``SbcardError`` too. They are defined beside the SW
+#: table (``sbcard.apdu.sw``) and reachable here, so integrators import every error from one
+#: module: ``from sbcard.errors import CardError, AuthFailedError``.
+_CARD_ERRORS = ("CardError", "AuthFailedError", "BlockedError", "SecurityStatusError",
+                "NotFoundError")
+
+__all__ = ["AmbiguousReaderError", "BadInputError", "CardRemovedError", "ExitCode",
+           "MismatchError", "NoCardError", "NoServiceError", "ReaderChoiceError",
+           "ReaderNotFoundError", "RefusedError", "SbcardError", "TransportError",
+           *_CARD_ERRORS]
+
+
+def __getattr__(name: str) -> type[SbcardError]:
+    if name in _CARD_ERRORS:
+        from sbcard.apdu import sw
+
+        return getattr(sw, name)
+    raise AttributeError(f"module 'sbcard.errors' has no attribute {name!r}")

@@ -57,3 +57,9 @@ def hex_mask_matches(pattern: str, text: str, *, prefix: bool = False) -> bool:
     if len(pattern) > len(text) or (not prefix and len(pattern) != len(text)):
         return False
     return all(p == "?" or p == t for p, t in zip(pattern, text, strict=False))
+
+
+def is_ascii_digits(text: str) -> bool:
+    """0-9 only: ``str.isdigit`` also accepts full-width (１２３) and other scripts' digits,
+    which no card field, PIN or key number can take."""
+    return text.isascii() and text.isdigit()

@@ -13,7 +13,10 @@ from sbcard.errors import BadInputError
 
 
 def split_command(command: str, option: str) -> list[str]:
-    argv = shlex.split(command)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:            # e.g. an unclosed quote
+        raise BadInputError(f"{option} {command!r}: {exc}") from None
     if not argv:
         raise BadInputError(f"{option} is empty")
     return argv
@@ -27,6 +30,8 @@ def run_with_input(argv: list[str], text: str, *, timeout: float, what: str,
                               timeout=timeout, check=False)
     except FileNotFoundError:
         raise error(f"{what} not found: {argv[0]}") from None
+    except OSError as exc:               # not executable, not a program, …
+        raise error(f"{what} {argv[0]} cannot run: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
         raise error(f"{what} gave no answer within {timeout:.0f} s") from None
     if done.returncode != 0:

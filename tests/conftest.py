@@ -18,3 +18,9 @@ def openssl() -> str:
     if probe.returncode != 0 or b"PRIVATE KEY" not in probe.stdout:
         pytest.skip("this openssl binary has no SM2 support")
     return exe
+
+
+@pytest.fixture(autouse=True)
+def _messages_in_both_languages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests match English and Chinese message text whatever the machine's locale is."""
+    monkeypatch.setenv("SBCARD_LANG", "both")

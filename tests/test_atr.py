@@ -51,3 +51,22 @@ def test_bad_atrs(hexatr, message):
 def test_identify():
     assert "社会保障卡" in identify_atr(SICHUAN).card_type
     assert identify_atr(bytes.fromhex("3B00")).ss is None
+
+
+@pytest.mark.parametrize("hexatr", [
+    "3B6D000000814A444686605199000001AC",            # the 社保卡 sample above (T=0)
+    "3B80800101",                                    # T=0 and T=1, with TCK
+    "3B8F8001804F0CA000000306030001000000006A",      # PC/SC part 3 contactless storage card
+    "3BF81300008131FE454A434F5076323431B7",          # TA1..TD2, TA3/TB3
+])
+def test_interface_and_historical_bytes_agree_with_pyscard(hexatr):
+    """pyscard's ``smartcard.ATR`` is the second opinion on well-formed ATRs (we keep our own
+    parser: docs/architecture.md says why)."""
+    from smartcard.ATR import ATR
+
+    ours, theirs = Atr.parse(bytes.fromhex(hexatr)), ATR(list(bytes.fromhex(hexatr)))
+    assert [(g.ta, g.tb, g.tc, g.td) for g in ours.groups] == list(
+        zip(theirs.TA, theirs.TB, theirs.TC, theirs.TD, strict=True))
+    assert list(ours.historical) == theirs.getHistoricalBytes()
+    assert ours.tck == theirs.TCK
+    assert set(ours.protocols) == {int(p[2:]) for p in theirs.getSupportedProtocols()}

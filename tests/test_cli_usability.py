@@ -90,3 +90,97 @@ def test_quiet_keeps_only_results(capsys):
     assert "tries left" in err
     code, _, err = run_cli(capsys, "--sim", "-q", "-v", "atr")
     assert code == 2
+
+
+def test_sim_alone_before_a_group_command_and_lang_after_it():
+    assert hoist_global_options(cli, ["--sim", "verify", "pin", "--lang", "zh"], ["demo"]) \
+        == ["--sim", "--lang", "zh", "verify", "pin"]
+
+
+# -- JSON errors, languages, piped PINs ---------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("--sim", "lasttry", "verify", "pin", "--json"), 8),                # refused
+        (("--sim", "pinblocked", "pin", "status", "--json"), None),          # not a failure
+        (("--sim", "red", "read", "--json"), 3),                             # bad persona
+        (("--sim", "read", "--json", "--bogus"), 2),                         # usage
+        (("--sim", "pinblocked", "pin", "change", "--pin-stdin", "--json"), 7),
+        (("--sim", "apdu", "--json", "00A"), 3),
+        (("personalise", "/nonexistent/h.csv", "--status", "--json"), 3),
+        (("audit", "--audit-db", "/nonexistent/a.sqlite", "--json"), 3),
+        (("--reader", "no such reader", "atr", "--json"), 4),
+    ],
+)
+def test_json_failures_print_an_error_object(capsys, args, code):
+    import json
+
+    rc, out, err = run_cli(capsys, *args, stdin="123456\n741852\n741852\n")
+    if code is None:
+        assert rc == 0 and "ok" not in json.loads(out)
+        return
+    obj = json.loads(out)
+    assert rc == code and obj["ok"] is False and obj["exit_code"] == code
+    assert obj["error"] and obj["error_zh"] and err.strip()          # and the stderr line
+
+
+def test_json_error_carries_the_status_word_and_tries(capsys):
+    import json
+
+    rc, out, _ = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin", "--json",
+                         stdin="999999\n741852\n741852\n")
+    obj = json.loads(out)
+    assert rc == 6 and obj["sw"] == "63C2" and obj["tries_left"] == 2
+    assert "剩余2次" in obj["error_zh"]
+    rc, out, _ = run_cli(capsys, "--sim", "pin", "change", "--pin-stdin", "--json",
+                         stdin="123456\n741852\n741852\n")
+    assert rc == 0 and json.loads(out) == {"pin_changed": True}
+
+
+@pytest.mark.parametrize(
+    ("lang", "present", "absent"),
+    [("zh", "仅剩1次密码尝试机会", "only 1 PIN try left"),
+     ("en", "only 1 PIN try left", "仅剩1次"),
+     ("both", "仅剩1次密码尝试机会", None)],
+)
+def test_lang_picks_the_language_of_operator_messages(capsys, monkeypatch, lang, present,
+                                                      absent):
+    rc, _, err = run_cli(capsys, "--sim", "lasttry", "verify", "pin", "--lang", lang)
+    assert rc == 8 and present in err and (absent is None or absent not in err)
+    if lang == "both":
+        assert "only 1 PIN try left" in err
+    monkeypatch.setenv("SBCARD_LANG", lang)                      # the environment, too
+    rc, _, err = run_cli(capsys, "--sim", "lasttry", "verify", "pin")
+    assert rc == 8 and present in err
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("zh_CN.UTF-8", "zh"), ("en_US.UTF-8", "en"),
+                                              ("de_DE.UTF-8", "both"), ("", "both")])
+def test_default_language_follows_the_locale(locale, lang):
+    from sbcard.messages import default_lang
+
+    assert default_lang({"LANG": locale}) == lang
+    assert default_lang({"LANG": locale, "SBCARD_LANG": "en"}) == "en"
+
+
+def test_piped_pin_without_pin_stdin_is_one_line(capsys):
+    rc, out, err = run_cli(capsys, "--sim", "verify", "pin", stdin="123456\n")
+    assert rc == 3 and "--pin-stdin" in err and "GetPassWarning" not in err
+    assert "123456" not in out + err
+    assert len([ln for ln in err.splitlines() if ln.startswith("sbcard: error")]) == 1
+
+
+def test_personalise_status_json(capsys, tmp_path):
+    import json
+
+    from tests.holders_factory import holder_rows, write_csv
+
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    rc, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "-q", "personalise",
+                         str(csv))
+    assert rc == 0, err
+    rc, out, _ = run_cli(capsys, "personalise", str(csv), "--status", "--json")
+    data = json.loads(out)
+    assert rc == 0 and data["counts"]["done"] == 2 and len(data["holders"]) == 2
+    assert "*" in data["holders"][0]["ssn"]

@@ -244,7 +244,7 @@ def test_cli_personalise_bad_csv_and_dry_run(capsys, monkeypatch, tmp_path):
                        str(bad))
     assert code == 3 and "row 3: sex" in err
     good = write_csv(tmp_path / "good.csv", holder_rows(3))
-    code, out, _ = run_cli(capsys, "personalise", str(good), "--dry-run")
+    code, out, _ = run_cli(capsys, "--keys", "test", "personalise", str(good), "--dry-run")
     assert code == 0 and "3 holders valid" in out and "123456" not in out
     assert not (tmp_path / "good.journal.sqlite").exists()
     code, _, err = run_cli(capsys, "personalise",
@@ -257,7 +257,8 @@ def test_cli_personalise_3_0_cards(capsys, monkeypatch, tmp_path):
     code, out, err = run_cli(capsys, "--sim", "blank3", "--keys", "test",
                          "personalise", str(csv), "--no-progress", "--journal",
                          str(tmp_path / "a.sqlite"))
-    assert code == 1 and "sm2-issue needs a certificate authority (--ca)" in err
+    assert code == 3 and "the 3.0 recipe needs a certificate authority" in err
+    assert "no card was touched" in err and "done 完成" not in out
     code, out, err = run_cli(capsys, "--sim", "blank3", "--keys", "test",
                          "personalise", str(csv), "--no-progress", "--ca", "test")
     assert code == 0, err

@@ -63,7 +63,10 @@ def test_verify_pin_paths(capsys, monkeypatch):
 def test_verify_pin_json(capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "--sim", "verify", "pin", "--pin-stdin", "--json",
                        stdin="111111\n")
-    assert code == 6 and json.loads(out) == {"pin_ok": False, "tries_left": 2}
+    # the error object every --json command prints on failure (sbcard.cli.failure)
+    error = json.loads(out)
+    assert code == 6 and error["ok"] is False and error["exit_code"] == 6
+    assert error["sw"] == "63C2" and error["tries_left"] == 2 and "error_zh" in error
 
 
 def test_refusal_happens_before_any_verify(capsys, monkeypatch):
@@ -257,7 +260,7 @@ def test_activation_hook_command_and_failure(capsys, monkeypatch, tmp_path):
     assert "739164" not in sink.read_text()
     rc, _, err = run_cli(capsys, "--sim", *activate_args(db, "--hook", "false"),
                      stdin="123456\n739164\n739164\n")
-    assert rc == 1 and "card is activated, but the back-office hook failed" in err
+    assert rc == 1 and "card activated, back office NOT told" in err
     assert audit_rows(db)[-1][5].startswith("failed")
 
 
@@ -296,5 +299,12 @@ def test_audit_listing(capsys, monkeypatch, tmp_path):
         stdin="123456\n739164\n739164\n")
     code, out, _ = run_cli(capsys, "audit", "--audit-db", str(db), "--json")
     assert code == 0 and json.loads(out)[0]["outcome"] == "refused"
+    # the operator's lines speak their language (--lang / SBCARD_LANG / the locale)
+    code, out, _ = run_cli(capsys, "audit", "--audit-db", str(db), "--lang", "zh")
+    assert "操作员 op1" in out and "已拒绝" in out and "refused" not in out.split("—")[0]
+    code, out, _ = run_cli(capsys, "audit", "--audit-db", str(db), "--lang", "en")
+    assert "operator op1" in out and "step validate: refused" in out
+    code, out, _ = run_cli(capsys, "audit", "--audit-db", str(db))
+    assert "已拒绝 refused" in out
     code, _, err = run_cli(capsys, "audit", "--audit-db", str(tmp_path / "none.db"))
     assert code == 3 and "no audit log" in err

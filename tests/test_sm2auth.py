@@ -349,8 +349,11 @@ def test_x509_rejects_malformed_input():
     with pytest.raises(x509.CertificateFormatError, match="no -----BEGIN CERTIFICATE"):
         x509.load_certificates("hello")
     bad = "-----BEGIN CERTIFICATE-----\nAAAA$$\n-----END CERTIFICATE-----\n"
-    with pytest.raises(x509.CertificateFormatError, match="#1 is not valid base64"):
-        x509.load_certificates(bad)
+    with pytest.raises(x509.CertificateFormatError, match="certificate file #1: "):
+        x509.load_certificates(bad)                 # base64 junk: not a certificate
+    non_der = b"\x30\x83\x00" + der[2:]              # a 3-byte length where 2 bytes do
+    with pytest.raises(x509.CertificateFormatError, match="not DER"):
+        x509.Certificate.from_der(non_der)
     with pytest.raises(BadInputError, match="cannot read"):
         load_trust_roots("/nonexistent/roots.pem")
 

@@ -1,6 +1,8 @@
 import pytest
 
 from sbcard.apdu.sw import (
+    SW,
+    SW_TABLE,
     AuthFailedError,
     BlockedError,
     CardError,
@@ -52,3 +54,11 @@ def test_card_error_for_sw(sw, cls, code):
     assert type(err) is cls
     assert err.exit_code == code
     assert str(err).startswith(f"VERIFY: card answered {sw:04X}")
+
+
+def test_every_named_status_word_has_its_own_table_row():
+    for sw in SW:
+        entry = lookup_sw(sw)
+        assert entry in SW_TABLE, f"{sw.name} {sw:04X} has no row in SW_TABLE"
+    assert f"{SW.FILE_NOT_FOUND:04X}" == "6A82"
+    assert lookup_sw(SW.VERIFY_FAILED | 2).kind is SwKind.AUTH_FAILED

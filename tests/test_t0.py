@@ -71,3 +71,46 @@ def test_card_that_answers_61xx_to_select():
         fci = ch.transport.transmit(SELECT_SSSE)
     assert fci[0] == 0x6F and fci[-2:] == b"\x90\x00"
     assert len(fci) - 2 == raw[0][1]
+
+
+@pytest.mark.parametrize("command", [
+    "0020000003123456FF",          # VERIFY (with an Le a tool may add): spends a try
+    "805E00000812345678123456FF",  # CHANGE PIN
+    "805E0100061234560000FF",      # RELOAD PIN
+    "802C000008AABBCCDDEEFF0011FF",  # UNBLOCK
+    "008200000811223344556677880F",  # EXTERNAL AUTHENTICATE
+    "00DC0108050801020304FF",      # UPDATE RECORD
+    "04D682000411223344FF",        # UPDATE BINARY with MAC
+])
+def test_6cxx_to_a_state_changing_command_is_reported_never_resent(command):
+    inner = ScriptedTransport("6C02", "01029000")
+    out = T0Layer(inner).transmit(bytes.fromhex(command))
+    assert out == bytes.fromhex("6C02")
+    assert inner.sent == [bytes.fromhex(command)]      # one typed APDU, one at the card
+
+
+def test_sbcard_apdu_sends_a_verify_exactly_once(capsys, monkeypatch):
+    """Through the CLI: a VERIFY with a wrong Le reaches the card once, 6Cxx is shown."""
+    import sbcard.sim.persona as persona_mod
+    from tests.cli_runner import run_cli
+
+    seen: list[bytes] = []
+    original = persona_mod.Persona.build_card
+
+    def build(self):
+        card = original(self)
+
+        def six_c(_card, cmd):
+            if cmd.ins == 0x20:
+                seen.append(bytes(cmd.data))
+                return (b"", 0x6C00)
+            return None
+
+        card.command_hooks.append(six_c)
+        return card
+
+    monkeypatch.setattr(persona_mod.Persona, "build_card", build)
+    code, out, err = run_cli(capsys, "--sim", "apdu", "0020000003123456FF")
+    assert len(seen) == 1, (out, err)
+    assert code == 5 and "6C00" in out
+    assert "visible to other users" in err

@@ -8,7 +8,7 @@ because both are read at the counter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 
 from sbcard.errors import BadInputError, ExitCode, SbcardError
 from sbcard.hexutil import hex_mask_matches
@@ -26,6 +26,41 @@ class SwKind(Enum):
     SECURITY = "security"          # access conditions not met
     NOT_FOUND = "not_found"
     ERROR = "error"
+
+
+class SW(IntEnum):
+    """Status words by name, for code that answers or tests them (meanings: ``SW_TABLE``).
+
+    The ``xx`` forms (61xx, 63Cx, 6Cxx) are bases: ``SW.VERIFY_FAILED | tries``.
+    """
+
+    OK = 0x9000
+    MORE_DATA = 0x6100                     # | bytes still available
+    END_OF_FILE = 0x6282                   # fewer bytes than Le
+    VERIFY_FAILED = 0x63C0                 # | tries left
+    WRONG_LENGTH = 0x6700
+    INCOMPATIBLE_FILE = 0x6981
+    SECURITY_NOT_SATISFIED = 0x6982
+    AUTH_BLOCKED = 0x6983
+    NO_CHALLENGE = 0x6984                  # referenced data invalidated
+    CONDITIONS_NOT_SATISFIED = 0x6985
+    NO_CURRENT_EF = 0x6986
+    SM_DATA_MISSING = 0x6987
+    SM_DATA_INCORRECT = 0x6988
+    WRONG_DATA = 0x6A80
+    FUNCTION_NOT_SUPPORTED = 0x6A81        # also: card blocked
+    FILE_NOT_FOUND = 0x6A82
+    RECORD_NOT_FOUND = 0x6A83
+    NOT_ENOUGH_MEMORY = 0x6A84
+    LC_INCONSISTENT = 0x6A85
+    WRONG_P1P2 = 0x6A86
+    KEY_NOT_FOUND = 0x6A88                 # referenced data (key) not found
+    WRONG_OFFSET = 0x6B00
+    WRONG_LE = 0x6C00                      # | the right Le
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    NO_DIAGNOSIS = 0x6F00
+    APPLICATION_BLOCKED = 0x9303
 
 
 @dataclass(frozen=True)

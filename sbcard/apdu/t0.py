@@ -16,6 +16,14 @@ from sbcard.transport.base import Transport, TransportLayer
 #: A card that keeps saying 61xx/6Cxx forever is broken; stop after this many rounds.
 MAX_ROUNDS = 64
 
+#: Instructions that only read (ISO 7816-4 §11: SELECT, READ BINARY/RECORD, GET DATA, GET
+#: RESPONSE, GET CHALLENGE) or compute without spending a try (INTERNAL AUTHENTICATE): sending
+#: one again with the Le the card asked for changes nothing.
+#: Any other command (VERIFY, CHANGE/RELOAD/UNBLOCK PIN, EXTERNAL AUTHENTICATE, a write, a
+#: proprietary command) may have spent a try or changed the card the first time: its 6Cxx is
+#: handed up as it came, never re-sent, so one typed APDU is one APDU at the card.
+RESENDABLE_INS = frozenset({0xA4, 0xB0, 0xB1, 0xB2, 0xB3, 0xCA, 0xCB, 0xC0, 0x84, 0x88})
+
 
 class T0Layer(TransportLayer):
     def __init__(self, inner: Transport, *, max_rounds: int = MAX_ROUNDS,
@@ -36,6 +44,8 @@ class T0Layer(TransportLayer):
             except ValueError:
                 return response
             if apdu.le is None:  # 6Cxx to a command without Le: nothing to correct
+                return response
+            if apdu.ins not in RESENDABLE_INS:   # may have changed state: report, never repeat
                 return response
             response = self.inner.transmit(apdu.with_le(sw2 or 256).to_bytes())
             sw1, sw2 = response[-2], response[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sbcard.apdu.atr import Atr
+from sbcard.hexutil import is_ascii_digits
 
 HISTORICAL_LEN = 13
 
@@ -35,7 +36,7 @@ class SsHistorical:
             chip_provider=h[0:2].hex().upper(),
             cos_info=h[2:5].hex().upper(),
             card_maker=h[5:7].hex().upper(),
-            region_prefix=region if region.isdigit() else "",
+            region_prefix=region if is_ascii_digits(region) else "",
             serial=h[9:13].hex().upper(),
             diversification_factor=bytes(h[5:13]),
         )

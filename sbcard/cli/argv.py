@@ -90,8 +90,12 @@ def hoist_global_options(group: click.Group, args: list[str],
             break
         head.append(args[i])
         if shape.takes_value and inline is None and i + 1 < len(args):
-            head.append(args[i + 1])
-            i += 1
+            nxt = args[i + 1]
+            # ``--sim verify pin``: --sim alone, the command follows (normalise_sim adds demo)
+            if not (shape.optional_value and (nxt.startswith("-")
+                                              or group.get_command(ctx, nxt) is not None)):
+                head.append(nxt)
+                i += 1
         i += 1
     # 2. the command path
     path: list[str] = []
@@ -155,7 +159,7 @@ def safe_suggestions(option: str, possibilities: Sequence[str] | None,
     names = [n for n in option_shapes(group) if n.startswith("--")]
     near = difflib.get_close_matches(option, names, n=3, cutoff=0.7)
     candidates = list(dict.fromkeys([*(possibilities or ()), *near]))
-    return [p for p in candidates if p not in DANGEROUS_OPTIONS]
+    return [p for p in candidates if p not in DANGEROUS_OPTIONS and p != option]
 
 
 def close_commands(name: str, commands: Sequence[str]) -> list[str]:

@@ -59,14 +59,24 @@ def activate(ctx: click.Context, ssn: str, name: str | None, operator: str, hook
     8 refused (expired, one try left, trivial PIN), 9 identity mismatch, 1 hook failed
     (card activated, back office not told), 4 no card or card removed mid-way.
     """
+    from sbcard.card.identity import check_ssn
     from sbcard.errors import BadInputError
+    from sbcard.hexutil import is_ascii_digits
     from sbcard.ops.activate import ActivationRequest
     from sbcard.ops.activate import activate as run_activation
     from sbcard.ops.audit import AuditLog
 
-    if len(ssn) != 18 or not (ssn[:17].isdigit() and (ssn[17].isdigit() or ssn[17] in "Xx")):
+    if len(ssn) != 18 or not (is_ascii_digits(ssn[:17]) and (is_ascii_digits(ssn[17])
+                                                              or ssn[17] in "Xx")):
         raise BadInputError(f"--id {ssn!r} is not an 18-character 社会保障号码 (17 digits and "
                             "a digit or X)")
+    typo = check_ssn(ssn.upper())
+    if typo:       # a mistyped number, not a card of someone else: say so before the card
+        raise BadInputError(f"--id: {typo[0]} — typo? Nothing was sent to the card")
+    if hook:                 # a bad hook is found before any PIN is asked or card touched
+        from sbcard.ops.hook import check_hook
+
+        check_hook(hook)
     reader = PinReader(pin_stdin)
     initial = reader.one("initial PIN 初始密码")
     new = reader.new_twice("holder's new PIN 新密码")
@@ -98,7 +108,8 @@ def activate(ctx: click.Context, ssn: str, name: str | None, operator: str, hook
               help="Audit log (default as for `sbcard activate`).")
 @click.option("--limit", default=20, show_default=True, help="How many entries, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def audit(audit_db: Path | None, limit: int, as_json: bool) -> None:
+@click.pass_context
+def audit(ctx: click.Context, audit_db: Path | None, limit: int, as_json: bool) -> None:
     """Show the activation audit log (启用记录), newest first. No PINs are ever stored."""
     from dataclasses import asdict
 
@@ -117,7 +128,14 @@ def audit(audit_db: Path | None, limit: int, as_json: bool) -> None:
     if as_json:
         echo_json([asdict(e) for e in entries])
         return
+    from sbcard import messages as msg
+
+    st = state(ctx)
     for e in entries:
-        click.echo(f"#{e.id} {e.started_at} {e.operator} card {e.card_no or '-'} "
-                   f"step {e.step}: {e.outcome}{' — ' + e.detail if e.detail else ''}"
+        zh = msg.OUTCOMES.get(e.outcome, e.outcome)
+        outcome = {"en": e.outcome, "zh": zh}.get(st.lang, f"{zh} {e.outcome}".strip())
+        line = msg.AUDIT_LINE(id=e.id, at=e.started_at, operator=e.operator,
+                              card_no=e.card_no or "-", step=e.step, outcome=outcome)
+        text = line.en if st.lang == "en" else line.zh
+        click.echo(f"{text}{' — ' + e.detail if e.detail else ''}"
                    f"{' [hook ' + e.hook + ']' if e.hook else ''}")

@@ -134,8 +134,11 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
     `-` reads the APDUs from stdin, one per line (# comments and blank lines skipped):
       sbcard apdu - < apdus.txt
     All APDUs are checked (length, Lc against the data, case 1-4) before the first is sent.
-    PIN blocks are masked in what is printed. Exit code 5 if a status word is not the one
-    expected.
+    PIN blocks are masked in what is printed, but argv itself is visible to other users
+    (ps): a PIN command warns; prefer `sbcard verify pin` or a script. Without --raw, 61xx
+    is fetched with GET RESPONSE and a 6Cxx is corrected only for reads (SELECT, READ,
+    GET DATA/CHALLENGE); VERIFY, PIN changes, authentication and writes are sent once and
+    their 6Cxx shown. Exit code 5 if a status word is not the one expected.
     """
     from sbcard.apdu.sw import describe_sw
     from sbcard.ops.raw import parse_apdus, send_apdus
@@ -150,6 +153,10 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
 
             raise BadInputError("apdu -: no APDU on stdin")
     commands = parse_apdus(list(apdus))
+    if any(c.ins in _PIN_INS and c.data for c in commands):
+        click.echo("WARNING: a PIN on the command line is visible to other users of this "
+                   "machine (ps, shell history); use `sbcard verify pin`/`sbcard pin …` or a "
+                   "script with --var-file", err=True)
     pattern = _sw_pattern(expect)
     with state(ctx).session(raw=raw) as channel:
         exchanges = send_apdus(channel, commands)
@@ -163,6 +170,10 @@ def apdu(ctx: click.Context, apdus: tuple[str, ...], raw: bool, expect: str | No
             click.echo(f"<< {(j['response'] + ' ') if j['response'] else ''}{j['sw']}  "
                        f"{describe_sw(x.response.sw)[5:]}")
     return ExitCode.CARD_ERROR if failed else ExitCode.OK
+
+
+#: VERIFY, CHANGE REFERENCE DATA, CHANGE/RELOAD PIN (80 5E), RESET RETRY COUNTER/UNBLOCK
+_PIN_INS = frozenset({0x20, 0x24, 0x5E, 0x2C})
 
 
 def _sw_pattern(expect: str | None) -> str | None:

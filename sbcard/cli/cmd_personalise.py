@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sbcard.cli.common import state
+from sbcard.cli.common import echo_json, state
 from sbcard.errors import BadInputError, ExitCode
 
 
@@ -40,6 +40,8 @@ def _recipe_path(name: str) -> Path:
                    "explicit, journaled act (repeat; or a CSV column reissue=1). Without it a "
                    "holder with a finished card never gets a second one.")
 @click.option("--status", "show_status", is_flag=True, help="Show the journal of this batch; exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --status: the journal as JSON (holders masked as in the listing).")
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA that certifies 3.0 cards' keys (`test` = the simulator's public "
                    "TEST root; never for real cards).")
@@ -58,7 +60,7 @@ def _recipe_path(name: str) -> Path:
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
                 report: Path | None, release: str | None, reissue: tuple[str, ...],
-                show_status: bool, ca: str | None,
+                show_status: bool, as_json: bool, ca: str | None,
                 robot_get: str | None, robot_done: str | None, robot_error: str | None,
                 dry_run: bool, no_progress: bool) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
@@ -79,24 +81,17 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     Exit codes: 0 all holders done, 1 some failed or unfinished, 3 bad CSV/recipe,
     8 refused (batch started before without --resume).
     """
-    from sbcard.card.profiles import load_profile
-    from sbcard.compose import SimSlot
-    from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.holders import load_holders
-    from sbcard.ops.journal import Journal
-    from sbcard.ops.personalise import (
-        BatchPlan,
-        PcscSlot,
-        check_distinct_slots,
-        pcsc_session,
-        run_batch,
-    )
+    from sbcard.ops.preflight import usable_recipes
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
     journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
+    if as_json and not show_status:
+        raise click.UsageError("--json goes with --status")
     if release or show_status:
-        return _journal_admin(holders, journal_path, release, show_status)
-    holder_list = load_holders(holders, need_pin=False)
+        return _journal_admin(holders, journal_path, release, show_status, as_json)
+    notices: list[str] = []
+    holder_list = load_holders(holders, need_pin=False, notices=notices)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:
@@ -106,26 +101,77 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     elif not has_pin:
         raise BadInputError(f"{holders}: no pin column (or empty pins): give the batch's "
                             "initial PIN with --initial-pin-stdin")
-    recipes = {}
+    st = state(ctx)
     if recipe is not None:
         recipes = {k: parse_script(recipe) for k in ("2.0", "3.0")}
     else:
         recipes = {"2.0": parse_script(_recipe_path("personalise-2.0.apdu")),
                    "3.0": parse_script(_recipe_path("personalise-3.0.apdu"))}
+    generation = _sim_generation(st.sim) if st.sim is not None else None
+    recipes, unusable = usable_recipes(
+        recipes, has_keys=bool(st.keys or st.psam or st.hsm_command), has_ca=ca is not None,
+        generation=generation)
+    authority = None
+    if ca is not None:
+        from sbcard.ops.pki_issue import CertificateAuthority
+
+        authority = CertificateAuthority.load(ca)
+    for notice in notices:
+        click.echo(f"sbcard: {notice}", err=True)
     if dry_run:
         first = dict(holder_list[0].values)
         first.setdefault("pin", initial_pin or "")
-        for line in ScriptRunner(None, ScriptContext(variables=first)).dry_run(recipes["2.0"]):
-            click.echo(line)
+        for key, script in recipes.items():
+            click.echo(f"# the {key} recipe (first holder)")
+            for line in ScriptRunner(None, ScriptContext(variables=first)).dry_run(script):
+                click.echo(line)
+        for why in unusable:
+            click.echo(f"# {why}: such cards would be refused, nothing written")
         click.echo(f"{holders}: {len(holder_list)} holders valid; nothing was written")
         return ExitCode.OK
+    for why in unusable:
+        click.echo(f"sbcard: {why}: such cards are refused before anything is written",
+                   err=True)
+    if ca == "test":
+        click.echo("WARNING: certifying with the public TEST root: only for simulated "
+                   "cards", err=True)
+    with st.key_source() as keys:
+        return _run(st, holders, holder_list, journal_path, recipes, keys, authority,
+                    initial_pin, resume=resume, reissue=reissue, report=report,
+                    readers=readers, robot=(robot_get, robot_done, robot_error),
+                    no_progress=no_progress, recipe_name=str(recipe or "auto"))
 
-    st = state(ctx)
+
+def _sim_generation(persona: str) -> str:
+    """The recipe key of the simulated blanks (known without a card)."""
+    from sbcard.ops.personalise import recipe_key
+    from sbcard.sim.persona import ALGORITHM_IDS, load_persona
+
+    return recipe_key(ALGORITHM_IDS.get(load_persona(persona).algorithm))
+
+
+def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes: dict, keys,
+         authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
+         report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
+         recipe_name: str) -> int:
+    from sbcard.card.profiles import load_profile
+    from sbcard.compose import SimSlot
+    from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
+    from sbcard.ops.journal import Journal
+    from sbcard.ops.personalise import (
+        BatchPlan,
+        PcscSlot,
+        Robot,
+        check_distinct_slots,
+        pcsc_session,
+        run_batch,
+    )
+
     # open what can fail on the user's paths before the journal records a batch
     report_writer = ReportWriter(report) if report else None
     try:
         with Journal(journal_path) as log:
-            opened = log.open_batch(holders, holder_list, str(recipe or "auto"), resume=resume,
+            opened = log.open_batch(holders, holder_list, recipe_name, resume=resume,
                                     reissue=reissue)
             counts = log.counts(opened.batch_id)
     except BaseException:
@@ -135,7 +181,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     for notice in opened.notices:
         click.echo(f"sbcard: {notice}", err=True)
     bar = None
-    if not no_progress and st.verbosity >= 0:
+    if not no_progress:
         bar = click.progressbar(length=counts.total, label="personalising 制卡",
                                 file=sys.stderr, show_pos=True)
         bar.update(counts.done)
@@ -147,18 +193,11 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
             click.echo("\n" + describe(o), err=True)
 
     outcomes = OutcomeLog(report_writer, show)
-    authority = None
-    if ca is not None:
-        from sbcard.ops.pki_issue import CertificateAuthority
-
-        authority = CertificateAuthority.load(ca)
-        if ca == "test":
-            click.echo("WARNING: certifying with the public TEST root: only for simulated "
-                       "cards", err=True)
-    with st.key_source() as keys:
-        plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                         load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
-                         on_outcome=outcomes)
+    plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
+                     load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
+                     on_outcome=outcomes)
+    robot_get, robot_done, robot_error = robot
+    try:
         if st.sim is not None:
             if robot_get or robot_done or robot_error:
                 raise click.UsageError("--robot-* drive readers; they do not apply with --sim")
@@ -169,33 +208,32 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
-            robot = None
-            if robot_get or robot_done or robot_error:
-                from sbcard.ops.personalise import Robot
-
-                robot = Robot(robot_get, robot_done, robot_error)
+            driver = Robot(robot_get, robot_done, robot_error) if any(robot) else None
             slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True), robot=robot,
+                              say=lambda m: click.echo(m, err=True), robot=driver,
                               reserved=st.reserved)
                      for n in names]
             check_distinct_slots(names, slots)
-        try:
-            run_batch(slots, journal_path, plan)
-        finally:
-            if bar is not None:
-                bar.render_finish()
-            if report_writer is not None:
-                report_writer.close()
+        run_batch(slots, journal_path, plan)
+    finally:
+        if bar is not None:
+            bar.render_finish()
+        if report_writer is not None:
+            report_writer.close()
     with Journal(journal_path) as log:
         final = log.counts(opened.batch_id)
     if plan.stop_reason:
         click.echo(f"sbcard: {plan.stop_reason}", err=True)
     click.echo(summary(final))
-    return ExitCode.OK if final.done == final.total else ExitCode.FAILURE
+    if final.done == final.total:
+        return ExitCode.OK
+    click.echo(f"sbcard: {final.total - final.done} holder(s) without a card yet: run the same "
+               "command with --resume to continue", err=True)
+    return ExitCode.FAILURE
 
 
 def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
-                   show_status: bool) -> int:
+                   show_status: bool, as_json: bool = False) -> int:
     from sbcard.ops.batch_report import open_existing, release_card, status_lines
 
     log, batch_id = open_existing(holders, journal_path)
@@ -203,6 +241,24 @@ def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
         if release:
             click.echo(release_card(log, batch_id, release))
             return ExitCode.OK
+        if as_json:
+            echo_json(_status_json(log, batch_id))
+            return ExitCode.OK
         for line in status_lines(log, batch_id):
             click.echo(line)
     return ExitCode.OK
+
+
+def _status_json(log, batch_id: int) -> dict:
+    from dataclasses import asdict
+
+    from sbcard.ops.audit import mask_ssn
+
+    keys = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
+            "detail", "note", "issue_no")
+    holders = []
+    for r in log.holders(batch_id):
+        entry = dict(zip(keys, r, strict=True))
+        entry["ssn"] = mask_ssn(entry["ssn"])
+        holders.append(entry)
+    return {"holders": holders, "counts": asdict(log.counts(batch_id))}

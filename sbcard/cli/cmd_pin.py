@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from sbcard import messages as msg
 from sbcard.cli.common import echo_json, state
 from sbcard.errors import BadInputError, ExitCode
 
@@ -34,6 +35,9 @@ class PinReader:
             if not line:
                 raise BadInputError(f"--pin-stdin: no line for {label}")
             text = line.strip()
+        elif not sys.stdin.isatty():
+            # a hidden prompt on a pipe would warn (GetPassWarning) and echo the PIN
+            raise BadInputError(msg.PIN_PIPED)
         else:
             text = click.prompt(label, hide_input=True, prompt_suffix=": ")
         return Pin(text)
@@ -70,7 +74,6 @@ def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bo
     left unless --force. Exit codes: 0 PIN correct, 6 wrong (tries left reported),
     7 blocked, 8 refused (one try left), 4 no card.
     """
-    from sbcard.apdu.sw import AuthFailedError
     from sbcard.ops.pin import guard_tries, pin_status, select_ssse, verify_pin
 
     st = state(ctx)
@@ -79,18 +82,13 @@ def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bo
         status = pin_status(channel)
         guard_tries(status, force=force, what="verifying")   # refuse before asking for a PIN
         if not as_json:
-            st.info(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}")
+            st.info(st.text(msg.PIN_TRIES_LEFT, n=_tries_text(status.tries_left)))
         pin = PinReader(pin_stdin).one("PIN 密码")
-        try:
-            verify_pin(channel, pin, force=force, status=status)
-        except AuthFailedError as exc:
-            if as_json:
-                echo_json({"pin_ok": False, "tries_left": exc.tries_left})
-            raise
+        verify_pin(channel, pin, force=force, status=status)   # --json: error object
     if as_json:
         echo_json({"pin_ok": True})
     else:
-        click.echo("PIN correct 密码正确")
+        click.echo(st.text(msg.PIN_CORRECT))
     return ExitCode.OK
 
 
@@ -199,8 +197,10 @@ def pin_status_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--pin-stdin", is_flag=True, help=PIN_STDIN_HELP + " Order: old, new, new.")
 @click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--allow-trivial", is_flag=True, help="Accept a guessable new PIN (e.g. 123456).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def pin_change_cmd(ctx: click.Context, pin_stdin: bool, force: bool, allow_trivial: bool) -> None:
+def pin_change_cmd(ctx: click.Context, pin_stdin: bool, force: bool, allow_trivial: bool,
+                   as_json: bool) -> None:
     """Change the PIN: the old one, then the new one twice.
 
     Refuses guessable new PINs (123456, 000000, 888888, runs like 234567) unless
@@ -211,9 +211,13 @@ def pin_change_cmd(ctx: click.Context, pin_stdin: bool, force: bool, allow_trivi
     reader = PinReader(pin_stdin)
     old = reader.one("current PIN 原密码")
     new = reader.new_twice()
-    with state(ctx).session() as channel:
+    st = state(ctx)
+    with st.session() as channel:
         change_pin(channel, old, new, force=force, allow_trivial=allow_trivial)
-    click.echo("PIN changed 密码已修改")
+    if as_json:
+        echo_json({"pin_changed": True})
+    else:
+        click.echo(st.text(msg.PIN_CHANGED))
 
 
 @pin.command("reload")

@@ -32,6 +32,7 @@ class CliState:
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
+    lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     _bench: Any = field(default=None, repr=False)
 
     @property
@@ -56,6 +57,12 @@ class CliState:
         """A note for the operator on stderr (tries left, what is waited for); not with -q."""
         if self.verbosity >= 0:
             click.echo(message, err=True)
+
+    def text(self, message: Any, **values: Any) -> str:
+        """A catalogue message (sbcard.messages) in the operator's language."""
+        from sbcard.messages import render
+
+        return render(message(**values) if values else message, self.lang)
 
     def step(self, message: str) -> None:
         """One step of an operation, shown with -v."""

@@ -117,11 +117,16 @@ SHORT_HELP = {
                    "waited for); -vv: also every APDU, as --trace.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Only results and errors: no progress bars, tries-left notes or hints.")
+@click.option("--lang", type=click.Choice(["zh", "en", "both"]), envvar="SBCARD_LANG",
+              default=None,
+              help="Language of messages for the operator (env SBCARD_LANG). Default from the "
+                   "locale: zh for Chinese, en for English, both otherwise. Table labels "
+                   "are always both.")
 @click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float, verbose: int, quiet: bool) -> None:
+        dump: Path | None, wait: float, verbose: int, quiet: bool, lang: str | None) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -135,12 +140,14 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     status, 6 PIN wrong, 7 blocked, 8 refused for safety, 9 data mismatch.
     """
     from sbcard.cli.common import CliState
+    from sbcard.messages import default_lang
 
     if quiet and (verbose or trace):
         raise click.UsageError("-q/--quiet goes with neither -v/--verbose nor --trace")
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
-                       wait=wait, verbosity=-1 if quiet else verbose)
+                       wait=wait, verbosity=-1 if quiet else verbose,
+                       lang=lang or default_lang())
 
 
 def _command_line(args: list[str]) -> list[str]:
@@ -158,4 +165,5 @@ def _command_line(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     from sbcard.cli.exits import run_command
 
-    run_command(cli, lambda: _command_line(sys.argv[1:] if argv is None else argv), "sbcard")
+    typed = sys.argv[1:] if argv is None else list(argv)
+    run_command(cli, lambda: _command_line(typed), "sbcard", typed=typed)

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sbcard.crypto import _der
+from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
 
 _NID_SM2 = 1172
@@ -241,8 +241,10 @@ class LibcryptoBackend:
 
     @staticmethod
     def _parse_signature(der: bytes) -> tuple[int, int]:
-        r_el, s_el = _der.decode(der, "libcrypto signature").children("libcrypto signature")
-        return r_el.as_integer("r"), s_el.as_integer("s")
+        from asn1crypto import algos
+
+        value = _asn1.load_der(algos.DSASignature, der, "libcrypto signature")
+        return value["r"].native, value["s"].native
 
     # ----------------------------------------------------------------- protocol
 
@@ -267,7 +269,7 @@ class LibcryptoBackend:
 
     def verify_digest(self, public: m.Point, e: bytes, r: int, s: int) -> bool:
         lib = self._lib
-        der = _der.sequence(_der.integer(r), _der.integer(s))
+        der = _asn1.dsa_signature(r, s)
         with self._pkey(public) as pkey, self._pctx(pkey) as ctx:
             if lib.EVP_PKEY_verify_init(ctx) != 1:
                 raise self._fail("EVP_PKEY_verify_init")
@@ -305,7 +307,7 @@ class LibcryptoBackend:
 
     def verify_message(self, public: m.Point, message: bytes, uid: bytes, r: int, s: int) -> bool:
         lib = self._lib
-        der = _der.sequence(_der.integer(r), _der.integer(s))
+        der = _asn1.dsa_signature(r, s)
         with self._pkey(public) as pkey:
             mctx = lib.EVP_MD_CTX_new()
             try:
@@ -348,14 +350,13 @@ class LibcryptoBackend:
             ):
                 raise self._fail("EVP_PKEY_encrypt")
             der = out_buf.raw[: size.value]
-        x, y, c3, c2 = _der.decode(der, "libcrypto ciphertext").children("libcrypto ciphertext")
-        return (x.as_integer("C1 x"), y.as_integer("C1 y")), c3.as_octets("C3"), c2.as_octets("C2")
+        value = _asn1.load_der(_asn1.Sm2Cipher, der, "libcrypto ciphertext")
+        return ((value["x"].native, value["y"].native), value["hash"].native,
+                value["ciphertext"].native)
 
     def decrypt(self, d: int, public: m.Point, c1: m.Point, c3: bytes, c2: bytes) -> bytes | None:
         lib = self._lib
-        der = _der.sequence(
-            _der.integer(c1[0]), _der.integer(c1[1]), _der.octet_string(c3), _der.octet_string(c2)
-        )
+        der = _asn1.Sm2Cipher({"x": c1[0], "y": c1[1], "hash": c3, "ciphertext": c2}).dump()
         with self._pkey(public, d) as pkey, self._pctx(pkey) as ctx:
             if lib.EVP_PKEY_decrypt_init(ctx) != 1:
                 raise self._fail("EVP_PKEY_decrypt_init")

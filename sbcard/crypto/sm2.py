@@ -17,15 +17,13 @@ which is what ``openssl pkey`` reads and writes.
 
 from __future__ import annotations
 
-import binascii
 import functools
-import re
 import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, TypeVar
 
-from sbcard.crypto import _der
+from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
 from sbcard.errors import BadInputError
 from sbcard.hexutil import as_bytes, parse_hex
@@ -59,7 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_ID = b"1234567812345678"
-CURVE_OID = "1.2.156.10197.1.301"
+CURVE_OID = _asn1.SM2_CURVE_OID
 EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
 N = m.N
 
@@ -216,61 +214,73 @@ def _point_from_bytes(data: bytes, what: str) -> Point:
 
 # --------------------------------------------------------------------------- PEM
 
+#: Private key PEM labels we read: PKCS#8, SEC1, and OpenSSL 3's name for SEC1 SM2 keys.
+PRIVATE_KEY_LABELS = ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY")
+
 
 def _pem_encode(label: str, der: bytes) -> str:
-    b64 = binascii.b2a_base64(der, newline=False).decode("ascii")
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
+    from asn1crypto import pem
+
+    return pem.armor(label, der).decode("ascii")
 
 
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
-
-
-def _pem_decode(text: str | bytes, labels: tuple[str, ...], what: str) -> tuple[str, bytes]:
-    """Body of the first PEM block whose label is in ``labels`` (others, such as
+def _pem_decode(text: str | bytes, labels: tuple[str, ...], what: str) -> bytes:
+    """DER of the first PEM block whose label is in ``labels`` (others, such as
     ``EC PARAMETERS`` written by ``openssl ecparam -genkey``, are skipped)."""
-    if isinstance(text, bytes | bytearray):
-        try:
-            text = bytes(text).decode("ascii")
-        except UnicodeDecodeError:
-            raise BadInputError(f"{what}: PEM must be ASCII text") from None
+    from asn1crypto import pem
+
+    data = text.encode("ascii", "replace") if isinstance(text, str) else bytes(text)
     found = []
-    for block in _PEM_BLOCK.finditer(text):
-        label, body = block.group(1), block.group(2)
-        if label == "ENCRYPTED PRIVATE KEY" or "Proc-Type:" in body:
-            raise BadInputError(
-                f"{what}: encrypted keys are not supported; decrypt first "
-                "(openssl pkey -in KEY -out PLAIN)"
-            )
-        if label in labels:
-            try:
-                return label, binascii.a2b_base64("".join(body.split()), strict_mode=True)
-            except binascii.Error:
-                raise BadInputError(f"{what}: PEM body is not valid base64") from None
-        found.append(label)
-    if not found:
-        raise BadInputError(f"{what}: no complete PEM block (-----BEGIN … -----END) found")
+    try:
+        for label, headers, der in pem.unarmor(data, multiple=True):
+            if label == "ENCRYPTED PRIVATE KEY" or "Proc-Type" in headers:
+                raise BadInputError(
+                    f"{what}: encrypted keys are not supported; decrypt first "
+                    "(openssl pkey -in KEY -out PLAIN)"
+                )
+            if label in labels:
+                return der
+            found.append(label)
+    except ValueError as exc:          # asn1crypto: no block, bad base64, bad armor
+        if not found:
+            raise BadInputError(f"{what}: no readable PEM block (-----BEGIN … -----END): "
+                                f"{_asn1._first_line(exc)}") from None
     raise BadInputError(f"{what}: found PEM {', '.join(found)}; expected {' or '.join(labels)}")
 
 
 def _looks_like_pem(data: str | bytes) -> bool:
-    return (b"-----BEGIN" if isinstance(data, bytes | bytearray) else "-----BEGIN") in data
+    if isinstance(data, str):
+        return "-----BEGIN" in data
+    return b"-----BEGIN" in data
 
 
 # --------------------------------------------------------------------------- keys
 
 
-def _algorithm_identifier() -> bytes:
-    return _der.sequence(_der.oid(EC_PUBLIC_KEY_OID), _der.oid(CURVE_OID))
+def _algorithm_identifier() -> object:
+    from asn1crypto import keys
+
+    return keys.PublicKeyAlgorithm({
+        "algorithm": "ec", "parameters": keys.ECDomainParameters("named", CURVE_OID)})
 
 
-def _check_algorithm(element: _der.Element, what: str) -> None:
-    parts = element.expect(_der.SEQUENCE, what).children(what)
-    if not parts or parts[0].as_oid(what) != EC_PUBLIC_KEY_OID:
+def _check_algorithm(algorithm: object, what: str) -> None:
+    """An id-ecPublicKey AlgorithmIdentifier that names the SM2 curve."""
+    from asn1crypto import keys
+
+    assert isinstance(algorithm, keys.PublicKeyAlgorithm | keys.PrivateKeyAlgorithm)
+    if algorithm["algorithm"].dotted != EC_PUBLIC_KEY_OID:
         raise BadInputError(f"{what}: not an EC key (algorithm is not id-ecPublicKey)")
-    if len(parts) != 2 or parts[1].tag != _der.OID:
+    _check_curve(algorithm["parameters"], what)
+
+
+def _check_curve(parameters: object, what: str) -> None:
+    from asn1crypto import keys
+
+    assert isinstance(parameters, keys.ECDomainParameters)
+    if parameters.name != "named":
         raise BadInputError(f"{what}: the curve must be named by OID (explicit curves unsupported)")
-    curve = parts[1].as_oid(what)
+    curve = parameters.chosen.dotted
     if curve != CURVE_OID:
         raise BadInputError(f"{what}: curve {curve} is not SM2 ({CURVE_OID})")
 
@@ -315,24 +325,26 @@ class PublicKey:
     # -- DER / PEM (SubjectPublicKeyInfo)
 
     def to_der(self) -> bytes:
-        return _der.sequence(_algorithm_identifier(), _der.bit_string(self.to_bytes()))
+        from asn1crypto import keys
+
+        return keys.PublicKeyInfo({"algorithm": _algorithm_identifier(),
+                                   "public_key": self.to_bytes()}).dump()
 
     def to_pem(self) -> str:
         return _pem_encode("PUBLIC KEY", self.to_der())
 
     @classmethod
     def from_der(cls, data: bytes) -> PublicKey:
+        from asn1crypto import keys
+
         what = "SM2 public key DER"
-        parts = _der.decode(as_bytes(data, what), what).expect(_der.SEQUENCE, what).children(what)
-        if len(parts) != 2:
-            raise BadInputError(f"{what}: not a SubjectPublicKeyInfo")
-        _check_algorithm(parts[0], what)
-        return cls.from_bytes(parts[1].as_bits(what))
+        info = _asn1.load_der(keys.PublicKeyInfo, as_bytes(data, what), what)
+        _check_algorithm(info["algorithm"], what)
+        return cls.from_bytes(_asn1.native(info["public_key"], what))  # type: ignore[arg-type]
 
     @classmethod
     def from_pem(cls, text: str | bytes) -> PublicKey:
-        _, der = _pem_decode(text, ("PUBLIC KEY",), "SM2 public key PEM")
-        return cls.from_der(der)
+        return cls.from_der(_pem_decode(text, ("PUBLIC KEY",), "SM2 public key PEM"))
 
 
 @dataclass(frozen=True)
@@ -379,22 +391,29 @@ class PrivateKey:
 
     # -- DER / PEM
 
-    def _ec_private_key(self, with_curve: bool) -> bytes:
-        items = [_der.integer(1), _der.octet_string(self.to_bytes())]
+    def _ec_private_key(self, with_curve: bool) -> object:
+        from asn1crypto import keys
+
+        fields: dict[str, object] = {"version": "ecPrivkeyVer1", "private_key": self.d,
+                                     "public_key": self.public_key.to_bytes()}
         if with_curve:
-            items.append(_der.tlv(_der.CONTEXT_0, _der.oid(CURVE_OID)))
-        items.append(_der.tlv(_der.CONTEXT_1, _der.bit_string(self.public_key.to_bytes())))
-        return _der.sequence(*items)
+            fields["parameters"] = keys.ECDomainParameters("named", CURVE_OID)
+        ec = keys.ECPrivateKey(fields)
+        ec["private_key"].set_encoded_width(32)          # RFC 5915: the scalar's full width
+        return ec
 
     def to_der(self, fmt: PrivateKeyFormat | str = PrivateKeyFormat.PKCS8) -> bytes:
         """PKCS#8 (curve in the AlgorithmIdentifier) or SEC1 (curve in ``[0]``)."""
+        from asn1crypto import keys
+
         if _enum(PrivateKeyFormat, fmt, "private key format") is PrivateKeyFormat.SEC1:
-            return self._ec_private_key(with_curve=True)
-        return _der.sequence(
-            _der.integer(0),
-            _algorithm_identifier(),
-            _der.octet_string(self._ec_private_key(with_curve=False)),
-        )
+            return self._ec_private_key(with_curve=True).dump()  # type: ignore[attr-defined]
+        return keys.PrivateKeyInfo({
+            "version": 0,
+            "private_key_algorithm": keys.PrivateKeyAlgorithm({
+                "algorithm": "ec", "parameters": keys.ECDomainParameters("named", CURVE_OID)}),
+            "private_key": self._ec_private_key(with_curve=False),
+        }).dump()
 
     def to_pem(self, fmt: PrivateKeyFormat | str = PrivateKeyFormat.PKCS8) -> str:
         fmt = _enum(PrivateKeyFormat, fmt, "private key format")
@@ -402,26 +421,20 @@ class PrivateKey:
         return _pem_encode(label, self.to_der(fmt))
 
     @classmethod
-    def _from_ec_private_key(cls, der: bytes, curve_known: bool) -> PrivateKey:
+    def _from_ec_private_key(cls, ec: object, curve_known: bool) -> PrivateKey:
+        from asn1crypto import keys
+
         what = "SM2 private key (SEC1)"
-        parts = _der.decode(der, what).expect(_der.SEQUENCE, what).children(what)
-        if len(parts) < 2 or parts[0].as_integer(what) != 1:
+        assert isinstance(ec, keys.ECPrivateKey)
+        if ec["version"].native != "ecPrivkeyVer1":
             raise BadInputError(f"{what}: not an ECPrivateKey version 1")
-        scalar = parts[1].as_octets(what)
+        scalar = ec["private_key"].contents
         if not 0 < len(scalar) <= 32:
             raise BadInputError(f"{what}: private scalar must be at most 32 bytes")
-        public: bytes | None = None
-        for extra in parts[2:]:
-            inner = extra.children(what) if extra.tag in (_der.CONTEXT_0, _der.CONTEXT_1) else []
-            if len(inner) != 1:
-                raise BadInputError(f"{what}: unexpected element tag 0x{extra.tag:02X}")
-            if extra.tag == _der.CONTEXT_0:
-                curve = inner[0]
-                if curve.as_oid(what) != CURVE_OID:
-                    raise BadInputError(f"{what}: curve {curve.as_oid(what)} is not SM2")
-                curve_known = True
-            else:
-                public = inner[0].as_bits(what)
+        if ec["parameters"].native is not None:
+            _check_curve(ec["parameters"], what)
+            curve_known = True
+        public = ec["public_key"].native
         if not curve_known and public is None:
             # Without a curve OID only the embedded public key can tell us the curve is SM2.
             raise BadInputError(f"{what}: names no curve; cannot tell it is an SM2 key")
@@ -433,21 +446,28 @@ class PrivateKey:
     @classmethod
     def from_der(cls, data: bytes) -> PrivateKey:
         """From PKCS#8 or SEC1 DER (detected from the structure)."""
+        from asn1crypto import keys
+
         what = "SM2 private key DER"
         data = as_bytes(data, what)
-        parts = _der.decode(data, what).expect(_der.SEQUENCE, what).children(what)
-        if len(parts) >= 3 and parts[1].tag == _der.SEQUENCE:  # PKCS#8
-            if parts[0].as_integer(what) not in (0, 1):
+        try:
+            info = keys.PrivateKeyInfo.load(data, strict=True)
+            is_pkcs8 = isinstance(info["private_key_algorithm"], keys.PrivateKeyAlgorithm)
+        except (ValueError, TypeError):
+            is_pkcs8 = False
+        if is_pkcs8:
+            info = _asn1.load_der(keys.PrivateKeyInfo, data, what)
+            if info["version"].native not in (0, 1):
                 raise BadInputError(f"{what}: unknown PKCS#8 version")
-            _check_algorithm(parts[1], what)
-            return cls._from_ec_private_key(parts[2].as_octets(what), curve_known=True)
-        return cls._from_ec_private_key(data, curve_known=False)
+            _check_algorithm(info["private_key_algorithm"], what)
+            return cls._from_ec_private_key(info["private_key"].parsed, curve_known=True)
+        ec = _asn1.load_der(keys.ECPrivateKey, data, what)
+        _asn1.native(ec, what)
+        return cls._from_ec_private_key(ec, curve_known=False)
 
     @classmethod
     def from_pem(cls, text: str | bytes) -> PrivateKey:
-        labels = ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY")
-        _, der = _pem_decode(text, labels, "SM2 private key PEM")
-        return cls.from_der(der)
+        return cls.from_der(_pem_decode(text, PRIVATE_KEY_LABELS, "SM2 private key PEM"))
 
 
 def load_private_key(data: str | bytes) -> PrivateKey:
@@ -497,7 +517,7 @@ def message_digest(public_key: PublicKey | bytes, message: bytes, uid: bytes = D
 
 def _encode_signature(r: int, s: int, encoding: SignatureEncoding) -> bytes:
     if encoding is SignatureEncoding.DER:
-        return _der.sequence(_der.integer(r), _der.integer(s))
+        return _asn1.dsa_signature(r, s)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
@@ -507,11 +527,14 @@ def _decode_signature(signature: bytes, encoding: SignatureEncoding) -> tuple[in
         if len(signature) != 64:
             raise BadInputError(f"raw SM2 signature must be 64 bytes (r‖s), got {len(signature)}")
         return int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    from asn1crypto import algos
+
     what = "DER SM2 signature"
-    parts = _der.decode(signature, what).expect(_der.SEQUENCE, what).children(what)
-    if len(parts) != 2:
-        raise BadInputError(f"{what}: expected SEQUENCE of two INTEGERs")
-    return parts[0].as_integer(what), parts[1].as_integer(what)
+    value = _asn1.load_der(algos.DSASignature, signature, what)
+    r, s = value["r"].native, value["s"].native
+    if r < 0 or s < 0:
+        raise BadInputError(f"{what}: negative INTEGER")
+    return r, s
 
 
 def _check_rs(r: int, s: int) -> None:
@@ -692,9 +715,7 @@ def decrypt(
 def ciphertext_to_der(ciphertext: bytes, order: CipherOrder | str = CipherOrder.C1C3C2) -> bytes:
     """Raw ciphertext → GM/T 0009 DER SEQUENCE {x, y, C3, C2}, as OpenSSL and GmSSL use."""
     c1, c3, c2 = _split_ciphertext(ciphertext, _enum(CipherOrder, order, "ciphertext order"))
-    return _der.sequence(
-        _der.integer(c1[0]), _der.integer(c1[1]), _der.octet_string(c3), _der.octet_string(c2)
-    )
+    return _asn1.Sm2Cipher({"x": c1[0], "y": c1[1], "hash": c3, "ciphertext": c2}).dump()
 
 
 def ciphertext_from_der(
@@ -702,13 +723,11 @@ def ciphertext_from_der(
 ) -> bytes:
     """GM/T 0009 DER ciphertext → raw bytes in the chosen order."""
     what = "DER SM2 ciphertext"
-    parts = _der.decode(as_bytes(der, what), what).expect(_der.SEQUENCE, what).children(what)
-    if len(parts) != 4:
-        raise BadInputError(f"{what}: expected SEQUENCE {{x, y, C3, C2}}")
-    c1 = parts[0].as_integer(what), parts[1].as_integer(what)
+    value = _asn1.load_der(_asn1.Sm2Cipher, as_bytes(der, what), what)
+    c1 = value["x"].native, value["y"].native
     if not m.is_on_curve(c1):
         raise BadInputError(f"{what}: C1 is not a point on the SM2 curve")
-    c3, c2 = parts[2].as_octets(what), parts[3].as_octets(what)
+    c3, c2 = value["hash"].native, value["ciphertext"].native
     if len(c3) != m.DIGEST_SIZE or not c2:
         raise BadInputError(f"{what}: C3 must be 32 bytes and C2 non-empty")
     return _join_ciphertext(c1, c3, c2, _enum(CipherOrder, order, "ciphertext order"), c1_prefix)

@@ -22,8 +22,8 @@ from sbcard.errors import BadInputError
 from sbcard.hexutil import as_bytes
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import CipherAlgorithm
-    from cryptography.hazmat.primitives.ciphers.modes import Mode
+    from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm
+    from cryptography.hazmat.primitives.ciphers.modes import CBC, ECB
 
 __all__ = [
     "Algorithm",
@@ -84,13 +84,13 @@ class Algorithm(Enum):
     @classmethod
     def from_id(cls, algorithm_id: int) -> Algorithm:
         """Member for the identifier byte of FCI tag ``86``; BadInputError if unknown."""
-        try:
-            return cls(algorithm_id)
-        except ValueError:
+        member = cls._missing_(algorithm_id)
+        if member is None:
             raise BadInputError(
                 f"unknown card algorithm id 0x{algorithm_id:02X} (expected 01 DES, 02 SSF33, "
                 "03 SM4)"
-            ) from None
+            )
+        return member
 
     @property
     def supported(self) -> bool:
@@ -144,7 +144,7 @@ def xor_bytes(a: BytesLike, b: BytesLike) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
-def _run(algorithm: CipherAlgorithm, mode: Mode, data: bytes, encrypt: bool) -> bytes:
+def _run(algorithm: BlockCipherAlgorithm, mode: ECB | CBC, data: bytes, encrypt: bool) -> bytes:
     from cryptography.hazmat.primitives.ciphers import Cipher
 
     cipher = Cipher(algorithm, mode)
@@ -152,7 +152,7 @@ def _run(algorithm: CipherAlgorithm, mode: Mode, data: bytes, encrypt: bool) -> 
     return ctx.update(data) + ctx.finalize()
 
 
-def _ecb(algorithm: CipherAlgorithm, name: str, data: BytesLike, encrypt: bool) -> bytes:
+def _ecb(algorithm: BlockCipherAlgorithm, name: str, data: BytesLike, encrypt: bool) -> bytes:
     """ECB over whole blocks of ``algorithm``; ``name`` ("SM4", "DES") is for messages."""
     from cryptography.hazmat.primitives.ciphers import modes
 
@@ -161,7 +161,7 @@ def _ecb(algorithm: CipherAlgorithm, name: str, data: BytesLike, encrypt: bool) 
 
 
 def _cbc(
-    algorithm: CipherAlgorithm, name: str, data: BytesLike, iv: BytesLike, encrypt: bool
+    algorithm: BlockCipherAlgorithm, name: str, data: BytesLike, iv: BytesLike, encrypt: bool
 ) -> bytes:
     """CBC with an explicit one-block IV."""
     from cryptography.hazmat.primitives.ciphers import modes
@@ -187,7 +187,7 @@ def sm3(data: BytesLike) -> bytes:
 # --------------------------------------------------------------------------- SM4
 
 
-def _sm4(key: BytesLike) -> CipherAlgorithm:
+def _sm4(key: BytesLike) -> BlockCipherAlgorithm:
     from cryptography.hazmat.primitives.ciphers import algorithms
 
     key = as_bytes(key, "SM4 key")
@@ -219,7 +219,7 @@ def sm4_cbc_decrypt(key: BytesLike, data: BytesLike, iv: BytesLike) -> bytes:
 # --------------------------------------------------------------------------- DES / 3DES
 
 
-def _des(key: BytesLike) -> CipherAlgorithm:
+def _des(key: BytesLike) -> BlockCipherAlgorithm:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
     key = as_bytes(key, "DES key")

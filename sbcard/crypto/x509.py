@@ -18,21 +18,26 @@ certificate that is well formed but must not be trusted raises a subclass of
 :class:`CertificateInvalidError` (a ``MismatchError``: exit code 9), each with a one-line
 message saying which certificate and why.
 
-The DER decoder is the strict one of :mod:`sbcard.crypto._der`: non-minimal lengths and
-trailing bytes are refused, as X.509 requires.
+asn1crypto parses and builds the DER, held to DER by :mod:`sbcard.crypto._asn1` (non-minimal
+lengths and trailing bytes are refused, as X.509 requires); the trust decisions (chain, CA
+flags, key usage, validity, critical extensions) are this module's own code.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
-from sbcard.crypto import _der, sm2
+from asn1crypto import core, pem
+from asn1crypto import keys as akeys
+from asn1crypto import x509 as ax
+
+from sbcard.crypto import _asn1, sm2
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError, MismatchError
 
@@ -85,21 +90,15 @@ ATTRIBUTE_NAMES = {OID_C: "C", OID_ST: "ST", OID_L: "L", OID_O: "O", OID_OU: "OU
 KEY_USAGE_BITS = ("digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
                   "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly")
 
-BOOLEAN = 0x01
-UTF8_STRING = 0x0C
-PRINTABLE_STRING = 0x13
-T61_STRING = 0x14
-IA5_STRING = 0x16
-UTC_TIME = 0x17
-GENERALIZED_TIME = 0x18
-BMP_STRING = 0x1E
-SET = 0x31
-CONTEXT_3 = 0xA3
-CONTEXT_PRIM_0 = 0x80
-
-_STRING_TAGS = {UTF8_STRING: "utf-8", PRINTABLE_STRING: "ascii", IA5_STRING: "ascii",
-                T61_STRING: "latin-1", BMP_STRING: "utf-16-be"}
 _PRINTABLE = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
+#: String types a name attribute may have (X.520 DirectoryString, PrintableString, IA5String).
+_STRING_TYPES = (core.UTF8String, core.PrintableString, core.IA5String, core.TeletexString,
+                 core.BMPString, core.UniversalString)
+#: keyUsage bits: RFC 5280 names ↔ asn1crypto's.
+_KEY_USAGE_ASN1 = dict(zip(KEY_USAGE_BITS, ("digital_signature", "non_repudiation",
+                                            "key_encipherment", "data_encipherment",
+                                            "key_agreement", "key_cert_sign", "crl_sign",
+                                            "encipher_only", "decipher_only"), strict=True))
 
 #: Longest certificate accepted (a card file is about 1 KB; this is a sanity bound).
 MAX_CERT_SIZE = 16 * 1024
@@ -146,27 +145,30 @@ class Name:
                       ((OID_C, c), (OID_O, o), (OID_OU, ou), (OID_CN, cn)) if value)
         if not attrs:
             raise BadInputError("a certificate name needs at least one of CN, O, OU, C")
-        rdns = []
-        for oid, value in attrs:
-            if oid == OID_C and (len(value) != 2 or not _PRINTABLE.match(value)):
-                raise BadInputError(f"country must be two letters, got {value!r}")
-            tag = PRINTABLE_STRING if oid == OID_C else UTF8_STRING
-            atv = _der.sequence(_der.oid(oid), _der.tlv(tag, value.encode("utf-8")))
-            rdns.append(_der.tlv(SET, atv))
-        return cls(attrs, _der.sequence(*rdns))
+        if c is not None and (len(c) != 2 or not _PRINTABLE.match(c)):
+            raise BadInputError(f"country must be two letters, got {c!r}")
+        names = {"country_name": c, "organization_name": o, "organizational_unit_name": ou,
+                 "common_name": cn}
+        built = ax.Name.build({k: v for k, v in names.items() if v})  # C printable, rest UTF-8
+        return cls(attrs, built.dump())
 
     @classmethod
-    def parse(cls, element: _der.Element, what: str) -> Name:
-        element.expect(_der.SEQUENCE, what)
+    def parse(cls, name: ax.Name, what: str) -> Name:
         attrs: list[tuple[str, str]] = []
-        for rdn in element.children(what):
-            rdn.expect(SET, what)
-            for atv in rdn.children(what):
-                parts = atv.expect(_der.SEQUENCE, what).children(what)
-                if len(parts) != 2:
-                    raise CertificateFormatError(f"{what}: attribute is not (type, value)")
-                attrs.append((parts[0].as_oid(what), _string(parts[1], what)))
-        return cls(tuple(attrs), _der.tlv(_der.SEQUENCE, element.value))
+        for rdn in name.chosen:
+            for atv in rdn:
+                value = atv["value"]
+                inner = value.chosen if isinstance(value, core.Choice) else value
+                if isinstance(inner, core.Any):
+                    inner = inner.parsed
+                if not isinstance(inner, _STRING_TYPES):
+                    raise CertificateFormatError(
+                        f"{what}: attribute value {type(inner).__name__} is not a supported "
+                        "string type")
+                text = _asn1.native(inner, what)
+                assert isinstance(text, str)
+                attrs.append((atv["type"].dotted, text))
+        return cls(tuple(attrs), name.dump())
 
     def get(self, oid: str) -> str | None:
         for a_oid, value in self.attributes:
@@ -193,17 +195,6 @@ class Name:
                          for oid, value in self.attributes)
 
 
-def _string(element: _der.Element, what: str) -> str:
-    codec = _STRING_TAGS.get(element.tag)
-    if codec is None:
-        raise CertificateFormatError(f"{what}: attribute value tag 0x{element.tag:02X} is not "
-                                     "a supported string type")
-    try:
-        return element.value.decode(codec)
-    except UnicodeDecodeError:
-        raise CertificateFormatError(f"{what}: attribute value is not valid {codec}") from None
-
-
 # --------------------------------------------------------------------------- time
 
 
@@ -213,32 +204,24 @@ def _as_datetime(value: datetime | date) -> datetime:
     return datetime.combine(value, time(0, 0, 0), tzinfo=UTC)
 
 
-def _encode_time(value: datetime) -> bytes:
+def _encode_time(value: datetime) -> ax.Time:
     """UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5280 §4.1.2.5)."""
     value = _as_datetime(value).replace(microsecond=0)
-    if 1950 <= value.year <= 2049:
-        return _der.tlv(UTC_TIME, value.strftime("%y%m%d%H%M%SZ").encode("ascii"))
-    return _der.tlv(GENERALIZED_TIME, value.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+    return ax.Time({"utc_time" if 1950 <= value.year <= 2049 else "general_time": value})
 
 
-def _parse_time(element: _der.Element, what: str) -> datetime:
-    try:
-        text = element.value.decode("ascii")
-    except UnicodeDecodeError:
-        raise CertificateFormatError(f"{what}: time is not ASCII") from None
-    if element.tag == UTC_TIME and re.fullmatch(r"\d{12}Z", text):
-        year = int(text[:2])
-        year += 1900 if year >= 50 else 2000
-        text = f"{year}{text[2:]}"
-    elif not (element.tag == GENERALIZED_TIME and re.fullmatch(r"\d{14}Z", text)):
+def _parse_time(value: ax.Time, what: str) -> datetime:
+    """RFC 5280 §4.1.2.5: whole seconds, in UTC (``Z``)."""
+    text = value.chosen.contents.decode("ascii", "replace")
+    pattern = r"\d{12}Z" if value.name == "utc_time" else r"\d{14}Z"
+    if not re.fullmatch(pattern, text):
         raise CertificateFormatError(
             f"{what}: time {text!r} is not UTCTime YYMMDDHHMMSSZ or GeneralizedTime "
             "YYYYMMDDHHMMSSZ"
         )
-    try:
-        return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise CertificateFormatError(f"{what}: time {text!r} is not a valid date") from None
+    parsed = _asn1.native(value, what)
+    assert isinstance(parsed, datetime)
+    return parsed.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- extensions
@@ -250,41 +233,23 @@ class Extension:
     critical: bool
     value: bytes          # the DER inside the extnValue OCTET STRING
 
-    def to_der(self) -> bytes:
-        items = [_der.oid(self.oid)]
-        if self.critical:
-            items.append(_der.tlv(BOOLEAN, b"\xff"))
-        items.append(_der.octet_string(self.value))
-        return _der.sequence(*items)
 
-
-def _named_bits(names: Iterable[str]) -> bytes:
-    """A DER BIT STRING of named bits: trailing zero bits dropped (X.690 §11.2.2)."""
-    numbers = set()
+def _key_usage(names: Iterable[str]) -> ax.KeyUsage:
+    """keyUsage DER (a named-bit BIT STRING, trailing zero bits dropped: X.690 §11.2.2)."""
+    chosen = set()
     for name in names:
         if name not in KEY_USAGE_BITS:
             raise BadInputError(f"unknown key usage {name!r} (one of {', '.join(KEY_USAGE_BITS)})")
-        numbers.add(KEY_USAGE_BITS.index(name))
-    if not numbers:
+        chosen.add(_KEY_USAGE_ASN1[name])
+    if not chosen:
         raise BadInputError("keyUsage needs at least one usage")
-    length = max(numbers) + 1
-    size = (length + 7) // 8
-    value = 0
-    for n in numbers:
-        value |= 1 << (size * 8 - 1 - n)
-    return _der.tlv(_der.BIT_STRING, bytes((size * 8 - length,)) + value.to_bytes(size, "big"))
+    return ax.KeyUsage(chosen)
 
 
-def _parse_named_bits(data: bytes, what: str) -> frozenset[str]:
-    element = _der.decode(data, what).expect(_der.BIT_STRING, what)
-    v = element.value
-    if not v or v[0] > 7 or (len(v) == 1 and v[0]):
-        raise CertificateFormatError(f"{what}: malformed BIT STRING")
-    bits = len(v[1:]) * 8 - v[0]
-    value = int.from_bytes(v[1:], "big") if len(v) > 1 else 0
-    total = len(v[1:]) * 8
-    return frozenset(name for n, name in enumerate(KEY_USAGE_BITS)
-                     if n < bits and value >> (total - 1 - n) & 1)
+def _parse_key_usage(data: bytes, what: str) -> frozenset[str]:
+    bits = _asn1.native(_asn1.load_der(ax.KeyUsage, data, what), what)
+    assert isinstance(bits, set)
+    return frozenset(name for name, asn1_name in _KEY_USAGE_ASN1.items() if asn1_name in bits)
 
 
 def _key_identifier(public_key: sm2.PublicKey) -> bytes:
@@ -295,19 +260,16 @@ def _key_identifier(public_key: sm2.PublicKey) -> bytes:
 # --------------------------------------------------------------------------- certificate
 
 
-def _signature_algorithm() -> bytes:
+def _signature_algorithm() -> ax.SignedDigestAlgorithm:
     # GM/T 0015 and OpenSSL leave the parameters absent for SM2-with-SM3.
-    return _der.sequence(_der.oid(OID_SM2_SM3))
+    return ax.SignedDigestAlgorithm({"algorithm": OID_SM2_SM3})
 
 
-def _algorithm_oid(element: _der.Element, what: str) -> str:
-    parts = element.expect(_der.SEQUENCE, what).children(what)
-    if not parts or len(parts) > 2:
-        raise CertificateFormatError(f"{what}: malformed AlgorithmIdentifier")
-    oid = parts[0].as_oid(what)
-    if len(parts) == 2 and parts[1].tag != _der.NULL and oid == OID_SM2_SM3:
+def _algorithm_oid(algorithm: Any, what: str) -> str:
+    oid = algorithm["algorithm"].dotted
+    if oid == OID_SM2_SM3 and algorithm["parameters"].native is not None:
         raise CertificateFormatError(f"{what}: SM2-with-SM3 takes no parameters")
-    return oid
+    return str(oid)
 
 
 @dataclass(frozen=True)
@@ -346,57 +308,39 @@ class Certificate:
 
     @classmethod
     def _parse(cls, data: bytes, what: str) -> Certificate:
-        outer = _der.decode(data, what).expect(_der.SEQUENCE, what).children(what)
-        if len(outer) != 3:
-            raise CertificateFormatError(f"{what}: expected SEQUENCE {{tbsCertificate, "
-                                         "signatureAlgorithm, signatureValue}")
-        tbs_el, alg_el, sig_el = outer
-        tbs = _der.tlv(_der.SEQUENCE, tbs_el.expect(_der.SEQUENCE, what).value)
-        outer_alg = _algorithm_oid(alg_el, f"{what} signatureAlgorithm")
-        signature = sig_el.as_bits(f"{what} signatureValue")
-        fields = tbs_el.children(f"{what} tbsCertificate")
-        pos = 0
-        version = 1
-        if fields and fields[0].tag == _der.CONTEXT_0:
-            inner = fields[0].children(f"{what} version")
-            if len(inner) != 1:
-                raise CertificateFormatError(f"{what}: malformed version")
-            version = inner[0].as_integer(f"{what} version") + 1
-            if version not in (2, 3):
-                raise CertificateFormatError(f"{what}: unknown version {version}")
-            pos = 1
-        if len(fields) < pos + 6:
-            raise CertificateFormatError(f"{what}: tbsCertificate is missing fields")
-        serial_el = fields[pos].expect(_der.INTEGER, f"{what} serialNumber")
-        if not serial_el.value:
-            raise CertificateFormatError(f"{what}: empty serial number")
-        serial = int.from_bytes(serial_el.value, "big", signed=True)
-        inner_alg = _algorithm_oid(fields[pos + 1], f"{what} signature")
+        cert = _asn1.load_der(ax.Certificate, data, what)
+        tbs = cert["tbs_certificate"]
+        version_name = _asn1.native(tbs["version"], f"{what} version")
+        if version_name not in ("v1", "v2", "v3"):
+            raise CertificateFormatError(f"{what}: unknown version {version_name}")
+        version = int(str(version_name)[1:])
+        outer_alg = _algorithm_oid(cert["signature_algorithm"], f"{what} signatureAlgorithm")
+        inner_alg = _algorithm_oid(tbs["signature"], f"{what} signature")
         if inner_alg != outer_alg:
             raise CertificateFormatError(
                 f"{what}: signature algorithm {outer_alg} differs from the one inside the "
                 f"signed part ({inner_alg})"
             )
-        issuer = Name.parse(fields[pos + 2], f"{what} issuer")
-        validity = fields[pos + 3].expect(_der.SEQUENCE, f"{what} validity").children(what)
-        if len(validity) != 2:
-            raise CertificateFormatError(f"{what}: validity must be (notBefore, notAfter)")
-        not_before = _parse_time(validity[0], f"{what} notBefore")
-        not_after = _parse_time(validity[1], f"{what} notAfter")
-        subject = Name.parse(fields[pos + 4], f"{what} subject")
-        key_algorithm, public_key = _parse_spki(fields[pos + 5], f"{what} subjectPublicKeyInfo")
-        extensions: list[Extension] = []
-        for extra in fields[pos + 6:]:
-            if extra.tag in (0x81, 0x82, 0xA1, 0xA2):  # issuer/subject unique IDs
-                continue
-            if extra.tag != CONTEXT_3 or version != 3:
-                raise CertificateFormatError(f"{what}: unexpected field tag 0x{extra.tag:02X}")
-            extensions.extend(_parse_extensions(extra, f"{what} extensions"))
+        signature = cert["signature_value"]
+        if signature.unused_bits:
+            raise CertificateFormatError(f"{what} signatureValue: BIT STRING must have 0 unused "
+                                         "bits")
+        if tbs["extensions"].native is not None and version != 3:
+            raise CertificateFormatError(f"{what}: extensions in a version {version} "
+                                         "certificate")
+        extensions = tuple(Extension(e["extn_id"].dotted, bool(e["critical"].native),
+                                     e["extn_value"].contents) for e in tbs["extensions"])
         seen = [e.oid for e in extensions]
         if len(seen) != len(set(seen)):
             raise CertificateFormatError(f"{what}: an extension appears twice")
-        return cls(data, tbs, version, serial, outer_alg, issuer, subject, not_before,
-                   not_after, key_algorithm, public_key, signature, tuple(extensions))
+        key_algorithm, public_key = _parse_spki(tbs["subject_public_key_info"],
+                                                f"{what} subjectPublicKeyInfo")
+        return cls(data, tbs.dump(), version, tbs["serial_number"].native, outer_alg,
+                   Name.parse(tbs["issuer"], f"{what} issuer"),
+                   Name.parse(tbs["subject"], f"{what} subject"),
+                   _parse_time(tbs["validity"]["not_before"], f"{what} notBefore"),
+                   _parse_time(tbs["validity"]["not_after"], f"{what} notAfter"),
+                   key_algorithm, public_key, signature.contents[1:], extensions)
 
     @classmethod
     def from_pem(cls, text: str | bytes, what: str = "certificate") -> Certificate:
@@ -406,10 +350,7 @@ class Certificate:
         return certs[0]
 
     def to_pem(self) -> str:
-        b64 = binascii.b2a_base64(self.der, newline=False).decode("ascii")
-        lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
-        return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----",
-                          ""])
+        return pem.armor("CERTIFICATE", self.der).decode("ascii")
 
     # -- fields -----------------------------------------------------------------------------
     @property
@@ -438,14 +379,13 @@ class Certificate:
         if ext is None:
             return None
         what = "basicConstraints"
-        parts = _der.decode(ext.value, what).expect(_der.SEQUENCE, what).children(what)
-        return bool(parts and parts[0].tag == BOOLEAN and parts[0].value not in (b"", b"\x00"))
+        return bool(_asn1.load_der(ax.BasicConstraints, ext.value, what)["ca"].native)
 
     @property
     def key_usage(self) -> frozenset[str] | None:
         """Names of the keyUsage bits; ``None`` when the extension is absent (no limit)."""
         ext = self.extension(EXT_KEY_USAGE)
-        return None if ext is None else _parse_named_bits(ext.value, "keyUsage")
+        return None if ext is None else _parse_key_usage(ext.value, "keyUsage")
 
     @property
     def self_issued(self) -> bool:
@@ -494,73 +434,53 @@ class Certificate:
         return [e.oid for e in self.extensions if e.critical and e.oid not in KNOWN_EXTENSIONS]
 
 
-def _parse_spki(element: _der.Element, what: str) -> tuple[str, sm2.PublicKey | None]:
-    parts = element.expect(_der.SEQUENCE, what).children(what)
-    if len(parts) != 2:
-        raise CertificateFormatError(f"{what}: expected (algorithm, subjectPublicKey)")
-    alg = parts[0].expect(_der.SEQUENCE, what).children(what)
-    if not alg:
-        raise CertificateFormatError(f"{what}: empty algorithm")
-    alg_oid = alg[0].as_oid(what)
-    curve = alg[1].as_oid(what) if len(alg) > 1 and alg[1].tag == _der.OID else None
+def _parse_spki(info: akeys.PublicKeyInfo, what: str) -> tuple[str, sm2.PublicKey | None]:
+    alg_oid = info["algorithm"]["algorithm"].dotted
+    params = info["algorithm"]["parameters"]
+    curve = (params.chosen.dotted if isinstance(params, akeys.ECDomainParameters)
+             and params.name == "named" else None)
     # Standard form: id-ecPublicKey with the SM2 curve; some issuers put the SM2 OID itself.
     is_sm2 = (alg_oid == OID_EC_PUBLIC_KEY and curve == OID_SM2_CURVE) or alg_oid == OID_SM2_CURVE
     if not is_sm2:
         return alg_oid if curve is None else f"{alg_oid}/{curve}", None
-    bits = parts[1].as_bits(what)
+    bits = info["public_key"]
+    if bits.unused_bits:
+        raise CertificateFormatError(f"{what}: BIT STRING must have 0 unused bits")
     try:
-        return OID_SM2_CURVE, sm2.PublicKey.from_bytes(bits)
+        return OID_SM2_CURVE, sm2.PublicKey.from_bytes(bits.contents[1:])
     except BadInputError as exc:
         raise CertificateFormatError(f"{what}: {exc}") from None
 
 
-def _parse_extensions(element: _der.Element, what: str) -> list[Extension]:
-    inner = element.children(what)
-    if len(inner) != 1:
-        raise CertificateFormatError(f"{what}: malformed [3] wrapper")
-    out = []
-    for ext in inner[0].expect(_der.SEQUENCE, what).children(what):
-        parts = ext.expect(_der.SEQUENCE, what).children(what)
-        if len(parts) not in (2, 3):
-            raise CertificateFormatError(f"{what}: extension is not (id, critical?, value)")
-        oid = parts[0].as_oid(what)
-        critical = False
-        if len(parts) == 3:
-            flag = parts[1].expect(BOOLEAN, what).value
-            if flag not in (b"\x00", b"\xff"):
-                raise CertificateFormatError(f"{what}: BOOLEAN is not DER")
-            critical = flag == b"\xff"
-        out.append(Extension(oid, critical, parts[-1].as_octets(what)))
-    return out
-
-
-_PEM_CERT = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+_CERT_LABELS = ("CERTIFICATE", "TRUSTED CERTIFICATE")
 
 
 def load_certificates(data: str | bytes, what: str = "certificate file") -> list[Certificate]:
     """Every certificate in PEM text (``CERTIFICATE`` blocks, other blocks ignored) or one DER
     certificate. Raises :class:`CertificateFormatError` naming the bad block."""
-    if isinstance(data, bytes | bytearray):
-        raw = bytes(data)
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
+    if not pem.detect(raw):
         if raw[:1] == b"\x30":
             return [Certificate.from_der(raw, what)]
-        try:
-            data = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise CertificateFormatError(f"{what}: neither PEM text nor a DER certificate") \
-                from None
+        if isinstance(data, str):
+            raise CertificateFormatError(f"{what}: no -----BEGIN CERTIFICATE----- block found")
+        raise CertificateFormatError(f"{what}: neither PEM text nor a DER certificate")
     certs = []
-    for n, block in enumerate(
-        (b for b in _PEM_CERT.finditer(data) if b.group(1) in ("CERTIFICATE",
-                                                             "TRUSTED CERTIFICATE")), 1):
-        body = "".join(block.group(2).split())
+    blocks = pem.unarmor(raw, multiple=True)
+    n = 0
+    while True:
         try:
-            der = binascii.a2b_base64(body, strict_mode=True)
-        except binascii.Error:
-            raise CertificateFormatError(f"{what}: certificate #{n} is not valid base64") \
+            label, _, der = next(blocks)
+        except StopIteration:
+            break
+        except ValueError:
+            raise CertificateFormatError(f"{what}: certificate #{n + 1} is not valid base64") \
                 from None
-        if block.group(1) == "TRUSTED CERTIFICATE":   # OpenSSL's form: cert ‖ trust info
-            der = der[:_der.read_one(der, 0, f"{what} #{n}")[1]]
+        if label not in _CERT_LABELS:
+            continue
+        n += 1
+        if label == "TRUSTED CERTIFICATE":   # OpenSSL's form: cert ‖ trust info
+            der = der[:_asn1.outer_length(der) or len(der)]
         certs.append(Certificate.from_der(der, f"{what} #{n}"))
     if not certs:
         raise CertificateFormatError(f"{what}: no -----BEGIN CERTIFICATE----- block found")
@@ -606,30 +526,31 @@ def build_certificate(
         raise BadInputError("certificate notAfter is before notBefore")
     if key_usage is None:
         key_usage = ("keyCertSign", "cRLSign") if ca else ("digitalSignature",)
-    basic = [_der.tlv(BOOLEAN, b"\xff")] if ca else []
-    if ca and path_length is not None:
-        basic.append(_der.integer(path_length))
+    basic = (ax.BasicConstraints({"ca": True, "path_len_constraint": path_length}) if ca
+             else ax.BasicConstraints.load(b"\x30\x00"))           # cA FALSE is the default
     extensions = [
-        Extension(EXT_BASIC_CONSTRAINTS, ca, _der.sequence(*basic)),
-        Extension(EXT_KEY_USAGE, True, _named_bits(key_usage)),
-        Extension(EXT_SKI, False, _der.octet_string(_key_identifier(public_key))),
-        Extension(EXT_AKI, False, _der.sequence(
-            _der.tlv(CONTEXT_PRIM_0, _key_identifier(issuer_key.public_key)))),
+        {"extn_id": "basic_constraints", "critical": ca, "extn_value": basic},
+        {"extn_id": "key_usage", "critical": True, "extn_value": _key_usage(key_usage)},
+        {"extn_id": "key_identifier", "extn_value": _key_identifier(public_key)},
+        {"extn_id": "authority_key_identifier",
+         "extn_value": {"key_identifier": _key_identifier(issuer_key.public_key)}},
     ]
-    tbs = _der.sequence(
-        _der.tlv(_der.CONTEXT_0, _der.integer(2)),            # v3
-        _der.integer(serial),
-        _signature_algorithm(),
-        issuer.der,
-        _der.sequence(_encode_time(start), _encode_time(end)),
-        subject.der,
-        public_key.to_der(),
-        _der.tlv(CONTEXT_3, _der.sequence(*(e.to_der() for e in extensions))),
-    )
+    tbs = ax.TbsCertificate({
+        "version": "v3",
+        "serial_number": serial,
+        "signature": _signature_algorithm(),
+        "issuer": ax.Name.load(issuer.der),
+        "validity": {"not_before": _encode_time(start), "not_after": _encode_time(end)},
+        "subject": ax.Name.load(subject.der),
+        "subject_public_key_info": akeys.PublicKeyInfo.load(public_key.to_der()),
+        "extensions": extensions,
+    }).dump()
     k = _deterministic_k(issuer_key, tbs) if deterministic else None
     signature = sm2.sign(issuer_key, tbs, uid=sm2.DEFAULT_ID,
                          encoding=sm2.SignatureEncoding.DER, k=k)
-    der = _der.sequence(tbs, _signature_algorithm(), _der.bit_string(signature))
+    der = ax.Certificate({"tbs_certificate": ax.TbsCertificate.load(tbs),
+                          "signature_algorithm": _signature_algorithm(),
+                          "signature_value": signature}).dump()
     return Certificate.from_der(der, "built certificate")
 
 
@@ -730,6 +651,14 @@ def _find_issuer(child: Certificate, pool: Sequence[Certificate],
             f"{role} \"{named[0].subject}\" (forged or corrupted certificate)"
         )
     return None
+
+
+def encoded_length(head: bytes) -> int | None:
+    """Total size of the certificate whose first bytes are ``head``, from its DER header
+    (for reading a card file chunk by chunk); None when ``head`` is not a SEQUENCE header."""
+    if head[:1] != bytes((_asn1.SEQUENCE_TAG,)):
+        return None
+    return _asn1.outer_length(head)
 
 
 def read_certificates_file(path: str | Path, what: str = "trust store") -> list[Certificate]:

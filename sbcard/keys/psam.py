@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
-from sbcard.apdu.sw import CardError
+from sbcard.apdu.sw import SW, CardError
 from sbcard.card.filesystem import RID_MOHRSS
 from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError, MismatchError, SbcardError
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 
 #: DDF names per algorithm environment (GBK, spec §5.3); each holds the ADF ``PSAM_AID``.
@@ -104,7 +105,7 @@ def psam_key_map(profile: CardProfile) -> dict[int, PsamKeyRef]:
 def decode_terminal_number(data: bytes) -> str:
     """cn bytes → digits (``F`` padding dropped); BadInputError if a nibble is not a digit."""
     text = data.hex().upper().rstrip("F")
-    if not text.isdigit():
+    if not is_ascii_digits(text):
         raise BadInputError("PSAM terminal number (0016) is not cn digits")
     return text
 
@@ -170,7 +171,7 @@ class PsamKeySource(KeySource):
     def _read_terminal(self) -> None:
         try:
             response = self.channel.send(cmds.read_binary(0, TERMINAL_LEN, sfi=EF_TERMINAL & 0x1F))
-            if response.sw != 0x9000:
+            if response.sw != SW.OK:
                 self._check(cmds.select_ef(EF_TERMINAL))
                 data = self._check(cmds.read_binary(0, TERMINAL_LEN))
             else:
@@ -239,12 +240,12 @@ class PsamKeySource(KeySource):
                 name=f"DELIVERY SESSION KEY {ref.usage(levels):02X} {ref.psam_key_id:02X} "
                      f"({ref.name}, card key {key_id:02X})")
             response = self.channel.send(command)
-            if response.sw == 0x9000:
+            if response.sw == SW.OK:
                 self._levels[(ctx.algorithm, key_id)] = levels
                 return
-            if response.sw != 0x6A80 or known is not None:
+            if response.sw != SW.WRONG_DATA or known is not None:
                 raise CardError.for_sw(response.sw, command.name)
-        raise CardError.for_sw(0x6A80, f"DELIVERY SESSION KEY {ref.psam_key_id:02X} "
+        raise CardError.for_sw(SW.WRONG_DATA, f"DELIVERY SESSION KEY {ref.psam_key_id:02X} "
                                        f"({ref.name}): refused with 2, 1 and 3 levels")
 
     def _cipher(self, p1: int, data: bytes, *, answer: int | None) -> bytes:

@@ -22,13 +22,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sbcard import messages as msg
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
 from sbcard.errors import CardRemovedError, MismatchError, RefusedError, SbcardError
 from sbcard.keys.base import KeySource
 from sbcard.ops.audit import AuditLog, mask_ssn
-from sbcard.ops.hook import HookError, run_hook
+from sbcard.ops.hook import HookError, check_hook, run_hook
 from sbcard.ops.pin import Pin, check_new_pin, guard_tries, pin_status, select_ssse
 from sbcard.ops.read import read_card
 
@@ -73,6 +74,9 @@ def activate(channel: ApduChannel, req: ActivationRequest, audit: AuditLog, *,
              say: Callable[[str], None] = lambda _m: None,
              today: dt.date | None = None) -> ActivationResult:
     check_new_pin(req.new_pin, old=req.initial_pin, allow_trivial=req.allow_trivial)
+    hook = check_hook(req.hook) if req.hook else None     # before the card is touched
+    for warning in hook.warnings if hook else ():
+        say(warning)
     row = audit.start(req.operator, reader)
     step = "read"
     audit.update(row, step=step)
@@ -86,11 +90,10 @@ def activate(channel: ApduChannel, req: ActivationRequest, audit: AuditLog, *,
             step = "validate"
             audit.update(row, step=step)
             if not report.holder_read:
-                raise RefusedError("cannot check the holder: EF06 needs RKSSSE; give a key "
-                                   "source (--keys/--psam/--hsm-command)")
+                raise RefusedError(msg.HOLDER_NEEDS_KEYS)
             expiry = report.value("expiry_date")
             if isinstance(expiry, dt.date) and expiry < (today or dt.date.today()):
-                raise RefusedError(f"the card expired on {expiry.isoformat()}: issue a new card")
+                raise RefusedError(msg.CARD_EXPIRED(date=expiry.isoformat()))
             step = "identity"
             audit.update(row, step=step)
             if (j["ssn"] or "").upper() != req.ssn.strip().upper():
@@ -133,15 +136,16 @@ def activate(channel: ApduChannel, req: ActivationRequest, audit: AuditLog, *,
         audit.finish(row, outcome, f"at {step}: {exc}")
         raise
     hook_status = None
-    if req.hook:
+    if hook is not None:
         payload = {"event": "activation", "card_id": card_id, "card_no": card_no,
                    "operator": req.operator, "outcome": "activated",
                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         try:
-            hook_status = run_hook(req.hook, payload)
-        except HookError as exc:
+            hook_status = run_hook(hook, payload)
+        except (HookError, SbcardError, OSError) as exc:
             audit.update(row, hook=f"failed: {exc}")
-            raise HookFailedError(f"the card is activated, but the back-office hook failed: "
-                                  f"{exc} (recorded in the audit log, entry {row})") from None
+            raise HookFailedError(f"card activated, back office NOT told: the hook "
+                                  f"{hook.shown} failed: {exc} (audit log entry {row}); do "
+                                  "not activate again — tell the back office by hand") from None
         audit.update(row, hook=hook_status)
     return ActivationResult(row, card_id, card_no, "activated", hook_status)

@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from sbcard.ops.private import ensure_private
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS activation (
     id          INTEGER PRIMARY KEY,
@@ -60,6 +62,7 @@ class AuditLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private(self.path)          # 0600 whatever the umask: it names holders
         self.db = sqlite3.connect(self.path, isolation_level=None)   # autocommit each write
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)

@@ -17,12 +17,13 @@ from sbcard.apdu.command import CommandApdu, ResponseApdu
 from sbcard.card.filesystem import KEY_IRK
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import MismatchError, RefusedError
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 
 
 def context_from(atr: bytes, region: str | None, algorithm_id: int | None) -> CardContext:
     """The card facts diversification needs; refuses when the region code is unknown."""
-    if not region or len(region) != 6 or not region.isdigit():
+    if not region or len(region) != 6 or not is_ascii_digits(region):
         raise RefusedError(
             "cannot derive card keys: the card's region code (卡的识别码) is missing or not "
             "6 digits"

@@ -14,7 +14,7 @@ from sbcard.apdu import tlv
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.redact import mask_pan_digits
-from sbcard.apdu.sw import CardError
+from sbcard.apdu.sw import SW, CardError
 from sbcard.card.filesystem import PBOC_DEBIT_AID
 
 
@@ -39,7 +39,7 @@ def read_bank(channel: ApduChannel) -> BankInfo:
     warnings: list[str] = []
     with channel.exclusive():
         sel = channel.send(cmds.select_by_name(PBOC_DEBIT_AID))
-        if sel.sw == 0x6A82:
+        if sel.sw == SW.FILE_NOT_FOUND:
             return BankInfo(PBOC_DEBIT_AID.hex().upper(), None, None,
                             ("no PBOC debit application on this card",))
         if not sel.ok:

@@ -24,11 +24,15 @@ from sbcard.card.codecs import encode_gbk, parse_date, split_name
 from sbcard.card.elements import BY_KEY
 from sbcard.card.identity import check_card_no, check_region_code, check_ssn
 from sbcard.errors import BadInputError
+from sbcard.hexutil import is_ascii_digits
 
 REQUIRED = ("ssn", "name", "sex", "ethnicity", "birthplace", "birth_date", "card_no",
             "card_type", "issue_date", "expiry_date")
 OPTIONAL = ("spec_version", "pin", "reissue")
 MAX_ERRORS_SHOWN = 50
+MAX_PROBLEM_LEN = 160              # one problem, one short line, whatever the field held
+_FORMULA_START = ("=", "+", "-", "@")
+_TEXT_FIELDS = ("name", "spec_version")
 #: Chinese headers beyond the data elements' own labels (which come from sbcard.card.elements).
 EXTRA_HEADERS = {"密码": "pin", "初始密码": "pin", "公民身份号码": "ssn", "身份证号码": "ssn",
                  "卡类别": "card_type", "社会保障卡卡号": "card_no"}
@@ -48,10 +52,17 @@ class Holder:
         return self.values["card_no"]
 
 
+def one_line(text: str, limit: int = MAX_PROBLEM_LEN) -> str:
+    """A problem as one short line: control characters shown escaped, long values cut."""
+    flat = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 class CsvInvalid(BadInputError):
     """The CSV has problems; ``problems`` lists every one as 'row N: field: message'."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
+        problems = [one_line(p) for p in problems]
         self.problems = problems
         shown = problems[:MAX_ERRORS_SHOWN]
         more = len(problems) - len(shown)
@@ -68,8 +79,9 @@ def _decode(raw: bytes, path: Path) -> str:
     raise BadInputError(f"{path}: neither UTF-8 nor GB18030 text")
 
 
-def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """Rows as dicts (values stripped); UTF-8 (with or without BOM) or GB18030 files."""
+def read_csv_rows(path: Path, stripped: list[str] | None = None) -> list[dict[str, str]]:
+    """Rows as dicts (values stripped of ASCII spaces, each one noted in ``stripped``);
+    UTF-8 (with or without BOM) or GB18030 files. A duplicate column is refused."""
     try:
         text = _decode(Path(path).read_bytes(), Path(path))
     except FileNotFoundError:
@@ -78,11 +90,22 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise BadInputError(f"{path}: empty file (no header line)")
+        names = [f.strip() for f in reader.fieldnames]
+        twice = sorted({f for f in names if names.count(f) > 1})
+        if twice:
+            raise BadInputError(one_line(f"{path}: column {', '.join(twice)} appears twice in "
+                                         "the header: which one is meant?"))
         rows = []
         for n, row in enumerate(reader, start=1):
             if None in row:
                 raise BadInputError(f"{path}: row {n} has more fields than the header")
-            rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+            values = {}
+            for k, v in row.items():
+                value = (v or "").strip(" ")
+                if stripped is not None and value != (v or ""):
+                    stripped.append(f"row {n + 1}: {k.strip()}")
+                values[k.strip()] = value
+            rows.append(values)
     except csv.Error as exc:
         raise BadInputError(f"{path}: malformed CSV ({exc})") from None
     return rows
@@ -138,8 +161,42 @@ def excel_hint(key: str, value: str) -> str | None:
     return None
 
 
+def _check_text(values: dict[str, str]) -> list[str]:
+    """What no card field may hold: line breaks and other control characters, full-width
+    or other non-ASCII spaces at either end, and (in free text) a leading formula
+    character that turns a report cell into a spreadsheet formula (CSV injection)."""
+    out = []
+    for key, value in values.items():
+        if value != value.strip():
+            out.append(f"{key}: starts or ends with a space (full-width 全角空格?); remove it")
+        elif any(ch.isspace() and ch != " " for ch in value):
+            out.append(f"{key}: contains a line break, tab or full-width space 全角空格")
+        elif any(not ch.isprintable() for ch in value):
+            out.append(f"{key}: contains a control character")
+        elif key in _TEXT_FIELDS and value.startswith(_FORMULA_START):
+            out.append(f"{key}: starts with {value[0]!r}, which spreadsheets run as a "
+                       "formula; not a name")
+    return out
+
+
+def _check_encoding(values: dict[str, str], bad: set[str]) -> list[str]:
+    """Each field encoded exactly as the recipe's write-element will encode it."""
+    out = []
+    for key, value in values.items():
+        el = BY_KEY.get(key)
+        if el is None or key in bad or not value:
+            continue
+        try:
+            el.encode_record(value)
+        except BadInputError as exc:
+            out.append(f"{key}: {exc}")
+    return out
+
+
 def _check_row(values: dict[str, str]) -> list[str]:
-    out: list[str] = []
+    out = _check_text(values)
+    if out:
+        return out
 
     def date(key: str) -> dt.date | None:
         try:
@@ -170,20 +227,27 @@ def _check_row(values: dict[str, str]) -> list[str]:
     if birth and issue and birth > issue:
         out.append("birth_date: after issue_date")
     pin = values.get("pin")
-    if pin and not (pin.isdigit() and 4 <= len(pin) <= 12):
-        out.append("pin: must be 4 to 12 digits")
+    if pin and not (is_ascii_digits(pin) and 4 <= len(pin) <= 12):
+        out.append("pin: must be 4 to 12 digits 0-9 (not full-width １２３)")
     version = values.get("spec_version")
     if version:
         try:
             encode_gbk(version, "spec_version")
         except BadInputError as exc:
             out.append(f"spec_version: {exc}")
-    return out
+    return out + _check_encoding(values, {p.split(":", 1)[0] for p in out})
 
 
-def load_holders(path: Path, *, need_pin: bool = False) -> list[Holder]:
-    """Read and validate; raises CsvInvalid listing every problem of every row."""
-    file_rows = read_csv_rows(path)
+def load_holders(path: Path, *, need_pin: bool = False,
+                 notices: list[str] | None = None) -> list[Holder]:
+    """Read and validate; raises CsvInvalid listing every problem of every row. Spaces
+    stripped from around values are said once in ``notices`` (normalised, never silent)."""
+    stripped: list[str] = []
+    file_rows = read_csv_rows(path, stripped)
+    if stripped and notices is not None:
+        more = f" and {len(stripped) - 3} more" if len(stripped) > 3 else ""
+        notices.append(f"{path}: spaces removed around {len(stripped)} value(s) "
+                       f"({', '.join(stripped[:3])}{more})")
     if not file_rows:
         raise BadInputError(f"{path}: no holders (only a header)")
     headers = list(file_rows[0])

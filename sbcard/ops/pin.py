@@ -12,9 +12,10 @@ import secrets
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from sbcard import messages as msg
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
-from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
+from sbcard.apdu.sw import SW, AuthFailedError, BlockedError, CardError
 from sbcard.card.codecs import CN
 from sbcard.card.filesystem import KEY_PUK, KEY_STK, SSSE_NAME
 from sbcard.errors import BadInputError, RefusedError
@@ -64,10 +65,9 @@ class Pin:
 
 def check_new_pin(new: Pin, *, old: Pin | None = None, allow_trivial: bool = False) -> None:
     if not allow_trivial and new.trivial:
-        raise RefusedError("the new PIN is too easy to guess (e.g. 123456, 000000, 888888); "
-                           "choose another")
+        raise RefusedError(msg.TRIVIAL_PIN)
     if old is not None and secrets.compare_digest(new.digits, old.digits):
-        raise RefusedError("the new PIN is the same as the old one")
+        raise RefusedError(msg.SAME_PIN)
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,9 @@ def select_ssse(channel: ApduChannel) -> None:
 def pin_status(channel: ApduChannel) -> PinStatus:
     """Tries left without spending one (VERIFY with no data)."""
     r = channel.send(cmds.verify_query())
-    if r.sw == 0x9000:
+    if r.sw == SW.OK:
         return PinStatus(None, False, pin_set=False)
-    if r.sw == 0x6983:
+    if r.sw == SW.AUTH_BLOCKED:
         return PinStatus(0, True)
     if r.sw1 == 0x63 and r.sw2 & 0xF0 == 0xC0:
         return PinStatus(r.sw2 & 0x0F, r.sw2 & 0x0F == 0)
@@ -99,15 +99,14 @@ def pin_status(channel: ApduChannel) -> PinStatus:
 def guard_tries(status: PinStatus, *, force: bool, what: str) -> None:
     """Refuse to risk the last try (or a try we cannot count) unless the operator forces it."""
     if status.blocked:
-        raise BlockedError(0x6983, "PIN (用户密码已锁定 PIN blocked; use `sbcard pin unblock`)")
+        raise BlockedError(SW.AUTH_BLOCKED,
+                           "PIN (用户密码已锁定 PIN blocked; use `sbcard pin unblock`)")
     if force:
         return
     if status.tries_left is None and status.pin_set:
-        raise RefusedError(f"the card does not report how many PIN tries are left; {what} "
-                           "could spend one: add --force to go ahead")
+        raise RefusedError(msg.TRIES_UNKNOWN(what=what, what_zh=msg.ACTIONS_ZH.get(what, what)))
     if status.tries_left == 1:
-        raise RefusedError(f"only 1 PIN try left: a wrong PIN would block the card; {what} "
-                           "only with --force")
+        raise RefusedError(msg.LAST_TRY(what=what, what_zh=msg.ACTIONS_ZH.get(what, what)))
 
 
 def verify_pin(channel: ApduChannel, pin: Pin, *, force: bool = False,

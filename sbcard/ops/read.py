@@ -23,16 +23,18 @@ from sbcard.apdu import tlv
 from sbcard.apdu.atr import Atr
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.commands import RecordMode
-from sbcard.apdu.sw import CardError, SecurityStatusError
+from sbcard.apdu.sw import SW, CardError, SecurityStatusError
 from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import context_from, external_authenticate
 
 #: Status words meaning "this card does not do multi-record READ RECORD": fall back.
-_NO_MULTI = frozenset({0x6A86, 0x6A81, 0x6D00, 0x6A80, 0x6700, 0x6B00, 0x6981})
+_NO_MULTI = frozenset({SW.WRONG_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPPORTED,
+                       SW.WRONG_DATA, SW.WRONG_LENGTH, SW.WRONG_OFFSET, SW.INCOMPATIBLE_FILE})
 
 
 
@@ -70,7 +72,7 @@ def read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...]) -> lis
         el = element(ef.name, tag)
         r = channel.send(cmds.read_record(tag, sfi=ef.sfi, mode=RecordMode.FIRST_ID,
                                           le=el.record_len))
-        if r.sw == 0x6A83:
+        if r.sw == SW.RECORD_NOT_FOUND:
             continue
         if not r.ok:
             raise CardError.for_sw(r.sw, f"READ RECORD {ef.name} tag {tag:02X}")
@@ -99,7 +101,7 @@ class CardReport:
     def region_code(self) -> str | None:
         card_id = self.value("card_id")
         region = getattr(card_id, "region", None)
-        return region if region and region.isdigit() else None
+        return region if region and is_ascii_digits(region) else None
 
     @property
     def algorithm_name(self) -> str | None:
@@ -256,9 +258,10 @@ def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
     with channel.exclusive():
         info = select_ssse(channel)
         first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
-        if first.sw == 0x6982:
+        if first.sw == SW.SECURITY_NOT_SATISFIED:
             if keys is None:
-                raise SecurityStatusError(0x6982, "READ BINARY EF08 (photo needs RKSSSE)")
+                raise SecurityStatusError(SW.SECURITY_NOT_SATISFIED,
+                                          "READ BINARY EF08 (photo needs RKSSSE)")
             ef05 = read_records(channel, EF05, EF05.tags)
             external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
             first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
@@ -269,7 +272,7 @@ def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
         while len(data) < EF08.size:
             want = min(chunk, EF08.size - len(data))
             r = channel.send(cmds.read_binary(len(data), want))
-            if not r.ok and r.sw != 0x6282:
+            if not r.ok and r.sw != SW.END_OF_FILE:
                 raise CardError.for_sw(r.sw, f"READ BINARY EF08 @{len(data)}")
             if not r.data:
                 break

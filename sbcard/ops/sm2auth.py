@@ -25,10 +25,10 @@ from typing import Any
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
-from sbcard.apdu.sw import CardError, describe_sw
+from sbcard.apdu.sw import SW, CardError, describe_sw
 from sbcard.card.profiles import CardProfile
 from sbcard.card.profiles.sections import SECTION, Sm2AuthConfig
-from sbcard.crypto import _der, sm2, x509
+from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import sm2_challenge_digest
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import to_hex
@@ -135,7 +135,7 @@ def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     """
     if config.ddf_name:
         r = channel.send(cmds.select_by_name(config.ddf_name))
-        if r.sw == 0x6A82:
+        if r.sw == SW.FILE_NOT_FOUND:
             raise MismatchError(
                 f"the card has no PKI application {_gbk(config.ddf_name)} "
                 f"({describe_sw(r.sw)}): SM2 authentication needs a third-generation (3.0) card"
@@ -144,7 +144,7 @@ def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
             raise CardError.for_sw(r.sw, "SELECT PKI DDF", r.data)
     if config.adf_name:
         r = channel.send(cmds.select_by_name(config.adf_name))
-        if r.sw == 0x6A82:
+        if r.sw == SW.FILE_NOT_FOUND:
             raise MismatchError(f"the card has no certificate application "
                                 f"{_gbk(config.adf_name)} ({describe_sw(r.sw)})")
         if not r.ok:
@@ -167,7 +167,7 @@ def read_certificate(channel: ApduChannel, config: Sm2AuthConfig) -> bytes:
     """SELECT EF ``cert_fid`` and READ BINARY it in chunks, as far as its DER header says."""
     fid = config.cert_fid
     r = channel.send(cmds.select_ef(fid))
-    if r.sw == 0x6A82:
+    if r.sw == SW.FILE_NOT_FOUND:
         raise MismatchError(f"the PKI application has no certificate file {fid:04X} "
                             f"({describe_sw(r.sw)})")
     if not r.ok:
@@ -177,14 +177,14 @@ def read_certificate(channel: ApduChannel, config: Sm2AuthConfig) -> bytes:
     while total is None or len(data) < total:
         want = config.read_chunk if total is None else min(config.read_chunk, total - len(data))
         r = channel.send(cmds.read_binary(len(data), want))
-        if not r.ok and r.sw != 0x6282:
+        if not r.ok and r.sw != SW.END_OF_FILE:
             raise CardError.for_sw(r.sw, f"READ BINARY EF {fid:04X} @{len(data)}", r.data)
         if not r.data:
             break
         data += r.data
         if total is None and len(data) >= 5:
             total = _der_length(bytes(data), fid)
-        if r.sw == 0x6282:
+        if r.sw == SW.END_OF_FILE:
             break
     if total is None:
         _der_length(bytes(data) + b"\x00" * 5, fid)       # says why: empty, not DER, …
@@ -199,17 +199,12 @@ def _der_length(head: bytes, fid: int) -> int:
     if set(head) <= {0x00} or set(head) <= {0xFF}:
         raise MismatchError(f"certificate file {fid:04X} is empty (card not personalised with "
                             "a certificate)")
-    if head[0] != _der.SEQUENCE or len(head) < 2:
+    if head[:1] != b"\x30" or len(head) < 2:                # not a DER SEQUENCE
         raise MismatchError(f"certificate file {fid:04X} does not hold a DER certificate "
                             f"(starts {to_hex(head[:4])})")
-    first = head[1]
-    if first < 0x80:
-        return 2 + first
-    count = first & 0x7F
-    if not 1 <= count <= 3 or len(head) < 2 + count:
+    total = x509.encoded_length(head)
+    if total is None:
         raise MismatchError(f"certificate file {fid:04X}: malformed DER length")
-    length = int.from_bytes(head[2:2 + count], "big")
-    total = 2 + count + length
     if total > MAX_CERT_FILE:
         raise MismatchError(f"certificate file {fid:04X} announces {total} bytes: not a "
                             "certificate")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import KEY_IRK, KEY_PUK, KEY_STK, SSSE
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm
@@ -82,56 +83,56 @@ def _state(card: SimCard) -> AuthState:
 def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     st = _state(card)
     if cmd.p1 != 0x00:
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     if len(cmd.data) not in (16, 17):
-        return b"", 0x6700
+        return b"", SW.WRONG_LENGTH
     key = st.keys.get(cmd.p2)
     if key is None:
-        return b"", 0x6A88
+        return b"", SW.KEY_NOT_FOUND
     if key.tries == 0:
-        return b"", 0x6983
+        return b"", SW.AUTH_BLOCKED
     challenge, card.challenge = card.challenge, None     # a challenge is good for one try
     if challenge is None:
-        return b"", 0x6984
+        return b"", SW.NO_CHALLENGE
     a, x = cmd.data[:8], cmd.data[8:16]
     expected = card_algos.external_auth_data(st.algorithm, key.value, challenge, x)
     if a != expected:
         key.tries -= 1
         card.authenticated.discard(cmd.p2)
-        return b"", 0x6983 if key.tries == 0 else 0x63C0 | min(key.tries, 0x0F)
+        return b"", SW.AUTH_BLOCKED if key.tries == 0 else SW.VERIFY_FAILED | min(key.tries, 0x0F)
     key.tries = key.max_tries
     card.authenticated.add(cmd.p2)
-    return b"", 0x9000
+    return b"", SW.OK
 
 
 def h_internal_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     st = _state(card)
     if len(cmd.data) not in (16, 17):
-        return b"", 0x6700
+        return b"", SW.WRONG_LENGTH
     key = st.keys.get(cmd.p2 if cmd.p2 else KEY_IRK)
     if key is None:
-        return b"", 0x6A88
+        return b"", SW.KEY_NOT_FOUND
     sk = card_algos.session_key(st.algorithm, key.value, cmd.data[:8])
-    return card_algos.auth_data(st.algorithm, sk, cmd.data[8:16]), 0x9000
+    return card_algos.auth_data(st.algorithm, sk, cmd.data[8:16]), SW.OK
 
 
 def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) -> int | None:
     """None when the MAC over header ‖ Lc ‖ data is right; else the SW to answer."""
     st = _state(card)
     if cmd.cla != cla:
-        return 0x6987
+        return SW.SM_DATA_MISSING
     if len(cmd.data) < MAC_LEN:
-        return 0x6700
+        return SW.WRONG_LENGTH
     challenge, card.challenge = card.challenge, None
     if challenge is None:
-        return 0x6984
+        return SW.NO_CHALLENGE
     key = st.keys.get(key_id)
     if key is None:
-        return 0x6A88
+        return SW.KEY_NOT_FOUND
     session = card_algos.session_key(st.algorithm, key.value, challenge)
     body = cmd.header + bytes((len(cmd.data),)) + cmd.data[:-MAC_LEN]
     if card_algos.mac(st.algorithm, session, body) != cmd.data[-MAC_LEN:]:
-        return 0x6988
+        return SW.SM_DATA_INCORRECT
     card.sm_session = session
     return None
 
@@ -144,10 +145,10 @@ def secured_update(base: Handler) -> Handler:
             return base(card, cmd)
         ef = _target_ef(card, cmd)
         if ef is None:
-            return b"", 0x6A82
+            return b"", SW.FILE_NOT_FOUND
         key_ids = ef.write.key_ids()
         if not key_ids:
-            return b"", 0x6982
+            return b"", SW.SECURITY_NOT_SATISFIED
         sw = _check_mac(card, cmd, key_ids[0], cla=0x04)
         if sw is not None:
             return b"", sw
@@ -177,40 +178,40 @@ def _target_ef(card: SimCard, cmd: CommandApdu):
 def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
     """84 24 00 00: unblock (MAC only). 84 24 00 01: reload (enc PIN ‖ MAC). Need PUK first."""
     if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     if KEY_PUK not in card.authenticated:
-        return b"", 0x6982
+        return b"", SW.SECURITY_NOT_SATISFIED
     sw = _check_mac(card, cmd, KEY_STK)
     if sw is not None:
         return b"", sw
     pin = card.pin
     if cmd.p2 == 0x00:
         pin.tries = pin.max_tries
-        return b"", 0x9000
+        return b"", SW.OK
     session, card.sm_session = card.sm_session, None
     assert session is not None, "set by _check_mac"
     try:
         block = card_algos.decrypt_field(_state(card).algorithm, session, cmd.data[:-MAC_LEN])
     except BadInputError:
-        return b"", 0x6A80
+        return b"", SW.WRONG_DATA
     digits = decode_pin(block)
     if digits is None or not 4 <= len(digits) <= 12:
-        return b"", 0x6A80
+        return b"", SW.WRONG_DATA
     pin.value = digits
     pin.tries = pin.max_tries
-    return b"", 0x9000
+    return b"", SW.OK
 
 
 def h_application_block(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     if card.current_df.spec is not SSSE:
-        return b"", 0x6985
+        return b"", SW.CONDITIONS_NOT_SATISFIED
     sw = _check_mac(card, cmd, KEY_STK)
     if sw is not None:
         return b"", sw
     card.current_df.blocked = True
-    return b"", 0x9000
+    return b"", SW.OK
 
 
 def h_card_block(card: SimCard, cmd: CommandApdu) -> Reply:
@@ -218,4 +219,4 @@ def h_card_block(card: SimCard, cmd: CommandApdu) -> Reply:
     if sw is not None:
         return b"", sw
     card.card_blocked = True
-    return b"", 0x9000
+    return b"", SW.OK

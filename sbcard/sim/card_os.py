@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
 from sbcard.card.profiles import CardProfile
-from sbcard.sim.os_base import SW_OK, CardOS, Handler, Reply
+from sbcard.sim.os_base import CardOS, Handler, Reply
 
 if TYPE_CHECKING:
     from sbcard.sim.auth import AuthState
@@ -136,12 +137,12 @@ class SimCard(CardOS):
     # -- dispatch -----------------------------------------------------------------------
     def _refuse(self, cmd: CommandApdu) -> Reply | None:
         if self.card_blocked:
-            return b"", 0x6A81
+            return b"", SW.FUNCTION_NOT_SUPPORTED
         if cmd.cla not in SUPPORTED_CLA:
-            return b"", 0x6E00
+            return b"", SW.CLA_NOT_SUPPORTED
         if (cmd.ins in self.handlers and self.current_df.blocked
                 and cmd.ins not in (0xA4, 0xC0)):
-            return b"", 0x9303
+            return b"", SW.APPLICATION_BLOCKED
         return None
 
     # -- helpers for handlers -----------------------------------------------------------
@@ -184,43 +185,43 @@ def le_reply(card: SimCard, cmd: CommandApdu, data: bytes) -> Reply:
     """Answer with ``data`` honouring Le the way the spec's cards do (6Cxx on a wrong Le)."""
     le = cmd.le
     if le is None or (le == 256 and not card.behaviour.le_zero_6c):
-        return data[:256], SW_OK
+        return data[:256], SW.OK
     if le != len(data):
-        return b"", 0x6C00 | (len(data) & 0xFF)
-    return data, SW_OK
+        return b"", SW.WRONG_LE | (len(data) & 0xFF)
+    return data, SW.OK
 
 
 def h_select(card: SimCard, cmd: CommandApdu) -> Reply:
     p1, p2 = cmd.p1, cmd.p2
     if p2 not in (0x00, 0x0C, 0x02):
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     if p1 == 0x04:                                   # by DF name
         for name, df in card.apps.items():
             if cmd.data and name.startswith(cmd.data):
                 if df.blocked:
                     card.select_app(df)
-                    return b"", 0x9303
+                    return b"", SW.APPLICATION_BLOCKED
                 card.select_app(df)
-                return (b"" if p2 == 0x0C else df.fci), SW_OK
-        return b"", 0x6A82
+                return (b"" if p2 == 0x0C else df.fci), SW.OK
+        return b"", SW.FILE_NOT_FOUND
     if p1 in (0x00, 0x02, 0x01):                     # by file identifier
         if p1 == 0x00 and (not cmd.data or cmd.data == b"\x3f\x00"):
             card.select_app(card.mf)
-            return (b"" if p2 == 0x0C else card.mf.fci), SW_OK
+            return (b"" if p2 == 0x0C else card.mf.fci), SW.OK
         if len(cmd.data) != 2:
-            return b"", 0x6700
+            return b"", SW.WRONG_LENGTH
         fid = int.from_bytes(cmd.data, "big")
         ef = card.current_df.efs.get(fid)
         if ef is not None:
             card.current_ef = ef
             card.record_ptr = None
-            return b"", SW_OK
+            return b"", SW.OK
         for df in card.apps.values():
             if df.spec.fid == fid and p1 in (0x00, 0x01):
                 card.select_app(df)
-                return (b"" if p2 == 0x0C else df.fci), SW_OK
-        return b"", 0x6A82
-    return b"", 0x6A86
+                return (b"" if p2 == 0x0C else df.fci), SW.OK
+        return b"", SW.FILE_NOT_FOUND
+    return b"", SW.WRONG_P1P2
 
 
 def _record_index(ef: SimEF, tag: int, mode: int, ptr: int | None) -> int | None:
@@ -244,18 +245,18 @@ def _refuse(card: SimCard, ef: SimEF | None, sfi: int, *, records: bool,
             access: str) -> int | None:
     """The SW that refuses this file access, or None: no file, wrong structure, security."""
     if ef is None:
-        return 0x6986 if sfi == 0 else 0x6A82
+        return SW.NO_CURRENT_EF if sfi == 0 else SW.FILE_NOT_FOUND
     if ef.is_records != records:
-        return 0x6981
+        return SW.INCOMPATIBLE_FILE
     if not card.satisfied(getattr(ef, access)):
-        return 0x6982
+        return SW.SECURITY_NOT_SATISFIED
     return None
 
 
 def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
     sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
     if sfi == 0x1F:
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     ef = card.ef_for(sfi)
     refused = _refuse(card, ef, sfi, records=True, access="read")
     if refused is not None:
@@ -265,23 +266,23 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
     if mode == 0b100:                                # record number P1 (00 = current)
         idx = (card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1)
         if idx is None or not 0 <= idx < len(recs):
-            return b"", 0x6A83
+            return b"", SW.RECORD_NOT_FOUND
         card.record_ptr = idx
         return le_reply(card, cmd, bytes(recs[idx]))
     if mode in (0b101, 0b110):                       # P1 to last / last to P1
         if not card.behaviour.multi_record:
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if not 1 <= cmd.p1 <= len(recs):
-            return b"", 0x6A83
+            return b"", SW.RECORD_NOT_FOUND
         chosen = recs[cmd.p1 - 1:] if mode == 0b101 else list(reversed(recs[cmd.p1 - 1:]))
         return le_reply(card, cmd, b"".join(bytes(r) for r in chosen))
     if mode <= 0b011:                                # by record identifier
         idx = _record_index(ef, cmd.p1, mode, card.record_ptr)
         if idx is None:
-            return b"", 0x6A83
+            return b"", SW.RECORD_NOT_FOUND
         card.record_ptr = idx
         return le_reply(card, cmd, bytes(recs[idx]))
-    return b"", 0x6A86
+    return b"", SW.WRONG_P1P2
 
 
 def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
@@ -292,30 +293,30 @@ def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", refused
     assert ef is not None
     if not cmd.data:
-        return b"", 0x6700
+        return b"", SW.WRONG_LENGTH
     new = bytearray(cmd.data)
     if ef.spec.structure is Structure.VARIABLE_RECORDS and (
         len(new) < 2 or new[1] != len(new) - 2
     ):
-        return b"", 0x6A85                           # not one SIMPLE-TLV
+        return b"", SW.LC_INCONSISTENT                           # not one SIMPLE-TLV
     if mode == 0b100:
         idx = card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1
         if idx is None or not 0 <= idx < len(ef.records):
-            return b"", 0x6A83
+            return b"", SW.RECORD_NOT_FOUND
     elif mode <= 0b011:
         if new[0] != cmd.p1:
-            return b"", 0x6A80                       # data tag must be the record identifier
+            return b"", SW.WRONG_DATA                       # data tag must be the record identifier
         found = _record_index(ef, cmd.p1, mode, card.record_ptr)
         if found is None:                            # identifier mode appends when missing
             ef.records.append(new)
             card.record_ptr = len(ef.records) - 1
-            return b"", SW_OK
+            return b"", SW.OK
         idx = found
     else:
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     ef.records[idx] = new
     card.record_ptr = idx
-    return b"", SW_OK
+    return b"", SW.OK
 
 
 def _binary_target(card: SimCard, cmd: CommandApdu) -> tuple[SimEF | None, int, int]:
@@ -332,12 +333,12 @@ def h_read_binary(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", refused
     assert ef is not None
     if offset > len(ef.data):
-        return b"", 0x6B00
+        return b"", SW.WRONG_OFFSET
     want = cmd.le or 256
     chunk = bytes(ef.data[offset:offset + want])
     if cmd.le not in (None, 256) and len(chunk) < want:
-        return chunk, 0x6282
-    return chunk, SW_OK
+        return chunk, SW.END_OF_FILE
+    return chunk, SW.OK
 
 
 def h_update_binary(card: SimCard, cmd: CommandApdu) -> Reply:
@@ -347,16 +348,16 @@ def h_update_binary(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", refused
     assert ef is not None
     if offset + len(cmd.data) > len(ef.data):
-        return b"", 0x6B00 if offset > len(ef.data) else 0x6700
+        return b"", SW.WRONG_OFFSET if offset > len(ef.data) else SW.WRONG_LENGTH
     ef.data[offset:offset + len(cmd.data)] = cmd.data
-    return b"", SW_OK
+    return b"", SW.OK
 
 
 def h_get_challenge(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.le not in (4, 8, 16):
-        return b"", 0x6700
+        return b"", SW.WRONG_LENGTH
     card.challenge = secrets.token_bytes(cmd.le)
-    return card.challenge, SW_OK
+    return card.challenge, SW.OK
 
 
 def h_get_response(card: SimCard, cmd: CommandApdu) -> Reply:
@@ -367,56 +368,56 @@ def _pin_failed(card: SimCard) -> Reply:
     card.pin.tries = max(0, card.pin.tries - 1)
     card.pin_verified = False
     if card.pin.tries == 0:
-        return b"", 0x6983
-    return b"", 0x63C0 | card.pin.tries
+        return b"", SW.AUTH_BLOCKED
+    return b"", SW.VERIFY_FAILED | card.pin.tries
 
 
 def h_verify(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.p1 != 0x00 or cmd.p2 != 0x00:
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     pin = card.pin
     if not cmd.data:                                 # Lc=0: ask for the counter, spend nothing
         if pin.value is None:
-            return b"", SW_OK
+            return b"", SW.OK
         if pin.blocked:
-            return b"", 0x6983
-        return b"", 0x63C0 | pin.tries
+            return b"", SW.AUTH_BLOCKED
+        return b"", SW.VERIFY_FAILED | pin.tries
     if not 2 <= len(cmd.data) <= 8:
-        return b"", 0x6700
+        return b"", SW.WRONG_LENGTH
     if pin.value is None:
-        return b"", 0x6A88
+        return b"", SW.KEY_NOT_FOUND
     if pin.blocked:
-        return b"", 0x6983
+        return b"", SW.AUTH_BLOCKED
     digits = decode_pin(cmd.data)
     if digits is None:
-        return b"", 0x6A80
+        return b"", SW.WRONG_DATA
     if secrets.compare_digest(digits, pin.value):
         pin.tries = pin.max_tries
         card.pin_verified = True
-        return b"", SW_OK
+        return b"", SW.OK
     return _pin_failed(card)
 
 
 def h_change_pin(card: SimCard, cmd: CommandApdu) -> Reply:
     """80 5E 01 00: old PIN ‖ FF ‖ new PIN, both cn (spec part 5, CHANGE PIN)."""
     if cmd.cla & 0xF0 != 0x80 or cmd.p1 != 0x01 or cmd.p2 != 0x00:
-        return b"", 0x6A86
+        return b"", SW.WRONG_P1P2
     if b"\xff" not in cmd.data or not 5 <= len(cmd.data) <= 17:
-        return b"", 0x6A80 if cmd.data else 0x6700
+        return b"", SW.WRONG_DATA if cmd.data else SW.WRONG_LENGTH
     pin = card.pin
     if pin.value is None:
-        return b"", 0x6A88
+        return b"", SW.KEY_NOT_FOUND
     if pin.blocked:
-        return b"", 0x6983
+        return b"", SW.AUTH_BLOCKED
     sep = cmd.data.index(b"\xff")
     old, new = decode_pin(cmd.data[:sep]), decode_pin(cmd.data[sep + 1:])
     if old is None or new is None or not 4 <= len(new) <= 12:
-        return b"", 0x6A80
+        return b"", SW.WRONG_DATA
     if not secrets.compare_digest(old, pin.value):
         return _pin_failed(card)
     pin.value = new
     pin.tries = pin.max_tries
-    return b"", SW_OK
+    return b"", SW.OK
 
 
 BASE_HANDLERS: dict[int, Handler] = {

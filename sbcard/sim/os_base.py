@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 
 Reply = tuple[bytes, int]
 #: ``handler(card, cmd) -> (data, sw)``: one convention for every simulated card's commands.
 Handler = Callable[[Any, CommandApdu], Reply]
 #: ``hook(card, cmd) -> reply | None``: a reply ends the command before its handler runs.
 CommandHook = Callable[[Any, CommandApdu], "Reply | None"]
-SW_OK = 0x9000
 INS_GET_RESPONSE = 0xC0
 
 
@@ -57,7 +57,7 @@ class CardOS(ABC):
             return refusal
         handler = self.handlers.get(cmd.ins)
         if handler is None:
-            return b"", 0x6D00
+            return b"", SW.INS_NOT_SUPPORTED
         return handler(self, cmd)
 
     def power_on(self) -> bytes:
@@ -76,11 +76,11 @@ class CardOS(ABC):
         try:
             cmd = CommandApdu.parse(raw)
         except ValueError:
-            return (0x6700).to_bytes(2, "big")
+            return SW.WRONG_LENGTH.to_bytes(2, "big")
         data, sw = self._dispatch(cmd)
         if cmd.ins != INS_GET_RESPONSE:
             self.pending = b""
-        if self.t0_get_response and data and cmd.data and sw == SW_OK:
+        if self.t0_get_response and data and cmd.data and sw == SW.OK:
             self.pending = data
             return bytes((0x61, len(data) & 0xFF))
         return data + sw.to_bytes(2, "big")
@@ -88,11 +88,11 @@ class CardOS(ABC):
     def get_response(self, cmd: CommandApdu) -> Reply:
         """GET RESPONSE: the next ``Le`` bytes of what a 61xx announced."""
         if not self.pending:
-            return b"", 0x6985
+            return b"", SW.CONDITIONS_NOT_SATISFIED
         want = cmd.le or 256
         if want > len(self.pending):
-            return b"", 0x6C00 | len(self.pending)
+            return b"", SW.WRONG_LE | len(self.pending)
         chunk, self.pending = self.pending[:want], self.pending[want:]
         if self.pending:
-            return chunk, 0x6100 | (len(self.pending) & 0xFF)
-        return chunk, SW_OK
+            return chunk, SW.MORE_DATA | (len(self.pending) & 0xFF)
+        return chunk, SW.OK

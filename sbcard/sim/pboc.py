@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import PBOC_DEBIT
 from sbcard.errors import BadInputError
 from sbcard.sim.card_os import Reply, SimCard, SimDF
@@ -52,9 +53,9 @@ def install(card: SimCard, persona: Persona) -> None:
 
     def gpo(c: SimCard, cmd: CommandApdu) -> Reply:
         if c.current_df is not df:
-            return previous(c, cmd) if previous else (b"", 0x6985)
+            return previous(c, cmd) if previous else (b"", SW.CONDITIONS_NOT_SATISFIED)
         if cmd.cla != 0x80 or not cmd.data or cmd.data[0] != 0x83:
-            return b"", 0x6A80
-        return _tlv(0x80, AIP + AFL), 0x9000
+            return b"", SW.WRONG_DATA
+        return _tlv(0x80, AIP + AFL), SW.OK
 
     card.handlers[0xA8] = gpo

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
 from sbcard.card.profiles.sections import SECTION, Sm2AuthConfig
 from sbcard.crypto import sm2, x509
@@ -173,59 +174,60 @@ class PkiState:
     def verify_admin(self, card: SimCard, cmd: CommandApdu) -> Reply:
         """00 20 01 00 10 E: E = SM4_{SM3(PIN)[:16]}(challenge ‖ 00…) proves the admin PIN."""
         if (cmd.p1, cmd.p2) != (0x01, 0x00):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if len(cmd.data) != 16:
-            return b"", 0x6700
+            return b"", SW.WRONG_LENGTH
         if self.admin_tries == 0:
-            return b"", 0x6983
+            return b"", SW.AUTH_BLOCKED
         challenge, card.challenge = card.challenge, None
         if challenge is None:
-            return b"", 0x6984
+            return b"", SW.NO_CHALLENGE
         pin = self.admin_pin + ("F" if len(self.admin_pin) % 2 else "")
         if cmd.data != pki_pin_proof(bytes.fromhex(pin), challenge):
             self.admin_tries -= 1
-            return b"", 0x6983 if self.admin_tries == 0 else 0x63C0 | self.admin_tries
+            return b"", (SW.AUTH_BLOCKED if self.admin_tries == 0
+                         else SW.VERIFY_FAILED | self.admin_tries)
         self.admin_tries = 3
         card.authenticated.add(ADMIN_MARK)
-        return b"", 0x9000
+        return b"", SW.OK
 
     def generate_key_pair(self, card: SimCard, cmd: CommandApdu) -> Reply:
         """80 40 00 00 08 C0020012 C2020013: a new key pair; the old certificate is void."""
         if cmd.cla != 0x80:
-            return b"", 0x6E00
+            return b"", SW.CLA_NOT_SUPPORTED
         if ADMIN_MARK not in card.authenticated:
-            return b"", 0x6982
+            return b"", SW.SECURITY_NOT_SATISFIED
         if cmd.data != bytes.fromhex("C0020012C2020013"):
-            return b"", 0x6A80
+            return b"", SW.WRONG_DATA
         self.key = sm2.PrivateKey.generate()
         self.certificate = None
         self.cert_ef.data[:] = b"\x00" * CERT_FILE_SIZE
-        return b"", 0x9000
+        return b"", SW.OK
 
     def export_public_key(self, card: SimCard, cmd: CommandApdu) -> Reply:
         """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key."""
         if cmd.cla != 0x80 or (cmd.p1, cmd.p2) != (0x82, 0x00):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if cmd.data != bytes.fromhex("C0020012C2020013"):
-            return b"", 0x6A80
+            return b"", SW.WRONG_DATA
         return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
 
     def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
         conf = self.config
         if cmd.cla != conf.cla:
-            return b"", 0x6E00
+            return b"", SW.CLA_NOT_SUPPORTED
         if (cmd.p1, cmd.p2) != (conf.p1, conf.p2):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if not cmd.data.startswith(conf.data_prefix):
-            return b"", 0x6A80
+            return b"", SW.WRONG_DATA
         payload = cmd.data[len(conf.data_prefix):]
         if conf.send == "digest":
             if len(payload) != 32:
-                return b"", 0x6700
+                return b"", SW.WRONG_LENGTH
             e = payload
         else:
             if len(payload) != conf.challenge_length:
-                return b"", 0x6700
+                return b"", SW.WRONG_LENGTH
             e = sm2_challenge_digest(self.key.public_key, payload, with_z=conf.hash == "sm3-z",
                                      user_id=conf.user_id)
         signature = sm2.sign_digest(self.key, e)
@@ -276,5 +278,5 @@ def _adf_only(method, previous):
             return method(c, cmd)
         if previous is not None:
             return previous(c, cmd)
-        return b"", 0x6D00
+        return b"", SW.INS_NOT_SUPPORTED
     return handler

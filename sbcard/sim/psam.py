@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.sw import SW
 from sbcard.card.profiles import load_profile
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_cbc, encrypt_ecb, xor_bytes
@@ -52,7 +53,7 @@ from sbcard.keys.psam import (
     PSAM_DDF_NAMES,
     psam_key_map,
 )
-from sbcard.sim.os_base import SW_OK, CardOS, Reply
+from sbcard.sim.os_base import CardOS, Reply
 
 MF_FID = 0x3F00
 SM4_DDF_FID = 0xDDF3
@@ -163,7 +164,7 @@ class SimPsam(CardOS):
     def _refuse(self, cmd: CommandApdu) -> Reply | None:
         cla = PSAM_CLA.get(cmd.ins)
         if cla is not None and cmd.cla != cla:
-            return b"", 0x6E00
+            return b"", SW.CLA_NOT_SUPPORTED
         return None
 
     # -- files ------------------------------------------------------------------------------
@@ -184,109 +185,109 @@ class SimPsam(CardOS):
 
     def _select(self, cmd: CommandApdu) -> Reply:
         if cmd.p2 not in (0x00, 0x0C):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if cmd.p1 == 0x04:
             if not cmd.data:
-                return b"", 0x6700
+                return b"", SW.WRONG_LENGTH
             for df in self._near():
                 if df.name and df.name.startswith(cmd.data):
                     return self._selected(df, cmd)
-            return b"", 0x6A82
+            return b"", SW.FILE_NOT_FOUND
         if cmd.p1 not in (0x00, 0x01, 0x02):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         if cmd.p1 == 0x00 and cmd.data in (b"", MF_FID.to_bytes(2, "big")):
             return self._selected(self.mf, cmd)
         if len(cmd.data) != 2:
-            return b"", 0x6700
+            return b"", SW.WRONG_LENGTH
         fid = int.from_bytes(cmd.data, "big")
         if fid in self.files and cmd.p1 in (0x00, 0x02):
             self.current_ef = fid
-            return b"", SW_OK
+            return b"", SW.OK
         if cmd.p1 in (0x00, 0x01):
             for df in self._near():
                 if df.fid == fid and df is not self.mf:
                     return self._selected(df, cmd)
-        return b"", 0x6A82
+        return b"", SW.FILE_NOT_FOUND
 
     def _selected(self, df: PsamDF, cmd: CommandApdu) -> Reply:
         self._enter(df)
-        return (b"" if cmd.p2 == 0x0C else df.fci), SW_OK
+        return (b"" if cmd.p2 == 0x0C else df.fci), SW.OK
 
     def _read_binary(self, cmd: CommandApdu) -> Reply:
         if cmd.p1 & 0x80:
             if cmd.p1 & 0x60:
-                return b"", 0x6A86
+                return b"", SW.WRONG_P1P2
             fid = next((f for f in self.files if f & 0x1F == cmd.p1 & 0x1F), None)
             if fid is None:
-                return b"", 0x6A82
+                return b"", SW.FILE_NOT_FOUND
             self.current_ef, offset = fid, cmd.p2
         else:
             if self.current_ef is None:
-                return b"", 0x6986
+                return b"", SW.NO_CURRENT_EF
             offset = (cmd.p1 << 8) | cmd.p2
         data = self.files[self.current_ef]
         if offset > len(data):
-            return b"", 0x6B00
+            return b"", SW.WRONG_OFFSET
         want = cmd.le or 256
         chunk = bytes(data[offset:offset + want])
         if cmd.le not in (None, 256) and len(chunk) < want:
-            return chunk, 0x6282
-        return chunk, SW_OK
+            return chunk, SW.END_OF_FILE
+        return chunk, SW.OK
 
     # -- crypto -----------------------------------------------------------------------------
     def _delivery_session_key(self, cmd: CommandApdu) -> Reply:
         """BF DE usage keyID: factors (8·N, card first) ‖ session factor (one block)."""
         df = self.current_df
         if not df.is_adf or df.algorithm is None:
-            return b"", 0x6985
+            return b"", SW.CONDITIONS_NOT_SATISFIED
         algorithm = df.algorithm
         factor_bytes = len(cmd.data) - algorithm.block_size
         if factor_bytes < 0 or factor_bytes % card_algos.FACTOR_SIZE:
-            return b"", 0x6700
+            return b"", SW.WRONG_LENGTH
         key = df.keys.get((cmd.p1 & 0x1F, cmd.p2))
         if key is None:
-            return b"", 0x6A88
+            return b"", SW.KEY_NOT_FOUND
         count = factor_bytes // card_algos.FACTOR_SIZE
         if cmd.p1 >> 5 != key.levels or count != key.levels:
-            return b"", 0x6A80
+            return b"", SW.WRONG_DATA
         factors = [cmd.data[i:i + 8] for i in range(0, factor_bytes, 8)]
         card_key = card_algos.diversify_levels(algorithm, key.value, factors)
         self.session = _Session(key, algorithm, card_algos.session_key(
             algorithm, card_key, cmd.data[factor_bytes:]))
         self.mac_chain = None
-        return b"", SW_OK
+        return b"", SW.OK
 
     def _cipher_data(self, cmd: CommandApdu) -> Reply:
         """80 FA: P1 01 MAC / 02 more follows / 04 data opens with the IV (00 02 05 07 03 01)."""
         if cmd.p2 != 0x00 or cmd.p1 not in (0x00, 0x02, 0x05, 0x07, 0x03, 0x01):
-            return b"", 0x6A86
+            return b"", SW.WRONG_P1P2
         session = self.session
         if session is None:
-            return b"", 0x6985
+            return b"", SW.CONDITIONS_NOT_SATISFIED
         size = session.algorithm.block_size
         if not cmd.data or len(cmd.data) % size:
-            return b"", 0x6700
+            return b"", SW.WRONG_LENGTH
         allowed = MAC_TYPES if cmd.p1 & CIPHER_MAC else ENCRYPT_TYPES
         if self.behaviour.enforce_usage and session.key.usage_type not in allowed:
-            return b"", 0x6985
+            return b"", SW.CONDITIONS_NOT_SATISFIED
         if not cmd.p1 & CIPHER_MAC:
             self.mac_chain = None
-            return encrypt_ecb(session.algorithm, session.value, cmd.data), SW_OK
+            return encrypt_ecb(session.algorithm, session.value, cmd.data), SW.OK
         if cmd.p1 & CIPHER_IV:
             chain, body = cmd.data[:size], cmd.data[size:]
             if not body and not cmd.p1 & CIPHER_MORE:
-                return b"", 0x6700
+                return b"", SW.WRONG_LENGTH
         elif self.mac_chain is None:
-            return b"", 0x6985
+            return b"", SW.CONDITIONS_NOT_SATISFIED
         else:
             chain, body = self.mac_chain, cmd.data
         if body:
             chain = encrypt_cbc(session.algorithm, session.value, body, chain)[-size:]
         if cmd.p1 & CIPHER_MORE:
             self.mac_chain = chain
-            return b"", SW_OK
+            return b"", SW.OK
         self.mac_chain = None
-        return reduce_mac(chain), SW_OK
+        return reduce_mac(chain), SW.OK
 
 
 def reduce_mac(last_block: bytes) -> bytes:

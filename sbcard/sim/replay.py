@@ -38,13 +38,14 @@ from dataclasses import dataclass
 
 from sbcard.apdu.dump import Dump, DumpExchange, load_dump, parse_dump
 from sbcard.apdu.redact import _pan_spans, mask_command
+from sbcard.apdu.sw import SW
 from sbcard.errors import MismatchError
 from sbcard.transport.base import CardTornError
 
 log = logging.getLogger(__name__)
 
 #: Answer to a command the dump does not hold: "no precise diagnosis".
-UNKNOWN_SW = 0x6F00
+UNKNOWN_SW = SW.NO_DIAGNOSIS
 
 
 class ReplayMismatchError(MismatchError):

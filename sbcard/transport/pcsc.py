@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sbcard import messages as msg
 from sbcard.errors import (
     AmbiguousReaderError,
     CardRemovedError,
@@ -52,11 +53,9 @@ def _raise_for(scard: Any, rv: int, where: str, *, in_command: bool = False) -> 
     code = rv & 0xFFFFFFFF
     text = f"{where}: {_message(scard, rv)} ({code:#010x})"
     if rv in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED):
-        raise NoServiceError(
-            "pcscd is not running: start it (`sudo systemctl start pcscd.socket`, or `pcscd`)"
-        )
+        raise NoServiceError(msg.NO_PCSCD)
     if rv == scard.SCARD_E_NO_READERS_AVAILABLE:
-        raise ReaderNotFoundError("no card reader found: plug one in (is libccid installed?)")
+        raise ReaderNotFoundError(msg.NO_READER)
     if rv in (scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
         raise ReaderNotFoundError(text)
     removed = (scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD,
@@ -150,7 +149,7 @@ def choose_reader(readers: list[ReaderInfo], spec: str | None,
 
 
 def _match_reader(readers: list[ReaderInfo], spec: str, listing: str) -> ReaderInfo:
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         idx = int(spec)
         if idx < len(readers):
             return readers[idx]
