@@ -36,6 +36,8 @@ from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
 from sbcard.ops.readers import reader_name, wait_for_card
 from sbcard.ops.session import StackOptions, open_channel, stack
+from sbcard.sim import state as sim_state
+from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import build_atr, load_persona
 from sbcard.sim.psam import load_psam_persona
 from sbcard.sim.replay import ReplayCard
@@ -194,6 +196,8 @@ class Workbench:
     steps: Say | None = None
     dump: Path | None = None            # record every session of this run
     wait: float = 0.0                   # seconds to wait for the card to be inserted
+    #: The simulated card's memory kept between runs (``--sim-state``; with ``sim`` only).
+    sim_state: Path | None = None
     say: Say = _noop
     warn: Say = _noop
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
@@ -269,6 +273,9 @@ class Workbench:
             # PSAM's reader is not there now, there is nothing to keep apart.
             with contextlib.suppress(TransportError):
                 reserved[reader_name(self.psam)] = "the PSAM (--psam)"
+        saved: list[SimCard] = []
+        if self.sim_state is not None:
+            wrap = self._with_sim_state(wrap, saved)
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
                                  on_record=self._step_sink(), on_wait=self.say,
@@ -279,6 +286,28 @@ class Workbench:
         finally:
             if writer is not None:
                 writer.close()
+            if saved and self.sim_state is not None:   # also after a failure: a wrong PIN
+                sim_state.save(self.sim_state, sim_state.capture(saved[0], str(self.sim)))
+
+    def _with_sim_state(self, wrap: Callable[[Transport], Transport] | None,
+                        saved: list[SimCard]) -> Callable[[Transport], Transport]:
+        """A link wrapper that gives the simulated card its saved memory (``sim_state``)."""
+        state_file = self.sim_state
+        if self.sim is None or state_file is None:
+            raise BadInputError("a simulated card's saved state goes with a simulated card")
+
+        def restore(link: Transport) -> Transport:
+            card = getattr(link, "card", None)
+            if not isinstance(card, SimCard):
+                raise BadInputError(f"{self.sim}: not a simulated card (a dump replays, it "
+                                    "keeps no state)")
+            previous = sim_state.load(state_file, str(self.sim))
+            if previous is not None:
+                sim_state.restore(card, previous)
+            saved.append(card)
+            return link if wrap is None else wrap(link)
+
+        return restore
 
 
 # --------------------------------------------------------------------------- batches

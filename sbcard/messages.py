@@ -75,6 +75,7 @@ TRIVIAL_PIN = Text("新密码过于简单（如 123456、000000、888888），�
 SAME_PIN = Text("新密码与原密码相同", "the new PIN is the same as the old one")
 PIN_TRIES_LEFT = Text("剩余密码次数: {n}", "PIN tries left: {n}")
 PIN_CORRECT = Text("密码正确", "PIN correct")
+PIN_BLOCKED = Text("密码已锁定", "PIN blocked")
 PIN_CHANGED = Text("密码已修改", "PIN changed")
 PIN_PIPED = Text("标准输入不是终端：密码请用 --pin-stdin 每行一个传入",
                  "stdin is not a terminal: give PINs with --pin-stdin, one per line")

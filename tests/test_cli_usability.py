@@ -184,3 +184,58 @@ def test_personalise_status_json(capsys, tmp_path):
     data = json.loads(out)
     assert rc == 0 and data["counts"]["done"] == 2 and len(data["holders"]) == 2
     assert "*" in data["holders"][0]["ssn"]
+
+
+# -- the in-process card keeps its memory with --sim-state ---------------------------------
+
+def test_sim_state_lets_a_technician_practise_a_lockout(capsys, tmp_path):
+    import json
+    import stat
+
+    state = str(tmp_path / "card.json")
+    sim = ("--sim", "demo", "--sim-state", state)
+    for left in (2, 1):
+        rc, _, err = run_cli(capsys, *sim, "verify", "pin", "--pin-stdin", stdin="999999\n")
+        assert rc == 6 and f"{left} tries left" in err
+    rc, _, err = run_cli(capsys, *sim, "verify", "pin", "--pin-stdin", stdin="999999\n")
+    assert rc == 8                                   # one try left: refused without --force
+    rc, _, _ = run_cli(capsys, *sim, "verify", "pin", "--pin-stdin", "--force",
+                       stdin="999999\n")
+    assert rc == 7                                   # the last try spent: blocked
+    rc, out, _ = run_cli(capsys, *sim, "pin", "status", "--json")
+    assert rc == 0 and json.loads(out)["blocked"] is True
+    assert stat.S_IMODE((tmp_path / "card.json").stat().st_mode) == 0o600
+    # without the state file the next command starts from the persona again
+    rc, out, _ = run_cli(capsys, "--sim", "demo", "pin", "status", "--json")
+    assert json.loads(out)["tries_left"] == 3
+
+
+def test_sim_state_chains_a_pin_change_and_keeps_files(capsys, tmp_path):
+    state = str(tmp_path / "card.json")
+    rc, _, err = run_cli(capsys, "--sim", "--sim-state", state, "pin", "change", "--pin-stdin",
+                         stdin="123456\n741852\n741852\n")
+    assert rc == 0, err
+    rc, _, _ = run_cli(capsys, "verify", "pin", "--pin-stdin", "--sim", "--sim-state", state,
+                       stdin="741852\n")
+    assert rc == 0                                   # the new PIN, from the saved memory
+    rc, _, err = run_cli(capsys, "--sim", "v3", "--sim-state", state, "read")
+    assert rc == 3 and "persona 'demo'" in err
+    rc, _, err = run_cli(capsys, "--sim-state", state, "atr")
+    assert rc == 2 and "goes with --sim" in err
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_as_documented(shell):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_SBCARD_COMPLETE": f"{shell}_source"}
+    source = subprocess.run([sys.executable, "-m", "sbcard"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert source.returncode == 0 and "_sbcard_completion" in source.stdout
+    if shell == "bash":
+        env.update(_SBCARD_COMPLETE="bash_complete", COMP_WORDS="sbcard re", COMP_CWORD="1")
+        words = subprocess.run([sys.executable, "-m", "sbcard"], env=env, capture_output=True,
+                               text=True, timeout=60).stdout.split()
+        assert "plain,read" in words and "plain,readers" in words

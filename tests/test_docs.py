@@ -40,3 +40,13 @@ def test_exit_codes_doc_matches_code():
     text = (DOCS / "exit-codes.md").read_text("utf-8")
     for code in ExitCode:
         assert f"| {code.value} | {code.name} |" in text
+
+
+def test_man_pages_are_generated_from_the_cli(tmp_path):
+    from sbcard.cli.manpages import write
+
+    pages = {p.name: p.read_text("utf-8") for p in write(tmp_path)}
+    expected = {f"{'-'.join(path.split())}.1" for path in command_paths()}
+    assert expected <= set(pages)
+    assert pages["sbcard.1"].startswith(".TH") and "\\-\\-sim\\-state" in pages["sbcard.1"]
+    assert "\\-\\-redact" in pages["sbcard-read.1"]

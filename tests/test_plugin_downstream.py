@@ -319,3 +319,56 @@ def test_slot_lock_makes_a_second_process_wait(tmp_path):
     assert heard == []                                  # we never had to wait
     free = other_process()
     assert free.returncode == 0 and "got it" in free.stdout
+
+
+# -- record in-process, replay wherever a persona is accepted -------------------------------
+
+_RECORD_REPLAY = textwrap.dedent("""
+    import pytest
+
+    from sbcard.ops.read import read_card
+    from sbcard.testing import ensure_plugin
+
+    pytest_plugins = ensure_plugin()
+
+    def test_record(sim_card, tmp_path_factory):
+        # an in-process recorder: the session goes to a dump, no subprocess
+        with sim_card.recording("read.dump") as channel:
+            assert read_card(channel).to_json()["name"] == "测试一"
+
+    @pytest.mark.sbcard_persona("read.dump")
+    def test_replay_by_marker(sim_card, apdu_log):
+        assert sim_card.persona is None and sim_card.faults is None
+        assert read_card(sim_card.channel).to_json()["name"] == "测试一"
+        assert sim_card.card.misses == [] and apdu_log.count(ins=0xB2) == 2
+
+    @pytest.mark.parametrize("sim_card", ["read.dump"], indirect=True)
+    def test_replay_by_parameter(sim_card):
+        assert read_card(sim_card.channel).to_json()["card_no"] == "A00000011"
+
+    def test_replay_by_factory(sim_card_factory):
+        card = sim_card_factory("read.dump")
+        assert read_card(card.channel).to_json()["card_no"] == "A00000011"
+""")
+
+
+def test_a_dump_file_wherever_a_persona_goes(pytester):
+    pytester.makepyfile(test_inner=_RECORD_REPLAY)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    dump = (pytester.path / "read.dump").read_text("utf-8")
+    assert dump.startswith("# sbcard-dump 1") and ">> 00A40400" in dump
+
+
+def test_the_guide_record_and_replay_examples_run_as_written(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "test-engineers.md"
+    section = guide.read_text("utf-8").split("### Replaying", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"test-engineers.md replay example {i + 1}", "exec"), {})
+    assert (tmp_path / "read.dump").is_file()

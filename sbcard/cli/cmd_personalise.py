@@ -56,13 +56,16 @@ def _recipe_path(name: str) -> Path:
 @click.option("--dry-run", is_flag=True,
               help="Validate the CSV and the recipe, print the first card's steps; no card.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--progress-every", default=10, show_default=True, type=click.IntRange(1),
+              metavar="N", help="When stderr is not a terminal (a log file): one progress "
+                                "line per N cards, with the pace and the ETA.")
 @click.pass_context
 def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal: str | None,
                 resume: bool, readers: tuple[str, ...], initial_pin_stdin: bool,
                 report: Path | None, release: str | None, reissue: tuple[str, ...],
                 show_status: bool, as_json: bool, ca: str | None,
                 robot_get: str | None, robot_done: str | None, robot_error: str | None,
-                dry_run: bool, no_progress: bool) -> int:
+                dry_run: bool, no_progress: bool, progress_every: int) -> int:
     """Personalise cards for the holders in HOLDERS.csv, one card per holder.
 
     \b
@@ -139,7 +142,8 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         return _run(st, holders, holder_list, journal_path, recipes, keys, authority,
                     initial_pin, resume=resume, reissue=reissue, report=report,
                     readers=readers, robot=(robot_get, robot_done, robot_error),
-                    no_progress=no_progress, recipe_name=str(recipe or "auto"))
+                    no_progress=no_progress, recipe_name=str(recipe or "auto"),
+                    progress_every=progress_every)
 
 
 def _sim_generation(persona: str) -> str:
@@ -153,7 +157,7 @@ def _sim_generation(persona: str) -> str:
 def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes: dict, keys,
          authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
          report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
-         recipe_name: str) -> int:
+         recipe_name: str, progress_every: int = 10) -> int:
     from sbcard.card.profiles import load_profile
     from sbcard.compose import SimSlot
     from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
@@ -181,16 +185,17 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
     for notice in opened.notices:
         click.echo(f"sbcard: {notice}", err=True)
     bar = None
-    if not no_progress:
-        bar = click.progressbar(length=counts.total, label="personalising 制卡",
-                                file=sys.stderr, show_pos=True)
-        bar.update(counts.done)
+    if not no_progress and st.verbosity >= 0:
+        from sbcard.cli.progress import BatchProgress
+
+        bar = BatchProgress(counts.total, counts.done, sys.stderr, every=progress_every)
+        bar.start()
 
     def show(o) -> None:
         if bar is not None and o.outcome == "done":
-            bar.update(1)
+            bar.advance()
         if o.outcome != "done":
-            click.echo("\n" + describe(o), err=True)
+            click.echo(("\n" if bar is not None and bar.tty else "") + describe(o), err=True)
 
     outcomes = OutcomeLog(report_writer, show)
     plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
@@ -217,7 +222,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
         run_batch(slots, journal_path, plan)
     finally:
         if bar is not None:
-            bar.render_finish()
+            bar.finish()
         if report_writer is not None:
             report_writer.close()
     with Journal(journal_path) as log:

@@ -182,15 +182,16 @@ def pin_status_cmd(ctx: click.Context, as_json: bool) -> None:
     """How many PIN tries are left (spends none)."""
     from sbcard.ops.pin import pin_status, select_ssse
 
-    with state(ctx).session() as channel:
+    st = state(ctx)
+    with st.session() as channel:
         select_ssse(channel)
         status = pin_status(channel)
     if as_json:
         echo_json(status.to_json())
     elif status.blocked:
-        click.echo("PIN blocked 密码已锁定")
+        click.echo(st.text(msg.PIN_BLOCKED))
     else:
-        click.echo(f"PIN tries left 剩余次数: {_tries_text(status.tries_left)}")
+        click.echo(st.text(msg.PIN_TRIES_LEFT, n=_tries_text(status.tries_left)))
 
 
 @pin.command("change")

@@ -33,6 +33,7 @@ class CliState:
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
     lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
+    sim_state: Path | None = None       # --sim-state FILE: the simulated card's memory
     _bench: Any = field(default=None, repr=False)
 
     @property
@@ -45,7 +46,8 @@ class CliState:
                 hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
                 trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
                 steps=self.step if self.verbosity == 1 else None, dump=self.dump,
-                wait=self.wait, say=self.info, warn=lambda m: click.echo(m, err=True))
+                wait=self.wait, sim_state=self.sim_state, say=self.info,
+                warn=lambda m: click.echo(m, err=True))
         return self._bench
 
     @property
@@ -74,6 +76,14 @@ class CliState:
         return self.bench.key_source()
 
     def session(self, *, raw: bool = False) -> AbstractContextManager[ApduChannel]:
+        if self.sim_state is not None:
+            from sbcard.apdu.dump import is_dump_file
+
+            if self.sim is None:
+                raise click.UsageError("--sim-state goes with --sim (the in-process card)")
+            if is_dump_file(self.sim):
+                raise click.UsageError("--sim-state: this --sim is not a simulated card "
+                                       "(a dump replays, it keeps no state)")
         return self.bench.session(raw=raw)
 
 

@@ -117,6 +117,11 @@ SHORT_HELP = {
                    "waited for); -vv: also every APDU, as --trace.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Only results and errors: no progress bars, tries-left notes or hints.")
+@click.option("--sim-state", metavar="FILE", envvar="SBCARD_SIM_STATE", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="With --sim: keep the simulated card's memory (PIN and its tries, files, "
+                   "blocked flags) in FILE between commands (env SBCARD_SIM_STATE). Without "
+                   "it every command starts from the persona.")
 @click.option("--lang", type=click.Choice(["zh", "en", "both"]), envvar="SBCARD_LANG",
               default=None,
               help="Language of messages for the operator (env SBCARD_LANG). Default from the "
@@ -126,7 +131,8 @@ SHORT_HELP = {
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float, verbose: int, quiet: bool, lang: str | None) -> None:
+        dump: Path | None, wait: float, verbose: int, quiet: bool, sim_state: Path | None,
+        lang: str | None) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
     \b
@@ -147,7 +153,7 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
                        wait=wait, verbosity=-1 if quiet else verbose,
-                       lang=lang or default_lang())
+                       lang=lang or default_lang(), sim_state=sim_state)
 
 
 def _command_line(args: list[str]) -> list[str]:

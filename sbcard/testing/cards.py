@@ -5,6 +5,7 @@ saw and a ``FaultInjector`` on it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -13,11 +14,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.dump import DumpLayer, DumpWriter
 from sbcard.apdu.t0 import T0Layer
 from sbcard.compose import SessionOptions, open_session
-from sbcard.sim.card_os import SimCard
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
+from sbcard.sim.replay import ReplayCard
 from sbcard.sim.vpcd import VpcdServer
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
 from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly, slot_lock
@@ -33,16 +35,51 @@ class SimulatedCard:
     """
 
     def __init__(self, persona: Persona, log: ApduLog | None = None) -> None:
-        self.persona = persona
-        self.card: SimCard = persona.build_card()
+        self.persona: Persona | None = persona
+        self.card: Any = persona.build_card()
+        self.faults: FaultInjector | None = FaultInjector(self.card)
+        self._connect(log, f"simulator: {persona.name}",
+                      "T=0" if persona.behaviour.t0_get_response else "T=1")
+
+    @classmethod
+    def from_dump(cls, path: str | os.PathLike[str], log: ApduLog | None = None,
+                  **replay_options: Any) -> SimulatedCard:
+        """A recorded session (``sbcard --dump``) as the card: a ``ReplayCard`` in-process.
+
+        ``persona`` and ``faults`` are None (a replay answers what was recorded);
+        ``card.misses`` lists commands the dump did not hold.
+        """
+        self = cls.__new__(cls)
+        self.persona = None
+        self.card = ReplayCard.load(path, **replay_options)
+        self.faults = None
+        self._connect(log, f"replay: {path}", self.card.protocol)
+        return self
+
+    def _connect(self, log: ApduLog | None, description: str, protocol: str) -> None:
         self.log = log if log is not None else ApduLog()
-        self.faults = FaultInjector(self.card)
-        self.transport = SimulatedTransport(
-            RecordingCard(self.card, self.log), f"simulator: {persona.name}",
-            protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
+        self.transport = SimulatedTransport(RecordingCard(self.card, self.log), description,
+                                            protocol=protocol)
         self.transport.connect()
         self.channel = ApduChannel(T0Layer(self.transport))
         self.raw_channel = ApduChannel(self.transport)
+
+    @contextmanager
+    def recording(self, path: str | os.PathLike[str]) -> Iterator[ApduChannel]:
+        """A channel to this card whose exchanges go to a dump at ``path``, in-process.
+
+        The dump is the one ``sbcard --dump FILE`` writes (header, masked exchanges with
+        timing), so ``sbcard --sim FILE``, ``sbcard sim replay FILE`` and
+        ``SimulatedCard.from_dump(FILE)`` replay it.
+        """
+        writer = DumpWriter(path)
+        layer = DumpLayer(self.transport, writer)
+        writer.header(reader=self.transport.description, atr=self.transport.atr,
+                      protocol=self.transport.protocol)
+        try:
+            yield ApduChannel(T0Layer(layer))
+        finally:
+            writer.close()
 
     @property
     def atr(self) -> bytes:
@@ -71,13 +108,18 @@ class PcscdCard:
     ``session()`` talk to it from this process through PC/SC.
     """
 
-    def __init__(self, service: PcscdService, persona: Persona, log: ApduLog | None = None,
-                 slot: int = CARD_SLOT) -> None:
+    def __init__(self, service: PcscdService, persona: Persona | str | os.PathLike[str],
+                 log: ApduLog | None = None, slot: int = CARD_SLOT) -> None:
         self.service = service
-        self.persona = persona
-        self.card: SimCard = persona.build_card()
+        self.card: Any
+        if isinstance(persona, Persona):
+            self.persona: Persona | None = persona
+            self.card = persona.build_card()
+            self.faults: FaultInjector | None = FaultInjector(self.card)
+        else:                                    # a session dump (sbcard --dump): replay it
+            self.persona, self.faults = None, None
+            self.card = ReplayCard.load(persona)
         self.log = log if log is not None else ApduLog()
-        self.faults = FaultInjector(self.card)
         self.slot = slot
         self.port = service.port(slot)
         self.reader = service.reader(slot)

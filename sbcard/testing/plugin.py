@@ -178,12 +178,34 @@ def persona_factory(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return PersonaFactory(lambda: tmp_path_factory.mktemp("personas"))
 
 
+class _DumpFile(str):
+    """A persona argument that names a session dump: the card replays it."""
+
+
+def _dump_or(request: pytest.FixtureRequest, name: Any) -> Any:
+    """``name`` as a ``_DumpFile`` when it is a dump (relative to the test file, else the
+    current folder), else unchanged."""
+    from pathlib import Path
+
+    from sbcard.apdu.dump import is_dump_file
+
+    if not isinstance(name, str | os.PathLike) or isinstance(name, _DumpFile):
+        return name
+    for candidate in (Path(request.path).parent / name, Path(name)):
+        if candidate.is_file() and is_dump_file(candidate):
+            return _DumpFile(candidate)
+    return name
+
+
 def _persona_for(request: pytest.FixtureRequest, factory: Any) -> Any:
+    """The persona (or ``_DumpFile``) a card fixture is asked for: a parameter, the
+    ``sbcard_persona`` marker, else demo. A dump file is accepted wherever a name is."""
     from sbcard.sim.persona import Persona
 
     param = getattr(request, "param", None)
     if param is not None:
-        if isinstance(param, Persona):
+        param = _dump_or(request, param)
+        if isinstance(param, Persona | _DumpFile):
             return param
         if isinstance(param, str):
             return factory(param)
@@ -195,10 +217,11 @@ def _persona_for(request: pytest.FixtureRequest, factory: Any) -> Any:
     marker = request.node.get_closest_marker("sbcard_persona")
     if marker is not None:
         keywords = dict(marker.kwargs)
-        base = marker.args[0] if marker.args else keywords.pop("base", "demo")
-        if isinstance(base, Persona):
+        base = _dump_or(request, marker.args[0] if marker.args else keywords.pop("base", "demo"))
+        if isinstance(base, Persona | _DumpFile):
             if keywords:
-                raise TypeError("sbcard_persona: keywords go with a persona name, not a Persona")
+                raise TypeError("sbcard_persona: keywords go with a persona name, not a "
+                                "Persona or a dump file")
             return base
         return factory(base, **keywords)
     return factory("demo")
@@ -210,7 +233,9 @@ def sim_card(request: pytest.FixtureRequest, apdu_log: Any,
     """A connected in-process ``SimulatedCard`` (persona: marker/param, default demo)."""
     from sbcard.testing.cards import SimulatedCard
 
-    card = SimulatedCard(_persona_for(request, persona_factory), apdu_log)
+    chosen = _persona_for(request, persona_factory)
+    card = (SimulatedCard.from_dump(chosen, apdu_log) if isinstance(chosen, _DumpFile)
+            else SimulatedCard(chosen, apdu_log))
     yield card
     card.close()
 
@@ -224,6 +249,14 @@ def sim_card_factory(apdu_log: Any, persona_factory: Any) -> Iterator[Any]:
     made: list[Any] = []
 
     def make(persona: Any = "demo", **keywords: Any) -> Any:
+        from sbcard.apdu.dump import is_dump_file
+
+        if isinstance(persona, str | os.PathLike) and is_dump_file(persona):
+            if keywords:
+                raise TypeError("keywords go with a persona name, not a dump file")
+            card = SimulatedCard.from_dump(persona, apdu_log)
+            made.append(card)
+            return card
         if isinstance(persona, Persona):
             if keywords:
                 raise TypeError("keywords go with a persona name, not a Persona")
@@ -294,5 +327,6 @@ def pcscd_card(request: pytest.FixtureRequest, pcscd_service: Any, apdu_log: Any
     card = PcscdCard(pcscd_service, _persona_for(request, persona_factory), apdu_log)
     card.insert()
     yield card
-    card.faults.clear()
+    if card.faults is not None:
+        card.faults.clear()
     card.remove()
