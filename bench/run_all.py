@@ -86,9 +86,29 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
             out.append((f"Personalisation {label}, through pcscd (card time)",
                         fmt(None if x is None else x.get("cards_per_minute_in_reader"), ".0f",
                             " cards/min"), ""))
+    n = results.get("national", {})
+    if "error" not in n and n:
+        out += _national_rows(n)
     for name, res in results.items():
         if "error" in res:
             out.append((f"{name} benchmark", f"failed: {res['error']}", ""))
+    return out
+
+
+def _national_rows(n: dict) -> list[tuple[str, str, str]]:
+    out = []
+    for where, label in (("in_process", "in-process simulator"), ("pcscd", "through pcscd")):
+        r = n.get(where)
+        if not r:
+            out.append((f"iReadCardBas, C library vs Python API ({label})", "unavailable", ""))
+            continue
+        c, py = r["c_library"], r["python_api"]
+        out.append((f"iReadCardBas per call, C library / Python API ({label})",
+                    f"{c['median_ms']:.3f} ms / {py['median_ms']:.3f} ms = "
+                    f"{r['c_vs_python']:.2f}×", "≤ 1.1×"))
+        out.append((f"iReadCardBas first call from C, interpreter start included ({label})",
+                    f"{c['first_call_ms']:.0f} ms (Python API: {py['first_call_ms']:.0f} ms)",
+                    "< 300 ms"))
     return out
 
 
@@ -151,6 +171,8 @@ def main() -> None:
         "transport": run("bench_transport.py", "--n", "200" if q else "1000"),
         "read": run("bench_read.py", "--runs", "5" if q else "15"),
         "crypto": run("bench_crypto.py", *(["--n", "20"] if q else [])),
+        "national": run("bench_national.py", "--n", "50" if q else "200",
+                        "--rounds", "2" if q else "3"),
         "personalise": run("bench_personalise.py", "--cards", "100" if q else "600",
                            "--pcscd-cards", "5" if q else "20"),
     }

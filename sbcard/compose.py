@@ -198,6 +198,8 @@ class Workbench:
     wait: float = 0.0                   # seconds to wait for the card to be inserted
     #: The simulated card's memory kept between runs (``--sim-state``; with ``sim`` only).
     sim_state: Path | None = None
+    #: Traces and dumps mask the holder's ID number and name (EF06) unless False.
+    redact_holder: bool = True
     say: Say = _noop
     warn: Say = _noop
     #: Readers holding something else this run (the PSAM's): never taken for the card's.
@@ -218,7 +220,7 @@ class Workbench:
         seen = self._dump_sessions.get(path, 0)
         writer = DumpWriter(path, append=seen > 0)
         self._dump_sessions[path] = seen + 1
-        return writer, lambda link: DumpLayer(link, writer)
+        return writer, lambda link: DumpLayer(link, writer, redact_holder=self.redact_holder)
 
     def _trace_sink(self, prefix: str = "") -> Say | None:
         sink = self.trace
@@ -279,7 +281,7 @@ class Workbench:
         options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
                                  trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
                                  on_record=self._step_sink(), on_wait=self.say,
-                                 reserved=reserved)
+                                 reserved=reserved, redact_holder=self.redact_holder)
         try:
             with open_session(options) as channel:
                 yield channel

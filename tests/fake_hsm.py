@@ -16,9 +16,10 @@ from sbcard.keys.builtin import builtin_key_file
 
 def answer(request: dict) -> dict:
     keys = builtin_key_file()
-    ctx = CardContext(b"", request["region"], Algorithm.from_id(int(request["algorithm"], 16)))
-    # The HSM gets the card factor, not the ATR: rebuild a context whose last 8 bytes match.
-    ctx = CardContext(bytes.fromhex(request["card_factor"]), ctx.region, ctx.algorithm)
+    # The HSM is given the card factor (and the ATR it came from): it uses the factor.
+    ctx = CardContext(bytes.fromhex(request.get("atr", "")), request["region"],
+                      Algorithm.from_id(int(request["algorithm"], 16)),
+                      factor=bytes.fromhex(request["card_factor"]))
     key_id = int(request["key_id"], 16)
     challenge = bytes.fromhex(request["challenge"])
     step = request["step"]

@@ -1,7 +1,8 @@
 import pytest
 
 from sbcard.apdu.atr import Atr
-from sbcard.card.historical import SsHistorical, card_factor
+from sbcard.card.factors import card_factor
+from sbcard.card.historical import SsHistorical
 from sbcard.errors import BadInputError
 from sbcard.ops.identify import identify_atr
 

@@ -88,13 +88,34 @@ def test_region_validation(bad: str) -> None:
 
 
 def test_card_factor_from_full_atr_and_historical_bytes() -> None:
-    atr = h("3B6D000000814A444686605199000001AC")  # spec §1.2 sample
+    atr = h("3B6D000000814A444686605199000001AC")  # SI_3rdCard docs/加密机方式指令流.txt
     assert ca.card_factor(atr) == h("86605199000001AC")
     assert ca.card_factor(atr[4:]) == h("86605199000001AC")  # 13 historical bytes
-    with pytest.raises(BadInputError, match="8 to 33 bytes"):
-        ca.card_factor(h("3B6D0000008149"))
-    with pytest.raises(BadInputError, match="8 to 33 bytes"):
+    with pytest.raises(BadInputError, match="only 3 historical"):
+        ca.card_factor(h("3B63000000814A"))
+    with pytest.raises(BadInputError):
         ca.card_factor(bytes(34))
+
+
+def test_card_factor_skips_tck_of_class_b_and_contactless_atrs() -> None:
+    """Part 9 §7.3.3: historical bytes 6-13, never the ATR's last 8 bytes (which end in TCK)."""
+    hist = h("0081544C9686845101C0666779")   # sscard-spec §1.2, a 3.0 contactless card [S4]
+    # Class B / clock stop (part 2 §8.3.3): TD1=80, TD2=1F, TA3, then TCK.
+    class_b = h("3BED000080 1F42") + hist
+    class_b += bytes([_xor(class_b[1:])])
+    # PC/SC part 3 synthesised ATR of an ISO 14443-4 card: 3B 8D 80 01 ‖ hist ‖ TCK.
+    contactless = h("3B8D8001") + hist
+    contactless += bytes([_xor(contactless[1:])])
+    for atr in (class_b, contactless):
+        assert ca.card_factor(atr) == h("86845101C0666779")
+        assert atr[-8:] != h("86845101C0666779")
+
+
+def _xor(data: bytes) -> int:
+    out = 0
+    for b in data:
+        out ^= b
+    return out
 
 
 # --------------------------------------------------------------------------- diversification

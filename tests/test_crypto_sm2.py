@@ -494,3 +494,15 @@ def test_sm2_curve_oid_in_our_keys() -> None:
     assert _oid(sm2.CURVE_OID) == h("06082A811CCF5501822D")
     assert _oid(sm2.CURVE_OID) in PrivateKey(VEC_D).to_der()
     assert _oid(sm2.CURVE_OID) in PrivateKey(VEC_D).public_key.to_der()
+
+
+@pytest.mark.parametrize("d", [1, 0x53E6 << 232, (1 << 248) - 1])
+def test_private_key_with_leading_zero_bytes_round_trips(d: int) -> None:
+    # RFC 5915 writes the scalar at full width (32 bytes, leading zeros kept), as OpenSSL
+    # does; the strict DER check must not take those zeros for a non-minimal encoding.
+    key = PrivateKey(d)
+    for fmt in ("pkcs8", "sec1"):
+        der = key.to_der(fmt)
+        assert b"\x04\x20" + key.to_bytes() in der
+        assert PrivateKey.from_der(der) == key
+        assert PrivateKey.from_pem(key.to_pem(fmt)) == key

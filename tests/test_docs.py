@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sbcard.cli.docgen import command_paths, render
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -42,6 +44,7 @@ def test_exit_codes_doc_matches_code():
         assert f"| {code.value} | {code.name} |" in text
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")    # click-man on click 8.2
 def test_man_pages_are_generated_from_the_cli(tmp_path):
     from sbcard.cli.manpages import write
 

@@ -48,7 +48,8 @@ def replay_read(path, **kwargs) -> dict:
 
 def test_read_dump_replays_to_the_same_json(capsys, tmp_path):
     dump = tmp_path / "read.dump"
-    code, recorded, _ = run_cli(capsys, "--sim", "demo", "--dump", str(dump), "read", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "demo", "--no-redact", "--dump", str(dump),
+                                "read", "--json")
     assert code == 0
     assert replay_read(dump) == json.loads(recorded)           # through a ReplayCard
     code, replayed, _ = run_cli(capsys, "--sim", str(dump), "read", "--json")
@@ -133,7 +134,8 @@ def test_no_psam_dump_without_a_psam(capsys, tmp_path):
 
 def test_bank_number_masked_in_dump_and_replay_output_equal(capsys, tmp_path):
     path = tmp_path / "bank.dump"
-    code, recorded, _ = run_cli(capsys, "--sim", "--dump", str(path), "read", "--bank", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "--no-redact", "--dump", str(path), "read",
+                                "--bank", "--json")
     assert code == 0
     text = path.read_text("utf-8")
     assert "6217009999000000016" not in text and "621700*********0016" in text
@@ -149,7 +151,8 @@ def test_unmasked_pan_keeps_a_valid_check_digit():
 
 def test_t0_card_dump_has_the_get_response_rounds(capsys, tmp_path):
     path = tmp_path / "t0.dump"
-    code, recorded, _ = run_cli(capsys, "--sim", "t0quirks", "--dump", str(path), "read", "--json")
+    code, recorded, _ = run_cli(capsys, "--sim", "t0quirks", "--no-redact", "--dump", str(path),
+                                "read", "--json")
     assert code == 0
     dump = load_dump(path)
     assert dump.protocol == "T=0" and any(e.command.startswith("00C0") for e in dump.exchanges)

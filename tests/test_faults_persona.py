@@ -43,6 +43,14 @@ def test_chosen_sw_and_delay():
     assert t.transmit(bytes.fromhex("00B2072C00"))[-2:] == b"\x90\x00"   # times = 1
 
 
+def test_fault_answer_data_is_hex_checked():
+    t = link({"answer": [{"match": "00B2", "sw": "9000", "data": "0x01 02"}]})
+    t.transmit(SELECT)
+    assert t.transmit(bytes.fromhex("00B2072C00")) == bytes.fromhex("01029000")
+    with pytest.raises(BadInputError, match="fault answer data: 'x' at position 4"):
+        link({"answer": [{"match": "00B2", "sw": "9000", "data": "0x1x"}]})
+
+
 def test_unknown_fault_key_is_an_error():
     with pytest.raises(BadInputError, match="unknown key"):
         link({"tear_sometimes": 1})

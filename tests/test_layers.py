@@ -61,8 +61,10 @@ FACADES: dict[tuple[str, str], str] = {
 
 #: Where a function-level import of an sbcard module is a deliberate boundary: CLI commands
 #: (so ``sbcard --help`` starts fast), the pytest plugin (loaded by every pytest run in the
-#: environment), and the optional SM2 backends. Anywhere else it papers over a cycle.
-LAZY_BOUNDARIES = ("sbcard.cli", "sbcard.__main__", "sbcard.testing.plugin", "sbcard.crypto.sm2")
+#: environment), the C library's entry (an import error becomes a national return code) and
+#: the optional SM2 backends. Anywhere else it papers over a cycle.
+LAZY_BOUNDARIES = ("sbcard.cli", "sbcard.__main__", "sbcard.testing.plugin",
+                   "sbcard.national.cabi", "sbcard.crypto.sm2")
 
 
 def _modules() -> dict[str, Path]:

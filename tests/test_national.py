@@ -350,3 +350,14 @@ def test_environment_reaches_the_driver(monkeypatch):
     monkeypatch.delenv("SBCARD_DRIVER_CONFIG", raising=False)
     monkeypatch.setenv("HOME", os.devnull)
     assert SSCardDriver().iReadCardBas(1)[0] == 0
+
+
+def test_docs_list_every_code_and_function():
+    from sbcard.national.driver import NATIONAL_FUNCTIONS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "national-interface.md").read_text(
+        encoding="utf-8")
+    for c in codes.TABLE:
+        assert f"| {c.code} | {c.zh} |" in doc, c.code
+    for name in NATIONAL_FUNCTIONS:
+        assert name in doc

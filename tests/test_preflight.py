@@ -83,3 +83,12 @@ def test_a_huge_bad_field_gives_a_one_line_message(capsys, tmp_path):
     assert code == 3
     problems = [line for line in err.splitlines() if line.strip().startswith("row ")]
     assert len(problems) == 2 and all(len(line) <= 170 for line in problems)
+
+
+def test_personalise_refuses_trace_and_dump_with_sim_rather_than_ignoring(capsys, tmp_path):
+    csv = write_csv(tmp_path / "h.csv", holder_rows(1))
+    for extra in (("--trace",), ("--dump", str(tmp_path / "d.dump"))):
+        code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", *extra,
+                               "personalise", str(csv), "--no-progress")
+        assert code == 2 and "not recorded for simulated batches" in err
+    assert not (tmp_path / "h.journal.sqlite").exists()

@@ -248,3 +248,19 @@ def test_cli_photo_dash_goes_to_stdout(capsysbinary):
     assert exc.value.code == 0
     assert out.startswith(b"\xff\xd8") and out.rstrip(b"\x00").endswith(b"\xff\xd9")
     assert b'"file": "-"' in err and f'"bytes": {len(out)}'.encode() in err   # JSON: stderr
+
+
+def test_read_no_redact_unmasks_output_and_trace(capsys):
+    """`read --no-redact`: full PAN in the output and the holder unmasked in the trace; the
+    default masks the holder in the trace only; `sbcard --no-redact` only the trace."""
+    name_hex = "测试一".encode("gbk").hex().upper()
+    code, out, err = run_cli(capsys, "--sim", "--trace", "read", "--no-redact", "--bank",
+                             "--json")
+    assert code == 0 and json.loads(out)["bank"]["pan"] == "6217009999000000016"
+    assert name_hex in err
+    code, out, err = run_cli(capsys, "--sim", "--trace", "read", "--bank", "--json")
+    assert json.loads(out)["ssn"] == "519900199001010015" and name_hex not in err
+    assert json.loads(out)["bank"]["pan"] == "621700*********0016"
+    code, out, err = run_cli(capsys, "--sim", "--trace", "--no-redact", "read", "--bank",
+                             "--json")
+    assert name_hex in err and json.loads(out)["bank"]["pan"] == "621700*********0016"

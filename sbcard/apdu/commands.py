@@ -39,9 +39,9 @@ def select_mf() -> CommandApdu:
     return CommandApdu(0x00, 0xA4, 0x00, 0x00, b"\x3f\x00", name="SELECT MF")
 
 
-def select_ef(fid: int) -> CommandApdu:
-    """SELECT EF under the current DF (P1=02, the spec's form)."""
-    return CommandApdu(0x00, 0xA4, 0x02, 0x00, fid.to_bytes(2, "big"), name=f"SELECT EF {fid:04X}")
+def select_ef(fid: int, *, p1: int = 0x02) -> CommandApdu:
+    """SELECT EF under the current DF: P1=02 is the spec's form; 00 what many drivers send."""
+    return CommandApdu(0x00, 0xA4, p1, 0x00, fid.to_bytes(2, "big"), name=f"SELECT EF {fid:04X}")
 
 
 def read_record(p1: int, *, sfi: int = 0, mode: RecordMode = RecordMode.NUMBER,

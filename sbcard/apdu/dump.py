@@ -124,8 +124,9 @@ class DumpLayer(TraceLayer):
     The writer belongs to whoever made it (it may outlive this session and take the next).
     """
 
-    def __init__(self, inner: Transport, writer: DumpWriter) -> None:
-        super().__init__(inner, sink=None, on_record=self._record)
+    def __init__(self, inner: Transport, writer: DumpWriter, *,
+                 redact_holder: bool = True) -> None:
+        super().__init__(inner, sink=None, on_record=self._record, redact_holder=redact_holder)
         self.writer = writer
         self._sent_at = 0.0
 

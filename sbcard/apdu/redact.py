@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sbcard.apdu import tlv
-
 MASK_BYTE = "**"
 
 
@@ -34,8 +32,17 @@ SECRET_COMMANDS: tuple[SecretRule, ...] = (
     SecretRule(0x80, 0xC4, "PIN hash request: PIN block"),
 )
 
-#: BER-TLV tags holding a bank card number: 5A PAN, 57 track 2 equivalent.
-PAN_TAGS: frozenset[int] = frozenset({0x5A, 0x57, 0x9F6B})
+#: BER-TLV tags holding a bank card number: 5A PAN, 57 track 2 equivalent, 9F6B track 2
+#: data (BCD, PAN before the D separator), 56 track 1 data (ASCII: masked whole).
+PAN_TAGS: frozenset[int] = frozenset({0x5A, 0x57, 0x9F6B, 0x56})
+ASCII_TRACK_TAGS: frozenset[int] = frozenset({0x56})
+
+#: The holder file EF06 (SFI 06) and the tags of its records that identify a person: 社会保障
+#: 号码 08, 姓名 09, 姓名扩展 4E, 出生日期 0D (the same tags as sbcard/card/elements.py; a test
+#: keeps the two equal). Masked in traces and dumps, which are made to be shared.
+HOLDER_SFI = 0x06
+HOLDER_FID = b"\xEF\x06"
+HOLDER_TAGS: frozenset[int] = frozenset({0x08, 0x09, 0x4E, 0x0D})
 
 #: Only responses that open with an EMV template are scanned: 70 record, 77 GPO format 2,
 #: 6F FCI. Other answers (challenges, social-security records) are left as they are.
@@ -70,38 +77,89 @@ def mask_pan_digits(digits: str) -> str:
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
-def mask_response(response: bytes) -> str:
-    """Hex of a response with PAN values masked (``*`` for each hidden digit)."""
+def mask_response(response: bytes, before: bytes = b"") -> str:
+    """Hex of a response with PAN values masked (``*`` for each hidden digit).
+
+    ``before``: the earlier T=0 chunks of the same answer (61xx + GET RESPONSE), so a PAN
+    split across chunks is found; a PAN cut by a chunk boundary is masked whole.
+    """
     data, sw = response[:-2], response[-2:]
-    spans = list(_pan_spans(data))
-    if not spans:
-        return response.hex().upper()
-    text = data.hex().upper()
-    out = []
-    last = 0
-    for start, end in spans:
-        out.append(text[last:start * 2])
+    whole = before + data
+    text = whole.hex().upper()
+    out = list(text)
+    for tag, start, end, cut in _pan_spans(whole):
         nibbles = text[start * 2:end * 2]
-        digits = nibbles.split("D")[0].rstrip("F")
-        out.append(mask_pan_digits(digits) + nibbles[len(digits):])
-        last = end * 2
-    out.append(text[last:])
-    return "".join(out) + sw.hex().upper()
+        if cut or tag in ASCII_TRACK_TAGS:
+            masked = "*" * len(nibbles)
+        else:
+            digits = nibbles.split("D")[0].rstrip("F")
+            masked = mask_pan_digits(digits) + nibbles[len(digits):]
+        out[start * 2:end * 2] = masked
+    return "".join(out)[len(before) * 2:] + sw.hex().upper()
 
 
-def _pan_spans(data: bytes) -> list[tuple[int, int]]:
-    """Byte ranges of PAN values inside a BER-TLV response (record templates nest)."""
+def _pan_spans(data: bytes) -> list[tuple[int, int, int, bool]]:
+    """(tag, start, end, cut) of PAN values in a BER-TLV response whose first byte is an
+    EMV template; tolerant of an answer cut short (``cut``: the value runs past the end)."""
     if not data or data[0] not in PAN_TEMPLATES:
         return []
-    try:
-        objects = tlv.parse(data)
-    except tlv.TlvError:
-        return []
-    spans: list[tuple[int, int]] = []
-    stack = list(objects)
-    while stack:
-        obj = stack.pop()
-        if obj.tag in PAN_TAGS:
-            spans.append((obj.offset, obj.offset + len(obj.value)))
-        stack.extend(obj.children)
-    return sorted(spans)
+    spans: list[tuple[int, int, int, bool]] = []
+    _scan(data, 0, len(data), spans, 0)
+    return spans
+
+
+def _scan(data: bytes, pos: int, end: int, spans: list, depth: int) -> None:
+    while pos < end and depth < 8:
+        if data[pos] in (0x00, 0xFF):                 # padding between objects
+            pos += 1
+            continue
+        first = data[pos]
+        tag, pos = first, pos + 1
+        if first & 0x1F == 0x1F:                      # multi-byte tag
+            while pos < end and data[pos] & 0x80:
+                tag, pos = (tag << 8) | data[pos], pos + 1
+            if pos >= end:
+                return
+            tag, pos = (tag << 8) | data[pos], pos + 1
+        if pos >= end:
+            return
+        length, pos = data[pos], pos + 1
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 3 or pos + count > end:
+                return
+            length, pos = int.from_bytes(data[pos:pos + count], "big"), pos + count
+        stop = pos + length
+        if tag in PAN_TAGS:
+            spans.append((tag, pos, min(stop, end), stop > end))
+        elif first & 0x20:                            # constructed: look inside
+            _scan(data, pos, min(stop, end), spans, depth + 1)
+        pos = stop
+
+
+def mask_holder_records(data: bytes) -> str:
+    """Hex of EF06 records (tag, length, value …) with the person's values masked."""
+    out = []
+    pos = 0
+    while pos + 2 <= len(data):
+        tag, length = data[pos], data[pos + 1]
+        value = data[pos + 2:pos + 2 + length]
+        out.append(data[pos:pos + 2].hex().upper())
+        out.append(MASK_BYTE * len(value) if tag in HOLDER_TAGS else value.hex().upper())
+        pos += 2 + length
+    out.append(data[pos:].hex().upper())
+    return "".join(out)
+
+
+def mask_known(text: str, secrets: frozenset[bytes] | set[bytes]) -> str:
+    """``text`` (hex of an exchange) with each byte-aligned occurrence of a secret masked."""
+    for secret in secrets:
+        if len(secret) < 2:
+            continue
+        needle = secret.hex().upper()
+        start = text.find(needle)
+        while start != -1:
+            if start % 2 == 0:
+                text = text[:start] + MASK_BYTE * len(secret) + text[start + len(needle):]
+            start = text.find(needle, start + 1)
+    return text

@@ -93,3 +93,26 @@ def find(objects: list[Tlv], tag: int) -> Tlv | None:
         if hit is not None:
             return hit
     return None
+
+
+def parse_dol(dol: bytes) -> list[tuple[int, int]]:
+    """A data object list (EMV Book 3 §5.4: PDOL, CDOL): ``(tag, length)`` pairs, no values."""
+    out: list[tuple[int, int]] = []
+    pos, n = 0, len(dol)
+    while pos < n:
+        start = pos
+        tag = dol[pos]
+        pos += 1
+        if tag & 0x1F == 0x1F:
+            while True:
+                if pos >= n:
+                    raise TlvError("DOL tag runs past the end", start)
+                tag = (tag << 8) | dol[pos]
+                pos += 1
+                if not dol[pos - 1] & 0x80:
+                    break
+        if pos >= n:
+            raise TlvError(f"DOL tag {tag:X} has no length", start)
+        out.append((tag, dol[pos]))
+        pos += 1
+    return out

@@ -113,7 +113,8 @@ class DfSpec:
 MF_FID = 0x3F00
 RID_MOHRSS = bytes.fromhex("D156000005")
 SSSE_NAME = "sx1.sh.社会保障".encode("gbk")
-PBOC_DDF_NAME = b"1PAY.SYS.DDF01"
+PBOC_DDF_NAME = b"1PAY.SYS.DDF01"      # PSE, contact directory (JR/T 0025; part 5 §6.11)
+PBOC_PPSE_NAME = b"2PAY.SYS.DDF01"     # PPSE, contactless directory (JR/T 0025.12)
 PBOC_DEBIT_AID = bytes.fromhex("A000000333010101")
 
 #: Card key IDs referenced by EXTERNAL AUTHENTICATE P2 (spec §5.2).

@@ -2,8 +2,9 @@
 
 T1–T2 chip provider ID, T3–T5 chip/COS provider defined, T6–T7 card manufacturer ID,
 T8–T9 first 4 digits of the issuing region code (BCD), TA–TD card serial within the region.
-The card-level key-diversification factor is historical bytes 6..13, i.e. the last 8 bytes of
-the ATR. No public registry maps provider IDs to companies, so they stay hex.
+The card-level key-diversification factor is historical bytes 6..13 (``sbcard.card.factors``;
+not the ATR's tail, which ends in TCK on class B and contactless cards). No public registry
+maps provider IDs to companies, so they stay hex.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sbcard.apdu.atr import Atr
+from sbcard.card.factors import card_factor_from_historical
 from sbcard.hexutil import is_ascii_digits
 
 HISTORICAL_LEN = 13
@@ -38,13 +40,8 @@ class SsHistorical:
             card_maker=h[5:7].hex().upper(),
             region_prefix=region if is_ascii_digits(region) else "",
             serial=h[9:13].hex().upper(),
-            diversification_factor=bytes(h[5:13]),
+            diversification_factor=card_factor_from_historical(h),
         )
-
-
-def card_factor(atr: bytes) -> bytes:
-    """The card-level diversification factor: the last 8 bytes of the ATR."""
-    return bytes(atr[-8:])
 
 
 def looks_like_sscard(atr: Atr) -> bool:

@@ -79,7 +79,7 @@ def atr(ctx: click.Context, as_json: bool) -> None:
 
     Shows the interface bytes and protocols (ISO 7816-3) and, for a social security card,
     the meaning of its 13 historical bytes and the card-level diversification factor
-    (分散因子, the last 8 ATR bytes) used to derive the card's keys.
+    (分散因子, historical bytes 6-13) used to derive the card's keys.
     """
     from sbcard.ops.identify import identify_atr
 

@@ -36,6 +36,28 @@ def _hex(text: str, what: str) -> bytes:
     return parse_hex(text, what)
 
 
+def _secret_hex(value: str, what: str) -> bytes:
+    """A key as hex, from where argv does not show it: ``-`` (a line on stdin),
+    ``@FILE`` (hex text in a file) or ``env:NAME`` (an environment variable); plain hex on
+    the command line still works but is visible to other users (ps)."""
+    if value == "-":
+        text = sys.stdin.readline().strip()
+        where = "stdin"
+    elif value.startswith("@"):
+        text = _read_file(value[1:], what).decode("ascii", "replace").strip()
+        where = value[1:]
+    elif value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise BadInputError(f"{what}: environment variable {name} is not set")
+        text, where = os.environ[name].strip(), f"${name}"
+    else:
+        return _hex(value, what)
+    if not text:
+        raise BadInputError(f"{what}: nothing in {where}")
+    return _hex(text, f"{what} ({where})")
+
+
 def _out_hex(data: bytes) -> str:
     from sbcard.hexutil import to_hex
 
@@ -86,6 +108,8 @@ def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
         raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
     if in_file is not None:
         return _read_file(in_file, f"--in {what}")
+    if parts == ("-",):                   # `-` is stdin, never the empty hex string
+        return _read_file("-", f"{what} from stdin")
     if text is not None:
         return text.encode("utf-8")
     return _hex(" ".join(parts), what)
@@ -210,7 +234,7 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
 
     @click.command(name="enc" if encrypt else "dec", help=help_text)
     @click.argument("hex_parts", nargs=-1, metavar="[HEX]")
-    @click.option("--key", required=True, metavar="HEX",
+    @click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
                   help="16-byte SM4 key." if name == "sm4" else
                   "8-byte DES key, 16-byte 3DES EDE2 key (K1‖K2, K3 = K1) or 24-byte "
                   "3DES EDE3 key (K1‖K2‖K3).")
@@ -231,7 +255,7 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
         from sbcard.crypto import symmetric
 
         mode = mode.lower()
-        key_bytes = _hex(key, "--key")
+        key_bytes = _secret_hex(key, "--key")
         if len(key_bytes) not in key_sizes:
             sizes = " or ".join(str(n) for n in key_sizes)
             raise BadInputError(f"--key: {title} key must be {sizes} bytes, "
@@ -303,7 +327,7 @@ for _verb in (True, False):
 
 @crypto.command()
 @_ALG_OPTION
-@click.option("--key", required=True, metavar="HEX",
+@click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
               help="Session key 过程密钥 (DES 8 bytes, SM4 16), or with "
                    "--derive-from-challenge the card key it is derived from.")
 @click.argument("data_parts", nargs=-1, required=True, metavar="DATA")
@@ -331,7 +355,7 @@ def mac(alg: str, key: str, data_parts: tuple[str, ...], iv: str | None,
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
-    key_bytes = _hex(key, "--key")
+    key_bytes = _secret_hex(key, "--key")
     data = _hex(" ".join(data_parts), "DATA")
     iv_bytes = _hex(iv, "--iv") if iv is not None else None
     challenge_bytes = None
@@ -374,8 +398,9 @@ _LEVEL_NAMES = {
               help="Issuing region code 地区代码 (卡的识别码 digits 1-6): gives the city "
                    "(地市) and province (省级) factors.")
 @click.option("--atr", metavar="HEX",
-              help="The card's ATR, or just its historical bytes: the card factor is the "
-                   "last 8 bytes. Without it, diversification stops above the card level.")
+              help="The card's ATR, or just its 13 historical bytes: the card factor is "
+                   "historical bytes 6-13 (part 9 §7.3.3; an ATR's TCK is skipped). Without "
+                   "it, diversification stops above the card level.")
 @click.option("--levels", type=click.IntRange(1, 3), default=2, show_default=True, metavar="1|2|3",
               help="Levels from the root to the card key: 1 card; 2 city, card; "
                    "3 province, city, card.")
@@ -389,7 +414,7 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
 
     \b
     The root is diversified with the province factor ("PP0000sh"), then the city factor
-    ("CCCCCCsx"; "CCCC00sx" in Zhejiang) and the card factor (last 8 ATR bytes), starting
+    ("CCCCCCsx"; "CCCC00sx" in Zhejiang) and the card factor (historical bytes 6-13), starting
     at the level --levels says the root sits at.
       sbcard crypto diversify --alg sm4 --root 00112233445566778899AABBCCDDEEFF \\
           --region 650100 --atr 3B6D000000815448…
@@ -398,6 +423,7 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
     """
     from click.core import ParameterSource
 
+    from sbcard.card import factors as card_factors
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
@@ -420,14 +446,10 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
             chain = chain[:-1]
             if not chain:
                 raise click.UsageError("--levels 1 uses the card factor only: give --atr")
-        for level in chain:
-            if level == "province":
-                factor = card_algos.province_factor(region or "")
-            elif level == "city":
-                factor = card_algos.city_factor(region or "")
-            else:
-                factor = card_algos.card_factor(_hex(atr or "", "--atr"))
-            steps.append((level, factor))
+        card = card_factors.card_factor(_hex(atr, "--atr")) if atr is not None else None
+        by_level = dict(zip(card_factors.LEVELS,
+                            card_factors.chain(card, region, 3 if region else 1), strict=False))
+        steps = [(level, by_level[level]) for level in chain]
 
     key = root_key
     rows: list[dict[str, Any]] = []
@@ -465,7 +487,7 @@ def _printable(data: bytes) -> str | None:
 
 @crypto.command()
 @_ALG_OPTION
-@click.option("--key", required=True, metavar="HEX",
+@click.option("--key", required=True, metavar="HEX|-|@FILE|env:VAR",
               help="Card key 卡片密钥 (already diversified; DES 8 or 16 bytes, SM4 16).")
 @click.option("--challenge", required=True, metavar="HEX",
               help="The card's GET CHALLENGE answer, 过程因子 R (4 or 8 bytes).")
@@ -491,7 +513,7 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
     from sbcard.crypto import card_algos
 
     algorithm = _algorithm(alg)
-    key_bytes = _hex(key, "--key")
+    key_bytes = _secret_hex(key, "--key")
     challenge_bytes = _hex(challenge, "--challenge")
     x = _hex(original, "--original")
     session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
@@ -548,7 +570,11 @@ def sm2_group() -> None:
 def _private_key(value: str) -> PrivateKey:
     from sbcard.crypto import sm2
 
-    return sm2.load_private_key(_bytes_or_file(value, "--key"))
+    key = sm2.load_private_key(_bytes_or_file(value, "--key"))
+    if os.path.isfile(value) and os.stat(value).st_mode & 0o077:    # as --keys refuses one
+        click.echo(f"WARNING: private key file {value} is readable by other users: "
+                   f"chmod 600 {value}", err=True)
+    return key
 
 
 def _public_key(value: str) -> PublicKey:

@@ -105,6 +105,10 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
         raise BadInputError(f"{holders}: no pin column (or empty pins): give the batch's "
                             "initial PIN with --initial-pin-stdin")
     st = state(ctx)
+    if st.sim is not None and (st.trace or st.dump):
+        raise click.UsageError("--trace and --dump are not recorded for simulated batches "
+                               "(hundreds of cards in one process): serve the blank card with "
+                               "`sbcard sim serve` and personalise through --readers instead")
     if recipe is not None:
         recipes = {k: parse_script(recipe) for k in ("2.0", "3.0")}
     else:

@@ -22,18 +22,25 @@ from sbcard.errors import ExitCode
                    "interface returns it).")
 @click.option("--redact/--no-redact", "redact", default=None,
               help="--redact masks every personal field: ID number, name and bank card "
-                   "number (for screenshots and bug reports); --no-redact masks none (the full "
-                   "bank card number is still never logged or traced). Default: only the bank "
-                   "card number is masked.")
+                   "number (for screenshots and bug reports); --no-redact masks none, in the "
+                   "output and in --trace/--dump alike (the full bank card number is still "
+                   "never traced). Default: the output shows the holder and masks the bank "
+                   "card number; traces and dumps mask the holder (`sbcard --no-redact` "
+                   "unmasks traces and dumps only).")
 @click.option("--photo", type=click.Path(dir_okay=False, writable=True, allow_dash=True,
                                          path_type=Path),
               help="Also save the photo (EF08, needs a key source for RKSSSE) to this file; "
                    "`-` writes it to stdout (the holder data then goes to stderr).")
 @click.option("--bank", is_flag=True,
               help="Also read the PBOC debit application (bank card number masked, expiry).")
+@click.option("--addressing", type=click.Choice(["sfi", "select-ef"]), default="sfi",
+              show_default=True,
+              help="How files are named first: sfi (READ RECORD with the SFI in P2) or "
+                   "select-ef (SELECT EF, then read the current EF, as the public traces "
+                   "do). The other way is the fallback when the card refuses the first.")
 @click.pass_context
 def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
-         redact: bool | None, photo: Path | None, bank: bool) -> int:
+         redact: bool | None, photo: Path | None, bank: bool, addressing: str) -> int:
     """Read the card's issuer and holder data (发卡机构数据 EF05, 持卡人基本信息 EF06).
 
     \b
@@ -52,7 +59,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
     Exit codes: 0 read, 5 the card refused a read (e.g. EF06 or the photo without RKSSSE),
     1 the card holds no photo, 4 no card.
     """
-    from sbcard.ops.read import read_card
+    from sbcard.ops.read import Addressing, read_card
 
     if as_json and fmt not in (None, "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two outputs: give one")
@@ -63,6 +70,8 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
 
         raise BadInputError(f"--photo: folder {photo.parent} does not exist")
     st = state(ctx)
+    if redact is False:        # the user wants the holder in full: in the trace/dump too
+        st.redact_holder = False
     if fmt == "ireadcardbas":
         extras = [o for o, given in (("--redact/--no-redact", redact is not None),
                                      ("--photo", photo is not None), ("--bank", bank)) if given]
@@ -71,7 +80,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
                                    "ireadcardbas (the national line's fields are fixed)")
         return _ireadcardbas(st, encoding)
     with st.key_source() as keys, st.session() as channel:
-        report = read_card(channel, keys=keys)
+        report = read_card(channel, keys=keys, addressing=Addressing(addressing))
         bank_info = None
         if bank:
             from sbcard.ops.bank import read_bank
@@ -79,7 +88,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
             bank_info = read_bank(channel)
         photo_bytes, photo_problem = None, None
         if photo is not None:
-            photo_bytes, photo_problem = _read_photo(channel, keys)
+            photo_bytes, photo_problem = _read_photo(channel, keys, Addressing(addressing))
     data = report.to_json()
     terminal = getattr(keys, "terminal_number", None)   # a PSAM knows its 终端机编号
     if terminal:
@@ -110,13 +119,13 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
     return photo_problem[0] if photo_problem else ExitCode.OK
 
 
-def _read_photo(channel, keys) -> tuple[bytes | None, tuple[ExitCode, str] | None]:
+def _read_photo(channel, keys, addressing) -> tuple[bytes | None, tuple[ExitCode, str] | None]:
     """The photo, or (exit code, why not): holder data is shown either way."""
     from sbcard.apdu.sw import NotFoundError, SecurityStatusError
     from sbcard.ops.read import read_photo
 
     try:
-        data = read_photo(channel, keys=keys)
+        data = read_photo(channel, keys=keys, addressing=addressing)
     except SecurityStatusError:
         if keys is not None:
             raise

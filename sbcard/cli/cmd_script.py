@@ -20,8 +20,33 @@ def script() -> None:
     """
 
 
-def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None) -> dict[str, str]:
+def _var_file(path: Path) -> dict[str, str]:
+    """NAME=VALUE lines (``-``: stdin), so a PIN or key need not be on the command line."""
+    import sys
+
+    if str(path) == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise BadInputError(f"--var-file {path}: {exc.strerror or exc}") from None
+    values = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if "=" not in line:
+            raise BadInputError(f"--var-file {path}: line {n} is not NAME=VALUE")
+        name, _, value = line.partition("=")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None,
+               var_file: Path | None = None) -> dict[str, str]:
     values: dict[str, str] = {}
+    if var_file is not None:
+        values.update(_var_file(var_file))
     if csv_file is not None:
         from sbcard.ops.holders import read_csv_rows
 
@@ -52,7 +77,12 @@ def _load_script(file: str):
 
 @script.command("run")
 @click.argument("file", metavar="FILE|-|RECIPE")
-@click.option("--var", multiple=True, metavar="NAME=VALUE", help="Set a variable (repeatable).")
+@click.option("--var", multiple=True, metavar="NAME=VALUE",
+              help="Set a variable (repeatable). Visible to other users in argv: give PINs "
+                   "and keys with --var-file instead.")
+@click.option("--var-file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Variables as NAME=VALUE lines from FILE (- = stdin): PINs and keys stay "
+                   "out of argv.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Take variables from a CSV file's row (header = variable names).")
 @click.option("--row", type=int, metavar="N", help="Which CSV data row (1 = first; default 1).")
@@ -62,8 +92,9 @@ def _load_script(file: str):
 @click.option("--ca", metavar="CERT.pem,KEY.pem|test",
               help="SM2 CA for `sm2-issue` (`test` = the simulator's public TEST root).")
 @click.pass_context
-def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], csv_file: Path | None,
-            row: int | None, dry_run: bool, quiet: bool, ca: str | None) -> int:
+def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path | None,
+            csv_file: Path | None, row: int | None, dry_run: bool, quiet: bool,
+            ca: str | None) -> int:
     """Run an APDU script against the card.
 
     \b
@@ -78,8 +109,10 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], csv_file: Path 
     """
     from sbcard.ops.script import ScriptContext, ScriptRunner
 
+    if file == "-" and var_file is not None and str(var_file) == "-":
+        raise click.UsageError("the script and --var-file cannot both come from stdin")
     parsed = _load_script(file)
-    variables = _variables(var, csv_file, row)
+    variables = _variables(var, csv_file, row, var_file)
     echo = (lambda _line: None) if quiet else click.echo
     if dry_run:
         for line in ScriptRunner(None, ScriptContext(variables=variables)).dry_run(parsed):

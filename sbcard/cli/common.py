@@ -32,6 +32,8 @@ class CliState:
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
     verbosity: int = 0
+    #: --trace and --dump mask the holder's ID number and name (EF06) unless --no-redact
+    redact_holder: bool = True
     lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     sim_state: Path | None = None       # --sim-state FILE: the simulated card's memory
     _bench: Any = field(default=None, repr=False)
@@ -46,7 +48,8 @@ class CliState:
                 hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
                 trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
                 steps=self.step if self.verbosity == 1 else None, dump=self.dump,
-                wait=self.wait, sim_state=self.sim_state, say=self.info,
+                wait=self.wait, sim_state=self.sim_state, redact_holder=self.redact_holder,
+                say=self.info,
                 warn=lambda m: click.echo(m, err=True))
         return self._bench
 

@@ -115,6 +115,9 @@ SHORT_HELP = {
 @click.option("-v", "--verbose", count=True,
               help="-v: show the steps of an operation (one line per card command, what is "
                    "waited for); -vv: also every APDU, as --trace.")
+@click.option("--no-redact", "no_redact", is_flag=True,
+              help="--trace and --dump show the holder's ID number and name (EF06) in full; "
+                   "by default they are masked, since traces and dumps are made to be shared.")
 @click.option("-q", "--quiet", is_flag=True,
               help="Only results and errors: no progress bars, tries-left notes or hints.")
 @click.option("--sim-state", metavar="FILE", envvar="SBCARD_SIM_STATE", default=None,
@@ -131,7 +134,8 @@ SHORT_HELP = {
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
         psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
-        dump: Path | None, wait: float, verbose: int, quiet: bool, sim_state: Path | None,
+        dump: Path | None, wait: float, no_redact: bool, verbose: int, quiet: bool,
+        sim_state: Path | None,
         lang: str | None) -> None:
     """sbcard — toolkit for the chip of the social security card (社会保障卡).
 
@@ -153,7 +157,8 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
                        wait=wait, verbosity=-1 if quiet else verbose,
-                       lang=lang or default_lang(), sim_state=sim_state)
+                       redact_holder=not no_redact, lang=lang or default_lang(),
+                       sim_state=sim_state)
 
 
 def _command_line(args: list[str]) -> list[str]:

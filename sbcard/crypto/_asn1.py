@@ -52,13 +52,33 @@ def load_der(spec: type[_V], data: bytes, what: str) -> _V:
     """``data`` parsed as ``spec``; DerError unless it is exactly one DER value of that type."""
     try:
         value = spec.load(bytes(data), strict=True)
-        canonical = spec.load(bytes(data)).dump(force=True)   # parses every level
+        again = spec.load(bytes(data))
+        _keep_octet_widths(again)
+        canonical = again.dump(force=True)                    # parses every level
     except (ValueError, TypeError, KeyError) as exc:
         raise DerError(f"{what}: {_first_line(exc)}") from None
     if canonical != data:
         raise DerError(f"{what}: not DER (a length, integer or flag is not in its one DER form, "
                        "or the encoding is indefinite)")
     return value
+
+
+def _keep_octet_widths(value: core.Asn1Value) -> None:
+    """Hold each INTEGER-as-OCTET-STRING (an EC private scalar) to the width it was read with,
+    so re-encoding keeps its leading zero bytes (RFC 5915 fixes the width; asn1crypto would
+    encode the number minimally)."""
+    if isinstance(value, core.IntegerOctetString):
+        value.set_encoded_width(len(value.contents))
+    elif isinstance(value, core.Choice):
+        _keep_octet_widths(value.chosen)
+    elif isinstance(value, core.Sequence):
+        for name, _spec, _params in value._fields:
+            _keep_octet_widths(value[name])
+    elif isinstance(value, core.SequenceOf):
+        for child in value:
+            _keep_octet_widths(child)
+    elif isinstance(value, core.ParsableOctetString) and value.parsed is not None:
+        _keep_octet_widths(value.parsed)
 
 
 def native(value: core.Asn1Value, what: str) -> object:

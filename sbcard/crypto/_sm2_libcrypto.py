@@ -25,6 +25,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from asn1crypto import algos
+
 from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
 
@@ -241,8 +243,6 @@ class LibcryptoBackend:
 
     @staticmethod
     def _parse_signature(der: bytes) -> tuple[int, int]:
-        from asn1crypto import algos
-
         value = _asn1.load_der(algos.DSASignature, der, "libcrypto signature")
         return value["r"].native, value["s"].native
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sbcard.card import factors
 from sbcard.crypto import sm2
 from sbcard.crypto.symmetric import (
     Algorithm,
@@ -52,9 +53,8 @@ __all__ = [
     "session_key",
 ]
 
-FACTOR_SIZE = 8
+FACTOR_SIZE = factors.FACTOR_SIZE
 MAC_SIZE = 4
-_ATR_MAX = 33  # ISO/IEC 7816-3: TS + at most 32 bytes
 
 
 
@@ -74,37 +74,10 @@ def _check_len(data: object, sizes: tuple[int, ...], what: str) -> bytes:
 # --------------------------------------------------------------------------- factors
 
 
-def _region(region: str) -> str:
-    ok = isinstance(region, str) and len(region) == 6 and region.isascii() and region.isdigit()
-    if not ok:
-        shown = region if isinstance(region, str) and len(region) <= 12 else "value"
-        raise BadInputError(f"region code must be 6 ASCII digits, got {shown!r}")
-    return region
-
-
-def province_factor(region: str) -> bytes:
-    """Level-1 factor: the province's 2 digits ‖ ``"0000sh"`` (650100 → ``"650000sh"``)."""
-    return (_region(region)[:2] + "0000sh").encode("ascii")
-
-
-def city_factor(region: str) -> bytes:
-    """Level-2 factor: the 6 digits ‖ ``"sx"``; in Zhejiang (33…) the first 4 ‖ ``"00sx"``."""
-    region = _region(region)
-    if region.startswith("33"):
-        return (region[:4] + "00sx").encode("ascii")
-    return (region + "sx").encode("ascii")
-
-
-def card_factor(atr: BytesLike) -> bytes:
-    """Level-3 factor: the last 8 bytes of the ATR (historical bytes T6…TD).
-
-    Either the whole ATR or just its historical bytes (what the reader API returns) may be
-    given: with 13 historical bytes and no TCK, as on every card seen, both end the same.
-    """
-    atr = as_bytes(atr, "ATR")
-    if not FACTOR_SIZE <= len(atr) <= _ATR_MAX:
-        raise BadInputError(f"ATR must be 8 to 33 bytes to hold a card factor, got {len(atr)}")
-    return atr[-FACTOR_SIZE:]
+# The factors are card facts: one definition in ``sbcard.card.factors`` (re-exported here).
+card_factor = factors.card_factor
+city_factor = factors.city_factor
+province_factor = factors.province_factor
 
 
 # --------------------------------------------------------------------------- diversification

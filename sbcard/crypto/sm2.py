@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, TypeVar
 
+from asn1crypto import algos, keys, pem
+
 from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
 from sbcard.errors import BadInputError
@@ -219,16 +221,12 @@ PRIVATE_KEY_LABELS = ("PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY")
 
 
 def _pem_encode(label: str, der: bytes) -> str:
-    from asn1crypto import pem
-
     return pem.armor(label, der).decode("ascii")
 
 
 def _pem_decode(text: str | bytes, labels: tuple[str, ...], what: str) -> bytes:
     """DER of the first PEM block whose label is in ``labels`` (others, such as
     ``EC PARAMETERS`` written by ``openssl ecparam -genkey``, are skipped)."""
-    from asn1crypto import pem
-
     data = text.encode("ascii", "replace") if isinstance(text, str) else bytes(text)
     found = []
     try:
@@ -257,27 +255,20 @@ def _looks_like_pem(data: str | bytes) -> bool:
 # --------------------------------------------------------------------------- keys
 
 
-def _algorithm_identifier() -> object:
-    from asn1crypto import keys
-
+def _algorithm_identifier() -> keys.PublicKeyAlgorithm:
     return keys.PublicKeyAlgorithm({
         "algorithm": "ec", "parameters": keys.ECDomainParameters("named", CURVE_OID)})
 
 
-def _check_algorithm(algorithm: object, what: str) -> None:
+def _check_algorithm(algorithm: keys.PublicKeyAlgorithm | keys.PrivateKeyAlgorithm,
+                     what: str) -> None:
     """An id-ecPublicKey AlgorithmIdentifier that names the SM2 curve."""
-    from asn1crypto import keys
-
-    assert isinstance(algorithm, keys.PublicKeyAlgorithm | keys.PrivateKeyAlgorithm)
     if algorithm["algorithm"].dotted != EC_PUBLIC_KEY_OID:
         raise BadInputError(f"{what}: not an EC key (algorithm is not id-ecPublicKey)")
     _check_curve(algorithm["parameters"], what)
 
 
-def _check_curve(parameters: object, what: str) -> None:
-    from asn1crypto import keys
-
-    assert isinstance(parameters, keys.ECDomainParameters)
+def _check_curve(parameters: keys.ECDomainParameters, what: str) -> None:
     if parameters.name != "named":
         raise BadInputError(f"{what}: the curve must be named by OID (explicit curves unsupported)")
     curve = parameters.chosen.dotted
@@ -325,8 +316,6 @@ class PublicKey:
     # -- DER / PEM (SubjectPublicKeyInfo)
 
     def to_der(self) -> bytes:
-        from asn1crypto import keys
-
         return keys.PublicKeyInfo({"algorithm": _algorithm_identifier(),
                                    "public_key": self.to_bytes()}).dump()
 
@@ -335,12 +324,13 @@ class PublicKey:
 
     @classmethod
     def from_der(cls, data: bytes) -> PublicKey:
-        from asn1crypto import keys
-
         what = "SM2 public key DER"
         info = _asn1.load_der(keys.PublicKeyInfo, as_bytes(data, what), what)
         _check_algorithm(info["algorithm"], what)
-        return cls.from_bytes(_asn1.native(info["public_key"], what))  # type: ignore[arg-type]
+        point = _asn1.native(info["public_key"], what)
+        if not isinstance(point, bytes):
+            raise BadInputError(f"{what}: subjectPublicKey is not a point")
+        return cls.from_bytes(point)
 
     @classmethod
     def from_pem(cls, text: str | bytes) -> PublicKey:
@@ -391,9 +381,7 @@ class PrivateKey:
 
     # -- DER / PEM
 
-    def _ec_private_key(self, with_curve: bool) -> object:
-        from asn1crypto import keys
-
+    def _ec_private_key(self, with_curve: bool) -> keys.ECPrivateKey:
         fields: dict[str, object] = {"version": "ecPrivkeyVer1", "private_key": self.d,
                                      "public_key": self.public_key.to_bytes()}
         if with_curve:
@@ -404,10 +392,8 @@ class PrivateKey:
 
     def to_der(self, fmt: PrivateKeyFormat | str = PrivateKeyFormat.PKCS8) -> bytes:
         """PKCS#8 (curve in the AlgorithmIdentifier) or SEC1 (curve in ``[0]``)."""
-        from asn1crypto import keys
-
         if _enum(PrivateKeyFormat, fmt, "private key format") is PrivateKeyFormat.SEC1:
-            return self._ec_private_key(with_curve=True).dump()  # type: ignore[attr-defined]
+            return self._ec_private_key(with_curve=True).dump()
         return keys.PrivateKeyInfo({
             "version": 0,
             "private_key_algorithm": keys.PrivateKeyAlgorithm({
@@ -421,11 +407,8 @@ class PrivateKey:
         return _pem_encode(label, self.to_der(fmt))
 
     @classmethod
-    def _from_ec_private_key(cls, ec: object, curve_known: bool) -> PrivateKey:
-        from asn1crypto import keys
-
+    def _from_ec_private_key(cls, ec: keys.ECPrivateKey, curve_known: bool) -> PrivateKey:
         what = "SM2 private key (SEC1)"
-        assert isinstance(ec, keys.ECPrivateKey)
         if ec["version"].native != "ecPrivkeyVer1":
             raise BadInputError(f"{what}: not an ECPrivateKey version 1")
         scalar = ec["private_key"].contents
@@ -446,8 +429,6 @@ class PrivateKey:
     @classmethod
     def from_der(cls, data: bytes) -> PrivateKey:
         """From PKCS#8 or SEC1 DER (detected from the structure)."""
-        from asn1crypto import keys
-
         what = "SM2 private key DER"
         data = as_bytes(data, what)
         try:
@@ -527,8 +508,6 @@ def _decode_signature(signature: bytes, encoding: SignatureEncoding) -> tuple[in
         if len(signature) != 64:
             raise BadInputError(f"raw SM2 signature must be 64 bytes (r‖s), got {len(signature)}")
         return int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    from asn1crypto import algos
-
     what = "DER SM2 signature"
     value = _asn1.load_der(algos.DSASignature, signature, what)
     r, s = value["r"].native, value["s"].native

@@ -7,8 +7,8 @@ reader, and an HSM in step mode (factors out, cryptograms in).
 
 Card keys are named by the ID the card uses in EXTERNAL AUTHENTICATE P2 (``KEY_*`` in
 ``sbcard.card.filesystem``). Everything card-specific that a key source needs is in
-``CardContext``: the ATR (card-level factor), the issuing region (city and province
-factors) and the algorithm environment.
+``CardContext``: the ATR (card-level factor: historical bytes 6-13), the issuing region
+(city and province factors) and the algorithm environment.
 """
 
 from __future__ import annotations
@@ -16,31 +16,38 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from sbcard.crypto import card_algos
+from sbcard.card import factors as card_factors
 from sbcard.crypto.symmetric import Algorithm
 
 
 @dataclass(frozen=True)
 class CardContext:
+    """What a key source needs to know about one card.
+
+    ``factor`` is given instead of an ATR by a party that only receives the card factor (an
+    HSM answering a request); otherwise the card factor comes from the ATR's historical bytes.
+    """
+
     atr: bytes
     region: str                # 6-digit issuing region code (卡的识别码 bytes 1-3)
     algorithm: Algorithm
+    factor: bytes | None = None
 
     @property
     def card_factor(self) -> bytes:
-        return card_algos.card_factor(self.atr)
+        return self.factor if self.factor is not None else card_factors.card_factor(self.atr)
 
     @property
     def city_factor(self) -> bytes:
-        return card_algos.city_factor(self.region)
+        return card_factors.city_factor(self.region)
 
     @property
     def province_factor(self) -> bytes:
-        return card_algos.province_factor(self.region)
+        return card_factors.province_factor(self.region)
 
     def factors(self, levels: int) -> list[bytes]:
         """Factors in PSAM order (card, city, province) for a root ``levels`` above the card."""
-        return [self.card_factor, self.city_factor, self.province_factor][:levels]
+        return card_factors.chain(self.card_factor, self.region, levels)
 
 
 class KeySource(ABC):

@@ -11,7 +11,9 @@ Request (one JSON object)::
      "key_id": "0A",                      # card key ID
      "key_address": "004C",               # HSM logical address (profile [hsm_addresses])
      "region": "519900",                  # 区划码
-     "card_factor": "…16 hex…", "city_factor": "…", "province_factor": "…",
+     "atr": "3B6D…",                      # the card's ATR, as the national HSM request has it
+     "card_factor": "…16 hex…",           # historical bytes 6-13 (part 9 §7.3.3), not ATR[-8:]
+     "city_factor": "…", "province_factor": "…",
      "challenge": "…",                    # 过程因子 (card challenge / R1)
      "original": "…",                     # 原始信息 X (external_auth), R2 (internal_auth)
      "data": "…"}                         # mac / encrypt input
@@ -59,6 +61,7 @@ class HsmStepSource(KeySource):
             "key_id": f"{key_id:02X}",
             "key_address": self.addresses.get(key_id),
             "region": ctx.region,
+            "atr": ctx.atr.hex().upper(),
             "card_factor": ctx.card_factor.hex().upper(),
             "city_factor": ctx.city_factor.hex().upper(),
             "province_factor": ctx.province_factor.hex().upper(),

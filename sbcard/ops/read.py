@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu import tlv
 from sbcard.apdu.atr import Atr
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.command import ResponseApdu
 from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.sw import SW, CardError, SecurityStatusError
 from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.card.profiles import CardProfile
+from sbcard.errors import BadInputError
 from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import context_from, external_authenticate
@@ -35,7 +39,35 @@ from sbcard.ops.auth import context_from, external_authenticate
 #: Status words meaning "this card does not do multi-record READ RECORD": fall back.
 _NO_MULTI = frozenset({SW.WRONG_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPPORTED,
                        SW.WRONG_DATA, SW.WRONG_LENGTH, SW.WRONG_OFFSET, SW.INCOMPATIBLE_FILE})
+#: Status words with which a COS refuses SFI-referenced READ RECORD/BINARY (or does not know
+#: the SFI): read the file the way every public trace does instead — SELECT EF, then P2
+#: referring to the current EF (sscard-spec §4.3 A; SI_3rdCard docs/加密机方式指令流.txt).
+_NO_SFI = frozenset({SW.FUNCTION_NOT_SUPPORTED, SW.FILE_NOT_FOUND, SW.RECORD_NOT_FOUND,
+                     SW.WRONG_P1P2, SW.WRONG_DATA, SW.INCOMPATIBLE_FILE, SW.NO_CURRENT_EF,
+                     SW.WRONG_OFFSET})
 
+
+class Addressing(StrEnum):
+    """How READ RECORD / READ BINARY name the file; the other one is the fallback."""
+
+    SFI = "sfi"                # P2 (or P1) carries the SFI: no SELECT EF, fewest APDUs
+    SELECT_EF = "select-ef"    # SELECT EF by FID, then P2 refers to the current EF (traces)
+
+    @classmethod
+    def of(cls, profile: CardProfile | None) -> Addressing:
+        """The profile's first choice (``[read] addressing``), SFI when it says nothing."""
+        value = (profile.extra.get("read", {}) if profile else {}).get("addressing", "sfi")
+        try:
+            return cls(str(value))
+        except ValueError:
+            raise BadInputError(f"card profile {profile.name if profile else ''}: "
+                                f"[read] addressing must be sfi or select-ef, got "
+                                f"{value!r}") from None
+
+
+class _SfiRefused(Exception):
+    def __init__(self, sw: int) -> None:
+        self.sw = sw
 
 
 @dataclass(frozen=True)
@@ -59,25 +91,96 @@ def select_ssse(channel: ApduChannel) -> SsseInfo:
     return SsseInfo(response.data, algorithm_id)
 
 
-def read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...]) -> list[RawRecord]:
-    """All records of a variable-record EF of the SSSE (current DF)."""
+def _send_select_ef(channel: ApduChannel, ef: EfSpec) -> ResponseApdu:
+    """SELECT EF by FID in the current DF: P1=02 (part 5, the spec's form, ``00A4020002EF05``
+    in the traces); a COS that refuses it gets P1=00 (``00A4000002EF05``, many drivers)."""
+    r = channel.send(cmds.select_ef(ef.fid))
+    if r.sw in (SW.WRONG_P1P2, SW.FILE_NOT_FOUND, SW.FUNCTION_NOT_SUPPORTED):
+        r = channel.send(cmds.select_ef(ef.fid, p1=0x00))
+    return r
+
+
+def select_ef(channel: ApduChannel, ef: EfSpec) -> None:
+    r = _send_select_ef(channel, ef)
+    if not r.ok:
+        raise CardError.for_sw(r.sw, f"SELECT EF {ef.name}")
+
+
+def _addressings(first: Addressing) -> tuple[Addressing, ...]:
+    return (first, Addressing.SELECT_EF if first is Addressing.SFI else Addressing.SFI)
+
+
+def read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...], *,
+                 addressing: Addressing = Addressing.SFI) -> list[RawRecord]:
+    """All records of a variable-record EF of the SSSE (current DF).
+
+    ``addressing`` is tried first; when the card refuses it as an addressing problem
+    (``_NO_SFI``), the other way is tried. 6982 (security) is never a reason to switch.
+    """
+    order = _addressings(addressing)
+    for i, way in enumerate(order):
+        try:
+            return _read_records(channel, ef, tags, way)
+        except _SfiRefused as refused:
+            if i == len(order) - 1:
+                raise CardError.for_sw(refused.sw, f"READ RECORD {ef.name}") from None
+    raise AssertionError("unreachable")
+
+
+def _read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
+                  way: Addressing) -> list[RawRecord]:
     assert ef.sfi is not None
-    response = channel.send(cmds.read_record(1, sfi=ef.sfi, mode=RecordMode.FROM_P1))
+    if way is Addressing.SELECT_EF:
+        try:
+            select_ef(channel, ef)
+        except CardError as exc:
+            if exc.sw in _NO_SFI:
+                raise _SfiRefused(exc.sw) from None
+            raise
+    sfi = ef.sfi if way is Addressing.SFI else 0
+    response = channel.send(cmds.read_record(1, sfi=sfi, mode=RecordMode.FROM_P1))
     if response.ok:
         return split_records(response.data)
-    if response.sw not in _NO_MULTI:
+    if response.sw not in _NO_MULTI | _NO_SFI:
         raise CardError.for_sw(response.sw, f"READ RECORD {ef.name} (all records)")
     records = []
+    not_found = 0
     for tag in tags:
         el = element(ef.name, tag)
-        r = channel.send(cmds.read_record(tag, sfi=ef.sfi, mode=RecordMode.FIRST_ID,
+        r = channel.send(cmds.read_record(tag, sfi=sfi, mode=RecordMode.FIRST_ID,
                                           le=el.record_len))
         if r.sw == SW.RECORD_NOT_FOUND:
+            not_found += 1
             continue
         if not r.ok:
+            if r.sw in _NO_SFI:
+                raise _SfiRefused(r.sw)
             raise CardError.for_sw(r.sw, f"READ RECORD {ef.name} tag {tag:02X}")
         records.extend(split_records(r.data))
+    if not records and not_found:
+        # Not one record found: the addressing, not the file, is what the card refused.
+        raise _SfiRefused(SW.RECORD_NOT_FOUND)
     return records
+
+
+def read_record_by_tag(channel: ApduChannel, ef: EfSpec, tag: int, *,
+                       addressing: Addressing = Addressing.SFI) -> ResponseApdu:
+    """One record by identifier, exact Le, with the same addressing fallback (SW not checked
+    beyond the fallback: the caller decides what 6A83 or 6982 means)."""
+    assert ef.sfi is not None
+    le = element(ef.name, tag).record_len
+    last = ResponseApdu(b"", 0x6A, 0x83)  # record not found
+    for way in _addressings(addressing):
+        if way is Addressing.SELECT_EF:
+            selected = _send_select_ef(channel, ef)
+            if not selected.ok:
+                last = selected
+                continue
+        sfi = ef.sfi if way is Addressing.SFI else 0
+        last = channel.send(cmds.read_record(tag, sfi=sfi, mode=RecordMode.FIRST_ID, le=le))
+        if last.sw not in _NO_SFI:
+            return last
+    return last
 
 
 @dataclass
@@ -144,19 +247,21 @@ def json_field(key: str, value: Any) -> Any:
 
 
 def read_card(channel: ApduChannel, *, keys: KeySource | None = None,
-              today: dt.date | None = None) -> CardReport:
+              today: dt.date | None = None,
+              addressing: Addressing = Addressing.SFI) -> CardReport:
     """Read EF05 and EF06 and decode every element; warnings never stop the read.
 
     ``keys`` is used only when the card asks for it (EF06 behind RKSSSE on 3.0 cards).
+    ``addressing`` is the first way files are named (the other is the fallback).
     """
     start = channel.apdu_count
     with channel.exclusive():
         info = select_ssse(channel)
-        ef05 = read_records(channel, EF05, EF05.tags)
+        ef05 = read_records(channel, EF05, EF05.tags, addressing=addressing)
         holder_read = True
         warnings: list[str] = []
         try:
-            ef06 = read_records(channel, EF06, EF06.tags)
+            ef06 = read_records(channel, EF06, EF06.tags, addressing=addressing)
         except SecurityStatusError:
             if keys is None:
                 ef06 = []
@@ -168,7 +273,7 @@ def read_card(channel: ApduChannel, *, keys: KeySource | None = None,
             else:
                 ctx = context_of(channel.atr, info, ef05)
                 external_authenticate(channel, keys, ctx, KEY_RKSSSE)
-                ef06 = read_records(channel, EF06, EF06.tags)
+                ef06 = read_records(channel, EF06, EF06.tags, addressing=addressing)
     report = decode_records(ef05, ef06, channel.atr, info, warnings, today=today,
                             holder_read=holder_read)
     report.apdu_count = channel.apdu_count - start
@@ -241,34 +346,55 @@ def context_of(atr: bytes, info: SsseInfo, ef05: list[RawRecord]) -> CardContext
     return context_from(atr, region, algorithm_id)
 
 
-def read_context(channel: ApduChannel) -> CardContext:
-    """SELECT SSSE and read 卡的识别码: what key derivation needs, in two APDUs."""
+def read_context(channel: ApduChannel, *,
+                 addressing: Addressing = Addressing.SFI) -> CardContext:
+    """SELECT SSSE and read 卡的识别码: what key derivation needs, in two APDUs (three when
+    the card wants its EF selected first)."""
     info = select_ssse(channel)
-    r = channel.check(cmds.read_record(0x01, sfi=EF05.sfi, mode=RecordMode.FIRST_ID,
-                                       le=element("EF05", 0x01).record_len))
+    r = read_record_by_tag(channel, EF05, 0x01, addressing=addressing)
+    if not r.ok:
+        raise CardError.for_sw(r.sw, "READ RECORD EF05 卡的识别码")
     return context_of(channel.atr, info, split_records(r.data))
 
 
+def _read_binary_first(channel: ApduChannel, ef: EfSpec, chunk: int,
+                       addressing: Addressing) -> ResponseApdu:
+    """The first chunk of a transparent EF, by SFI or after SELECT EF (with fallback)."""
+    r = ResponseApdu(b"", 0x6A, 0x82)
+    for way in _addressings(addressing):
+        if way is Addressing.SELECT_EF:
+            r = _send_select_ef(channel, ef)
+            if not r.ok:
+                continue
+            r = channel.send(cmds.read_binary(0, chunk))
+        else:
+            r = channel.send(cmds.read_binary(0, chunk, sfi=ef.sfi))
+        if r.sw not in _NO_SFI:
+            return r
+    return r
+
+
 def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
-               chunk: int = 0xF0) -> bytes:
+               chunk: int = 0xF0, addressing: Addressing = Addressing.SFI) -> bytes:
     """EF08 数字相片 (4096 bytes, RKSSSE): READ BINARY in chunks after SELECT SSSE.
 
-    The file is 00- or FF-padded after the image; trailing padding is stripped.
+    The file is 00- or FF-padded after the image; the image's own length (JPEG EOI, BMP
+    size field) says where it ends, never the padding (``photo_length``).
     """
     with channel.exclusive():
         info = select_ssse(channel)
-        first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
+        first = _read_binary_first(channel, EF08, chunk, addressing)
         if first.sw == SW.SECURITY_NOT_SATISFIED:
             if keys is None:
                 raise SecurityStatusError(SW.SECURITY_NOT_SATISFIED,
                                           "READ BINARY EF08 (photo needs RKSSSE)")
-            ef05 = read_records(channel, EF05, EF05.tags)
+            ef05 = read_records(channel, EF05, EF05.tags, addressing=addressing)
             external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
-            first = channel.send(cmds.read_binary(0, chunk, sfi=EF08.sfi))
+            first = _read_binary_first(channel, EF08, chunk, addressing)
         if not first.ok:
             raise CardError.for_sw(first.sw, "READ BINARY EF08")
         data = bytearray(first.data)
-        channel.check(cmds.select_ef(EF08.fid))
+        select_ef(channel, EF08)
         while len(data) < EF08.size:
             want = min(chunk, EF08.size - len(data))
             r = channel.send(cmds.read_binary(len(data), want))
@@ -277,4 +403,53 @@ def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
             if not r.data:
                 break
             data += r.data
-    return bytes(data).rstrip(b"\x00").rstrip(b"\xff")
+    return bytes(data[:photo_length(bytes(data))])
+
+
+def photo_length(data: bytes) -> int:
+    """Where the image in EF08 ends: JPEG up to its EOI marker (FFD9), BMP by its header's
+    file-size field (``BM`` ‖ size, little endian); otherwise the file up to its 00/FF padding.
+
+    Stripping trailing 00/FF bytes would cut a BMP whose last pixels are black or white,
+    and a JPEG's EOI is itself ``FF D9``.
+    """
+    if data[:2] == b"\xff\xd8":
+        eoi = _jpeg_end(data)
+        if eoi is not None:
+            return eoi
+    if data[:2] == b"BM" and len(data) >= 6:
+        size = int.from_bytes(data[2:6], "little")
+        if 14 <= size <= len(data):
+            return size
+    return len(data.rstrip(b"\x00").rstrip(b"\xff")) if data else 0
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset after the EOI that ends the JPEG: walk the segments, then the entropy-coded
+    scan (where FF is followed by 00 or a restart marker), so an FFD9 inside a segment
+    (a thumbnail in APP1) is not taken for the end."""
+    pos = 2
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker == 0xDA:                           # start of scan: entropy-coded data
+            while pos + 1 < n:
+                if data[pos] == 0xFF and data[pos + 1] not in (0x00,) and not (
+                        0xD0 <= data[pos + 1] <= 0xD7):
+                    break
+                pos += 1
+            else:
+                return None
+    return None

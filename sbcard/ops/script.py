@@ -21,8 +21,10 @@ On top (docs/apdu-scripts.md has the full reference)::
     verify-pin ${pin}                                # VERIFY, refusing at one try left
     echo personalised ${card_no}
 
-Variables whose name contains "pin" or "key" are secret: masked in --dry-run output and in
-error messages (the trace layer masks the APDUs themselves).
+Variables whose name contains "pin" or "key" are secret, and so is a variable ``set`` from a
+secret: masked in --dry-run output, in echo and in error messages, inside raw APDU lines too
+(``80DC0101 08 ${key}`` shows ``80DC010108****…``), and the trace and dump layers under the
+session are told to mask their bytes.
 """
 
 from __future__ import annotations
@@ -255,6 +257,8 @@ class ScriptRunner:
         self.channel = channel
         self.ctx = context or ScriptContext()
         self.vars: dict[str, str] = dict(self.ctx.variables)
+        #: names whose value is secret: by name (pin, key), or set from a secret (set x ${pin})
+        self.secret_names: set[str] = {n for n in self.vars if is_secret(n)}
         self.echo = echo or (lambda _line: None)
         self.results: list[StepResult] = []
         self._card_ctx = None
@@ -262,7 +266,8 @@ class ScriptRunner:
             self._t0(False)   # scriptor semantics until the script says `option t0 on`
 
     # -- variables --------------------------------------------------------------------------
-    def expand(self, token: str, st: Statement, *, masked: bool = False) -> str:
+    def expand(self, token: str, st: Statement, *, masked: bool = False,
+               hex_mask: bool = False) -> str:
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name not in self.vars or (default is not None and self.vars[name] == ""):
@@ -271,17 +276,47 @@ class ScriptRunner:
                 value = default
             else:
                 value = self.vars[name]
-            return "******" if masked and is_secret(name) else value
+            if masked and self._secret(name):
+                return "*" * len(value) if hex_mask else "******"
+            return value
         return _VAR.sub(repl, token)
+
+    def _secret(self, name: str) -> bool:
+        return name in self.secret_names or is_secret(name)
+
+    def _uses_secret(self, tokens: tuple[str, ...] | list[str]) -> bool:
+        return any(self._secret(m.group(1)) for t in tokens for m in _VAR.finditer(t))
+
+    def _set(self, st: Statement) -> None:
+        """``set NAME VALUE…``: a value made from a secret is secret too (echo masks it)."""
+        parts = [a for a in st.args[1:] if a != "="]
+        name = st.args[0]
+        self.vars[name] = " ".join(self.expand(a, st) for a in parts)
+        if self._uses_secret(parts) or is_secret(name):
+            self.secret_names.add(name)
+            self._hide(self.vars[name])
+        else:
+            self.secret_names.discard(name)
+
+    def _hide(self, value: str) -> None:
+        """Tell the trace and dump layers under this session to mask a secret's bytes."""
+        if self.channel is None or not value:
+            return
+        try:
+            data = parse_hex(value, "secret")
+        except BadInputError:
+            data = value.encode("utf-8")
+        t = self.channel.transport
+        while isinstance(t, TransportLayer):
+            hide = getattr(t, "hide", None)
+            if hide is not None:
+                hide(data)
+            t = t.inner
 
     def shown(self, st: Statement) -> str:
         """The statement with variables filled in and secrets masked."""
         if st.verb == "apdu":
-            raw = "".join(self.expand(t, st) for t in st.args)
-            try:
-                text = mask_command(parse_hex(raw, "APDU"))
-            except BadInputError:
-                text = raw
+            text = self._apdu_text(st)
         else:
             text = " ".join([st.verb, *(self.expand(a, st, masked=True) for a in st.args)])
             if st.verb in ("reload-pin", "verify-pin", "sm2-issue") and st.args:
@@ -297,14 +332,24 @@ class ScriptRunner:
             extra.append(f"capture {st.capture}")
         return " ".join([text, *extra])
 
+    def _apdu_text(self, st: Statement) -> str:
+        """An APDU line as shown: PIN blocks masked, and a secret variable's bytes too."""
+        if self._uses_secret(st.args):          # e.g. 80DC0101 08 ${key}
+            return "".join(self.expand(t, st, masked=True, hex_mask=True)
+                           for t in st.args).replace(" ", "").upper()
+        raw = "".join(self.expand(t, st) for t in st.args)
+        try:
+            return mask_command(parse_hex(raw, "APDU"))
+        except BadInputError:
+            return raw
+
     # -- running ----------------------------------------------------------------------------
     def dry_run(self, script: Script) -> list[str]:
         """Resolve every statement without a card (captured variables read as ``<NAME>``)."""
         lines = []
         for st in script.statements:
             if st.verb == "set":
-                self.vars[st.args[0]] = " ".join(self.expand(a, st) for a in st.args[1:]
-                                                 if a != "=")
+                self._set(st)
             if st.capture:
                 self.vars[st.capture] = f"<{st.capture}>"
             lines.append(f"{st.where}: {self.shown(st)}")
@@ -317,6 +362,8 @@ class ScriptRunner:
         """Run every statement; ``on_step`` hears each one before it runs (journals)."""
         if self.channel is None:
             raise BadInputError("no card session to run the script on")
+        for name in self.secret_names:
+            self._hide(self.vars[name])
         for st in script.statements:
             if on_step is not None:
                 on_step(st)
@@ -329,7 +376,7 @@ class ScriptRunner:
         if verb == "exit":
             return False
         if verb == "set":
-            self.vars[st.args[0]] = " ".join(self.expand(a, st) for a in st.args[1:] if a != "=")
+            self._set(st)
             return True
         if verb == "option":
             self._t0(st.args[1].lower() == "on")
@@ -361,8 +408,11 @@ class ScriptRunner:
             cmd = CommandApdu.parse(raw)
         except BadInputError as exc:
             raise BadInputError(f"{st.where}: {exc}") from None
+        for m in (m for t in st.args for m in _VAR.finditer(t)):
+            if self._secret(m.group(1)) and m.group(1) in self.vars:
+                self._hide(self.vars[m.group(1)])   # before the trace sees the APDU
         resp = self.channel.send(cmd)  # type: ignore[union-attr]
-        shown = mask_command(raw)
+        shown = self._apdu_text(st)
         self.echo(f"> {shown}\n< {to_hex(resp.data)}{' ' if resp.data else ''}{resp.sw:04X} "
                   f": {describe_sw(resp.sw)[5:]}")
         self.results.append(StepResult(st.where, shown, resp.sw, to_hex(resp.data)))

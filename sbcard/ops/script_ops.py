@@ -11,15 +11,16 @@ from dataclasses import replace
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.commands import RecordMode
+from sbcard.apdu.sw import CardError
 from sbcard.card.codecs import join_name, split_name
-from sbcard.card.elements import BY_KEY, element, split_records
+from sbcard.card.elements import BY_KEY, split_records
 from sbcard.card.filesystem import SSSE
 from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError
 from sbcard.ops.auth import external_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, reload_pin, verify_pin
 from sbcard.ops.pki_issue import issue_sm2
-from sbcard.ops.read import json_field, select_ssse
+from sbcard.ops.read import json_field, read_record_by_tag, select_ssse
 from sbcard.ops.script import OperationRegistry, ScriptFailed, ScriptRunner, Statement
 
 #: Every named operation of the script syntax, by verb: give it to ``ScriptContext``.
@@ -93,15 +94,15 @@ def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> st
 def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     key = args[0]
     el = _element(st, key)
-    sfi = SSSE.child(el.ef).sfi  # type: ignore[union-attr]
+    ef = SSSE.child(el.ef)
     ch = runner.channel
-    r = ch.check(cmds.read_record(el.tag, sfi=sfi, mode=RecordMode.FIRST_ID,  # type: ignore
-                                  le=el.record_len))
+    r = read_record_by_tag(ch, ef, el.tag)  # type: ignore[arg-type]
+    if not r.ok:
+        raise CardError.for_sw(r.sw, f"READ RECORD {el.ef} tag {el.tag:02X}")
     records = split_records(r.data)
     value = el.decode_value(records[0].value).value if records else None
     if key == "name":
-        ext = ch.send(cmds.read_record(0x4E, sfi=sfi, mode=RecordMode.FIRST_ID,  # type: ignore
-                                       le=element("EF06", 0x4E).record_len))
+        ext = read_record_by_tag(ch, ef, 0x4E)  # type: ignore[arg-type]
         tail = split_records(ext.data)[0].value if ext.ok and ext.data else None
         value = join_name(records[0].value if records else None, tail).value
     shown = json_field(key, value)

@@ -31,13 +31,16 @@ class StackOptions:
     on_record: Callable[[TraceRecord], None] | None = None
     #: Wraps the bare link before tracing and T=0 help (e.g. ``sbcard --dump``'s recorder).
     wrap_link: Callable[[Transport], Transport] | None = None
+    #: Traces mask the holder's ID number and name (EF06) unless the user said --no-redact.
+    redact_holder: bool = True
 
 
 def stack(link: Transport, options: StackOptions) -> Transport:
     """Trace and T=0 layers on ``link`` as ``options`` ask (``wrap_link`` is not applied)."""
     transport = link
     if options.trace is not None or options.on_record is not None:
-        transport = TraceLayer(transport, options.trace, options.on_record)
+        transport = TraceLayer(transport, options.trace, options.on_record,
+                               redact_holder=options.redact_holder)
     if not options.raw:
         transport = T0Layer(transport)
     return transport

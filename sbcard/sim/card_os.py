@@ -83,6 +83,12 @@ class Behaviour:
     le_zero_6c: bool = False        # READ RECORD with Le=00 answers 6Cxx (spec part 5 §6.10.4)
     multi_record: bool = True       # READ RECORD P1..last (P2 mode 101) supported
     fci_algorithm: bool = True      # FCI of SSSE carries 9F0C/86 with the algorithm id
+    # A COS that reads only the current EF: every public trace selects the EF first
+    # (00A4020002EF05) and reads with P2 SFI bits 0 (SI_3rdCard docs/加密机方式指令流.txt,
+    # docs/EgAPP-20180611.log); SFI-referenced READ RECORD/BINARY then answers this SW
+    # (part 5 table 5: 6A86 wrong P1/P2; 6A82 and 6A81 are other COS' choices).
+    sfi_read: bool = True
+    sfi_refused_sw: int = 0x6A86
 
 
 def decode_pin(data: bytes) -> str | None:
@@ -257,6 +263,8 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
     sfi, mode = cmd.p2 >> 3, cmd.p2 & 0x07
     if sfi == 0x1F:
         return b"", SW.WRONG_P1P2
+    if sfi and not card.behaviour.sfi_read:
+        return b"", card.behaviour.sfi_refused_sw
     ef = card.ef_for(sfi)
     refused = _refuse(card, ef, sfi, records=True, access="read")
     if refused is not None:
@@ -327,6 +335,8 @@ def _binary_target(card: SimCard, cmd: CommandApdu) -> tuple[SimEF | None, int, 
 
 
 def h_read_binary(card: SimCard, cmd: CommandApdu) -> Reply:
+    if cmd.p1 & 0x80 and not card.behaviour.sfi_read:
+        return b"", card.behaviour.sfi_refused_sw
     ef, offset, sfi = _binary_target(card, cmd)
     refused = _refuse(card, ef, sfi, records=False, access="read")
     if refused is not None:

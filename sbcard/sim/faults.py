@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sbcard.errors import BadInputError
-from sbcard.hexutil import hex_mask_matches
+from sbcard.hexutil import hex_mask_matches, parse_hex
 from sbcard.transport.base import CardTornError
 
 
@@ -131,7 +131,7 @@ class FaultInjector:
         status = int(sw, 16) if isinstance(sw, str) else sw
         if not 0 <= status <= 0xFFFF:
             raise ValueError(f"status word {sw!r} is not two bytes")
-        body = bytes.fromhex(data) if isinstance(data, str) else bytes(data)
+        body = parse_hex(data, "fault answer data") if isinstance(data, str) else bytes(data)
         m = CommandMatch(match, cla, ins, p1, p2)
         return self._install(f"answer {status:04X} to {m.describe()}", times,
                              lambda fault, card, raw: (body, status), m)

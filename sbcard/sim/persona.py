@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sbcard.apdu.atr import Atr
 from sbcard.card.codecs import split_name
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
@@ -97,7 +98,7 @@ class Persona:
     def card_id(self) -> bytes:
         """卡的识别码: region (3 BCD) ‖ RID D156000005 ‖ serial (4) ‖ auth code (4)."""
         region = str(self.card.get("region", ""))
-        serial = str(self.card.get("serial", self.atr[-4:].hex()))
+        serial = str(self.card.get("serial", Atr.parse(self.atr).historical[9:13].hex()))
         auth = str(self.card.get("auth_code", "FFFFFFFF"))
         return parse_hex(region + RID_MOHRSS.hex() + serial + auth, "persona card_id")
 
@@ -145,17 +146,37 @@ def _name_values(name: str | None) -> dict[str, str]:
     return {"name": head, "name_ext": tail}
 
 
+#: ATR frames around the 13 historical bytes, by ``[atr_parts] form``.
+#: contact: ``3B 6D 00 00`` (TB1=00, TC1=00, T=0, no TCK; part 2 §8.3, the public traces).
+#: class_b: T0=ED with TB1=00 TC1=00 TD1=80 TD2=1F TA3=42 — class A/B and clock stop
+#: announced through T=15 (part 2 §8.3.3, table 8), so a TCK ends the ATR (ISO 7816-3 §8.2.5).
+#: contactless: what a PC/SC reader synthesises for an ISO 14443-4 card (PC/SC part 3
+#: §3.1.3.2.3): ``3B 8D 80 01`` ‖ historical bytes ‖ TCK, protocol T=1.
+ATR_FORMS = {"contact": ("3B6D0000", False), "class_b": ("3BED0000801F42", True),
+             "contactless": ("3B8D8001", True)}
+
+
 def build_atr(card: dict[str, Any], atr_parts: dict[str, Any]) -> bytes:
-    """``3B 6D 00 00`` + 13 historical bytes laid out as the spec's table 16 says."""
+    """The ATR frame ``form`` around 13 historical bytes laid out as part 2 table 16 says."""
     region = str(card.get("region", "000000"))
     hist = (str(atr_parts.get("chip_provider", "0081"))
             + str(atr_parts.get("cos", "544C00"))
             + str(atr_parts.get("card_maker", "8684"))
             + region[:4]
             + str(card.get("serial", "00000001")))
-    raw = parse_hex("3B6D0000" + hist, "persona ATR")
-    if len(raw) != 17:
-        raise BadInputError(f"persona ATR parts give {len(raw) - 4} historical bytes, not 13")
+    form = str(atr_parts.get("form", "contact"))
+    if form not in ATR_FORMS:
+        raise BadInputError(f"persona ATR form {form!r}: choose {', '.join(ATR_FORMS)}")
+    prefix, with_tck = ATR_FORMS[form]
+    historical = parse_hex(hist, "persona ATR")
+    if len(historical) != 13:
+        raise BadInputError(f"persona ATR parts give {len(historical)} historical bytes, not 13")
+    raw = parse_hex(prefix, "ATR frame") + historical
+    if with_tck:
+        tck = 0
+        for b in raw[1:]:
+            tck ^= b
+        raw += bytes([tck])
     return raw
 
 

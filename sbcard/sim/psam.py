@@ -34,6 +34,7 @@ from typing import Any
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
+from sbcard.card import factors as card_factors
 from sbcard.card.profiles import load_profile
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_cbc, encrypt_ecb, xor_bytes
@@ -403,9 +404,8 @@ def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin:
         value = root.value
         if levels < root.levels:
             # Move the root down: apply the factors of the levels the PSAM no longer needs.
-            chain = [b"", card_algos.city_factor(region), card_algos.province_factor(region)]
-            value = card_algos.diversify_levels(root.algorithm, value,
-                                                chain[levels:root.levels])
+            chain = card_factors.chain(None, region, root.levels)
+            value = card_algos.diversify_levels(root.algorithm, value, chain[levels:])
         placed.append(PsamKey(ref.usage(levels), ref.psam_key_id, root.algorithm, value,
                               root.name if root.name == ref.name else f"{root.name}/{ref.name}"))
     return placed

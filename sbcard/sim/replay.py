@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sbcard.apdu.dump import Dump, DumpExchange, load_dump, parse_dump
-from sbcard.apdu.redact import _pan_spans, mask_command
+from sbcard.apdu.redact import ASCII_TRACK_TAGS, _pan_spans, mask_command
 from sbcard.apdu.sw import SW
 from sbcard.errors import MismatchError
 from sbcard.transport.base import CardTornError
@@ -217,7 +217,9 @@ def unmask_response(text: str) -> bytes:
     nibbles = list(text.replace("*", "0"))
     hidden = [i for i, ch in enumerate(text) if ch == "*"]
     raw = bytes.fromhex("".join(nibbles))
-    for start, end in _pan_spans(raw[:-2]):
+    for tag, start, end, _cut in _pan_spans(raw[:-2]):
+        if tag in ASCII_TRACK_TAGS:
+            continue                          # track 1 text: masked whole, no Luhn to keep
         lo, hi = 2 * start, 2 * end
         inside = [i for i in hidden if lo <= i < hi]
         if not inside:

@@ -17,6 +17,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter
 from sbcard.apdu.t0 import T0Layer
 from sbcard.compose import SessionOptions, open_session
+from sbcard.hexutil import parse_hex
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
 from sbcard.sim.replay import ReplayCard
@@ -65,15 +66,18 @@ class SimulatedCard:
         self.raw_channel = ApduChannel(self.transport)
 
     @contextmanager
-    def recording(self, path: str | os.PathLike[str]) -> Iterator[ApduChannel]:
+    def recording(self, path: str | os.PathLike[str], *,
+                  redact_holder: bool = False) -> Iterator[ApduChannel]:
         """A channel to this card whose exchanges go to a dump at ``path``, in-process.
 
         The dump is the one ``sbcard --dump FILE`` writes (header, masked exchanges with
         timing), so ``sbcard --sim FILE``, ``sbcard sim replay FILE`` and
-        ``SimulatedCard.from_dump(FILE)`` replay it.
+        ``SimulatedCard.from_dump(FILE)`` replay it. The card is simulated and its holder
+        synthetic, so EF06 is kept (the replay reads it back); ``redact_holder=True`` masks
+        it as ``sbcard --dump`` does by default.
         """
         writer = DumpWriter(path)
-        layer = DumpLayer(self.transport, writer)
+        layer = DumpLayer(self.transport, writer, redact_holder=redact_holder)
         writer.header(reader=self.transport.description, atr=self.transport.atr,
                       protocol=self.transport.protocol)
         try:
@@ -87,7 +91,7 @@ class SimulatedCard:
 
     def transmit(self, command: bytes | str) -> bytes:
         """One command through the T=0 layer (hex text or bytes); response data ‖ SW."""
-        raw = bytes.fromhex("".join(command.split())) if isinstance(command, str) else command
+        raw = parse_hex(command, "command") if isinstance(command, str) else command
         return self.channel.transport.transmit(raw)
 
     def reconnect(self) -> bytes:

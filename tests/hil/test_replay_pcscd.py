@@ -34,7 +34,7 @@ def replay_command() -> list[str]:
 @pytest.mark.parametrize("persona", ["demo", "t0quirks"])
 def test_read_dump_replays_through_pcscd(pcscd, tmp_path, persona):
     dump = tmp_path / f"{persona}.dump"
-    recorded = sbcard("--sim", persona, "--dump", str(dump), "read", "--json")
+    recorded = sbcard("--sim", persona, "--no-redact", "--dump", str(dump), "read", "--json")
     assert recorded.returncode == 0, recorded.stderr
     card = ReplayCard.load(dump)
     server = VpcdServer(card, port=pcscd.port())
@@ -55,7 +55,7 @@ def test_read_dump_replays_through_pcscd(pcscd, tmp_path, persona):
 
 def test_replay_command_strict_through_pcscd(pcscd, tmp_path):
     dump = tmp_path / "read.dump"
-    recorded = sbcard("--sim", "demo", "--dump", str(dump), "read")
+    recorded = sbcard("--sim", "demo", "--no-redact", "--dump", str(dump), "read")
     assert recorded.returncode == 0, recorded.stderr
     proc = subprocess.Popen([*replay_command(), str(dump), "--port", str(pcscd.port()), "--strict"],
                             stderr=subprocess.PIPE, text=True)
@@ -75,7 +75,7 @@ def test_replay_command_strict_through_pcscd(pcscd, tmp_path):
 def test_dump_recorded_through_pcscd_replays_in_process(serve, tmp_path):
     served = serve("v1")
     dump = tmp_path / "pcscd.dump"
-    recorded = sbcard("-r", READER, "--dump", str(dump), "read", "--json")
+    recorded = sbcard("-r", READER, "--no-redact", "--dump", str(dump), "read", "--json")
     assert recorded.returncode == 0, recorded.stderr
     served.stop()
     text = dump.read_text("utf-8")

@@ -1,0 +1,130 @@
+"""The C face of ``SSCardDriver``: what each exported symbol of libSSCardDriver.so does.
+
+``build_native`` compiles ``native/SSCardDriver.h`` with cffi's embedding API; every exported
+function lands in ``call`` with its C arguments. Here the GBK strings are decoded, the driver
+method of the same name runs, and its ``(code, text)`` is written back: GBK, NUL-terminated,
+never more than ``MAX_OUTPUT`` bytes per buffer — a result that would not fit becomes −42 with
+a message that does. Nothing raises past this module: an unexpected error is −999.
+
+The library holds one ``SSCardDriver`` for the process (built on the first call from
+``load_config()``: driver.toml, then the environment). That is the C interface's own shape
+(no handle argument); the driver inside serialises calls per reader.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sbcard.national import codes
+
+MAX_OUTPUT = 1024                 # SSCARD_MAX_OUTPUT in SSCardDriver.h: NUL included
+
+#: name → (inputs the Python method takes, output buffer parameter names), from the header.
+SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "iReadCardBas": (("iType",), ("pOutInfo",)),
+    "iReadCardBas_HSM_Step1": (("iType",), ("pOutInfo",)),
+    "iReadCardBas_HSM_Step2": (("pKey",), ("pOutInfo",)),
+    "iVerifyPIN": (("iType",), ("pOutInfo",)),
+    "iChangePIN": (("iType",), ("pOutInfo",)),
+    "iReloadPIN": (("iType", "pCardInfo"), ("pOutInfo",)),
+    "iReloadPIN_HSM_Step1": (("iType", "pCardInfo"), ("pOutInfo",)),
+    "iReloadPIN_HSM_Step2": (("pKey",), ("pOutInfo",)),
+    "iReloadPIN_HSM_Step3": (("pKey",), ("pOutInfo",)),
+    "iUnblockPIN": (("iType", "pCardInfo"), ("pOutInfo",)),
+    "iUnblockPIN_HSM_Step1": (("iType", "pCardInfo"), ("pOutInfo",)),
+    "iUnblockPIN_HSM_Step2": (("pKey",), ("pOutInfo",)),
+    "iUnblockPIN_HSM_Step3": (("pKey",), ("pOutInfo",)),
+    "iReadCard": (("iType", "iAuthType", "pCardInfo", "pFileAddr"), ("pOutInfo",)),
+    "iReadCard_HSM_Step1": (("iType", "pCardInfo", "pFileAddr"), ("pOutInfo",)),
+    "iReadCard_HSM_Step2": (("pKey",), ("pOutInfo",)),
+    "iWriteCard": (("iType", "pCardInfo", "pFileAddr", "pWriteData"), ("pOutInfo",)),
+    "iWriteCard_HSM_Step1": (("iType", "pCardInfo", "pFileAddr"), ("pOutInfo",)),
+    "iWriteCard_HSM_Step2": (("pKey", "pWriteData"), ("pOutInfo",)),
+    "iGetCardType": ((), ("pCardType", "pOutInfo")),
+    "iGetReaderInfo": ((), ("pReaderSN", "pPsamTermNo")),
+    "iGetDeviceInfo": ((), ("pOutInfo",)),
+    "PKI_SignData": (("pUserPin", "pInData", "iType"), ("pOutInfo",)),
+    "PKI_VerifySign": (("pInData", "pSignData", "iType"), ("pOutInfo",)),
+}
+
+_lock = threading.Lock()
+_driver: Any = None
+_driver_error: tuple[int, str] | None = None
+
+
+def driver() -> Any:
+    """The process's driver, built once (a configuration error is reported on every call)."""
+    global _driver, _driver_error
+    with _lock:
+        if _driver is None and _driver_error is None:
+            try:
+                from sbcard.national.driver import SSCardDriver
+
+                _driver = SSCardDriver()
+            except Exception as exc:  # a bad driver.toml must not kill the host program
+                _driver_error = (codes.LOAD_LIBRARY, f"{codes.message(codes.LOAD_LIBRARY)}"
+                                                     f"（配置错误：{exc}）")
+        if _driver_error is not None:
+            raise codes.NationalError(*_driver_error)
+        return _driver
+
+
+def encode(text: str, limit: int = MAX_OUTPUT) -> bytes | None:
+    """GBK bytes with the NUL, or None when they would pass ``limit``."""
+    data = text.encode("gbk", errors="replace") + b"\0"
+    return data if len(data) <= limit else None
+
+
+def results(name: str, code: int, text: str, outputs: int) -> list[str]:
+    """What goes into each output buffer of ``name``."""
+    if outputs == 1:
+        return [text]
+    if name == "iGetCardType":               # pCardType, pOutInfo
+        return [text, ""] if code == 0 else ["", text]
+    if code != 0:                             # iGetReaderInfo: the message in the first
+        return [text, ""]
+    from sbcard.national.lines import split_fields
+
+    fields = [*split_fields(text), "", ""]
+    return fields[:outputs]
+
+
+def run(name: str, inputs: list[Any]) -> tuple[int, str]:
+    """The driver method ``name`` with decoded inputs; (−13, …) for a function not provided."""
+    try:
+        method = getattr(driver(), name, None)
+        if method is None:
+            return codes.UNSUPPORTED, codes.message(codes.UNSUPPORTED)
+        return method(*inputs)
+    except codes.NationalError as exc:
+        return exc.code, exc.text
+    except Exception:                        # never past the C boundary
+        return codes.UNKNOWN, codes.message(codes.UNKNOWN)
+
+
+def call(ffi: Any, name: str, args: tuple[Any, ...]) -> int:
+    """One exported function: C ``args`` in header order, outputs written, code returned."""
+    in_names, out_names = SIGNATURES[name]
+    values = dict(zip(in_names + out_names, args, strict=True))
+    inputs: list[Any] = []
+    for n in in_names:
+        v = values[n]
+        if n.startswith("i"):
+            inputs.append(int(v))
+        else:
+            inputs.append("" if v == ffi.NULL else ffi.string(v).decode("gbk", "replace"))
+    outs = [values[n] for n in out_names]
+    if any(p == ffi.NULL for p in outs):
+        return codes.BAD_PARAMETER
+    code, text = run(name, inputs)
+    parts = results(name, code, text, len(outs))
+    encoded = [encode(p) for p in parts]
+    if any(e is None for e in encoded):
+        code = codes.DATA_LENGTH
+        message = encode(f"{codes.message(code)}（输出超过{MAX_OUTPUT}字节）")
+        encoded = [message] + [b"\0"] * (len(outs) - 1)
+    for ptr, data in zip(outs, encoded, strict=True):
+        assert data is not None
+        ffi.memmove(ptr, data, len(data))
+    return code

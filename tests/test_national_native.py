@@ -1,0 +1,117 @@
+"""libSSCardDriver.so: built with cffi's embedding API, called from C (gcc, dlopen) and ctypes.
+
+The C program ``tests/native/sscard_call.c`` puts a guard zone after every 1024-byte output
+buffer (the national convention) and fails on any byte written past it. Expected strings are
+those of the Python API (tests/test_national.py checks them against the public sources).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sbcard.national import cabi, codes
+from sbcard.national.config import DriverConfig
+from sbcard.national.driver import SSCardDriver
+from sbcard.national.lines import split_fields
+from tests.native.build import build_caller, build_library
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def native(tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("native")
+    return build_library(out), build_caller(out)
+
+
+def c_call(native, *args: str, **env: str) -> list[str]:
+    lib, exe = native
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("SBCARD_") and k != "PYTHONPATH"}
+    clean["HOME"] = "/nonexistent"               # no driver.toml of the developer's
+    done = subprocess.run([str(exe), str(lib), *args], capture_output=True, timeout=60,
+                          env={**clean, **env}, check=False)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    return done.stdout.decode("gbk").splitlines()
+
+
+def test_library_exports_every_header_function(native):
+    lib, _ = native
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True,
+                             text=True, check=True).stdout
+    exported = {line.split()[-1] for line in symbols.splitlines()}
+    assert set(cabi.SIGNATURES) <= exported
+    assert (lib.parent / "SSCardDriver.h").is_file()
+
+
+def test_c_ireadcardbas_matches_the_python_api(native):
+    lines = c_call(native, "iReadCardBas", "3", SBCARD_SIM="v3", SBCARD_KEYS="test")
+    expected = SSCardDriver(DriverConfig(sim="v3", key_source="keys", keys="test")).iReadCardBas(3)
+    assert lines == ["0", expected[1]]
+    assert split_fields(lines[1])[4] == "买买提·测试"          # GBK across the C boundary
+
+
+def test_c_error_code_and_gbk_message(native):
+    lines = c_call(native, "iReadCardBas", "3", SBCARD_SIM="v3")
+    assert lines[0] == "-2201" and lines[1].startswith("无PSAM卡")
+    assert c_call(native, "iReadCardBas", "9", SBCARD_SIM="v3")[0] == "-1"
+
+
+def test_c_two_output_functions_and_unsupported(native):
+    assert c_call(native, "iGetReaderInfo", SBCARD_SIM="demo", SBCARD_PSAM="sim") == [
+        "0", "sbcard-sim", "519900000001"]
+    assert c_call(native, "iGetCardType", SBCARD_SIM="demo") == ["0", "1", ""]
+    assert c_call(native, "PKI_SignData", "123456", "616263", "1", SBCARD_SIM="v3") == [
+        "-13", "（动态库）不支持该命令"]
+
+
+def test_c_calls_from_eight_threads(native):
+    lines = c_call(native, "threads", "8", "3", SBCARD_SIM="demo", SBCARD_KEYS="test")
+    assert lines[0] == "threads ok" and split_fields(lines[1])[4] == "测试一"
+
+
+CTYPES_SCRIPT = textwrap.dedent("""
+    import ctypes, sys
+    from tests.national_hsm import read_step_key
+    lib = ctypes.CDLL(sys.argv[1])
+    buf = ctypes.create_string_buffer(1024)
+    rc = lib.iReadCardBas_HSM_Step1(1, buf)
+    step1 = buf.value.decode("gbk")
+    rc2 = lib.iReadCardBas_HSM_Step2(read_step_key(step1).encode("gbk"), buf)
+    print(rc, rc2, buf.value.decode("gbk"), sep="\\n")
+""")
+
+
+def test_ctypes_hsm_steps_in_one_process(native):
+    lib, _ = native
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(SBCARD_SIM="v3", HOME="/nonexistent", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CTYPES_SCRIPT, str(lib)], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rc1, rc2, line = done.stdout.splitlines()
+    assert (rc1, rc2) == ("0", "0")
+    expected = SSCardDriver(DriverConfig(sim="v3", key_source="keys", keys="test")).iReadCardBas(1)
+    assert line == expected[1]
+
+
+def test_a_result_that_does_not_fit_is_an_error_not_an_overflow(monkeypatch):
+    import cffi
+
+    ffi = cffi.FFI()
+    out = ffi.new("char[]", cabi.MAX_OUTPUT + 16)
+    ffi.memmove(out + cabi.MAX_OUTPUT, b"\xa5" * 16, 16)
+    monkeypatch.setattr(cabi, "run", lambda name, inputs: (0, "字" * 600))   # 1201 GBK bytes
+    assert cabi.call(ffi, "iReadCardBas", (3, out)) == codes.DATA_LENGTH
+    assert ffi.string(out).decode("gbk").startswith("运算数据长度错")
+    assert ffi.buffer(out + cabi.MAX_OUTPUT, 16)[:] == b"\xa5" * 16
+    monkeypatch.setattr(cabi, "run", lambda name, inputs: (0, "字" * 511))    # 1022 + NUL fits
+    assert cabi.call(ffi, "iReadCardBas", (3, out)) == 0
+    assert ffi.buffer(out + cabi.MAX_OUTPUT, 16)[:] == b"\xa5" * 16
+    assert cabi.call(ffi, "iReadCardBas", (3, ffi.NULL)) == codes.BAD_PARAMETER
