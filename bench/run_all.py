@@ -89,6 +89,17 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
     n = results.get("national", {})
     if "error" not in n and n:
         out += _national_rows(n)
+    sv = results.get("service", {})
+    if sv and "error" not in sv:
+        for key, label in (("ireadcardbas_websocket", "WebSocket"),
+                           ("ireadcardbas_http", "HTTP")):
+            x = sv.get(key, {})
+            out.append((f"`sbcard serve` iReadCardBas over {label}, median / p99",
+                        f"{fmt(x.get('median_ms'), '.2f', ' ms')} / "
+                        f"{fmt(x.get('p99_ms'), '.2f', ' ms')}", ""))
+        out.append(("`sbcard serve` overhead over the bare card call (median, WS / HTTP)",
+                    f"{fmt(sv.get('overhead_websocket_median_ms'), '.2f', ' ms')} / "
+                    f"{fmt(sv.get('overhead_http_median_ms'), '.2f', ' ms')}", "≤ 5 ms"))
     for name, res in results.items():
         if "error" in res:
             out.append((f"{name} benchmark", f"failed: {res['error']}", ""))
@@ -175,6 +186,7 @@ def main() -> None:
                         "--rounds", "2" if q else "3"),
         "personalise": run("bench_personalise.py", "--cards", "100" if q else "600",
                            "--pcscd-cards", "5" if q else "20"),
+        "service": run("bench_service.py", "--runs", "100" if q else "500"),
     }
     text = table(results)
     print(text)

@@ -239,3 +239,10 @@ def test_shell_completion_as_documented(shell):
         words = subprocess.run([sys.executable, "-m", "sbcard"], env=env, capture_output=True,
                                text=True, timeout=60).stdout.split()
         assert "plain,read" in words and "plain,readers" in words
+
+
+def test_persona_names_without_importing_the_simulator():
+    from sbcard.cli.argv import persona_names
+    from sbcard.sim.persona import builtin_personas
+
+    assert persona_names() == builtin_personas()

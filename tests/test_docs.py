@@ -11,7 +11,8 @@ from sbcard.cli.docgen import command_paths, render
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDES = ("technicians.md", "card-bureau.md", "test-engineers.md", "crypto-cli.md",
-          "apdu-scripts.md", "keys.md", "simulator.md", "sm2-authentication.md")
+          "apdu-scripts.md", "keys.md", "simulator.md", "sm2-authentication.md",
+          "local-service.md")
 
 
 def test_cli_reference_is_current():

@@ -361,3 +361,20 @@ def test_docs_list_every_code_and_function():
         assert f"| {c.code} | {c.zh} |" in doc, c.code
     for name in NATIONAL_FUNCTIONS:
         assert name in doc
+
+
+def test_iread_card_by_national_file_address():
+    # Address format of the reader spec restatement (spec §7.2): file|tag|tag:n|$…
+    d = driver("v3")
+    info = _card_info(d)
+    code, out = d.iReadCard(1, 2, info, "SSSEEF05|01|07|05|$SSSEEF06|08|09|$")
+    assert code == 0
+    assert out == (f"SSSEEF05|{split_fields(info)[0]}|C0000018X|20230315|$"
+                   "SSSEEF06|51990020010228001X|买买提·测试|$")
+    assert d.iReadCard(1, 1, info, "SSSEEF05|03|$") == (0, "SSSEEF05|3.00|$")   # PIN first
+    assert d.iReadCard(1, 1, info, "SSSEEF06|08|$")[0] == -27010   # EF06 wants RK, not PIN
+    code, text = d.iReadCard(1, 2, info, "DF01EF15|2A|40:2|$")
+    assert code == -23 and "DF01EF15" in text
+    assert d.iReadCard(1, 2, info, "SSSEEF05|01:2|$")[0] == -27267
+    assert d.iReadCard(1, 2, "519900D156000005C06667791A2B3C4E|C0000018X|",
+                       "SSSEEF05|01|$")[0] == -22

@@ -166,6 +166,17 @@ def close_commands(name: str, commands: Sequence[str]) -> list[str]:
     return difflib.get_close_matches(name, list(commands), n=3, cutoff=0.6)
 
 
+def persona_names() -> list[str]:
+    """The built-in personas' names, from the folder listing alone: importing the simulator
+    would slow every command's start (``sbcard.sim.persona.builtin_personas`` is the same
+    list, for code that loads them anyway)."""
+    from importlib import resources
+
+    folder = resources.files("sbcard.sim").joinpath("personas")
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir()
+                  if p.name.endswith((".toml", ".json")))
+
+
 def check_sim_value(args: list[str], personas: Sequence[str],
                     commands: Mapping[str, str]) -> None:
     """``sbcard --sim red``: a persona that does not exist is named, with the personas.

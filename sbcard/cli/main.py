@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "crypto": "sbcard.cli.cmd_crypto:crypto",
     "sim": "sbcard.cli.cmd_sim:sim",
     "call": "sbcard.cli.cmd_call:call",
+    "serve": "sbcard.cli.cmd_serve:serve",
 }
 
 #: other spellings people type → the command's name (not listed in --help)
@@ -67,6 +68,8 @@ class LazyGroup(click.Group):
 SHORT_HELP = {
     "call": "Call a national reader-interface function (iReadCardBas …), print code and output. "
             "调用接口",
+    "serve": "Local card service for browser pages: 3 vendor dialects, own API, counter page. "
+             "读卡服务",
     "readers": "List readers, card presence, ATR and card type. 列出读卡器",
     "atr": "Decode the card's ATR (historical bytes, diversification factor). 解析复位信息",
     "read": "Read issuer and holder data (EF05/EF06), optionally bank number, photo. 读卡",
@@ -163,10 +166,14 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
 
 def _command_line(args: list[str]) -> list[str]:
     """The arguments as typed → as click parses them (sbcard.cli.argv says why)."""
-    from sbcard.cli.argv import check_sim_value, hoist_global_options, normalise_sim
-    from sbcard.sim.persona import builtin_personas
+    from sbcard.cli.argv import (
+        check_sim_value,
+        hoist_global_options,
+        normalise_sim,
+        persona_names,
+    )
 
-    personas = builtin_personas()
+    personas = persona_names()
     commands = {**COMMANDS, **ALIASES}
     out = normalise_sim(hoist_global_options(cli, args, personas), commands, personas)
     check_sim_value(out, personas, commands)

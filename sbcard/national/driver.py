@@ -57,7 +57,7 @@ NATIONAL_FUNCTIONS = (
     "iVerifyPIN", "iChangePIN",
     "iReloadPIN", "iReloadPIN_HSM_Step1", "iReloadPIN_HSM_Step2", "iReloadPIN_HSM_Step3",
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
-    "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+    "iReadCard", "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
 )
 
 
@@ -365,6 +365,62 @@ class SSCardDriver:
             return ireadcardbas_line(data, terminal_number=self.config.terminal_number,
                                      device_number=self.config.device_number)
 
+    # -- files by address ---------------------------------------------------------------------
+    def iReadCard(self, iType: int, iAuthType: int, pCardInfo: str, pFileAddr: str
+                  ) -> tuple[int, str]:
+        """读卡: pFileAddr = ``文件|记录标识|记录标识:n|$…`` (e.g. ``SSSEEF05|01|07|$SSSEEF06|
+        08|09|$``); the output mirrors it with each record's value (``SSSEEF05|<卡识别码>|
+        <卡号>|$…``). iAuthType 1: the PIN first (PIN source); 2: the RK key (key source),
+        only when the card asks for it.
+
+        sbcard's card model holds the SSSE files EF05 and EF06 (人社信息函〔2012〕37号 table 9);
+        another file is −23 with the reason. Values as ``read --json`` shows them, dates
+        YYYYMMDD (address format: spec §7.2; ``:n`` = the n-th record with that tag).
+        """
+        return self._call("iReadCard",
+                          lambda: self._read_files(iType, iAuthType, pCardInfo, pFileAddr),
+                          pin=iAuthType == 1)
+
+    def _read_files(self, itype: int, auth: int, card_info: str, addr: str) -> str:
+        from sbcard.apdu.sw import SecurityStatusError
+        from sbcard.card.elements import element
+        from sbcard.ops.auth import external_authenticate
+        from sbcard.ops.read import json_field, read_records
+
+        groups = _parse_file_address(addr)
+        if auth not in (1, 2):
+            raise NationalError(codes.BAD_PARAMETER, f"{codes.message(codes.BAD_PARAMETER)}"
+                                                     "（iAuthType 应为 1 或 2）")
+        keys = self.key_source() if auth == 2 else None
+        with self._card(itype) as channel:
+            ctx = self._check_card_info(channel, card_info)
+            if auth == 1:
+                self._guarded_status(channel)
+                pin = self._pins().get_pin("请输入密码")
+                channel.check(cmds.verify(_pin_block(pin)))
+            out = []
+            for ef, wanted in groups:
+                spec = EF05 if ef == "EF05" else EF06
+                try:
+                    records = read_records(channel, spec, spec.tags)
+                except SecurityStatusError:
+                    if keys is None:
+                        raise
+                    external_authenticate(channel, keys, ctx, KEY_RKSSSE, precheck=False)
+                    records = read_records(channel, spec, spec.tags)
+                values = []
+                for tag, nth in wanted:
+                    found = [r for r in records if r.tag == tag]
+                    if len(found) < nth:
+                        raise NationalError(-0x6A83, f"{codes.message(-0x6A83)}"
+                                                     f"（SSSE{ef} {tag:02X}:{nth}）")
+                    el = element(ef, tag)
+                    value = json_field(el.key, el.decode_value(found[nth - 1].value).value)
+                    text = "" if value is None else str(value)
+                    values.append(text.replace("-", "") if el.fmt == "date" else text)
+                out.append(join_fields(f"SSSE{ef}", *values) + "$")
+            return "".join(out)
+
     # -- card and reader --------------------------------------------------------------------
     def iGetCardType(self) -> tuple[int, str]:
         """卡类型: "1" when the contact reader holds a card, else "2" (contactless).
@@ -581,6 +637,37 @@ class SSCardDriver:
     def iUnblockPIN_HSM_Step3(self, pKey: str) -> tuple[int, str]:
         """pKey = the MAC (8 hex) or the whole APDU (18 hex); sends ``84 24 00 00 04``."""
         return self._call("iUnblockPIN_HSM_Step3", lambda: self._puk_step3("unblock", pKey))
+
+
+def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
+    """``SSSEEF05|01|07|$SSSEEF06|08|$`` → [("EF05", [(0x01, 1), (0x07, 1)]), …]."""
+    groups = []
+    for part in addr.strip().split("$"):
+        fields = split_fields(part.strip())
+        if not fields:
+            continue
+        name = fields[0].strip().upper()
+        if name not in ("SSSEEF05", "SSSEEF06"):
+            raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}（{name}："
+                                                "sbcard 的卡模型只含 SSSEEF05、SSSEEF06）")
+        wanted = []
+        for item in fields[1:]:
+            tag, _, nth = item.strip().partition(":")
+            try:
+                wanted.append((int(tag, 16), int(nth) if nth else 1))
+            except ValueError:
+                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                    f"（{item}）") from None
+        from sbcard.card.elements import BY_EF_TAG
+
+        for tag, _ in wanted:
+            if (name[4:], tag) not in BY_EF_TAG:
+                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                    f"（{name} 没有记录 {tag:02X}）")
+        groups.append((name[4:], wanted))
+    if not groups:
+        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}（pFileAddr 为空）")
+    return groups
 
 
 def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:

@@ -117,7 +117,6 @@ class SimCard(CardOS):
         self.algorithm_id = algorithm_id
         self.profile = profile
         self.card_blocked = False
-        self.keys: dict[tuple[str, int], dict] = {}     # (DF name, key id) → key record
         self.handlers.update(BASE_HANDLERS)
         # State of the optional modules (sbcard.sim.persona.EXTENSIONS), each its own type.
         self.persona: Persona | None = None

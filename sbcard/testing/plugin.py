@@ -1,7 +1,8 @@
 """The ``sbcard`` pytest plugin (entry point ``pytest11``: installing sbcard enables it).
 
 Fixtures: ``sim_card``, ``sim_card_factory``, ``pcscd_service``, ``pcscd_card``,
-``persona_factory``, ``apdu_log``. Marker: ``sbcard_persona(base, **keywords)`` chooses the
+``persona_factory``, ``apdu_log``, ``sbcard_service`` (the local card service on a free port,
+yielding its URL). Marker: ``sbcard_persona(base, **keywords)`` chooses the
 persona of ``sim_card``/``pcscd_card`` (or ``@pytest.mark.parametrize("sim_card", [...],
 indirect=True)``). Options: ``--sbcard-pcscd=auto|system|isolated`` (env ``SBCARD_PCSCD``)
 and ``--sbcard-require-pcscd`` (env ``SBCARD_REQUIRE_PCSCD=1``), which turns "no pcscd"
@@ -75,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sbcard_persona(base='demo', **keywords): the persona of sim_card / "
                    "pcscd_card, built by persona_factory(base, **keywords)")
+    config.addinivalue_line(
+        "markers", "sbcard_service(psam='default', **settings): the sbcard_service fixture's "
+                   "simulated PSAM persona (None: no PSAM, so −2201) and [service] settings")
     config.addinivalue_line(
         "markers", "pcscd: needs a pcscd with the vsmartcard vpcd driver (added by the sbcard "
                    "plugin to tests using pcscd_card or pcscd_service)")
@@ -330,3 +334,46 @@ def pcscd_card(request: pytest.FixtureRequest, pcscd_service: Any, apdu_log: Any
     if card.faults is not None:
         card.faults.clear()
     card.remove()
+
+
+def _sim_spec(request: pytest.FixtureRequest, factory: Any) -> str:
+    """A persona name or file for the driver's ``sim`` setting (marker/param as sim_card)."""
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        return param
+    if isinstance(param, dict):
+        keywords = dict(param)
+        return str(factory.file(keywords.pop("base", "demo"), **keywords))
+    marker = request.node.get_closest_marker("sbcard_persona")
+    if marker is None:
+        return "demo"
+    keywords = dict(marker.kwargs)
+    base = marker.args[0] if marker.args else keywords.pop("base", "demo")
+    return str(factory.file(base, **keywords)) if keywords else str(base)
+
+
+@pytest.fixture
+def sbcard_service(request: pytest.FixtureRequest, persona_factory: Any) -> Iterator[str]:
+    """``sbcard serve`` on a free 127.0.0.1 port over the simulated card and PSAM; yields
+    its base URL (``/v1/card``, ``/ws/function``, ``/ws/decard``, ``/readcard/entry``, the
+    counter page at ``/``). Persona: ``sbcard_persona`` marker or parameter, as sim_card;
+    ``@pytest.mark.sbcard_service(psam=None)`` for no PSAM, ``psam="nork"`` for a PSAM
+    without RKSSSE (−2203), other keywords are [service] settings."""
+    from dataclasses import replace
+
+    from sbcard.service.run import build_service, sim_driver_config
+    from sbcard.testing.service import ServiceThread, service_config
+
+    marker = request.node.get_closest_marker("sbcard_service")
+    settings = dict(marker.kwargs) if marker is not None else {}
+    psam = settings.pop("psam", "default")
+    driver_config = sim_driver_config(_sim_spec(request, persona_factory))
+    if psam is None:
+        driver_config = replace(driver_config, key_source="none", psam=None)
+    elif psam != "default":
+        driver_config = replace(driver_config, psam=f"sim:{psam}")
+    service = build_service(service_config(**settings), driver_config)
+    thread = ServiceThread.around(service).start()
+    yield thread.url
+    thread.stop()
+    service.driver.close()

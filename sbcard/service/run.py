@@ -1,0 +1,60 @@
+"""Building the service from the configuration and running it until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sbcard.service.config import ServiceConfig
+from sbcard.service.core import CardService
+
+log = logging.getLogger("sbcard.service")
+
+
+def sim_driver_config(persona: str, base: Any = None) -> Any:
+    """The driver on the in-process simulated card and the simulated PSAM (test engineers'
+    ``sbcard serve --sim PERSONA``)."""
+    from sbcard.national.config import DriverConfig
+
+    return replace(base or DriverConfig(), sim=persona, key_source="psam", psam="sim",
+                   contact_reader=None, contactless_reader=None)
+
+
+def build_service(config: ServiceConfig, driver_config: Any, *,
+                  keep_timings: bool = False) -> CardService:
+    """``SSCardDriver`` from the driver configuration (kiosk mode: PINs from the page)."""
+    from sbcard.national.driver import SSCardDriver
+
+    page_pins = None
+    if config.kiosk_pin_from_page:
+        from sbcard.service.kiosk import PagePins
+
+        page_pins = PagePins()
+    driver = SSCardDriver(driver_config, pin_source=page_pins)
+    reader = (f"sim:{driver_config.sim}" if driver_config.sim
+              else driver_config.contact_reader or "default")
+    return CardService(driver, config, page_pins=page_pins, reader_name=reader,
+                       keep_timings=keep_timings)
+
+
+async def serve_forever(service: CardService,
+                        on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> None:
+    from sbcard.service.app import start_service
+
+    running = await start_service(service)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    on_ready(running.urls)
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+        close = getattr(service.driver, "close", None)
+        if close is not None:
+            close()
