@@ -28,6 +28,8 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.commands import RecordMode
+from sbcard.apdu.sw import SecurityStatusError
+from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
 from sbcard.errors import NoCardError, SbcardError, TransportError
@@ -39,8 +41,9 @@ from sbcard.national.config import DriverConfig, load_config
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
+from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
-from sbcard.ops.read import context_of, decode_records, read_records, select_ssse
+from sbcard.ops.read import context_of, decode_records, json_field, read_records, select_ssse
 from sbcard.ops.readers import reader_reports, watch_readers
 from sbcard.ops.session import stack
 
@@ -382,11 +385,6 @@ class SSCardDriver:
                           pin=iAuthType == 1)
 
     def _read_files(self, itype: int, auth: int, card_info: str, addr: str) -> str:
-        from sbcard.apdu.sw import SecurityStatusError
-        from sbcard.card.elements import element
-        from sbcard.ops.auth import external_authenticate
-        from sbcard.ops.read import json_field, read_records
-
         groups = _parse_file_address(addr)
         if auth not in (1, 2):
             raise NationalError(codes.BAD_PARAMETER, f"{codes.message(codes.BAD_PARAMETER)}"
@@ -658,8 +656,6 @@ def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
             except ValueError:
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                     f"（{item}）") from None
-        from sbcard.card.elements import BY_EF_TAG
-
         for tag, _ in wanted:
             if (name[4:], tag) not in BY_EF_TAG:
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
