@@ -52,3 +52,13 @@ def test_python_driver_pin_and_hsm_steps_through_pcscd(pcscd_card):
     assert code == 0
     code, line = d.iReadCardBas_HSM_Step2(read_step_key(step1))
     assert code == 0 and split_fields(line)[4] == "测试一"
+
+
+@pytest.mark.parametrize("pcscd_card", ["demo"], indirect=True)
+def test_card_events_report_the_served_card(pcscd_card):
+    d = SSCardDriver(DriverConfig(contact_reader=pcscd_card.reader))
+    seen = []
+    for event in d.card_events(poll=0.05, should_stop=lambda: bool(seen)):
+        if event.reader == pcscd_card.reader:
+            seen.append(event)
+    assert seen[0].present and seen[0].atr.startswith("3B")

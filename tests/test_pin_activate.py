@@ -25,8 +25,11 @@ def test_pin_object_never_shows_digits():
     assert "123456" not in repr(p) and "123456" not in str(p) and "123456" not in f"{p}"
     assert p.block() == bytes.fromhex("123456")
     assert Pin("12345").block() == bytes.fromhex("12345F")
-    with pytest.raises(BadInputError, match="4 to 12 digits"):
+    with pytest.raises(BadInputError, match="4 to 16 digits"):
         Pin("123")
+    assert Pin("1234567890123456").block() == bytes.fromhex("1234567890123456")  # Lc 08
+    with pytest.raises(BadInputError, match="4 to 16 digits"):
+        Pin("12345678901234567")
     with pytest.raises(BadInputError, match="digits only"):
         Pin("12a456")
 
@@ -308,3 +311,18 @@ def test_audit_listing(capsys, monkeypatch, tmp_path):
     assert "已拒绝 refused" in out
     code, _, err = run_cli(capsys, "audit", "--audit-db", str(tmp_path / "none.db"))
     assert code == 3 and "no audit log" in err
+
+
+def test_sixteen_digit_pin_change_verify_and_reload():
+    """Part 5 §6.14: VERIFY Lc 02-08, so a PIN has up to 16 digits; the card takes them."""
+    from sbcard.compose import SessionOptions, open_session
+    from sbcard.keys.builtin import builtin_key_file
+    from sbcard.ops.pin import change_pin, reload_pin, verify_pin
+    from sbcard.ops.read import read_context
+
+    long_pin = Pin("7391648205317264")
+    with open_session(SessionOptions(sim="demo")) as ch:
+        change_pin(ch, Pin("123456"), long_pin)
+        verify_pin(ch, long_pin)
+        reload_pin(ch, builtin_key_file(), read_context(ch), Pin("2846105937261840"))
+        verify_pin(ch, Pin("2846105937261840"))

@@ -36,7 +36,7 @@ def test_dry_run_shows_the_recipe_of_the_cards_in_use(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("field", "value", "says"), [
-    ("pin", "１２３４５６", "must be 4 to 12 digits 0-9"),
+    ("pin", "１２３４５６", "must be 4 to 16 digits 0-9"),
     ("name", "测试\n一", "line break"),
     ("name", "测试\x07", "control character"),
     ("name", "=HYPERLINK(\"x\")", "formula"),

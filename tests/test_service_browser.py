@@ -83,3 +83,31 @@ def test_counter_page_reads_the_card_and_follows_its_removal(browser: Any,
     finally:
         s.stop()
         service.driver.close()
+
+
+def test_counter_page_verifies_the_pin_through_the_pin_source(browser: Any) -> None:
+    """The page asks; the PIN comes from the driver's PIN source (here a fixed one standing
+    in for the PIN pad), never from the page."""
+    from selenium.webdriver.common.by import By
+
+    from sbcard.service.run import build_service, sim_driver_config
+    from sbcard.testing.service import ServiceThread
+
+    driver_config = replace(sim_driver_config("demo"), pin_source="fixed", fixed_pin="123456")
+    service = build_service(service_config_for_page(), driver_config)
+    s = ServiceThread.around(service).start()
+    try:
+        browser.get(s.url + "/")
+        wait_for(browser, lambda b: text_of(b, "name") == "测试一")
+        assert not browser.find_element(By.ID, "kiosk").is_displayed()   # no PIN fields
+        browser.find_element(By.ID, "verify").click()
+        wait_for(browser, lambda b: "密码正确" in text_of(b, "message"))
+    finally:
+        s.stop()
+        service.driver.close()
+
+
+def service_config_for_page() -> Any:
+    from sbcard.testing.service import service_config
+
+    return service_config(events_poll_s=0.1)

@@ -250,6 +250,7 @@ def parse_dump(text: str, source: str = "<dump>") -> Dump:
                 raise BadInputError(f"{source}:{number}: cannot read response line {line!r}")
             if pending is None:
                 raise BadInputError(f"{source}:{number}: response without a command")
+            _check_response(m["hex"].upper(), int(m["len"]), f"{source}:{number}")
             dump.exchanges.append(DumpExchange(
                 pending[0], pending[1], m["hex"].upper(), int(m["len"]),
                 float(m["ms"]) / 1000, None, pending[2]))
@@ -279,6 +280,18 @@ def load_dump(path: str | os.PathLike[str]) -> Dump:
     except OSError as exc:
         raise BadInputError(f"cannot read dump {p}: {exc.strerror or exc}") from None
     return parse_dump(text, str(p))
+
+
+def _check_response(text: str, length: int, where: str) -> None:
+    """A recorded response is served as it is: check it all at load, not when served."""
+    if len(text) != 2 * length:
+        raise BadInputError(f"{where}: response has {len(text) / 2:g} bytes but says "
+                            f"({length} B)")
+    if length < 2:
+        raise BadInputError(f"{where}: response has no status word")
+    sw = text[-4:]
+    if "*" in sw or not 0x60 <= int(sw[:2], 16) <= 0x9F:
+        raise BadInputError(f"{where}: response ends in {sw!r}, not a status word")
 
 
 def _check_masked_hex(text: str, length: int, where: str) -> None:

@@ -117,6 +117,10 @@ PBOC_DDF_NAME = b"1PAY.SYS.DDF01"      # PSE, contact directory (JR/T 0025; part
 PBOC_PPSE_NAME = b"2PAY.SYS.DDF01"     # PPSE, contactless directory (JR/T 0025.12)
 PBOC_DEBIT_AID = bytes.fromhex("A000000333010101")
 
+#: PIN length in digits: VERIFY carries 02–08 bytes of cn (part 5 §6.14), i.e. up to 16
+#: digits; 4 is the spec's minimum for CHANGE PIN.
+PIN_MIN_DIGITS, PIN_MAX_DIGITS = 4, 16
+
 #: Card key IDs referenced by EXTERNAL AUTHENTICATE P2 (spec §5.2).
 KEY_IRK = 0x00
 KEY_STK = 0x02

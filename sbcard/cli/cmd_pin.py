@@ -99,9 +99,15 @@ def verify_pin_cmd(ctx: click.Context, pin_stdin: bool, force: bool, as_json: bo
 @click.option("--trust", metavar="FILE|test",
               help="With --sm2: PEM file of trusted SM2 root certificates; `test` = the "
                    "public TEST root of the simulated cards (test only).")
+@click.option("--pki-pin", "pki_pin", is_flag=True,
+              help="With --sm2: verify the PKI user PIN before the card signs (hidden "
+                   "prompt); asked anyway when the profile says user_pin = \"required\".")
+@click.option("--pki-pin-stdin", "pki_pin_stdin", is_flag=True,
+              help="With --sm2: read the PKI user PIN from the first line of stdin.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool) -> int:
+def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, pki_pin: bool,
+                    pki_pin_stdin: bool, as_json: bool) -> int:
     """Prove the card is genuine: INTERNAL AUTHENTICATE with its diversified IRK.
 
     Needs a key source (--keys, --psam or --hsm-command) holding the IRK (card key 00).
@@ -113,10 +119,15 @@ def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, as_json: b
     certificate of the PKI application (PKI.社会保障), checks it against --trust, and
     verifies the card's SM2 signature over a fresh challenge. The authentication command
     is not public; the profile mohrss-3.0 states the assumed one (docs/sm2-authentication.md).
-    Exit 9 also for an expired, untrusted or malformed certificate.
+    Exit 9 also for an expired, untrusted or malformed certificate. A card whose PKI
+    application wants its user PIN answers 6982: reported as "PKI PIN needed" (exit 5);
+    give it with --pki-pin or --pki-pin-stdin.
     """
     if sm2 or trust is not None:
-        return _verify_card_sm2(ctx, sm2, trust, as_json)
+        return _verify_card_sm2(ctx, sm2, trust, as_json, pki_pin or pki_pin_stdin,
+                                pki_pin_stdin)
+    if pki_pin or pki_pin_stdin:
+        raise click.UsageError("--pki-pin goes with --sm2")
     from sbcard.ops.auth import internal_authenticate
     from sbcard.ops.read import read_context
 
@@ -134,9 +145,15 @@ def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, as_json: b
     return ExitCode.OK
 
 
-def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool) -> int:
+def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool,
+                     want_pin: bool = False, pin_stdin: bool = False) -> int:
     from sbcard.card.profiles import load_profile
-    from sbcard.ops.sm2auth import TEST_TRUST, load_trust_roots, sm2_authenticate
+    from sbcard.ops.sm2auth import (
+        TEST_TRUST,
+        Sm2AuthConfig,
+        load_trust_roots,
+        sm2_authenticate,
+    )
 
     if not sm2:
         raise click.UsageError("--trust goes with --sm2")
@@ -156,8 +173,11 @@ def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: 
         persona_profile = load_persona(st.sim).profile
         if SECTION in persona_profile.extra:
             profile = persona_profile
+    user_pin = None
+    if want_pin or Sm2AuthConfig.from_profile(profile).user_pin == "required":
+        user_pin = PinReader(pin_stdin).one("PKI user PIN 证书密码").digits
     with st.session() as channel:
-        result = sm2_authenticate(channel, profile, roots)
+        result = sm2_authenticate(channel, profile, roots, user_pin=user_pin)
     if as_json:
         echo_json({"genuine": True, "method": "sm2", "trust": trust, **result.to_json()})
     else:

@@ -100,9 +100,16 @@ class KeyFile(KeySource):
 
     @classmethod
     def from_mapping(cls, data: dict, origin: str = "key file") -> KeyFile:
-        roots = []
-        for i, entry in enumerate(data.get("key", []), start=1):
+        roots: list[RootKey] = []
+        entries = data.get("key", [])
+        if not isinstance(entries, list):
+            raise BadInputError(f"{origin}: 'key' must be [[key]] tables, not "
+                                f"{type(entries).__name__}")
+        seen: dict[tuple[int, Algorithm], int] = {}
+        for i, entry in enumerate(entries, start=1):
             where = f"{origin}: [[key]] #{i}"
+            if not isinstance(entry, dict):
+                raise BadInputError(f"{where}: not a table of name/algorithm/value/card_key_id")
             try:
                 algorithm = Algorithm[str(entry["algorithm"]).upper()]
                 algorithm.check_supported()
@@ -112,8 +119,12 @@ class KeyFile(KeySource):
                 key_id = int(str(entry["card_key_id"]), 16)
             except KeyError as exc:
                 raise BadInputError(f"{where}: missing or unknown {exc}") from None
-            except ValueError as exc:
-                raise BadInputError(f"{where}: {exc}") from None
+            except (ValueError, TypeError) as exc:
+                raise BadInputError(f"{where}: {str(exc).splitlines()[0][:120]}") from None
+            if (key_id, algorithm) in seen:     # which one would be used? refuse to guess
+                raise BadInputError(f"{where}: card_key_id {key_id:02X} ({algorithm.name}) "
+                                    f"is also [[key]] #{seen[key_id, algorithm]}")
+            seen[key_id, algorithm] = i
             if not 1 <= levels <= 3:
                 raise BadInputError(f"{where}: levels must be 1, 2 or 3, got {levels}")
             kcv = entry.get("kcv")

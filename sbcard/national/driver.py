@@ -40,6 +40,7 @@ from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
+from sbcard.national.pinpad import verify_on_pin_pad
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
@@ -100,6 +101,7 @@ class SSCardDriver:
         self._keys_error: NationalError | None = None
         self._keys_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        self._link_of: dict[int, Any] = {}        # id(channel) → bare link (PIN pad control)
         self._logger = _call_logger(self.config.log_file)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -174,6 +176,7 @@ class SSCardDriver:
                     first_error = first_error or exc
                     continue
                 channel = ApduChannel(transport)
+                self._link_of[id(channel)] = link
                 kept = False
                 try:
                     if keep is not None:
@@ -183,6 +186,7 @@ class SSCardDriver:
                 finally:
                     if not kept:
                         self._pending.pop(key, None)
+                        self._link_of.pop(id(channel), None)
                         transport.disconnect()
                 return
         raise first_error or NoCardError("no card")
@@ -488,8 +492,12 @@ class SSCardDriver:
         def body() -> str:
             with self._card(iType) as channel:
                 status = self._guarded_status(channel)
+                source = self._pins()
+                if source.on_reader:                 # the reader's keypad checks it
+                    verify_on_pin_pad(self._link_of[id(channel)])
+                    return ""
                 tries = "" if status.tries_left is None else f"（剩余{status.tries_left}次）"
-                pin = self._pins().get_pin("请输入密码", description=f"社保卡密码校验{tries}")
+                pin = source.get_pin("请输入密码", description=f"社保卡密码校验{tries}")
                 channel.check(cmds.verify(_pin_block(pin)))
             return ""
 

@@ -5,7 +5,8 @@
   SETDESC, SETPROMPT, GETPIN → ``D <pin>`` / ``ERR 83886179 Operation cancelled``), so a
   desktop gets the standard dialog (packages ``pinentry-gnome3``, ``pinentry-qt``, …).
 - ``PinPadPinSource``: the reader's own PIN pad (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT); the
-  PIN never enters this process. The driver asks the reader; without the feature: −13.
+  PIN never enters this process. The driver verifies through the reader
+  (``sbcard.national.pinpad``); without the feature, or for a PIN it would have to read: −13.
 - ``FixedPinSource``: a PIN given by the caller (the local service's explicit kiosk mode, tests).
 
 A source returns digits or raises ``NationalError`` (−31 cancelled, −32 timed out, −33 length).

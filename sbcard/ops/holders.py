@@ -22,6 +22,7 @@ from pathlib import Path
 from sbcard.card import codes
 from sbcard.card.codecs import encode_gbk, parse_date, split_name
 from sbcard.card.elements import BY_KEY
+from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from sbcard.card.identity import check_card_no, check_region_code, check_ssn
 from sbcard.errors import BadInputError
 from sbcard.hexutil import is_ascii_digits
@@ -227,8 +228,9 @@ def _check_row(values: dict[str, str]) -> list[str]:
     if birth and issue and birth > issue:
         out.append("birth_date: after issue_date")
     pin = values.get("pin")
-    if pin and not (is_ascii_digits(pin) and 4 <= len(pin) <= 12):
-        out.append("pin: must be 4 to 12 digits 0-9 (not full-width １２３)")
+    if pin and not (is_ascii_digits(pin) and PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS):
+        out.append(f"pin: must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits 0-9 (not "
+                   "full-width １２３)")
     version = values.get("spec_version")
     if version:
         try:

@@ -17,12 +17,18 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import SW, AuthFailedError, BlockedError, CardError
 from sbcard.card.codecs import CN
-from sbcard.card.filesystem import KEY_PUK, KEY_STK, SSSE_NAME
+from sbcard.card.filesystem import (
+    KEY_PUK,
+    KEY_STK,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
+    SSSE_NAME,
+)
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import external_authenticate, send_with_mac
 
-MIN_PIN, MAX_PIN = 4, 12
+MIN_PIN, MAX_PIN = PIN_MIN_DIGITS, PIN_MAX_DIGITS
 
 #: PINs too easy to guess to accept as a cardholder's new PIN.
 TRIVIAL_PINS = frozenset({
@@ -43,7 +49,8 @@ class Pin:
         if not d.isdigit() or not d.isascii():
             raise BadInputError("a PIN is digits only")
         if not MIN_PIN <= len(d) <= MAX_PIN:
-            raise BadInputError(f"a PIN has {MIN_PIN} to {MAX_PIN} digits, this one has {len(d)}")
+            raise BadInputError(f"a PIN has {MIN_PIN} to {MAX_PIN} digits, this one has "
+                                f"{len(d)}")
 
     def __repr__(self) -> str:
         return "Pin(******)"

@@ -25,11 +25,11 @@ from typing import Any
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
-from sbcard.apdu.sw import SW, CardError, describe_sw
+from sbcard.apdu.sw import SW, CardError, SecurityStatusError, describe_sw
 from sbcard.card.profiles import CardProfile
 from sbcard.card.profiles.sections import SECTION, Sm2AuthConfig
 from sbcard.crypto import sm2, x509
-from sbcard.crypto.card_algos import sm2_challenge_digest
+from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import to_hex
 from sbcard.keys.builtin import test_root_pem
@@ -211,15 +211,38 @@ def _der_length(head: bytes, fid: int) -> int:
     return total
 
 
+class PkiPinNeededError(SecurityStatusError):
+    """6982 from the PKI application's signing command: the user PIN must be verified."""
+
+
+def verify_pki_user_pin(channel: ApduChannel, config: Sm2AuthConfig, pin: str) -> None:
+    """Prove the PKI user PIN to the selected PKI application (never sends the PIN itself).
+
+    GET CHALLENGE (``pin_challenge_length``), then ``user_pin_verify`` ‖ 10 ‖
+    SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge). 63Cx/6983 raise the usual PIN errors.
+    """
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
+        raise BadInputError("the PKI user PIN is 4 to 16 digits")
+    challenge = channel.check(cmds.get_challenge(config.pin_challenge_length)).data
+    block = bytes.fromhex(pin + ("F" if len(pin) % 2 else ""))
+    proof = pki_pin_proof(block, challenge)
+    head = config.user_pin_verify
+    channel.check(CommandApdu(head[0], head[1], head[2], head[3], proof,
+                              name="VERIFY PKI user PIN"))
+
+
 def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
                      trust_roots: Sequence[x509.Certificate], *, now: datetime | None = None,
-                     challenge: bytes | None = None) -> Sm2AuthResult:
+                     challenge: bytes | None = None,
+                     user_pin: str | None = None) -> Sm2AuthResult:
     """Prove the card genuine with its SM2 key and certificate; see the module docstring.
 
     Raises MismatchError (exit 9) when the certificate is malformed, expired, not issued by
     a trusted root, or when the signature over the challenge does not verify; CardError when
     the card refuses a command (e.g. 6D00: the profile's command is not this card's).
     ``challenge`` fixes the challenge (tests only; a real check needs a fresh one).
+    ``user_pin`` is verified before signing when given; a card that wants it and did not
+    get it answers 6982, raised as :class:`PkiPinNeededError`.
     """
     config = profile if isinstance(profile, Sm2AuthConfig) else Sm2AuthConfig.from_profile(profile)
     if not trust_roots:
@@ -241,9 +264,19 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
             )
         public = cert.public_key
         assert public is not None                      # verify_chain insists on SM2
+        if user_pin is not None:
+            verify_pki_user_pin(channel, config, user_pin)
+        elif config.user_pin == "required":
+            raise BadInputError(f"{config.origin}: the PKI application needs the user PIN "
+                                "before signing (user_pin = \"required\"): give it")
         if challenge is None:
             challenge = secrets.token_bytes(config.challenge_length)
         response = channel.send(config.command(payload(config, public, challenge)))
+        if response.sw == SW.SECURITY_NOT_SATISFIED and user_pin is None:
+            raise PkiPinNeededError(
+                SW.SECURITY_NOT_SATISFIED,
+                f"{config.name}: PKI PIN needed — the card's PKI application signs only after "
+                "its user PIN (give it with --pki-pin-stdin or at the prompt)")
         if not response.ok:
             raise CardError.for_sw(
                 response.sw,

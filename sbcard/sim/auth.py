@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
-from sbcard.card.filesystem import KEY_IRK, KEY_PUK, KEY_STK, SSSE
+from sbcard.card.filesystem import (
+    KEY_IRK,
+    KEY_PUK,
+    KEY_STK,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
+    SSSE,
+)
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
@@ -32,6 +39,12 @@ if TYPE_CHECKING:
 
 DEFAULT_KEY_TRIES = 15
 MAC_LEN = 4
+
+
+def _fits(algorithm, challenge: bytes) -> bool:
+    """spec §5.5: a session key or cryptogram is made from R4/R8 in an 8-byte-block (DES)
+    environment; a 16-byte challenge there is unusable (6985), never a crash (it was)."""
+    return len(challenge) in ((4, 8) if algorithm.block_size == 8 else (4, 8, 16))
 
 
 @dataclass
@@ -94,6 +107,8 @@ def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     challenge, card.challenge = card.challenge, None     # a challenge is good for one try
     if challenge is None:
         return b"", SW.NO_CHALLENGE
+    if not _fits(st.algorithm, challenge):
+        return b"", SW.CONDITIONS_NOT_SATISFIED
     a, x = cmd.data[:8], cmd.data[8:16]
     expected = card_algos.external_auth_data(st.algorithm, key.value, challenge, x)
     if a != expected:
@@ -126,6 +141,8 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) ->
     challenge, card.challenge = card.challenge, None
     if challenge is None:
         return SW.NO_CHALLENGE
+    if not _fits(st.algorithm, challenge):
+        return SW.CONDITIONS_NOT_SATISFIED
     key = st.keys.get(key_id)
     if key is None:
         return SW.KEY_NOT_FOUND
@@ -195,7 +212,7 @@ def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
     except BadInputError:
         return b"", SW.WRONG_DATA
     digits = decode_pin(block)
-    if digits is None or not 4 <= len(digits) <= 12:
+    if digits is None or not PIN_MIN_DIGITS <= len(digits) <= PIN_MAX_DIGITS:
         return b"", SW.WRONG_DATA
     pin.value = digits
     pin.tries = pin.max_tries

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
-from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
+from sbcard.card.filesystem import (
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
+    Access,
+    DfSpec,
+    EfSpec,
+    Structure,
+)
 from sbcard.card.profiles import CardProfile
 from sbcard.sim.os_base import CardOS, Handler, Reply
 
@@ -80,7 +87,11 @@ class Behaviour:
     """Quirks of real cards the simulator can reproduce (all off = a tidy ISO card)."""
 
     t0_get_response: bool = False   # answer case-3/4 commands that return data with 61xx
-    le_zero_6c: bool = False        # READ RECORD with Le=00 answers 6Cxx (spec part 5 §6.10.4)
+    # READ RECORD with Le=00 answers 6Cxx with the record length: part 5 §6.10.4 ("READ RECORD
+    # 当 Le=00 时，应以 6Cxx 返回可读的实际长度") says every card does; false (still the
+    # default, see docs/spec-uncertainties.md) = an ISO card that answers the data. A wrong
+    # non-zero Le is 6Cxx on every persona.
+    le_zero_6c: bool = False
     multi_record: bool = True       # READ RECORD P1..last (P2 mode 101) supported
     fci_algorithm: bool = True      # FCI of SSSE carries 9F0C/86 with the algorithm id
     # A COS that reads only the current EF: every public trace selects the EF first
@@ -420,7 +431,7 @@ def h_change_pin(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", SW.AUTH_BLOCKED
     sep = cmd.data.index(b"\xff")
     old, new = decode_pin(cmd.data[:sep]), decode_pin(cmd.data[sep + 1:])
-    if old is None or new is None or not 4 <= len(new) <= 12:
+    if old is None or new is None or not PIN_MIN_DIGITS <= len(new) <= PIN_MAX_DIGITS:
         return b"", SW.WRONG_DATA
     if not secrets.compare_digest(old, pin.value):
         return _pin_failed(card)

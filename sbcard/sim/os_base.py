@@ -9,12 +9,14 @@ serves the data through GET RESPONSE, exactly like the cards the spec describes.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
+from sbcard.transport.base import CardTornError
 
 Reply = tuple[bytes, int]
 #: ``handler(card, cmd) -> (data, sw)``: one convention for every simulated card's commands.
@@ -22,6 +24,7 @@ Handler = Callable[[Any, CommandApdu], Reply]
 #: ``hook(card, cmd) -> reply | None``: a reply ends the command before its handler runs.
 CommandHook = Callable[[Any, CommandApdu], "Reply | None"]
 INS_GET_RESPONSE = 0xC0
+log = logging.getLogger(__name__)
 
 
 class CardOS(ABC):
@@ -77,7 +80,19 @@ class CardOS(ABC):
             cmd = CommandApdu.parse(raw)
         except ValueError:
             return SW.WRONG_LENGTH.to_bytes(2, "big")
-        data, sw = self._dispatch(cmd)
+        try:
+            data, sw = self._dispatch(cmd)
+        except CardTornError:
+            raise                      # a test's injected fault: the card leaves the reader
+        except Exception:              # a card answers, whatever happens inside it
+            log.exception("simulated card OS failed on %s; answering 6F00",
+                          raw[:4].hex().upper())
+            self.pending = b""
+            return SW.NO_DIAGNOSIS.to_bytes(2, "big")
+        if not isinstance(sw, int) or not 0x6000 <= sw <= 0x9FFF:
+            log.error("simulated card OS gave status word %r to %s; answering 6F00", sw,
+                      raw[:4].hex().upper())
+            return SW.NO_DIAGNOSIS.to_bytes(2, "big")
         if cmd.ins != INS_GET_RESPONSE:
             self.pending = b""
         if self.t0_get_response and data and cmd.data and sw == SW.OK:

@@ -29,7 +29,7 @@ from sbcard.card.filesystem import (
     Structure,
 )
 from sbcard.card.profiles import CardProfile, load_profile
-from sbcard.errors import BadInputError
+from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
 
@@ -245,17 +245,86 @@ _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "hold
              "behaviour", "records", "files", "keys", "bank", "faults"}
 
 
+_SECTIONS = ("atr_parts", "card", "holder", "pin", "behaviour", "records", "files", "keys",
+             "extra")
+_MAX_TEXT = 64          # a persona's name
+
+
 def persona_from_mapping(data: dict[str, Any], origin: str = "<persona>") -> Persona:
+    """A persona from its mapping; anything wrong in it is one BadInputError line naming the
+    persona (never a TypeError, OverflowError or OSError from deep in the card model)."""
+    try:
+        return _persona_from_mapping(data, origin)
+    except SbcardError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError,
+            OSError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise BadInputError(f"persona {origin}: invalid value ({type(exc).__name__}: "
+                            f"{first})") from None
+
+
+def _check_shape(data: dict[str, Any], origin: str) -> None:
+    """Types and ranges first, with messages that name the field."""
+    where = f"persona {origin}"
+    for section in _SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            raise BadInputError(f"{where}: [{section}] must be a table, not "
+                                f"{type(data[section]).__name__}")
+    for key in ("name", "description", "profile", "atr"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadInputError(f"{where}: {key} must be text, not {type(value).__name__}")
+    name = str(data.get("name", ""))
+    if len(name) > _MAX_TEXT or not name.isprintable():
+        raise BadInputError(f"{where}: name must be one line of at most {_MAX_TEXT} characters")
+    if not str(data.get("profile", "")).isprintable():
+        raise BadInputError(f"{where}: profile must be one line (a name or a file)")
+    for section in ("card", "holder"):
+        for key, value in data.get(section, {}).items():
+            if key in ("application_blocked", "card_blocked"):
+                if not isinstance(value, bool):
+                    raise BadInputError(f"{where}: [{section}] {key} must be true or false")
+            elif not isinstance(value, str):
+                raise BadInputError(f"{where}: [{section}] {key} must be text (quoted), not "
+                                    f"{type(value).__name__}")
+    pin = data.get("pin", {})
+    for key in ("tries", "max_tries"):
+        value = pin.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not 0 <= value <= 15):
+            raise BadInputError(f"{where}: [pin] {key} must be a whole number 0-15 (the "
+                                f"card says tries left in one hex digit), got {value!r}")
+    if isinstance(pin.get("tries"), int) and pin.get("tries", 0) > pin.get("max_tries", 15):
+        raise BadInputError(f"{where}: [pin] tries is more than max_tries")
+    value = pin.get("value")
+    if value is not None and not (isinstance(value, str) and value.isascii()
+                                  and value.isdigit() and 4 <= len(value) <= 12):
+        raise BadInputError(f"{where}: [pin] value must be 4-12 digits 0-9 as text")
+    bank = data.get("bank")
+    if bank is not None:
+        if not isinstance(bank, dict):
+            raise BadInputError(f"{where}: [bank] must be a table")
+        pan = bank.get("pan", "")
+        if not (isinstance(pan, str) and pan.isascii() and pan.isdigit()
+                and 12 <= len(pan) <= 19):
+            raise BadInputError(f"{where}: [bank] pan must be 12-19 digits 0-9 as text")
+
+
+def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
+    if not isinstance(data, dict):
+        raise BadInputError(f"persona {origin}: not a table of sections")
     data = _resolve_extends(data, origin)
     unknown = set(data) - _TOP_KEYS - {"extra"}
     if unknown:
         raise BadInputError(f"persona {origin}: unknown section(s) {', '.join(sorted(unknown))}")
-    card = dict(data.get("card", {}))
-    holder = dict(data.get("holder", {}))
+    card = dict(data.get("card", {})) if isinstance(data.get("card", {}), dict) else {}
+    holder = dict(data.get("holder", {})) if isinstance(data.get("holder", {}), dict) else {}
     for section, values in (("card", card), ("holder", holder)):
         for key in values:
             if key not in BY_KEY and key not in _CARD_EXTRA:
                 raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
+    _check_shape(data, origin)
     try:
         profile = load_profile(str(data.get("profile", "mohrss-2.0")))
         behaviour = Behaviour(**data.get("behaviour", {}))

@@ -48,6 +48,8 @@ CERT_FILE_SIZE = 0x800
 #: Security-status marker for "admin PIN verified in the PKI application" (not a card key
 #: ID; cleared like every security state when another application is selected).
 ADMIN_MARK = 0x1AD
+#: … and "user PIN verified" (P2=81 of VERIFY, as public issuance code sends it).
+USER_MARK = 0x1A1
 DEFAULT_ADF_FID = 0xDF01
 
 CARD_ORG = "sbcard TEST card issuer (simulated)"
@@ -131,7 +133,8 @@ def _conf(persona: Persona) -> dict[str, Any]:
     conf = persona.extra.get("pki") or {}
     if not isinstance(conf, dict):
         raise BadInputError(f"persona {persona.name}: [extra.pki] must be a table")
-    unknown = set(conf) - {"enabled", "key", "not_before", "not_after", "issued", "admin_pin"}
+    unknown = set(conf) - {"enabled", "key", "not_before", "not_after", "issued", "admin_pin",
+                           "user_pin"}
     if unknown:
         raise BadInputError(f"persona {persona.name}: [extra.pki] has unknown key(s) "
                             f"{', '.join(sorted(unknown))}")
@@ -158,6 +161,8 @@ class PkiState:
     signatures: int = 0
     admin_pin: str = "12345678"
     admin_tries: int = 3
+    user_pin: str | None = None       # set: the signing command needs it verified first
+    user_tries: int = 3
 
     @property
     def cert_ef(self):
@@ -172,23 +177,36 @@ class PkiState:
 
     # -- issuance (personalisation), spec §6.2; the command bytes are the profile's --------
     def verify_admin(self, card: SimCard, cmd: CommandApdu) -> Reply:
-        """00 20 01 00 10 E: E = SM4_{SM3(PIN)[:16]}(challenge ‖ 00…) proves the admin PIN."""
-        if (cmd.p1, cmd.p2) != (0x01, 0x00):
+        """00 20 01 00 10 E (admin) / 00 20 01 81 10 E (user, public issuance code
+        leithergit/Z390Kylin Evolis_Z390_printer.cpp): E = SM4_{SM3(PIN)[:16]}(challenge,
+        00-padded to 16) proves the PIN; the PIN itself never travels."""
+        if cmd.p1 != 0x01 or cmd.p2 not in (0x00, 0x81):
             return b"", SW.WRONG_P1P2
+        user = cmd.p2 == 0x81
+        value = self.user_pin if user else self.admin_pin
+        if value is None:
+            return b"", SW.KEY_NOT_FOUND
         if len(cmd.data) != 16:
             return b"", SW.WRONG_LENGTH
-        if self.admin_tries == 0:
+        tries = self.user_tries if user else self.admin_tries
+        if tries == 0:
             return b"", SW.AUTH_BLOCKED
         challenge, card.challenge = card.challenge, None
         if challenge is None:
             return b"", SW.NO_CHALLENGE
-        pin = self.admin_pin + ("F" if len(self.admin_pin) % 2 else "")
+        pin = value + ("F" if len(value) % 2 else "")
         if cmd.data != pki_pin_proof(bytes.fromhex(pin), challenge):
-            self.admin_tries -= 1
-            return b"", (SW.AUTH_BLOCKED if self.admin_tries == 0
-                         else SW.VERIFY_FAILED | self.admin_tries)
-        self.admin_tries = 3
-        card.authenticated.add(ADMIN_MARK)
+            tries -= 1
+            if user:
+                self.user_tries = tries
+            else:
+                self.admin_tries = tries
+            return b"", SW.AUTH_BLOCKED if tries == 0 else SW.VERIFY_FAILED | tries
+        if user:
+            self.user_tries = 3
+        else:
+            self.admin_tries = 3
+        card.authenticated.add(USER_MARK if user else ADMIN_MARK)
         return b"", SW.OK
 
     def generate_key_pair(self, card: SimCard, cmd: CommandApdu) -> Reply:
@@ -216,6 +234,8 @@ class PkiState:
         conf = self.config
         if cmd.cla != conf.cla:
             return b"", SW.CLA_NOT_SUPPORTED
+        if self.user_pin is not None and USER_MARK not in card.authenticated:
+            return b"", SW.SECURITY_NOT_SATISFIED
         if (cmd.p1, cmd.p2) != (conf.p1, conf.p2):
             return b"", SW.WRONG_P1P2
         if not cmd.data.startswith(conf.data_prefix):
@@ -260,7 +280,8 @@ def install(card: SimCard, persona: Persona) -> None:
     key = card_key(persona)
     issued = conf.get("issued", True) is not False
     state = PkiState(config, ddf, adf, key, card_certificate(persona, key) if issued else None,
-                     admin_pin=str(conf.get("admin_pin", "12345678")))
+                     admin_pin=str(conf.get("admin_pin", "12345678")),
+                     user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]))
     if state.certificate is not None:
         state.set_certificate(state.certificate.der)
     card.pki = state

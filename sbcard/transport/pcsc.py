@@ -235,6 +235,19 @@ class PcscTransport(Transport):
             )
         return bytes(response)
 
+    def control(self, code: int, data: bytes = b"") -> bytes:
+        """SCardControl: a reader command (PC/SC part 10 features, e.g. the PIN pad).
+
+        ``code`` is the part 10 control code (``SCARD_CTL_CODE(n)`` or a value the reader
+        announced in its feature list).
+        """
+        if self._card is None or self._ctx is None:
+            raise NoCardError("not connected to a card")
+        s = self._ctx.scard
+        rv, response = s.SCardControl(self._card, code, list(data))
+        _raise_for(s, rv, self.description, in_command=True)
+        return bytes(response)
+
     def reset(self) -> bytes:
         if self._card is None or self._ctx is None:
             raise NoCardError("not connected to a card")

@@ -25,6 +25,7 @@ DEFAULT_USER_ID = b"1234567812345678"
 
 _SEND_MODES = ("challenge", "digest")
 _HASH_MODES = ("sm3-z", "sm3")
+_USER_PIN_MODES = ("on-demand", "required")
 
 
 def _hex_field(section: dict[str, Any], key: str, default: str, size: int | None,
@@ -63,7 +64,8 @@ def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[s
 
 _KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
                "p2", "data_prefix", "challenge_length", "send", "hash", "user_id",
-               "user_id_hex", "le", "signature", "response_prefix", "name"}
+               "user_id_hex", "le", "signature", "response_prefix", "name", "user_pin",
+               "user_pin_verify", "pin_challenge_length"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,14 @@ class Sm2AuthConfig:
     signature: str = "raw"                # "raw" r‖s, or "der" SEQUENCE {r, s}
     response_prefix: bytes = b""          # fixed bytes before the signature in the answer
     name: str = "INTERNAL AUTHENTICATE (SM2)"
+    # The PKI user PIN (national API PKI_SignData(pUserPin, …)): "on-demand" = sign without
+    # it and report 6982 as "PKI PIN needed"; "required" = verify it before signing. The
+    # proof is SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge) in ``00 20 01 81 10`` after a
+    # 16-byte GET CHALLENGE (leithergit/Z390Kylin Evolis_Z390_printer.cpp: 80C4010305C103
+    # <PIN> gives SM3(PIN), 0084000010, 0020018110 <SM4 of the challenge>).
+    user_pin: str = "on-demand"
+    user_pin_verify: bytes = bytes.fromhex("00200181")
+    pin_challenge_length: int = 16
     origin: str = field(default="built-in defaults", compare=False)
 
     @classmethod
@@ -156,6 +166,9 @@ class Sm2AuthConfig:
             le=le,
             signature=_choice(section, "signature", "raw", ("raw", "der"), origin),
             response_prefix=_hex_field(section, "response_prefix", "", None, origin),
+            user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
+            user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
+            pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
             name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
                                   else "SM2 authentication command")),
             origin=origin,

@@ -1,0 +1,88 @@
+"""Issue 11 item 5: the PKI user PIN before the card signs; 6982 reported as "PKI PIN needed".
+
+Public bytes: leithergit/Z390Kylin Evolis_Z390_printer.cpp asks the card for SM3(PIN)
+(80C4010305C103 <PIN> 00) and shows, in its comments, the answer for PIN 123456 and the
+proof for one challenge: CTK = 3DE741F445DD357BEA4E6C3FE6437036 (SM3 of BCD 123456, first
+16 bytes), RAM = 178CEDCF32C5D7990216632170C7CD37, SM4(CTK, RAM) =
+358B51056B9B9EB2C96B20E7DB7A6B8F, sent as 0020018110 ‖ proof.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.sw import AuthFailedError
+from sbcard.crypto.card_algos import pki_pin_key, pki_pin_proof
+from sbcard.ops.sm2auth import (
+    PkiPinNeededError,
+    Sm2AuthConfig,
+    select_pki,
+    sm2_authenticate,
+    verify_pki_user_pin,
+)
+from sbcard.sim import pki as sim_pki
+from sbcard.sim.card_os import SimCard
+from sbcard.sim.persona import load_persona
+from sbcard.transport.simulated import SimulatedTransport
+from tests.cli_runner import run_cli
+
+
+def test_public_pin_vector() -> None:
+    assert pki_pin_key(bytes.fromhex("123456")).hex().upper() == \
+        "3DE741F445DD357BEA4E6C3FE6437036"
+    proof = pki_pin_proof(bytes.fromhex("123456"),
+                          bytes.fromhex("178CEDCF32C5D7990216632170C7CD37"))
+    assert proof.hex().upper() == "358B51056B9B9EB2C96B20E7DB7A6B8F"
+
+
+def _card(persona: str = "pkipin") -> tuple[SimCard, ApduChannel, list[str]]:
+    card = load_persona(persona).build_card()
+    sent: list[str] = []
+    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
+    t = SimulatedTransport(card)
+    t.connect()
+    return card, ApduChannel(t), sent
+
+
+def test_sign_without_the_user_pin_is_pki_pin_needed() -> None:
+    card, ch, _ = _card()
+    profile = load_persona("pkipin").profile
+    with pytest.raises(PkiPinNeededError, match="PKI PIN needed") as err:
+        sm2_authenticate(ch, profile, [sim_pki.test_root()[1]])
+    assert err.value.sw == 0x6982
+    assert card.pki is not None and card.pki.signatures == 0
+
+
+def test_user_pin_then_signature_with_the_public_command_shape() -> None:
+    _, ch, sent = _card()
+    profile = load_persona("pkipin").profile
+    result = sm2_authenticate(ch, profile, [sim_pki.test_root()[1]], user_pin="123456")
+    assert result.certificate is not None
+    i = sent.index("0084000010")                          # a 16-byte challenge, as public code
+    assert sent[i + 1].startswith("0020018110") and len(sent[i + 1]) == 10 + 32
+    assert "123456" not in "".join(sent)                  # only the proof travels
+
+
+def test_wrong_user_pin_counts_down() -> None:
+    card, ch, _ = _card()
+    config = Sm2AuthConfig.from_profile(load_persona("pkipin").profile)
+    select_pki(ch, config)
+    with pytest.raises(AuthFailedError) as err:
+        verify_pki_user_pin(ch, config, "654321")
+    assert err.value.tries_left == 2 and card.pki is not None and card.pki.user_tries == 2
+
+
+def test_card_without_user_pin_still_signs() -> None:
+    _, ch, _ = _card("v3")
+    sm2_authenticate(ch, load_persona("v3").profile, [sim_pki.test_root()[1]])
+
+
+def test_cli_reports_pki_pin_needed_and_takes_the_pin(capsys) -> None:
+    code, _, err = run_cli(capsys, "--sim", "pkipin", "verify", "card", "--sm2",
+                           "--trust", "test")
+    assert code == 5 and "PKI PIN needed" in err
+    code, out, err = run_cli(capsys, "--sim", "pkipin", "verify", "card", "--sm2",
+                             "--trust", "test", "--pki-pin-stdin", stdin="123456\n")
+    assert code == 0, err
+    assert "genuine" in out and "123456" not in out + err
