@@ -235,3 +235,23 @@ def test_postgres_password_never_in_messages(tmp_path, capsys):
                              "--no-progress")
     assert code == 3
     assert "S3cretPw77" not in out + err and "bureau:***@127.0.0.1:1" in err
+
+
+def test_resume_does_not_recheck_rows_the_journal_holds(tmp_path, monkeypatch):
+    """Resuming a big batch re-validates only rows whose data changed (issue 10 §8)."""
+    from sbcard.ops import holders as holders_mod
+
+    rows = holder_rows(5)
+    csv = write_csv(tmp_path / "h.csv", rows)
+    journal = str(tmp_path / "j.sqlite")
+    with Journal(journal) as j:
+        j.open_batch(csv, holders_mod.load_holders(csv), "t", resume=False)
+    checked: list[str] = []
+    real = holders_mod._check_row
+    monkeypatch.setattr(holders_mod, "_check_row",
+                        lambda values: checked.append(values["ssn"]) or real(values))
+    rows[2]["name"] = "测试三改"
+    write_csv(csv, rows)
+    with Journal(journal) as j:
+        holders_mod.load_holders(csv, validated=j.known_holders())
+    assert checked == [rows[2]["ssn"]]

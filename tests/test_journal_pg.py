@@ -6,6 +6,7 @@ SBCARD_PG_URL and SBCARD_REQUIRE_PG=1 so a missing server fails instead of skipp
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -28,16 +29,19 @@ def pg_url() -> str:
 
 
 def pg_schema_url(suffix: str = "") -> str:
-    """The server's URL with a fresh schema of this test process's own (pytest-xdist workers
-    run these tests side by side without dropping each other's tables); skips (or fails,
-    with SBCARD_REQUIRE_PG=1) without a server."""
+    """The server's URL with a fresh schema of this test process's own (pytest-xdist workers,
+    and other test runs on the same server, run these tests side by side without dropping
+    each other's tables: the name has the process id, not just the worker's name); skips
+    (or fails, with SBCARD_REQUIRE_PG=1) without a server."""
     base = os.environ.get("SBCARD_PG_URL", DEFAULT_URL)
-    schema = f"sbcard_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}{suffix}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"sbcard_{worker}_{os.getpid()}{suffix}"
     url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     try:
         import psycopg
 
         with psycopg.connect(base, autocommit=True) as conn:
+            _drop_schemas_of_ended_runs(conn)
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.execute(f"CREATE SCHEMA {schema}")
     except Exception as exc:  # any failure: no server to test against
@@ -45,6 +49,17 @@ def pg_schema_url(suffix: str = "") -> str:
             pytest.fail(f"PostgreSQL at {base} not usable: {exc}")
         pytest.skip(f"PostgreSQL at {base} not usable: {exc}")
     return url
+
+
+def _drop_schemas_of_ended_runs(conn) -> None:
+    """Schemas left by test processes of this machine that have ended (the server is local)."""
+    names = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sbcard\\_%'"
+                         ).fetchall()
+    for (name,) in names:
+        parts = name.split("_")
+        if len(parts) >= 3 and parts[2].isdigit() and not os.path.exists(f"/proc/{parts[2]}"):
+            with contextlib.suppress(Exception):
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def rows(url: str):
@@ -139,3 +154,26 @@ def test_unreachable_server_is_one_line(tmp_path, capsys):
               "postgresql://127.0.0.1:1/none?connect_timeout=2", "--no-progress"])
     assert exc.value.code == 3
     assert "journal postgresql://" in capsys.readouterr().err
+
+
+def test_stations_opening_a_new_journal_at_once(pg_url):
+    """Several stations start on a fresh journal together: each creates the tables "if not
+    exists", which PostgreSQL does not make safe by itself (duplicate key in pg_type)."""
+    start = threading.Barrier(6)
+    errors: list[str] = []
+
+    def station() -> None:
+        start.wait(30)
+        try:
+            Journal(pg_url).close()
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=station) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with Journal(pg_url) as j:
+        assert j.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()

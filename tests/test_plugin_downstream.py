@@ -251,6 +251,12 @@ _XDIST = textwrap.dedent("""
 """)
 
 
+#: Seconds the inner run may take in all, and a worker may wait for a busy vpcd slot: a
+#: hang fails within minutes, with its output, never after a silent 10 minutes.
+INNER_RUN_LIMIT = 300
+INNER_SLOT_WAIT = 120
+
+
 def run_xdist(pytester, monkeypatch, tmp_path, **env: str) -> list[dict]:
     """Run the _XDIST module on two workers; the records the four tests wrote."""
     pytester.makepyfile(test_inner=_XDIST)
@@ -262,9 +268,20 @@ def run_xdist(pytester, monkeypatch, tmp_path, **env: str) -> list[dict]:
     # The inner run's "machine's pcscd" is the machine's, even when this test itself runs in
     # an xdist worker pointed at a private one.
     monkeypatch.delenv("PCSCLITE_CSOCK_NAME", raising=False)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    monkeypatch.setenv("SBCARD_SLOT_WAIT", str(INNER_SLOT_WAIT))
+    try:
+        result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                               timeout=INNER_RUN_LIMIT)
+    except pytester.TimeoutExpired:
+        pytest.fail(f"the inner two-worker run did not end in {INNER_RUN_LIMIT} s "
+                    f"(vpcd slot holders now: {machine_slot_holders() or 'none'})")
     if result.parseoutcomes().get("skipped"):
         pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])
+    if "stayed busy" in result.stdout.str():
+        holders = machine_slot_holders()
+        if holders:                        # someone outside this run kept the slot
+            pytest.skip(f"the machine's vpcd slot was held by another process for "
+                        f"{INNER_SLOT_WAIT} s: {holders}")
     result.assert_outcomes(passed=4)
     rows = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
     assert sorted(r["name"] for r in rows) == ["测试丁", "测试丙", "测试乙", "测试甲"]
@@ -286,9 +303,29 @@ def test_xdist_workers_serve_cards_side_by_side(pytester, monkeypatch, tmp_path)
         assert all("no private pcscd for xdist worker" in r["note"] for r in rows)
 
 
+def machine_slot_holders() -> list[tuple[int, str]]:
+    """Who holds the lock of the machine's vpcd card slot now (pid, command line)."""
+    from sbcard.testing.pcscd import CARD_SLOT, slot_holders, system_vpcd_port
+
+    return slot_holders(system_vpcd_port() + CARD_SLOT)
+
+
+def wait_for_machine_slot(limit: float = 60.0) -> None:
+    """Skip, naming the holder, when a process outside this run keeps the machine's vpcd
+    card slot (another test run on a shared machine) for ``limit`` seconds."""
+    from sbcard.testing.pcscd import CARD_SLOT, slot_lock, system_vpcd_port
+
+    try:
+        with slot_lock(system_vpcd_port() + CARD_SLOT, timeout=limit):
+            pass
+    except TimeoutError as exc:
+        pytest.skip(f"the machine's vpcd slot is held outside this test run: {exc}")
+
+
 def test_xdist_workers_without_private_pcscd_take_turns(pytester, monkeypatch, tmp_path):
     # No `unshare` on PATH: no private pcscd, so both workers serve into the machine's
     # pcscd, one card at a time (slot_lock); each card is still read as its own.
+    wait_for_machine_slot()
     bare = tmp_path / "bin"
     bare.mkdir()
     rows = run_xdist(pytester, monkeypatch, tmp_path, PATH=str(bare))
@@ -297,6 +334,7 @@ def test_xdist_workers_without_private_pcscd_take_turns(pytester, monkeypatch, t
 
 
 def test_slot_lock_makes_a_second_process_wait(tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -316,9 +354,19 @@ def test_slot_lock_makes_a_second_process_wait(tmp_path):
     with slot_lock(port, on_wait=heard.append):
         busy = other_process()
     assert busy.returncode == 3 and f"vpcd port {port} stayed busy" in busy.stdout
+    assert f"pid {os.getpid()}: " in busy.stdout           # the message names the holder
     assert heard == []                                  # we never had to wait
     free = other_process()
     assert free.returncode == 0 and "got it" in free.stdout
+
+
+def test_slot_wait_comes_from_the_environment():
+    from sbcard.testing.pcscd import slot_wait_default
+
+    assert slot_wait_default({}) == 600.0
+    assert slot_wait_default({"SBCARD_SLOT_WAIT": "45"}) == 45.0
+    with pytest.raises(ValueError, match="SBCARD_SLOT_WAIT='soon'"):
+        slot_wait_default({"SBCARD_SLOT_WAIT": "soon"})
 
 
 # -- record in-process, replay wherever a persona is accepted -------------------------------

@@ -169,10 +169,9 @@ def close_commands(name: str, commands: Sequence[str]) -> list[str]:
 def persona_names() -> list[str]:
     """The built-in personas' names, from the folder listing alone: importing the simulator
     would slow every command's start (``sbcard.sim.persona.builtin_personas`` is the same
-    list, for code that loads them anyway)."""
-    from importlib import resources
-
-    folder = resources.files("sbcard.sim").joinpath("personas")
+    list, for code that loads them anyway). A plain path, not ``importlib.resources``: that
+    would import the ``sbcard.sim`` package, and zipfile/tempfile with it."""
+    folder = Path(__file__).resolve().parents[1] / "sim" / "personas"
     return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir()
                   if p.name.endswith((".toml", ".json")))
 

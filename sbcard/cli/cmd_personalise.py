@@ -85,6 +85,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     8 refused (batch started before without --resume).
     """
     from sbcard.ops.holders import load_holders
+    from sbcard.ops.journal import Journal, is_server_url
     from sbcard.ops.preflight import usable_recipes
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
@@ -94,7 +95,11 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     if release or show_status:
         return _journal_admin(holders, journal_path, release, show_status, as_json)
     notices: list[str] = []
-    holder_list = load_holders(holders, need_pin=False, notices=notices)
+    validated = None
+    if resume and (is_server_url(journal_path) or Path(journal_path).exists()):
+        with Journal(journal_path) as log:         # rows it holds were checked already
+            validated = log.known_holders()
+    holder_list = load_holders(holders, need_pin=False, notices=notices, validated=validated)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:

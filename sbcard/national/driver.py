@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbcard import __version__
 from sbcard.apdu import commands as cmds
@@ -48,7 +47,8 @@ from sbcard.ops.read import context_of, decode_records, json_field, read_records
 from sbcard.ops.readers import reader_reports, watch_readers
 from sbcard.ops.session import stack
 
-log = logging.getLogger("sbcard.national")
+if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
+    from sbcard.national.pinsource import PinSource
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
@@ -131,7 +131,9 @@ class SSCardDriver:
             result = (codes.OK, body())
         except Exception as exc:
             if not isinstance(exc, SbcardError):
-                log.exception("%s: unexpected error", name)
+                import logging
+
+                logging.getLogger("sbcard.national").exception("%s: unexpected error", name)
             result = codes.for_error(exc, pin=pin)
         self._logger(name, result, time.perf_counter() - start)
         return result
@@ -684,6 +686,7 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
 
 
 def _pin_block(pin: str) -> bytes:
+
     check_digits(pin)
     text = pin + ("F" if len(pin) % 2 else "")
     return bytes.fromhex(text)

@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,11 +194,20 @@ class _Db:
                 self.conn.execute(f"PRAGMA {pragma}")
             identity = "INTEGER PRIMARY KEY"
         self._check_version(location)
+        if self.server:
+            # Stations opening a new journal at once: PostgreSQL's CREATE … IF NOT EXISTS is
+            # not safe against a concurrent creator (duplicate key in pg_type), so creating
+            # the tables is one transaction under a lock per schema.
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('sbcard journal ' || "
+                              "current_schema()))")
         for statement in SCHEMA.format(identity=identity).split(";"):
             if statement.strip():
                 self.conn.execute(statement)
         self.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) "
                      "DO NOTHING", (SCHEMA_VERSION,))
+        if self.server:
+            self.conn.execute("COMMIT")
 
     def _check_version(self, location: str | Path) -> None:
         """A journal of the first schema (batches by CSV hash) is not silently mixed in."""
@@ -405,6 +414,15 @@ class Journal:
         db.executemany("INSERT INTO entry (batch_id, row_no, holder_id, open, note) VALUES "
                        "(?, ?, ?, ?, ?)",
                        [(batch_id, row, *v) for row, v in want.items() if have.get(row) != v])
+
+    def known_holders(self) -> Callable[[dict[str, str]], bool]:
+        """A test for CSV rows: is this holder, with exactly this data, in the journal
+        already (and so checked when it came in)?"""
+        known = {(ssn, sha) for ssn, sha in
+                 self.db.execute("SELECT ssn, data_sha256 FROM holder").fetchall()}
+        if not known:
+            return lambda _row: False
+        return lambda row: (row.get("ssn", "").upper(), data_sha256(row)) in known
 
     def reserve_sim_serials(self, count: int) -> int:
         """The first of ``count`` simulated-card serials never handed out by this journal

@@ -228,9 +228,9 @@ async def start_service(service: CardService) -> RunningService:
                         f"another service there? choose another port, or 0 to turn "
                         f"{name} off") from None
                 if bound == 0:  # the first bind chose a free port; ::1 takes the same
-                    server = site._server
-                    assert server is not None and server.sockets  # type: ignore[union-attr]
-                    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                    sockets = getattr(site._server, "sockets", None)
+                    assert sockets
+                    bound = int(sockets[0].getsockname()[1])
             host0 = config.bind[0]
             shown = f"[{host0}]" if ":" in host0 else host0
             scheme = "http" if name in ("api", "rest") else "ws"

@@ -57,9 +57,6 @@ class ServiceConfig:
                 raise BadInputError(f"service allowed_origins: {origin!r} is not an origin "
                                     "(scheme://host[:port], no path)")
 
-    def with_ports(self, **ports: int) -> ServiceConfig:
-        return replace(self, **ports)
-
 
 _TUPLES = {"bind", "allowed_origins", "extra_host_names"}
 

@@ -6,19 +6,21 @@ from typing import Any
 
 from sbcard import __version__
 
-_RESULT = {"type": "object", "required": ["code", "message"], "properties": {
+_RESULT: dict[str, Any] = {"type": "object", "required": ["code", "message"], "properties": {
     "code": {"type": "integer", "description": "0 ok; a national return code (negative, "
              "e.g. -2 no card, -51 PIN wrong, -52 PIN locked, -2201 no PSAM); -90 reader "
              "busy; -91 abandoned before it started; -99 driver fault"},
     "message": {"type": "string"},
     "pOutInfo": {"type": "string", "description": "the national output string (code 0)"}}}
 
-_ERROR = {"type": "object", "required": ["code", "error", "message"], "properties": {
-    "code": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}}
+_ERROR: dict[str, Any] = {
+    "type": "object", "required": ["code", "error", "message"], "properties": {
+        "code": {"type": "integer"}, "error": {"type": "string"},
+        "message": {"type": "string"}}}
 
-_ITYPE = {"type": "object", "properties": {"iType": {"type": "integer", "enum": [1, 2, 3, 4],
-          "default": 3, "description": "1 contact, 2 contactless, 3 auto (contact first), "
-          "4 auto (contactless first)"}}}
+_ITYPE: dict[str, Any] = {"type": "object", "properties": {"iType": {
+    "type": "integer", "enum": [1, 2, 3, 4], "default": 3,
+    "description": "1 contact, 2 contactless, 3 auto (contact first), 4 auto (contactless first)"}}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

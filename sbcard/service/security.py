@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from sbcard.service.config import LOOPBACK_NAMES, Limits, ServiceConfig
 
@@ -58,7 +59,7 @@ def origin_allowed(origin: str, port: int | None, config: ServiceConfig) -> bool
     return origin in config.allowed_origins or origin in own_origins(port)
 
 
-def security_middleware(config: ServiceConfig, limits: Limits) -> Callable[..., object]:
+def security_middleware(config: ServiceConfig, limits: Limits) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         port = local_port(request)

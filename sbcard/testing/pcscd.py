@@ -76,15 +76,53 @@ def slot_lock_path(port: int) -> Path:
     return folder / f"{port}.lock"
 
 
+#: Environment variable: seconds ``slot_lock`` waits for a busy slot (default 600).
+SLOT_WAIT_ENV = "SBCARD_SLOT_WAIT"
+
+
+def slot_wait_default(environ: dict[str, str] | None = None) -> float:
+    """How long ``slot_lock`` waits when not told: ``$SBCARD_SLOT_WAIT`` or 600 s."""
+    value = (os.environ if environ is None else environ).get(SLOT_WAIT_ENV, "")
+    try:
+        return float(value) if value.strip() else 600.0
+    except ValueError:
+        raise ValueError(f"{SLOT_WAIT_ENV}={value!r} is not a number of seconds") from None
+
+
+def slot_holders(port: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes holding vpcd ``port``'s lock (from /proc/locks;
+    empty where that is not readable)."""
+    try:
+        st = os.stat(slot_lock_path(port))
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders: list[tuple[int, str]] = []
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and where in fields and "->" not in fields:
+            pid = int(fields[fields.index(where) - 1])
+            try:
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                command = " ".join(raw.decode(errors="replace").replace("\0", " ").split())
+            except OSError:
+                command = "?"
+            holders.append((pid, command[:160]))
+    return holders
+
+
 @contextlib.contextmanager
-def slot_lock(port: int, timeout: float = 600.0,
+def slot_lock(port: int, timeout: float | None = None,
               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold vpcd ``port`` for this process until the block ends (other holders: wait).
 
-    Waits at most ``timeout`` seconds, then raises ``TimeoutError`` naming the lock file.
-    ``on_wait`` hears once that the slot is busy. The lock goes with the process, so a
+    Waits at most ``timeout`` seconds (default ``slot_wait_default()``), then raises
+    ``TimeoutError`` naming the lock file and the processes holding it. ``on_wait`` hears
+    once that the slot is busy, and who holds it. The lock goes with the process, so a
     killed test run never leaves the slot locked.
     """
+    timeout = slot_wait_default() if timeout is None else timeout
     path = slot_lock_path(port)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
@@ -98,11 +136,13 @@ def slot_lock(port: int, timeout: float = 600.0,
                 break
             except BlockingIOError:
                 if not told and on_wait is not None:
-                    on_wait(f"vpcd port {port} is in use by another test process; waiting")
+                    on_wait(f"vpcd port {port} is in use by another test process "
+                            f"({_holders_text(port)}); waiting up to {timeout:g} s")
                     told = True
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(f"vpcd port {port} stayed busy for {timeout:.0f} s "
-                                       f"(held through {path})") from None
+                    raise TimeoutError(f"vpcd port {port} stayed busy for {timeout:g} s "
+                                       f"(held through {path} by {_holders_text(port)})"
+                                       ) from None
                 time.sleep(0.05)
         try:
             yield
@@ -110,6 +150,11 @@ def slot_lock(port: int, timeout: float = 600.0,
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _holders_text(port: int) -> str:
+    holders = slot_holders(port)
+    return ", ".join(f"pid {pid}: {cmd}" for pid, cmd in holders) or "holder unknown"
 
 
 def xdist_worker(environ: dict[str, str] | None = None) -> tuple[int, int] | None:

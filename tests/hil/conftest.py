@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -46,7 +46,7 @@ def _own_the_slot(pcscd: PcscdService) -> Iterator[None]:
         yield
 
 
-def wait_card(present: bool, timeout: float = 10.0) -> None:
+def wait_card(present: bool, timeout: float = 30.0) -> None:
     from sbcard.transport.pcsc import list_readers
 
     deadline = time.monotonic() + timeout
@@ -56,6 +56,48 @@ def wait_card(present: bool, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{READER}: card {'never appeared' if present else 'never left'}")
+
+
+class Lines:
+    """A subprocess's output, read line by line in a thread, so a test can wait for the line
+    that says the program reached a point (its ready line, an event) instead of sleeping."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait_for(self, match: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
+        """The first line that ``match``es; AssertionError naming ``what`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = next((line for line in self.lines if match(line)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if self.closed or left <= 0:
+                    why = "the stream closed" if self.closed else f"{timeout:g} s passed"
+                    raise AssertionError(f"never saw {what}: {why}; lines so far: "
+                                         f"{self.lines[-10:]}")
+                self._cond.wait(left)
+
+    def text(self, timeout: float = 30.0) -> str:
+        """Everything, once the stream has closed (the process ended)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the stream stayed open for {timeout:g} s"
+        return "\n".join(self.lines) + "\n"
 
 
 @dataclass

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
-from tests.hil.conftest import READER, wait_card
+from tests.hil.conftest import READER, Lines, wait_card
 
 pytestmark = pytest.mark.pcscd
 
@@ -231,20 +233,35 @@ def test_exclusive_transaction_holds_other_programs_off(serve):
         b.disconnect()
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sbcard", *args], stdout=subprocess.PIPE,
+def _spawn(*args: str) -> tuple[subprocess.Popen, Lines, Lines]:
+    """``sbcard ARGS`` started, its stdout and stderr read as they come."""
+    proc = subprocess.Popen([sys.executable, "-m", "sbcard", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    return proc, Lines(proc.stdout), Lines(proc.stderr)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError(f"{proc.args} did not end in {timeout:g} s") from None
 
 
 def test_wait_then_read_when_the_card_is_inserted(serve):
     wait_card(False)
-    proc = _spawn("-r", READER, "--wait", "20", "read", "--json")
-    time.sleep(1.0)                          # the technician starts the command first …
-    served = serve("demo")                   # … then inserts the card
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert json.loads(out)["name"] == "测试一"
-    assert f"insert the card 请插入卡片 (waiting up to 20 s: {READER}: no card" in err
+    proc, out, err = _spawn("-r", READER, "--wait", "60", "read", "--json")
+    try:
+        # the technician starts the command first, and once it asks for the card …
+        said = err.wait_for(lambda line: "insert the card" in line, "the 'insert the card' line")
+        served = serve("demo")                   # … inserts it
+        assert _finish(proc) == 0, err.text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads(out.text())["name"] == "测试一"
+    assert f"insert the card 请插入卡片 (waiting up to 60 s: {READER}: no card" in said
     assert served.card.pin.tries == 3
 
 
@@ -259,14 +276,24 @@ def test_wait_gives_up_with_exit_4(pcscd):
 
 def test_readers_watch_sees_a_card_come_and_go(serve):
     wait_card(False)
-    proc = _spawn("readers", "--watch", "--json", "--timeout", "6")
-    time.sleep(1.0)
-    served = serve("v3")
-    time.sleep(1.0)
-    served.stop()
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    events = [json.loads(line) for line in out.splitlines()]
+    proc, out, err = _spawn("readers", "--watch", "--json", "--timeout", "120")
+
+    def event(kind: str) -> Callable[[str], bool]:
+        return lambda line: (json.loads(line)["event"], json.loads(line)["reader"]) == (
+            kind, READER)
+
+    try:
+        out.wait_for(event("reader present"), f"'reader present' for {READER}")
+        served = serve("v3")
+        out.wait_for(event("card inserted"), f"'card inserted' in {READER}")
+        served.stop()
+        out.wait_for(event("card removed"), f"'card removed' from {READER}")
+        proc.send_signal(signal.SIGINT)             # Ctrl-C is how a watch ends: exit 0
+        assert _finish(proc) == 0, err.text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [json.loads(line) for line in out.text().splitlines()]
     mine = [(e["event"], e["atr"]) for e in events if e["reader"] == READER]
     atr = served.card.atr.hex().upper()
     assert mine[0] == ("reader present", None)

@@ -115,11 +115,17 @@ def test_fifty_holders_tears_and_a_kill(pcscd, tmp_path):
     try:
         # kill the process once, in the middle of a card, after a quarter of the batch
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and robot.error is None:
+        mid_batch = False
+        while (not mid_batch and time.monotonic() < deadline and robot.error is None
+               and proc.poll() is None):
             st = journal_status(journal)
-            if sum(v == "done" for v in st.values()) >= N // 4 and "in_progress" in st.values():
-                break
-            time.sleep(0.01)
+            mid_batch = (sum(v == "done" for v in st.values()) >= N // 4
+                         and "in_progress" in st.values())
+            if not mid_batch:
+                time.sleep(0.01)
+        assert robot.error is None, robot.error
+        assert mid_batch, (f"never saw a quarter done and a card in progress (sbcard exit "
+                           f"{proc.poll()}; journal {journal_status(journal)})")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         killed_mid = [c for c, s in journal_status(journal).items() if s == "in_progress"]
