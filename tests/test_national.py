@@ -429,3 +429,16 @@ def test_verify_pin_on_the_reader_pin_pad(typed, code):
 def test_card_events_with_the_simulator():
     events = list(SSCardDriver(DriverConfig(sim="demo")).card_events())
     assert [(e.reader, e.present) for e in events] == [("sbcard-sim", True)]
+
+
+def test_iread_card_through_the_hsm_steps():
+    d = driver("v3", key_source="none")
+    info = _card_info(driver("v3"))
+    _, step1 = d.iReadCardBas_HSM_Step1(1)
+    f = split_fields(step1)
+    card = f"{f[0]}|{f[1]}|{f[2]}|"
+    code, s1 = d.iReadCard_HSM_Step1(1, info, "SSSEEF06|08|09|$")
+    assert code == 0 and re.fullmatch(r"03\|004C\|[0-9A-F]{16}\|[0-9A-F]{16}\|", s1)
+    code, out = d.iReadCard_HSM_Step2(national_answer(card, s1))
+    assert (code, out) == (0, "SSSEEF06|51990020010228001X|买买提·测试|$")
+    assert d.iReadCard_HSM_Step1(1, info, "SSSEEF05|01|$")[0] == -2204   # free to read

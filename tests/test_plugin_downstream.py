@@ -273,8 +273,10 @@ def run_xdist(pytester, monkeypatch, tmp_path, **env: str) -> list[dict]:
         result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
                                                timeout=INNER_RUN_LIMIT)
     except pytester.TimeoutExpired:
+        tail = (pytester.path / "stdout").read_text("utf-8", errors="replace")[-3000:]
         pytest.fail(f"the inner two-worker run did not end in {INNER_RUN_LIMIT} s "
-                    f"(vpcd slot holders now: {machine_slot_holders() or 'none'})")
+                    f"(vpcd slot holders now: {machine_slot_holders() or 'none'}); its "
+                    f"output:\n{tail}")
     if result.parseoutcomes().get("skipped"):
         pytest.skip("no pcscd here: " + result.stdout.str().splitlines()[-1])
     if "stayed busy" in result.stdout.str():

@@ -209,3 +209,16 @@ def test_apdu_dash_reads_apdus_from_stdin(capsys):
     assert code == 0 and out.count(">>") == 2 and "0709413030303030303131 9000" in out
     code, _, err = run_cli(capsys, "--sim", "apdu", "-", stdin="\n# nothing\n")
     assert code == 3 and "no APDU on stdin" in err
+
+
+def test_apdu_lines_with_variables_are_checked_before_the_first_apdu(capsys, tmp_path):
+    """issue 10 §7: a bad line 3 is found before line 1 reaches the card."""
+    from tests.cli_runner import run_cli
+
+    s = tmp_path / "v.apdu"
+    s.write_text("00A4040000\n0084000008\n00DC0104 05 ${rec}\n", encoding="utf-8")
+    code, _out, err = run_cli(capsys, "--sim", "--trace", "script", "run", str(s),
+                             "--var", "rec=0102")          # 2 bytes, Lc says 5
+    sent = [line for line in err.splitlines() if line.startswith(">>")]
+    assert code == 3 and "v.apdu:3" in err and "no APDU was sent" in err
+    assert sent == []

@@ -390,3 +390,41 @@ def test_a_taken_port_is_a_one_line_error(driver: FakeDriver) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(SbcardError, match=f"port {port} \\(rest\\)"):
             ServiceThread(driver, service_config(rest_port=port)).start()
+
+
+class EventsDriver(FakeDriver):
+    """Card events as PC/SC would report them: the PSAM's reader, then the holder's card
+    in and out of the counter reader."""
+
+    script = (("PSAM reader", True), ("Counter reader", True), ("Other reader", True),
+              ("Counter reader", False))
+
+    def card_events(self, poll: float = 0.5, should_stop: Any = None) -> Iterator[Any]:
+        from types import SimpleNamespace
+
+        for reader, present in self.script:
+            yield SimpleNamespace(reader=reader, present=present)
+        while should_stop is not None and not should_stop():
+            import time
+
+            time.sleep(0.05)
+
+
+def test_card_events_per_reader_without_the_psam() -> None:
+    from sbcard.service.core import CardService
+
+    service = CardService(EventsDriver(), service_config(), reader_name="Counter reader",
+                          watched_readers=frozenset({"Counter reader"}),
+                          ignored_readers=frozenset({"PSAM reader"}))
+    s = ServiceThread.around(service).start()
+    try:
+        async def go(c: aiohttp.ClientSession) -> list[dict]:
+            async with c.ws_connect(s.url + "/v1/events") as ws:
+                first = json.loads(await ws.receive_str(timeout=5))
+                return [first]
+        wait_until(lambda: service.events.by_reader.get("Counter reader") is False)
+        [state] = run(go)
+    finally:
+        s.stop()
+    assert service.events.by_reader == {"Counter reader": False}   # PSAM and others ignored
+    assert state["event"] == "state" and state["present"] is False

@@ -54,6 +54,7 @@ if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
 HSM_PUK = "0090"
 HSM_STK = "0173"
+HSM_RKSSSE = "004C"
 
 #: The national functions ``SSCardDriver`` implements, in the order docs list them.
 NATIONAL_FUNCTIONS = (
@@ -61,7 +62,8 @@ NATIONAL_FUNCTIONS = (
     "iVerifyPIN", "iChangePIN",
     "iReloadPIN", "iReloadPIN_HSM_Step1", "iReloadPIN_HSM_Step2", "iReloadPIN_HSM_Step3",
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
-    "iReadCard", "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+    "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
+    "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
 )
 
 
@@ -402,28 +404,48 @@ class SSCardDriver:
                 self._guarded_status(channel)
                 pin = self._pins().get_pin("请输入密码")
                 channel.check(cmds.verify(_pin_block(pin)))
-            out = []
-            for ef, wanted in groups:
-                spec = EF05 if ef == "EF05" else EF06
-                try:
-                    records = read_records(channel, spec, spec.tags)
-                except SecurityStatusError:
-                    if keys is None:
-                        raise
-                    external_authenticate(channel, keys, ctx, KEY_RKSSSE, precheck=False)
-                    records = read_records(channel, spec, spec.tags)
-                values = []
-                for tag, nth in wanted:
-                    found = [r for r in records if r.tag == tag]
-                    if len(found) < nth:
-                        raise NationalError(-0x6A83, f"{codes.message(-0x6A83)}"
-                                                     f"（SSSE{ef} {tag:02X}:{nth}）")
-                    el = element(ef, tag)
-                    value = json_field(el.key, el.decode_value(found[nth - 1].value).value)
-                    text = "" if value is None else str(value)
-                    values.append(text.replace("-", "") if el.fmt == "date" else text)
-                out.append(join_fields(f"SSSE{ef}", *values) + "$")
-            return "".join(out)
+            return _format_files(channel, groups, keys, ctx)
+
+    def iReadCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str
+                            ) -> tuple[int, str]:
+        """读卡加密机第一步 (one file): ``算法标识|外部认证密钥地址|过程因子|原始信息|`` for the
+        RK external authentication the file needs (RKSSSE, address 004C); −2204 when the file
+        needs none (spec §7.2)."""
+        return self._call("iReadCard_HSM_Step1",
+                          lambda: self._read_card_step1(iType, pCardInfo, pFileAddr))
+
+    def _read_card_step1(self, itype: int, card_info: str, addr: str) -> str:
+        groups = _parse_file_address(addr)
+        if len(groups) != 1:
+            raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                "（加密机方式一次读一个文件）")
+        with self._card(itype, keep="readcard") as channel:
+            pending = self._pending_for(channel)
+            ctx = self._check_card_info(channel, card_info)
+            spec = EF05 if groups[0][0] == "EF05" else EF06
+            probe = channel.send(cmds.read_record(groups[0][1][0][0], sfi=spec.sfi or 0,
+                                                  mode=RecordMode.FIRST_ID))
+            if probe.sw != 0x6982:
+                raise NationalError(codes.HSM_NOT_NEEDED)
+            original = channel.check(cmds.get_challenge(8)).data
+            factor = channel.check(cmds.get_challenge(8)).data
+            pending.ctx = ctx
+            pending.state["groups"] = groups
+            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", HSM_RKSSSE,
+                               factor.hex().upper(), original.hex().upper())
+
+    def iReadCard_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """读卡加密机第二步: pKey = the HSM's ``A ‖ 原始信息`` (32 hex); output as iReadCard."""
+        def body() -> str:
+            with self._continue("readcard", 2, last=True) as pending:
+                text = split_fields(pKey.strip())[0] if pKey.strip() else ""
+                pending.channel.check(CommandApdu(0x00, 0x82, 0x00, KEY_RKSSSE,
+                                                  _hex(text, 16, "pKey"),
+                                                  name="EXTERNAL AUTHENTICATE RKSSSE"))
+                return _format_files(pending.channel, pending.state["groups"], None,
+                                     pending.ctx)
+
+        return self._call("iReadCard_HSM_Step2", body)
 
     # -- card and reader --------------------------------------------------------------------
     def iGetCardType(self) -> tuple[int, str]:
@@ -645,6 +667,33 @@ class SSCardDriver:
     def iUnblockPIN_HSM_Step3(self, pKey: str) -> tuple[int, str]:
         """pKey = the MAC (8 hex) or the whole APDU (18 hex); sends ``84 24 00 00 04``."""
         return self._call("iUnblockPIN_HSM_Step3", lambda: self._puk_step3("unblock", pKey))
+
+
+def _format_files(channel: ApduChannel, groups: list[tuple[str, list[tuple[int, int]]]],
+                  keys: KeySource | None, ctx: CardContext | None) -> str:
+    """The iReadCard output for ``groups``: ``SSSEEF05|v1|v2|$…`` (RKSSSE when asked)."""
+    out = []
+    for ef, wanted in groups:
+        spec = EF05 if ef == "EF05" else EF06
+        try:
+            records = read_records(channel, spec, spec.tags)
+        except SecurityStatusError:
+            if keys is None or ctx is None:
+                raise
+            external_authenticate(channel, keys, ctx, KEY_RKSSSE, precheck=False)
+            records = read_records(channel, spec, spec.tags)
+        values = []
+        for tag, nth in wanted:
+            found = [r for r in records if r.tag == tag]
+            if len(found) < nth:
+                raise NationalError(-0x6A83, f"{codes.message(-0x6A83)}"
+                                             f"（SSSE{ef} {tag:02X}:{nth}）")
+            el = element(ef, tag)
+            value = json_field(el.key, el.decode_value(found[nth - 1].value).value)
+            text = "" if value is None else str(value)
+            values.append(text.replace("-", "") if el.fmt == "date" else text)
+        out.append(join_fields(f"SSSE{ef}", *values) + "$")
+    return "".join(out)
 
 
 def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:

@@ -185,11 +185,12 @@ def _check_text(values: dict[str, str]) -> list[str]:
 
 
 def _check_encoding(values: dict[str, str], bad: set[str]) -> list[str]:
-    """Each field encoded exactly as the recipe's write-element will encode it."""
+    """Each field encoded exactly as the recipe's write-element will encode it (the
+    REQUIRED fields have checks of their own that imply it: only the others are encoded)."""
     out = []
     for key, value in values.items():
         el = BY_KEY.get(key)
-        if el is None or key in bad or not value:
+        if el is None or key in bad or key in REQUIRED or not value:
             continue
         try:
             el.encode_record(value)

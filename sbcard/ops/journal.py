@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -116,8 +115,8 @@ def file_sha256(path: Path) -> str:
 
 def data_sha256(values: dict[str, str]) -> str:
     """What identifies a holder's card contents: every CSV value but the PIN."""
-    data = {k: v for k, v in sorted(values.items()) if k not in _NOT_DATA}
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+    text = "\x1e".join(f"{k}\x1f{v}" for k, v in sorted(values.items()) if k not in _NOT_DATA)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def batch_name(csv_path: Path) -> str:

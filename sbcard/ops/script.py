@@ -332,6 +332,25 @@ class ScriptRunner:
             extra.append(f"capture {st.capture}")
         return " ".join([text, *extra])
 
+    def precheck(self, script: Script) -> None:
+        """Before the first APDU: every APDU line whose variables are known now (given, not
+        ``set`` or captured later) is expanded and checked (hex, Lc, length, case)."""
+        later = {st.args[0] for st in script.statements if st.verb == "set" and st.args}
+        later |= {st.capture for st in script.statements if st.capture}
+        for st in script.statements:
+            if st.verb != "apdu":
+                continue
+            names = {m.group(1) for t in st.args for m in _VAR.finditer(t)}
+            if not names or names & later:
+                continue
+            raw = parse_hex("".join(self.expand(t, st) for t in st.args),
+                            f"{st.where}: APDU")
+            try:
+                CommandApdu.parse(raw)
+            except BadInputError as exc:
+                raise BadInputError(f"{st.where}: {self._apdu_text(st)}: {exc}; no APDU was "
+                                    "sent") from None
+
     def _apdu_text(self, st: Statement) -> str:
         """An APDU line as shown: PIN blocks masked, and a secret variable's bytes too."""
         if self._uses_secret(st.args):          # e.g. 80DC0101 08 ${key}
@@ -362,6 +381,7 @@ class ScriptRunner:
         """Run every statement; ``on_step`` hears each one before it runs (journals)."""
         if self.channel is None:
             raise BadInputError("no card session to run the script on")
+        self.precheck(script)
         for name in self.secret_names:
             self._hide(self.vars[name])
         for st in script.statements:

@@ -54,7 +54,8 @@ class Outcome:
 class CardEventHub:
     """Card inserted/removed, pushed to every subscriber (one asyncio.Queue each)."""
 
-    present: bool | None = None
+    present: bool | None = None               # a card in any watched reader
+    by_reader: dict[str, bool] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
 
     def publish(self, event: dict[str, Any]) -> None:
@@ -66,6 +67,8 @@ class CardEventHub:
 class CardService:
     def __init__(self, driver: Any, config: ServiceConfig, *,
                  watch_card: bool = True, page_pins: Any = None,
+                 watched_readers: frozenset[str] | None = None,
+                 ignored_readers: frozenset[str] = frozenset(),
                  reader_name: str = "default", keep_timings: bool = False) -> None:
         self.driver = driver
         self.adapter = DriverAdapter(driver, page_pins)
@@ -76,6 +79,8 @@ class CardService:
         self.events = CardEventHub()
         self.reader_name = reader_name
         self._watch_card = watch_card
+        self._watched = watched_readers       # None: every reader but the ignored ones
+        self._ignored = ignored_readers       # e.g. the PSAM's reader
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -119,17 +124,23 @@ class CardService:
             try:
                 for event in watch(poll=self.config.events_poll_s,
                                    should_stop=self._stopping.is_set):
-                    loop.call_soon_threadsafe(self._on_card, bool(event.present))
+                    loop.call_soon_threadsafe(self._on_card, str(event.reader),
+                                              bool(event.present))
             except Exception as exc:  # a lost pcscd must not end the events for good
                 log.warning("card events: %s", exc)
             if self._stopping.wait(1.0):
                 return
 
-    def _on_card(self, present: bool) -> None:
-        if present == self.events.present:
+    def _on_card(self, reader: str, present: bool) -> None:
+        """One reader's card came or went; the service is "present" while any has one."""
+        if reader in self._ignored or (self._watched is not None
+                                       and reader not in self._watched):
             return
-        self.events.present = present
-        self.events.publish(self.event("inserted" if present else "removed"))
+        if self.events.by_reader.get(reader) == present:
+            return
+        self.events.by_reader[reader] = present
+        self.events.present = any(self.events.by_reader.values())
+        self.events.publish(self.event("inserted" if present else "removed", reader))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -139,8 +150,9 @@ class CardService:
             self._watcher = None
         await loop.run_in_executor(None, self.queue.close)
 
-    def event(self, kind: str) -> dict[str, Any]:
-        return {"event": kind, "reader": self.reader_name, "present": self.events.present,
+    def event(self, kind: str, reader: str | None = None) -> dict[str, Any]:
+        return {"event": kind, "reader": reader or self.reader_name,
+                "present": self.events.present,
                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 

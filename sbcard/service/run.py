@@ -36,7 +36,18 @@ def build_service(config: ServiceConfig, driver_config: Any, *,
     reader = (f"sim:{driver_config.sim}" if driver_config.sim
               else driver_config.contact_reader or "default")
     return CardService(driver, config, page_pins=page_pins, reader_name=reader,
-                       keep_timings=keep_timings)
+                       keep_timings=keep_timings, **watched_readers(driver_config))
+
+
+def watched_readers(driver_config: Any) -> dict[str, Any]:
+    """Whose cards are events: the configured card readers (all when none is named), never
+    the PSAM's reader (its card stays in for good)."""
+    if driver_config.sim:
+        return {}
+    named = {r for r in (driver_config.contact_reader, driver_config.contactless_reader) if r}
+    psam = driver_config.psam if driver_config.key_source == "psam" else None
+    ignored = {psam} if psam and psam != "sim" and not psam.startswith("sim:") else set()
+    return {"watched_readers": frozenset(named) or None, "ignored_readers": frozenset(ignored)}
 
 
 async def serve_forever(service: CardService,
