@@ -104,6 +104,8 @@ class KeySourceOptions:
     #: How the PSAM's own link is traced and recorded (``trace``, ``wrap_link``), the way
     #: the user card's is: the PSAM is a second card session.
     psam_session: SessionOptions = field(default_factory=SessionOptions)
+    #: Card key version (``--key-version``); None = the profile's ``key_version``, if any.
+    key_version: int | None = None
 
     @property
     def given(self) -> list[str]:
@@ -114,7 +116,24 @@ class KeySourceOptions:
 
 def open_key_source(options: KeySourceOptions, profile: CardProfile | None = None,
                     warn: Say | None = None) -> KeySource | None:
-    """The one key source ``options`` name (None if none); BadInputError for two."""
+    """The one key source ``options`` name (None if none; BadInputError for two), set to the
+    chosen card key version."""
+    source = _open_key_source(options, profile, warn)
+    version = options.key_version
+    if version is None and profile is not None and profile.extra.get("key_version") is not None:
+        version = int(profile.extra["key_version"])
+    if source is None or version is None:
+        return source
+    if not 0 <= version <= 0xFF:
+        raise BadInputError(f"key version must be 0..255, got {version}")
+    if isinstance(source, KeyFile):          # the built-in test file is shared: a copy
+        source = KeyFile(source.roots, source.name)
+    source.key_version = version
+    return source
+
+
+def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
+                     warn: Say | None) -> KeySource | None:
     given = options.given
     if len(given) > 1:
         raise BadInputError(f"give one key source, not {' and '.join(given)}")
@@ -192,6 +211,7 @@ class Workbench:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    key_version: int | None = None      # card key version (Lc 11 byte); None: the profile's
     trace: Say | None = None
     steps: Say | None = None
     dump: Path | None = None            # record every session of this run
@@ -249,7 +269,7 @@ class Workbench:
         try:
             source = open_key_source(
                 KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
-                                 psam_session=psam_session),
+                                 psam_session=psam_session, key_version=self.key_version),
                 profile, warn=self.warn)
             psam_reader = getattr(source, "reader", None)
             if psam_reader:

@@ -63,7 +63,7 @@ def ws_exchange(url: str, messages: list[Any], origin: str | None = None) -> lis
     return run(go)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout
@@ -358,6 +358,16 @@ def test_concurrent_clients_never_overlap_and_a_long_wait_is_busy(serve: Any,
     assert all(a["message"].startswith("-90:") for a in busy)
 
 
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait for the service to reach a state (a bounded wait, not a guess at its speed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not reached in {timeout:g} s")
+        await asyncio.sleep(0.01)
+
+
 def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
                                                                   driver: FakeDriver) -> None:
     driver.delay_s = 0.5
@@ -366,13 +376,15 @@ def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
     async def go(c: aiohttp.ClientSession) -> None:
         first = await c.ws_connect(s.url + "/ws/function")
         await first.send_str(json.dumps({"function": "iChangePIN", "iType": 3}))
-        await asyncio.sleep(0.1)          # the first change is now running
+        await until(lambda: s.service.queue.stats.running == 1, "the first change running")
         second = await c.ws_connect(s.url + "/ws/function")
         await second.send_str(json.dumps({"function": "iChangePIN", "iType": 3}))
         await asyncio.sleep(0.1)          # the second one waits for the reader…
         await second.close()              # …and its page goes away
         await first.close()               # the first page leaves mid-operation
-        await asyncio.sleep(1.0)
+        await until(lambda: driver.pin_changes == 1 and s.service.queue.idle
+                    and s.service.queue.stats.abandoned == 1,
+                    "the first change done and the queued one dropped")
     run(go)
     assert driver.pin_changes == 1                  # the running one completed
     assert s.service.queue.stats.abandoned == 1     # the queued one never started

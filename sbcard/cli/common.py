@@ -28,6 +28,7 @@ class CliState:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    key_version: int | None = None      # --key-version: card key version (Lc 11 byte)
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
     #: -1 with -q (results and errors only), 0 default, 1 with -v (steps), 2 with -vv (trace)
@@ -46,6 +47,7 @@ class CliState:
             self._bench = Workbench(
                 reader=self.reader, sim=self.sim, keys=self.keys, psam=self.psam,
                 hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
+                key_version=self.key_version,
                 trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
                 steps=self.step if self.verbosity == 1 else None, dump=self.dump,
                 wait=self.wait, sim_state=self.sim_state, redact_holder=self.redact_holder,

@@ -103,6 +103,11 @@ SHORT_HELP = {
                    "answers JSON on stdout (docs/keys.md).")
 @click.option("--hsm-stdio", is_flag=True,
               help="Key source: HSM step mode by hand (requests on stderr, answers on stdin).")
+@click.option("--key-version", "key_version", type=click.IntRange(0, 255), default=None,
+              envvar="SBCARD_KEY_VERSION", metavar="N",
+              help="Card key version: sent as the 17th byte of INTERNAL/EXTERNAL AUTHENTICATE "
+                   "(Lc 11, part 5 §6.4.3); picks the key file root, PSAM key ID and HSM "
+                   "address of that version. Default: the card's default key (Lc 10).")
 @click.option("--trace", is_flag=True,
               help="Print every APDU exchange to stderr with timing and the SW in words "
                    "(PINs, keys and PANs masked).")
@@ -136,7 +141,8 @@ SHORT_HELP = {
 @click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
-        psam: str | None, hsm_command: str | None, hsm_stdio: bool, trace: bool,
+        psam: str | None, hsm_command: str | None, hsm_stdio: bool, key_version: int | None,
+        trace: bool,
         dump: Path | None, wait: float, no_redact: bool, verbose: int, quiet: bool,
         sim_state: Path | None,
         lang: str | None) -> None:
@@ -161,7 +167,7 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
                        wait=wait, verbosity=-1 if quiet else verbose,
                        redact_holder=not no_redact, lang=lang or default_lang(),
-                       sim_state=sim_state)
+                       sim_state=sim_state, key_version=key_version)
 
 
 def _command_line(args: list[str]) -> list[str]:

@@ -54,6 +54,11 @@ class KeySource(ABC):
     """Cryptograms for one card; ``name`` says where the keys come from (for messages)."""
 
     name: str = "key source"
+    #: The card key version to use (the optional 17th byte of INTERNAL/EXTERNAL AUTHENTICATE,
+    #: part 5 §6.4.3 and §6.7.3); None = the card's default key, Lc 10 without a version byte.
+    #: Chosen by the profile's ``key_version`` or ``--key-version``; it also picks the root in
+    #: a key file, the PSAM key ID and the HSM address.
+    key_version: int | None = None
 
     @abstractmethod
     def auth_data(self, ctx: CardContext, key_id: int, challenge: bytes,

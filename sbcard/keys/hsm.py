@@ -46,6 +46,23 @@ class HsmError(SbcardError):
     """The HSM refused or answered something unusable."""
 
 
+def hsm_address(addresses: dict, key_id: int, version: int | None,
+                name: str = "HSM") -> str | None:
+    """The HSM logical address of card key ``key_id`` at key ``version``. A profile gives one
+    address, or one per version from 1 (``"04" = ["0094", "0095", "0096"]``: UKSSSE v1-v3;
+    sscard-spec §5.2/§5.8 after [S9] appendix B, where 0094 is v1 and 0096 v3)."""
+    entry = addresses.get(key_id)
+    if isinstance(entry, list | tuple):
+        index = (version or 1) - 1
+        if not 0 <= index < len(entry):
+            raise HsmError(f"{name}: no HSM address for card key {key_id:02X} version {version}")
+        return str(entry[index])
+    if entry is not None and version not in (None, 1):
+        raise HsmError(f"{name}: the profile gives card key {key_id:02X} one HSM address "
+                       f"(version 1); none for version {version}")
+    return entry
+
+
 class HsmStepSource(KeySource):
     def __init__(self, exchange: Exchange, addresses: dict[int, str] | None = None,
                  name: str = "HSM") -> None:
@@ -53,13 +70,17 @@ class HsmStepSource(KeySource):
         self.addresses = addresses or {}
         self.name = name
 
+    def address(self, key_id: int) -> str | None:
+        return hsm_address(self.addresses, key_id, self.key_version, self.name)
+
     def _ask(self, step: str, ctx: CardContext, key_id: int, result_len: int | None,
              **fields: bytes) -> bytes:
         request: dict[str, Any] = {
             "step": step,
             "algorithm": f"{ctx.algorithm.algorithm_id:02X}",
             "key_id": f"{key_id:02X}",
-            "key_address": self.addresses.get(key_id),
+            "key_address": self.address(key_id),
+            "key_version": self.key_version,
             "region": ctx.region,
             "atr": ctx.atr.hex().upper(),
             "card_factor": ctx.card_factor.hex().upper(),
@@ -97,7 +118,12 @@ class HsmStepSource(KeySource):
         return self._ask("encrypt", ctx, key_id, None, challenge=challenge, data=data)
 
     def has_key(self, key_id: int) -> bool:
-        return not self.addresses or key_id in self.addresses
+        if not self.addresses:
+            return True
+        try:
+            return self.address(key_id) is not None
+        except HsmError:
+            return False
 
 
 def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
@@ -180,7 +206,7 @@ class NationalHsmSource(KeySource):
         self.name = name
 
     def _address(self, key_id: int) -> str:
-        address = self.addresses.get(key_id)
+        address = hsm_address(self.addresses, key_id, self.key_version, self.name)
         if address is None:
             raise HsmError(f"{self.name}: no HSM address for card key {key_id:02X}")
         return address
@@ -243,7 +269,10 @@ class NationalHsmSource(KeySource):
         return answer
 
     def has_key(self, key_id: int) -> bool:
-        return key_id in self.addresses
+        try:
+            return hsm_address(self.addresses, key_id, self.key_version, self.name) is not None
+        except HsmError:
+            return False
 
 
 def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:

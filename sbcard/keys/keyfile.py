@@ -52,6 +52,7 @@ class RootKey:
     algorithm: Algorithm
     levels: int
     value: bytes
+    version: int | None = None        # key version (None: the card's default key)
 
     def __repr__(self) -> str:  # never show key bytes
         return (f"RootKey({self.name}, id={self.card_key_id:02X}, {self.algorithm.name}, "
@@ -105,7 +106,7 @@ class KeyFile(KeySource):
         if not isinstance(entries, list):
             raise BadInputError(f"{origin}: 'key' must be [[key]] tables, not "
                                 f"{type(entries).__name__}")
-        seen: dict[tuple[int, Algorithm], int] = {}
+        seen: dict[tuple[int, Algorithm, int | None], int] = {}
         for i, entry in enumerate(entries, start=1):
             where = f"{origin}: [[key]] #{i}"
             if not isinstance(entry, dict):
@@ -121,10 +122,6 @@ class KeyFile(KeySource):
                 raise BadInputError(f"{where}: missing or unknown {exc}") from None
             except (ValueError, TypeError) as exc:
                 raise BadInputError(f"{where}: {str(exc).splitlines()[0][:120]}") from None
-            if (key_id, algorithm) in seen:     # which one would be used? refuse to guess
-                raise BadInputError(f"{where}: card_key_id {key_id:02X} ({algorithm.name}) "
-                                    f"is also [[key]] #{seen[key_id, algorithm]}")
-            seen[key_id, algorithm] = i
             if not 1 <= levels <= 3:
                 raise BadInputError(f"{where}: levels must be 1, 2 or 3, got {levels}")
             kcv = entry.get("kcv")
@@ -133,24 +130,37 @@ class KeyFile(KeySource):
                     f"{where} ({entry.get('name', '?')}): key check value does not match; "
                     "the key value is mistyped or belongs to another key"
                 )
+            version = entry.get("version")
+            if version is not None and not (isinstance(version, int) and 0 <= version <= 0xFF):
+                raise BadInputError(f"{where}: version must be a number 0..255")
+            if (key_id, algorithm, version) in seen:   # which one would be used? refuse
+                shown = "" if version is None else f" version {version}"
+                raise BadInputError(f"{where}: card_key_id {key_id:02X} ({algorithm.name})"
+                                    f"{shown} is also [[key]] #{seen[key_id, algorithm, version]}")
+            seen[key_id, algorithm, version] = i
             roots.append(RootKey(str(entry.get("name", f"key {key_id:02X}")), key_id,
-                                 algorithm, levels, value))
+                                 algorithm, levels, value, version))
         if not roots:
             raise BadInputError(f"{origin}: no [[key]] entries")
         return cls(roots, f"key file {origin}")
 
     # -- KeySource --------------------------------------------------------------------------
+    def _version_ok(self, root: RootKey) -> bool:
+        """With a key version chosen, only roots of that version; without, unversioned ones."""
+        return root.version == self.key_version
+
     def root(self, key_id: int, algorithm: Algorithm) -> RootKey:
         for r in self.roots:
-            if r.card_key_id == key_id and r.algorithm is algorithm:
+            if r.card_key_id == key_id and r.algorithm is algorithm and self._version_ok(r):
                 return r
+        version = "" if self.key_version is None else f" version {self.key_version}"
         raise BadInputError(
-            f"{self.name} has no {algorithm.name} key for card key {key_id:02X}"
+            f"{self.name} has no {algorithm.name} key{version} for card key {key_id:02X}"
         )
 
     def has_key(self, key_id: int, algorithm: Algorithm | None = None) -> bool:
         return any(r.card_key_id == key_id and (algorithm is None or r.algorithm is algorithm)
-                   for r in self.roots)
+                   and self._version_ok(r) for r in self.roots)
 
     def _card_key(self, ctx: CardContext, key_id: int) -> bytes:
         return self.root(key_id, ctx.algorithm).card_key(ctx)

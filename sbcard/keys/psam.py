@@ -77,6 +77,19 @@ class PsamKeyRef:
     usage_type: int
     psam_key_id: int
     name: str
+    #: PSAM key ID per card key version (part 9 §6.1: a PSAM key record has an ID, no
+    #: version, so each version of a card key is a PSAM key of its own — ASSUMPTION, the
+    #: IDs are a region's, given in the profile: ``versions = { "3" = "14" }``).
+    versions: tuple[tuple[int, int], ...] = ()
+
+    def for_version(self, version: int | None) -> PsamKeyRef | None:
+        """This reference with the PSAM key ID of ``version``; None when there is none."""
+        if version is None:
+            return self
+        found = dict(self.versions).get(version)
+        if found is None:
+            return self if version == 1 and not self.versions else None
+        return PsamKeyRef(self.card_key_id, self.usage_type, found, f"{self.name} v{version}")
 
     def usage(self, levels: int) -> int:
         return (levels << 5) | self.usage_type
@@ -94,11 +107,14 @@ def psam_key_map(profile: CardProfile) -> dict[int, PsamKeyRef]:
             kid = int(str(card_key), 16)
             usage_type = int(entry["type"])
             psam_id = int(str(entry["id"]), 16)
+            versions = tuple(sorted((int(v), int(str(i), 16))
+                                    for v, i in dict(entry.get("versions", {})).items()))
         except (KeyError, TypeError, ValueError):
             raise BadInputError(f"{where}: needs type = <0..31> and id = \"<hex>\"") from None
         if not (0 <= kid <= 0xFF and 0 <= usage_type <= 0x1F and 0 <= psam_id <= 0xFF):
             raise BadInputError(f"{where}: key ID, type or PSAM ID out of range")
-        refs[kid] = PsamKeyRef(kid, usage_type, psam_id, str(entry.get("name", card_key)))
+        refs[kid] = PsamKeyRef(kid, usage_type, psam_id, str(entry.get("name", card_key)),
+                               versions)
     return refs
 
 
@@ -225,7 +241,12 @@ class PsamKeySource(KeySource):
         if ref is None:
             raise BadInputError(f"{self.name}: the card profile maps no PSAM key to card key "
                                 f"{key_id:02X}")
-        return ref
+        versioned = ref.for_version(self.key_version)
+        if versioned is None:
+            raise BadInputError(f"{self.name}: the card profile maps no PSAM key to card key "
+                                f"{key_id:02X} version {self.key_version} ([psam_keys] "
+                                "versions)")
+        return versioned
 
     def _deliver(self, ctx: CardContext, key_id: int, factor: bytes) -> None:
         """BF DE: session key for card key ``key_id`` from ``factor``, trying 2, 1, 3 levels."""
@@ -308,7 +329,8 @@ class PsamKeySource(KeySource):
         return bytes(out)
 
     def has_key(self, key_id: int) -> bool:
-        return key_id in self.key_map
+        ref = self.key_map.get(key_id)
+        return ref is not None and ref.for_version(self.key_version) is not None
 
     def levels_used(self, algorithm: Algorithm, key_id: int) -> int | None:
         """The level count the PSAM accepted for this key (None until it was used)."""

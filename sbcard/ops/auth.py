@@ -14,6 +14,7 @@ import secrets
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu, ResponseApdu
+from sbcard.apdu.sw import SW, CardError
 from sbcard.card.filesystem import KEY_IRK
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import MismatchError, RefusedError
@@ -35,7 +36,14 @@ def context_from(atr: bytes, region: str | None, algorithm_id: int | None) -> Ca
 def internal_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
     """The card proves it holds the IRK of this key family; raises MismatchError if not."""
     r1, r2 = secrets.token_bytes(8), secrets.token_bytes(8)
-    answer = channel.check(cmds.internal_authenticate(r1, r2)).data
+    response = channel.send(cmds.internal_authenticate(r1, r2, key_version=keys.key_version))
+    if response.sw == SW.KEY_NOT_FOUND and keys.key_version is not None:
+        raise RefusedError(
+            f"the card has no key version {keys.key_version} (6A88 to INTERNAL AUTHENTICATE): "
+            "choose another --key-version; no authentication try was spent")
+    if not response.ok:
+        raise CardError.for_sw(response.sw, "INTERNAL AUTHENTICATE", response.data)
+    answer = response.data
     expected = keys.internal_auth_expected(ctx, r1, r2)
     if not secrets.compare_digest(answer[:8], expected):
         raise MismatchError(
@@ -49,9 +57,16 @@ def external_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContex
     """Authenticate the terminal to the card with card key ``key_id`` (spec §4.3 B).
 
     X (原始信息) is a fresh terminal random; R (过程因子) is the card's challenge.
+    ``key_version`` (else the key source's) is sent as the optional 17th data byte (Lc 11,
+    part 5 §6.4.3); the precheck asks INTERNAL AUTHENTICATE with the same version, so a card
+    without that version answers 6A88 there, before any try is at risk.
     """
+    if key_version is None:
+        key_version = keys.key_version
     if not keys.has_key(key_id):
-        raise RefusedError(f"{keys.name} has no key for card key {key_id:02X}; nothing was sent")
+        version = "" if key_version is None else f" version {key_version}"
+        raise RefusedError(f"{keys.name} has no key{version} for card key {key_id:02X}; "
+                           "nothing was sent")
     if precheck and key_id != KEY_IRK and keys.has_key(KEY_IRK):
         internal_authenticate(channel, keys, ctx)
     x = secrets.token_bytes(8)

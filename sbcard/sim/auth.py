@@ -58,6 +58,17 @@ class CardKey:
 class AuthState:
     algorithm: Algorithm
     keys: dict[int, CardKey] = field(default_factory=dict)
+    #: Further versions of a key, by (key ID, version): the optional 17th byte of INTERNAL /
+    #: EXTERNAL AUTHENTICATE names one (part 5 §6.4.3, §6.7.3); the keys above are
+    #: ``base_version``. An unknown version answers 6A88 (密钥未找到, table 16), no try spent.
+    versioned: dict[tuple[int, int], CardKey] = field(default_factory=dict)
+    base_version: int = 1
+
+    def key(self, key_id: int, data: bytes) -> CardKey | None:
+        """The key an authentication command names: Lc 10 = the base key, Lc 11 = by version."""
+        if len(data) == 17 and data[16] != self.base_version:
+            return self.versioned.get((key_id, data[16]))
+        return self.keys.get(key_id)
 
 
 def install(card: SimCard, persona: Persona) -> None:
@@ -75,9 +86,16 @@ def install(card: SimCard, persona: Persona) -> None:
     ctx = CardContext(persona.atr, region, algorithm)
     tries = int(conf.get("tries", DEFAULT_KEY_TRIES))
     state = AuthState(algorithm)
+    state.base_version = int(conf.get("version", 1))
+    wanted = {int(v) for v in conf.get("versions", [])}
     for root in keyfile.roots:
-        if root.algorithm is algorithm:
-            state.keys[root.card_key_id] = CardKey(root.card_key(ctx), tries, tries)
+        if root.algorithm is not algorithm:
+            continue
+        key = CardKey(root.card_key(ctx), tries, tries)
+        if root.version is None:
+            state.keys[root.card_key_id] = key
+        elif root.version in wanted:
+            state.versioned[(root.card_key_id, root.version)] = key
     for kid, left in conf.get("key_tries", {}).items():
         if int(kid, 16) in state.keys:
             state.keys[int(kid, 16)].tries = int(left)
@@ -99,7 +117,7 @@ def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", SW.WRONG_P1P2
     if len(cmd.data) not in (16, 17):
         return b"", SW.WRONG_LENGTH
-    key = st.keys.get(cmd.p2)
+    key = st.key(cmd.p2, cmd.data)
     if key is None:
         return b"", SW.KEY_NOT_FOUND
     if key.tries == 0:
@@ -124,7 +142,7 @@ def h_internal_auth(card: SimCard, cmd: CommandApdu) -> Reply:
     st = _state(card)
     if len(cmd.data) not in (16, 17):
         return b"", SW.WRONG_LENGTH
-    key = st.keys.get(cmd.p2 if cmd.p2 else KEY_IRK)
+    key = st.key(cmd.p2 if cmd.p2 else KEY_IRK, cmd.data)
     if key is None:
         return b"", SW.KEY_NOT_FOUND
     sk = card_algos.session_key(st.algorithm, key.value, cmd.data[:8])

@@ -395,6 +395,8 @@ def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin:
     placed = []
     for root in keyfile.roots:
         ref = refs.get(root.card_key_id)
+        if ref is not None and root.version is not None:
+            ref = ref.for_version(root.version)      # a version the profile gives an ID for
         if ref is None or root.card_key_id not in wanted or root.algorithm not in environments:
             continue
         levels = int(conf.get("levels", root.levels))
