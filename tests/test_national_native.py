@@ -63,12 +63,18 @@ def test_c_error_code_and_gbk_message(native):
     assert c_call(native, "iReadCardBas", "9", SBCARD_SIM="v3")[0] == "-1"
 
 
-def test_c_two_output_functions_and_unsupported(native):
+def test_c_two_output_functions_and_pki_sign_data(native):
     assert c_call(native, "iGetReaderInfo", SBCARD_SIM="demo", SBCARD_PSAM="sim") == [
         "0", "sbcard-sim", "519900000001"]
     assert c_call(native, "iGetCardType", SBCARD_SIM="demo") == ["0", "1", ""]
-    assert c_call(native, "PKI_SignData", "123456", "616263", "1", SBCARD_SIM="v3") == [
-        "-13", "（动态库）不支持该命令"]
+    # PKI_SignData (tests/test_national_pki.py): the v3 card signs with no user PIN
+    code, signature = c_call(native, "PKI_SignData", "", "616263", "1", SBCARD_SIM="v3")
+    assert code == "0", signature
+    from sbcard.crypto import sm2
+    from tests.test_national_pki import card_certificate
+
+    public = card_certificate("v3").public_key
+    assert public is not None and sm2.verify(public, b"616263", bytes.fromhex(signature))
 
 
 def test_c_calls_from_eight_threads(native):
@@ -99,6 +105,38 @@ def test_ctypes_hsm_steps_in_one_process(native):
     assert (rc1, rc2) == ("0", "0")
     expected = SSCardDriver(DriverConfig(sim="v3", key_source="keys", keys="test")).iReadCardBas(1)
     assert line == expected[1]
+
+
+CTYPES_SIGN = textwrap.dedent("""
+    import ctypes, sys
+    lib = ctypes.CDLL(sys.argv[1])
+    lib.PKI_SignData.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    lib.PKI_SignData.restype = ctypes.c_long
+    buf = ctypes.create_string_buffer(1024)
+    data = "社保卡签名测试".encode("gbk")
+    rc = lib.PKI_SignData(b"123456", data, 1, buf)
+    print(rc, buf.value.decode("gbk"), sep="\\n")
+    rc = lib.PKI_SignData(b"000000", data, 1, buf)
+    print(rc, buf.value.decode("gbk"), sep="\\n")
+""")
+
+
+def test_ctypes_pki_sign_data(native):
+    from sbcard.crypto import sm2
+    from tests.test_national_pki import card_certificate
+
+    lib, _ = native
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(SBCARD_SIM="pkipin", HOME="/nonexistent", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CTYPES_SIGN, str(lib)], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rc, signature, rc_wrong, text_wrong = done.stdout.splitlines()
+    assert rc == "0", signature
+    public = card_certificate("pkipin").public_key
+    assert public is not None
+    assert sm2.verify(public, "社保卡签名测试".encode("gbk"), bytes.fromhex(signature))
+    assert (int(rc_wrong), text_wrong) == (codes.PIN_WRONG, codes.pin_wrong_message(2))
 
 
 def test_a_result_that_does_not_fit_is_an_error_not_an_overflow(monkeypatch):

@@ -225,8 +225,8 @@ def test_profile_driven_command_reaches_the_card_and_the_trace(tmp_path):
 
 
 def test_profile_mismatch_is_a_card_error_naming_the_assumption(tmp_path):
-    profile = load_profile(str(custom_profile(tmp_path, 'ins = "2A"\np1 = "9E"\np2 = "9A"\n')))
-    with pytest.raises(CardError, match=r"00 2A 9E 9A.*assumption.*6D00") as exc:
+    profile = load_profile(str(custom_profile(tmp_path, 'ins = "86"\np1 = "00"\np2 = "00"\n')))
+    with pytest.raises(CardError, match=r"00 86 00 00.*assumption.*6D00") as exc:
         sm2_authenticate(channel_for(v3_card()), profile, ROOTS, now=NOW)   # sim speaks 00 88
     assert exc.value.sw == 0x6D00
 

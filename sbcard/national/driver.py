@@ -64,7 +64,12 @@ NATIONAL_FUNCTIONS = (
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
     "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
     "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+    "PKI_SignData",
 )
+
+#: The card profile that describes the PKI application's commands (``[sm2_auth]``,
+#: ``[pki_sign]``); only third-generation cards have the application.
+PKI_PROFILE = "mohrss-3.0"
 
 
 @dataclass
@@ -498,6 +503,45 @@ class SSCardDriver:
                 yield CardEvent(event.reader, True, event.atr or "")
             elif event.event == "card removed":
                 yield CardEvent(event.reader, False, "")
+
+    # -- 3rd generation: PKI ------------------------------------------------------------------
+    def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> tuple[int, str]:
+        """数字签名: the card's PKI application signs pInData with its SM2 key.
+
+        pUserPin (the PKI user PIN) is verified first when given; pInData's GBK bytes are the
+        data; the output is r‖s as 128 uppercase hex digits, the standard SM2 signature over
+        SM3(Z‖data) that the card's certificate verifies. Both are ASSUMPTIONS (only the
+        function's name and parameters are public; docs/national-interface.md). −51/−52 for a
+        wrong/blocked PIN, −33 when the card wants the PIN and none was given, −1 for a card
+        without the PKI application (not a 3.0 card).
+        """
+        def body() -> str:
+            from sbcard.card.profiles import load_profile
+            from sbcard.ops.sm2auth import (
+                NoPkiApplicationError,
+                PkiPinNeededError,
+                sign_config,
+                sign_data,
+            )
+
+            pin = pUserPin.strip()
+            if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
+                raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
+                                                      "（证书密码应为4-16位数字）")
+            config = sign_config(load_profile(PKI_PROFILE))
+            with self._card(iType) as channel:
+                try:
+                    signed = sign_data(channel, config, pInData.encode("gbk"), pin or None)
+                except PkiPinNeededError:
+                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
+                                                          "（该卡签名前须校验证书密码pUserPin）"
+                                        ) from None
+                except NoPkiApplicationError:
+                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
+                                                         "（无PKI应用，非第三代社保卡）") from None
+            return signed.signature.hex().upper()
+
+        return self._call("PKI_SignData", body, pin=True)
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:

@@ -115,7 +115,7 @@ def file_sha256(path: Path) -> str:
 
 def data_sha256(values: dict[str, str]) -> str:
     """What identifies a holder's card contents: every CSV value but the PIN."""
-    text = "\x1e".join(f"{k}\x1f{v}" for k, v in sorted(values.items()) if k not in _NOT_DATA)
+    text = "\x1e".join([k + "\x1f" + values[k] for k in sorted(values) if k not in _NOT_DATA])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

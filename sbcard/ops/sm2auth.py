@@ -27,15 +27,15 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW, CardError, SecurityStatusError, describe_sw
 from sbcard.card.profiles import CardProfile
-from sbcard.card.profiles.sections import SECTION, Sm2AuthConfig
+from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import to_hex
 from sbcard.keys.builtin import test_root_pem
 
-__all__ = ["SECTION", "Sm2AuthConfig", "Sm2AuthResult", "load_trust_roots", "read_certificate",
-           "select_pki", "sm2_authenticate"]
+__all__ = ["SECTION", "SIGN_SECTION", "Sm2AuthConfig", "Sm2AuthResult", "load_trust_roots",
+           "read_certificate", "select_pki", "sign_config", "sm2_authenticate"]
 
 #: ``--trust test``: the public TEST root (shipped as package data, ``sbcard.keys.builtin``).
 TEST_TRUST = "test"
@@ -128,6 +128,10 @@ class Sm2AuthResult:
         }
 
 
+class NoPkiApplicationError(MismatchError):
+    """The card has no PKI application: not a third-generation card."""
+
+
 def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     """SELECT the DDF (if named), then the ADF by name or FID.
 
@@ -136,7 +140,7 @@ def select_pki(channel: ApduChannel, config: Sm2AuthConfig) -> None:
     if config.ddf_name:
         r = channel.send(cmds.select_by_name(config.ddf_name))
         if r.sw == SW.FILE_NOT_FOUND:
-            raise MismatchError(
+            raise NoPkiApplicationError(
                 f"the card has no PKI application {_gbk(config.ddf_name)} "
                 f"({describe_sw(r.sw)}): SM2 authentication needs a third-generation (3.0) card"
             )
@@ -293,3 +297,55 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
             "a copied certificate)"
         )
     return Sm2AuthResult(cert, path[-1], challenge, signature)
+
+
+# --------------------------------------------------------------------------- signing data
+
+
+@dataclass(frozen=True)
+class SignedData:
+    """The card's SM2 signature over some data, and the certificate whose key made it."""
+
+    certificate: x509.Certificate
+    digest: bytes                         # e = SM3(Z‖data), what was signed
+    signature: bytes                      # raw r‖s
+
+
+def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
+              user_pin: str | None = None) -> SignedData:
+    """Have the card's PKI application sign ``data`` (national PKI_SignData).
+
+    SELECT the application, read the certificate (its key gives Z), verify ``user_pin`` when
+    given, send e = SM3(Z‖data) with the profile's signing command, and check the answer
+    with the certificate's key before returning it. No trust check: signing proves nothing to
+    us, the relying party checks the chain. A card that wants the PIN and did not get it
+    answers 6982: :class:`PkiPinNeededError`.
+    """
+    with channel.exclusive():
+        select_pki(channel, config)
+        der = read_certificate(channel, config)
+        try:
+            cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
+        except x509.CertificateFormatError as exc:
+            raise MismatchError(f"{exc} (malformed)") from None
+        public = cert.public_key
+        if public is None:
+            raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+        if user_pin:
+            verify_pki_user_pin(channel, config, user_pin)
+        response = channel.send(config.command(payload(config, public, data)))
+        if response.sw == SW.SECURITY_NOT_SATISFIED and not user_pin:
+            raise PkiPinNeededError(
+                SW.SECURITY_NOT_SATISFIED,
+                f"{config.name}: PKI PIN needed — the card's PKI application signs only after "
+                "its user PIN")
+        if not response.ok:
+            raise CardError.for_sw(
+                response.sw, f"{config.name} [{config.describe()}, from {config.origin}]",
+                response.data)
+        signature = decode_answer(config, response.data)
+    e = digest(config, public, data)
+    if not sm2.verify_digest(public, e, signature):
+        raise MismatchError(f"{config.name}: the card's signature does not verify with the key "
+                            f"of its certificate {cert.describe()}")
+    return SignedData(cert, e, signature)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
-from sbcard.card.profiles.sections import SECTION, Sm2AuthConfig
+from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.crypto.symmetric import sm3
@@ -163,6 +163,7 @@ class PkiState:
     admin_tries: int = 3
     user_pin: str | None = None       # set: the signing command needs it verified first
     user_tries: int = 3
+    sign_config: Sm2AuthConfig | None = None    # the profile's [pki_sign] command, if any
 
     @property
     def cert_ef(self):
@@ -231,7 +232,18 @@ class PkiState:
         return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
 
     def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
-        conf = self.config
+        return self._sign(self.config, card, cmd)
+
+    def sign_data(self, card: SimCard, cmd: CommandApdu) -> Reply:
+        """The profile's ``[pki_sign]`` command: sign the 32-byte e the terminal sends.
+
+        ASSUMPTION written in mohrss-3.0.toml (no public source has the APDU): the same
+        rules as the authentication command, user PIN included (6982 until it is verified).
+        """
+        assert self.sign_config is not None
+        return self._sign(self.sign_config, card, cmd)
+
+    def _sign(self, conf: Sm2AuthConfig, card: SimCard, cmd: CommandApdu) -> Reply:
         if cmd.cla != conf.cla:
             return b"", SW.CLA_NOT_SUPPORTED
         if self.user_pin is not None and USER_MARK not in card.authenticated:
@@ -281,12 +293,16 @@ def install(card: SimCard, persona: Persona) -> None:
     issued = conf.get("issued", True) is not False
     state = PkiState(config, ddf, adf, key, card_certificate(persona, key) if issued else None,
                      admin_pin=str(conf.get("admin_pin", "12345678")),
-                     user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]))
+                     user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]),
+                     sign_config=(sign_config(persona.profile)
+                                  if SIGN_SECTION in persona.profile.extra else None))
     if state.certificate is not None:
         state.set_certificate(state.certificate.der)
     card.pki = state
     in_adf = {config.ins: state.authenticate, 0x20: state.verify_admin,
               0x40: state.generate_key_pair, 0xC9: state.export_public_key}
+    if state.sign_config is not None:
+        in_adf[state.sign_config.ins] = state.sign_data
     for ins, method in in_adf.items():
         card.handlers[ins] = _adf_only(method, card.handlers.get(ins))
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: Where the built-in profiles keep the SM2 authentication settings.
 SECTION = "sm2_auth"
+#: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
+SIGN_SECTION = "pki_sign"
 #: The GM/T 0009 default signer ID (``sbcard.crypto.sm2.DEFAULT_ID``; a test keeps them equal).
 DEFAULT_USER_ID = b"1234567812345678"
 
@@ -192,3 +194,23 @@ class Sm2AuthConfig:
         le = "" if self.le is None else f" {self.le & 0xFF:02X}"
         return (f"{self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X} Lc "
                 f"{prefix}{payload}{le}")
+
+
+def sign_config(profile: CardProfile) -> Sm2AuthConfig:
+    """The profile's data-signing command: ``[pki_sign]`` keys over ``[sm2_auth]``'s.
+
+    The application names and the certificate file are shared; ``[pki_sign]`` names the
+    command. It must send the digest (``send = "digest"``): data of any length is hashed here
+    into e = SM3(Z‖data), and the card signs e.
+    """
+    base = profile.extra.get(SECTION)
+    sign = profile.extra.get(SIGN_SECTION)
+    if not isinstance(base, dict) or not isinstance(sign, dict):
+        raise BadInputError(f"card profile {profile.name} has no [{SECTION}] and [{SIGN_SECTION}]"
+                            " sections: it describes no PKI signing command (a 3.0 profile does)")
+    config = Sm2AuthConfig.from_mapping({**base, **sign},
+                                        f"card profile {profile.name} [{SIGN_SECTION}]")
+    if config.send != "digest":
+        raise BadInputError(f"card profile {profile.name}: [{SIGN_SECTION}] send must be "
+                            "\"digest\" (data of any length is signed through its digest)")
+    return config
