@@ -30,6 +30,7 @@ from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.sw import SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
+from sbcard.card.profiles import load_profile
 from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
@@ -46,6 +47,12 @@ from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
 from sbcard.ops.read import context_of, decode_records, json_field, read_records, select_ssse
 from sbcard.ops.readers import reader_reports, watch_readers
 from sbcard.ops.session import stack
+from sbcard.ops.sm2auth import (
+    NoPkiApplicationError,
+    PkiPinNeededError,
+    sign_config,
+    sign_data,
+)
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
@@ -516,14 +523,6 @@ class SSCardDriver:
         without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            from sbcard.card.profiles import load_profile
-            from sbcard.ops.sm2auth import (
-                NoPkiApplicationError,
-                PkiPinNeededError,
-                sign_config,
-                sign_data,
-            )
-
             pin = pUserPin.strip()
             if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
                 raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
