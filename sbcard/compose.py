@@ -35,7 +35,7 @@ from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
 from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
 from sbcard.ops.readers import reader_name, wait_for_card
-from sbcard.ops.session import StackOptions, open_channel, stack
+from sbcard.ops.session import StackOptions, link_protocol, open_channel, stack
 from sbcard.sim import state as sim_state
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import build_atr, load_persona
@@ -77,7 +77,7 @@ def make_link(options: SessionOptions) -> Transport:
             return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
         persona = load_persona(options.sim)
         return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
-                                  protocol="T=0" if persona.behaviour.t0_get_response else "T=1")
+                                  protocol=link_protocol(persona.atr))
     return PcscTransport(options.reader, exclusive=options.exclusive,
                          reserved=options.reserved)
 

@@ -54,3 +54,11 @@ def test_internal_auth_rkssse_read_and_pin_reload_unblock(name: str) -> None:
         reload_pin(ch, keys, ctx, Pin("739164"))
         verify_pin(ch, Pin("739164"))
         unblock_pin(ch, keys, ctx)
+
+
+@pytest.mark.parametrize(("name", "protocol"), [("demo", "T=0"), ("v3", "T=0"),
+                                                 ("classb", "T=0"), ("contactless", "T=1")])
+def test_in_process_link_protocol_follows_the_atr(name: str, protocol: str) -> None:
+    """Issue 11 item 8: a 3B6D0000 ATR says T=0 (part 2 §8.3); a contactless one offers T=1."""
+    with open_session(SessionOptions(sim=name, raw=True)) as ch:
+        assert ch.transport.protocol == protocol

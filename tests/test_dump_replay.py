@@ -62,7 +62,7 @@ def test_dump_header_and_file_mode(capsys, tmp_path):
     dump = load_dump(path)
     assert dump.header["sbcard"] == __version__
     assert dt.datetime.fromisoformat(dump.header["date"]).tzinfo is not None
-    assert dump.reader == "simulator: v3" and dump.protocol == "T=1"
+    assert dump.reader == "simulator: v3" and dump.protocol == "T=0"   # v3 ATR 3B6D0000…: T=0
     assert dump.atr == load_persona("v3").atr
     assert "masked" in dump.header
     assert [e.command[:8] for e in dump.exchanges] == ["00A40400", "00B2012D", "00B20135"]

@@ -326,3 +326,25 @@ def test_sixteen_digit_pin_change_verify_and_reload():
         verify_pin(ch, long_pin)
         reload_pin(ch, builtin_key_file(), read_context(ch), Pin("2846105937261840"))
         verify_pin(ch, Pin("2846105937261840"))
+
+
+def test_block_card_library_call_then_every_command_6a81():
+    """CARD BLOCK 84 16 00 00 ‖ MAC beside APPLICATION BLOCK (issue 11 item 8)."""
+    from sbcard.apdu import commands as cmds
+    from sbcard.apdu.channel import ApduChannel
+    from sbcard.card.filesystem import SSSE_NAME
+    from sbcard.ops.pin import block_card
+    from sbcard.ops.read import read_context
+    from sbcard.sim.auth import builtin_key_file
+    from sbcard.sim.persona import load_persona
+    from sbcard.transport.simulated import SimulatedTransport
+
+    card = load_persona("demo").build_card()
+    sent: list[str] = []
+    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
+    t = SimulatedTransport(card)
+    t.connect()
+    ch = ApduChannel(t)
+    block_card(ch, builtin_key_file(), read_context(ch))
+    assert card.card_blocked and any(c.startswith("8416000004") for c in sent)
+    assert ch.send(cmds.select_by_name(SSSE_NAME)).sw == 0x6A81

@@ -92,3 +92,16 @@ def test_personalise_refuses_trace_and_dump_with_sim_rather_than_ignoring(capsys
                                "personalise", str(csv), "--no-progress")
         assert code == 2 and "not recorded for simulated batches" in err
     assert not (tmp_path / "h.journal.sqlite").exists()
+
+
+def test_an_interrupted_batch_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    from sbcard.ops import personalise as ops_personalise
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ops_personalise, "run_batch", interrupted)
+    csv = write_csv(tmp_path / "h.csv", holder_rows(2))
+    code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",
+                           str(csv), "--no-progress")
+    assert code != 0 and "run the same command with --resume" in err

@@ -168,7 +168,7 @@ def test_trace_shows_default_command_bytes():
     sent = [r.command for r in records]
     assert sent[0] == "00A404000C504B492EC9E7BBE1B1A3D5CF00"      # DDF PKI.社会保障
     assert sent[1] == "00A404000C53532E434552542E4144463100"      # ADF SS.CERT.ADF1
-    assert sent[2] == "00A40200020018"
+    assert sent[2] == "00A40000020018"   # P1=00, as public code selects EF 0018 [Z390][S12]
     auth = [c for c in sent if c.startswith("00880000")]
     assert len(auth) == 1 and len(auth[0]) == 2 * (5 + 32 + 1) and auth[0].endswith("00")
     assert len(records[-1].response) == 2 * (64 + 2)                # raw r‖s + 9000

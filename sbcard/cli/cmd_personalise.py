@@ -229,6 +229,10 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
                      for n in names]
             check_distinct_slots(names, slots)
         run_batch(slots, journal_path, plan)
+    except KeyboardInterrupt:
+        click.echo(f"\nsbcard: batch stopped; every card so far is in the journal — run the "
+                   f"same command with --resume to continue ({holders.name})", err=True)
+        raise
     finally:
         if bar is not None:
             bar.finish()

@@ -144,7 +144,8 @@ def change_pin(channel: ApduChannel, old: Pin, new: Pin, *, force: bool = False,
 def _sm_command(channel: ApduChannel, keys: KeySource, ctx: CardContext, ins: int, p1: int,
                 p2: int, data: bytes = b"", *, encrypt: bool = False) -> None:
     """A proprietary secure-messaging command (CLA 84) MACed with STK (§5.7)."""
-    name = {0x24: "PIN RELOAD" if p2 else "PIN UNBLOCK", 0x1E: "APPLICATION BLOCK"}.get(
+    name = {0x24: "PIN RELOAD" if p2 else "PIN UNBLOCK", 0x1E: "APPLICATION BLOCK",
+            0x16: "CARD BLOCK"}.get(
         ins, f"SM {ins:02X}")
     send_with_mac(channel, keys, ctx, KEY_STK,
                   cmds.CommandApdu(0x84, ins, p1, p2, data, name=name), encrypt=encrypt)
@@ -184,6 +185,15 @@ def block_application(channel: ApduChannel, keys: KeySource, ctx: CardContext) -
         _sm_command(channel, keys, ctx, 0x1E, 0x00, 0x01)
 
 
+def block_card(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
+    """CARD BLOCK (84 16 00 00 ‖ MAC, part 5 and sscard-spec §4.1), permanent: afterwards the
+    card answers 6A81 to every command. MAC key STK, the same assumption as APPLICATION BLOCK."""
+    with channel.exclusive():
+        select_ssse(channel)
+        _sm_command(channel, keys, ctx, 0x16, 0x00, 0x00)
+
+
 __all__ = ["AuthFailedError", "BlockedError", "CardError", "Pin", "PinStatus", "block_application",
+           "block_card",
            "change_pin", "check_new_pin", "guard_tries", "pin_status", "reload_pin",
            "unblock_pin", "verify_pin"]

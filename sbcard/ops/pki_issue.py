@@ -110,7 +110,7 @@ def issue_sm2(channel: ApduChannel, profile: CardProfile, ca: CertificateAuthori
             subject=subject, public_key=public, issuer=ca.certificate.subject,
             issuer_key=ca.key, serial=secrets.randbits(63) | 1, not_before=not_before,
             not_after=not_after, key_usage=("digitalSignature", "nonRepudiation"))
-        channel.check(cmds.select_ef(auth.cert_fid))
+        channel.check(cmds.select_ef(auth.cert_fid, p1=auth.select_p1))
         der = cert.der
         for offset in range(0, len(der), conf.cert_chunk):
             channel.check(cmds.update_binary(offset, der[offset:offset + conf.cert_chunk]))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sbcard.apdu.atr import Atr
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.apdu.trace import TraceLayer, TraceRecord
@@ -33,6 +34,13 @@ class StackOptions:
     wrap_link: Callable[[Transport], Transport] | None = None
     #: Traces mask the holder's ID number and name (EF06) unless the user said --no-redact.
     redact_holder: bool = True
+
+
+def link_protocol(atr: bytes) -> str:
+    """The protocol a reader runs with this card: T=1 when the ATR offers it (a contactless
+    card's synthesised ATR, ISO 7816-3 TDi), else T=0 — what every ``3B 6D 00 00`` social
+    security ATR says (part 2 §8.3), so the in-process link is T=0 for them."""
+    return "T=1" if 1 in Atr.parse(atr).protocols else "T=0"
 
 
 def stack(link: Transport, options: StackOptions) -> Transport:

@@ -170,7 +170,7 @@ def _gbk(name: bytes) -> str:
 def read_certificate(channel: ApduChannel, config: Sm2AuthConfig) -> bytes:
     """SELECT EF ``cert_fid`` and READ BINARY it in chunks, as far as its DER header says."""
     fid = config.cert_fid
-    r = channel.send(cmds.select_ef(fid))
+    r = channel.send(cmds.select_ef(fid, p1=config.select_p1))
     if r.sw == SW.FILE_NOT_FOUND:
         raise MismatchError(f"the PKI application has no certificate file {fid:04X} "
                             f"({describe_sw(r.sw)})")
@@ -302,6 +302,20 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
 # --------------------------------------------------------------------------- signing data
 
 
+def card_certificate(channel: ApduChannel,
+                     config: Sm2AuthConfig) -> tuple[x509.Certificate, sm2.PublicKey]:
+    """SELECT the PKI application and read its signature certificate and key (no trust check)."""
+    select_pki(channel, config)
+    der = read_certificate(channel, config)
+    try:
+        cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
+    except x509.CertificateFormatError as exc:
+        raise MismatchError(f"{exc} (malformed)") from None
+    if cert.public_key is None:
+        raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+    return cert, cert.public_key
+
+
 @dataclass(frozen=True)
 class SignedData:
     """The card's SM2 signature over some data, and the certificate whose key made it."""
@@ -322,15 +336,7 @@ def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
     answers 6982: :class:`PkiPinNeededError`.
     """
     with channel.exclusive():
-        select_pki(channel, config)
-        der = read_certificate(channel, config)
-        try:
-            cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
-        except x509.CertificateFormatError as exc:
-            raise MismatchError(f"{exc} (malformed)") from None
-        public = cert.public_key
-        if public is None:
-            raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+        cert, public = card_certificate(channel, config)
         if user_pin:
             verify_pki_user_pin(channel, config, user_pin)
         response = channel.send(config.command(payload(config, public, data)))

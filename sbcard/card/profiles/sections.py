@@ -67,7 +67,7 @@ def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[s
 _KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
                "p2", "data_prefix", "challenge_length", "send", "hash", "user_id",
                "user_id_hex", "le", "signature", "response_prefix", "name", "user_pin",
-               "user_pin_verify", "pin_challenge_length"}
+               "user_pin_verify", "pin_challenge_length", "select_p1"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,9 @@ class Sm2AuthConfig:
     user_pin: str = "on-demand"
     user_pin_verify: bytes = bytes.fromhex("00200181")
     pin_challenge_length: int = 16
+    #: SELECT of the PKI EFs (0012, 0018, 0019): P1=00 as both public code bases send it
+    #: (``00A40000020018``: leithergit/Z390Kylin Evolis_Z390_printer.cpp, [S12]).
+    select_p1: int = 0x00
     origin: str = field(default="built-in defaults", compare=False)
 
     @classmethod
@@ -171,6 +174,7 @@ class Sm2AuthConfig:
             user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
             user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
             pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
+            select_p1=_byte(section, "select_p1", "00", origin),
             name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
                                   else "SM2 authentication command")),
             origin=origin,
