@@ -32,6 +32,7 @@ from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import load_profile
 from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
+from sbcard.crypto import sm2
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.keys.hsm import open_hsm
@@ -50,6 +51,7 @@ from sbcard.ops.session import stack
 from sbcard.ops.sm2auth import (
     NoPkiApplicationError,
     PkiPinNeededError,
+    card_certificate,
     sign_config,
     sign_data,
 )
@@ -551,10 +553,6 @@ class SSCardDriver:
         pSignData that is not 64 bytes of hex; −1 for a card without the PKI application.
         """
         def body() -> str:
-            from sbcard.card.profiles import load_profile
-            from sbcard.crypto import sm2
-            from sbcard.ops.sm2auth import NoPkiApplicationError, card_certificate, sign_config
-
             text = pSignData.strip()
             try:
                 signature = bytes.fromhex(text)
