@@ -116,6 +116,8 @@ CTYPES_SIGN = textwrap.dedent("""
     data = "社保卡签名测试".encode("gbk")
     rc = lib.PKI_SignData(b"123456", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
+    out = ctypes.create_string_buffer(1024)
+    print(lib.PKI_VerifySign(data, buf.value, 1, out), lib.PKI_VerifySign(b"x", buf.value, 1, out))
     rc = lib.PKI_SignData(b"000000", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
 """)
@@ -131,8 +133,9 @@ def test_ctypes_pki_sign_data(native):
     done = subprocess.run([sys.executable, "-c", CTYPES_SIGN, str(lib)], capture_output=True,
                           text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    rc, signature, rc_wrong, text_wrong = done.stdout.splitlines()
+    rc, signature, verified, rc_wrong, text_wrong = done.stdout.splitlines()
     assert rc == "0", signature
+    assert verified == f"0 {codes.CARD_MISMATCH}"          # PKI_VerifySign: good, other data
     public = card_certificate("pkipin").public_key
     assert public is not None
     assert sm2.verify(public, "社保卡签名测试".encode("gbk"), bytes.fromhex(signature))

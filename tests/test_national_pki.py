@@ -96,3 +96,18 @@ def test_simulator_signs_only_the_profile_command() -> None:
     assert r.ok and len(r.data) == 64
     assert sm2.verify_digest(sim_pki.card_key(load_persona("v3")).public_key, b"\x11" * 32,
                              r.data)
+
+
+def test_verify_sign_with_the_card_certificate() -> None:
+    d = SSCardDriver(DriverConfig(sim="pkipin"))
+    code, signature = d.PKI_SignData("123456", DATA, 1)
+    assert code == 0
+    assert d.PKI_VerifySign(DATA, signature, 1) == (0, "")
+    assert d.PKI_VerifySign(DATA + "x", signature, 1)[0] == codes.CARD_MISMATCH
+    forged = signature[:-2] + ("00" if signature[-2:] != "00" else "01")
+    assert d.PKI_VerifySign(DATA, forged, 1)[0] == codes.CARD_MISMATCH
+    # pkipin is the v3 card plus a user PIN: same card, same key, so v3 verifies it too
+    assert SSCardDriver(DriverConfig(sim="v3")).PKI_VerifySign(DATA, signature, 1) == (0, "")
+    assert d.PKI_VerifySign(DATA, "ABCD", 1)[0] == codes.BAD_DATA
+    assert SSCardDriver(DriverConfig(sim="demo")).PKI_VerifySign(DATA, signature, 1)[0] == \
+        codes.CARD_TYPE

@@ -51,7 +51,7 @@ NATIONAL_FUNCTIONS = (
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
     "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
     "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
-    "PKI_SignData",
+    "PKI_SignData", "PKI_VerifySign",
 )
 
 #: The card profile that describes the PKI application's commands (``[sm2_auth]``,
@@ -560,6 +560,41 @@ class SSCardDriver:
             return signed.signature.hex().upper()
 
         return self._call("PKI_SignData", body, pin=True)
+
+    def PKI_VerifySign(self, pInData: str, pSignData: str, iType: int) -> tuple[int, str]:
+        """验证签名: pSignData (r‖s, 128 hex) over pInData, with the key of the card's certificate.
+
+        ASSUMPTION: the parameters are the header's (the spec reference's LD/T 6001.5 TOC lists
+        another form, with pUserPin and pCert); the data and signature as PKI_SignData makes
+        them. 0 and empty when it verifies; −22 (传入数据与卡内不符) when it does not; −23 for a
+        pSignData that is not 64 bytes of hex; −1 for a card without the PKI application.
+        """
+        def body() -> str:
+            from sbcard.card.profiles import load_profile
+            from sbcard.crypto import sm2
+            from sbcard.ops.sm2auth import NoPkiApplicationError, card_certificate, sign_config
+
+            text = pSignData.strip()
+            try:
+                signature = bytes.fromhex(text)
+            except ValueError:
+                signature = b""
+            if len(signature) != 64:
+                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                    "（pSignData 应为128位十六进制 r‖s）")
+            config = sign_config(load_profile(PKI_PROFILE))
+            with self._card(iType) as channel:
+                try:
+                    _, public = card_certificate(channel, config)
+                except NoPkiApplicationError:
+                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
+                                                         "（无PKI应用，非第三代社保卡）") from None
+            if not sm2.verify(public, pInData.encode("gbk"), signature, uid=config.user_id):
+                raise NationalError(codes.CARD_MISMATCH, f"{codes.message(codes.CARD_MISMATCH)}"
+                                                         "（签名验证失败）")
+            return ""
+
+        return self._call("PKI_VerifySign", body)
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:

@@ -509,6 +509,20 @@ def sign_config(profile: CardProfile) -> Sm2AuthConfig:
     return config
 
 
+def card_certificate(channel: ApduChannel,
+                     config: Sm2AuthConfig) -> tuple[x509.Certificate, sm2.PublicKey]:
+    """SELECT the PKI application and read its signature certificate and key (no trust check)."""
+    select_pki(channel, config)
+    der = read_certificate(channel, config)
+    try:
+        cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
+    except x509.CertificateFormatError as exc:
+        raise MismatchError(f"{exc} (malformed)") from None
+    if cert.public_key is None:
+        raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+    return cert, cert.public_key
+
+
 @dataclass(frozen=True)
 class SignedData:
     """The card's SM2 signature over some data, and the certificate whose key made it."""
@@ -529,15 +543,7 @@ def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
     answers 6982: :class:`PkiPinNeededError`.
     """
     with channel.exclusive():
-        select_pki(channel, config)
-        der = read_certificate(channel, config)
-        try:
-            cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
-        except x509.CertificateFormatError as exc:
-            raise MismatchError(f"{exc} (malformed)") from None
-        public = cert.public_key
-        if public is None:
-            raise MismatchError(f"card certificate {cert.describe()} holds no SM2 key")
+        cert, public = card_certificate(channel, config)
         if user_pin:
             verify_pki_user_pin(channel, config, user_pin)
         response = channel.send(config.command(public, data))
