@@ -37,6 +37,9 @@ class IssueConfig:
     export_header: int
     cert_chunk: int
     default_admin_pin: str
+    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
+    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
+    export_fetch: bytes = b""
 
     @classmethod
     def from_profile(cls, profile: CardProfile) -> IssueConfig:
@@ -50,7 +53,8 @@ class IssueConfig:
                        parse_hex(section["export"], "export"),
                        int(section.get("export_le", 66)), int(section.get("export_header", 2)),
                        int(section.get("cert_chunk", 240)),
-                       str(section.get("default_admin_pin", "12345678")))
+                       str(section.get("default_admin_pin", "12345678")),
+                       parse_hex(str(section.get("export_fetch", "")), "export_fetch"))
         except KeyError as exc:
             raise BadInputError(f"card profile {profile.name} [{SECTION}]: missing {exc}") \
                 from None
@@ -102,7 +106,15 @@ def issue_sm2(channel: ApduChannel, profile: CardProfile, ca: CertificateAuthori
         channel.check(_apdu(conf.admin_verify + bytes((len(proof),)) + proof, None,
                             "VERIFY admin PIN (PKI)"))
         channel.check(_apdu(conf.generate, None, "GENERATE SM2 KEY PAIR"))
-        answer = channel.check(_apdu(conf.export, conf.export_le, "EXPORT SM2 PUBLIC KEY")).data
+        if conf.export_fetch:
+            channel.check(_apdu(conf.export, None, "EXPORT SM2 PUBLIC KEY"))
+            fetch = CommandApdu.parse(conf.export_fetch)
+            answer = channel.check(CommandApdu(fetch.cla, fetch.ins, fetch.p1, fetch.p2,
+                                               fetch.data, fetch.le or 256,
+                                               name="FETCH SM2 PUBLIC KEY")).data
+        else:
+            answer = channel.check(_apdu(conf.export, conf.export_le,
+                                         "EXPORT SM2 PUBLIC KEY")).data
         public = sm2.PublicKey.from_bytes(answer[conf.export_header:conf.export_header + 64])
         subject = x509.Name.build(c="CN", o=ca.certificate.subject.get(x509.OID_O) or "issuer",
                                   ou=region or None, cn=f"card {card_no}")

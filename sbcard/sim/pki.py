@@ -224,9 +224,15 @@ class PkiState:
         return b"", SW.OK
 
     def export_public_key(self, card: SimCard, cmd: CommandApdu) -> Reply:
-        """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key."""
+        """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key. Sent
+        without Le it only prepares the answer, which ``80 C9 82 80 00`` then fetches — the
+        two-APDU form of public issuance code (leithergit/Z390Kylin)."""
+        if cmd.cla == 0x80 and (cmd.p1, cmd.p2) == (0x82, 0x80) and not cmd.data:
+            return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
         if cmd.cla != 0x80 or (cmd.p1, cmd.p2) != (0x82, 0x00):
             return b"", SW.WRONG_P1P2
+        if cmd.le is None and cmd.data == bytes.fromhex("C0020012C2020013"):
+            return b"", SW.OK
         if cmd.data != bytes.fromhex("C0020012C2020013"):
             return b"", SW.WRONG_DATA
         return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))

@@ -141,7 +141,7 @@ class PcscdCard:
         return self.server is not None
 
     # -- in and out of the reader ---------------------------------------------------------
-    def insert(self, timeout: float = 10.0) -> None:
+    def insert(self, timeout: float = 30.0) -> None:
         """Serve the card into the reader and wait until pcscd lists it."""
         if self.server is not None:
             return
@@ -164,7 +164,7 @@ class PcscdCard:
             raise
         self._slot = slot
 
-    def remove(self, timeout: float = 10.0) -> None:
+    def remove(self, timeout: float = 30.0) -> None:
         """Take the card out of the reader and wait until pcscd notices."""
         server, thread, slot = self.server, self._thread, self._slot
         self.server = self._thread = self._slot = None
@@ -179,7 +179,7 @@ class PcscdCard:
             if slot is not None:
                 slot.close()
 
-    def wait_reinserted(self, timeout: float = 10.0) -> None:
+    def wait_reinserted(self, timeout: float = 30.0) -> None:
         """After a tear: wait until the card is back and pcscd has powered it again.
 
         A torn card drops its vpcd link (pcscd sees it leave); the server reconnects half a
@@ -199,7 +199,7 @@ class PcscdCard:
         raise AssertionError(f"{self.reader}: the card did not come back after the tear "
                              f"(server events {self.events[-6:]})")
 
-    def wait_present(self, present: bool = True, timeout: float = 10.0) -> None:
+    def wait_present(self, present: bool = True, timeout: float = 30.0) -> None:
         """Wait until pcscd lists this card in the reader (or, ``present=False``, no card)."""
         self.service.wait_card(self.slot, present, timeout, atr=self.card.atr)
 

@@ -203,7 +203,7 @@ class PcscdService:
             return [(r.name, r.card_present, r.atr) for r in list_readers()]
         return probe_readers(self.env())
 
-    def wait_card(self, slot: int, present: bool, timeout: float = 10.0,
+    def wait_card(self, slot: int, present: bool, timeout: float = 30.0,
                   atr: bytes | None = None) -> None:
         """Wait until the reader of ``slot`` holds a card (with this ``atr``) or none."""
         name = self.reader(slot)
