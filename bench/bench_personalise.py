@@ -26,12 +26,13 @@ from sbcard.apdu.channel import ApduChannel  # noqa: E402
 from sbcard.apdu.t0 import T0Layer  # noqa: E402
 from sbcard.apdu.trace import TraceLayer  # noqa: E402
 from sbcard.card.profiles import load_profile  # noqa: E402
+from sbcard.compose import SimSlot  # noqa: E402
 from sbcard.keys.base import KeySource  # noqa: E402
+from sbcard.keys.builtin import builtin_key_file  # noqa: E402
 from sbcard.ops.holders import load_holders  # noqa: E402
 from sbcard.ops.journal import Journal  # noqa: E402
-from sbcard.ops.personalise import BatchPlan, SimSlot, run_batch  # noqa: E402
+from sbcard.ops.personalise import BatchPlan, run_batch  # noqa: E402
 from sbcard.ops.script import parse_script  # noqa: E402
-from sbcard.sim.auth import builtin_key_file  # noqa: E402
 from sbcard.transport.simulated import SimulatedTransport  # noqa: E402
 from tests.holders_factory import holder_rows, write_csv  # noqa: E402
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench._served import READER, pcscd_ready, served  # noqa: E402
 from sbcard.apdu.trace import TraceRecord  # noqa: E402
+from sbcard.compose import SessionOptions, open_session  # noqa: E402
 from sbcard.ops.read import read_card  # noqa: E402
-from sbcard.ops.session import SessionOptions, open_session  # noqa: E402
 
 SBCARD = [sys.executable, "-m", "sbcard"]
 

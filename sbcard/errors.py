@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from sbcard.messages import Text
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the ``sbcard`` command; documented in docs/exit-codes.md."""
@@ -36,8 +38,6 @@ class SbcardError(Exception):
     text = None                     # sbcard.messages.Text when the message has both languages
 
     def __init__(self, *args: object) -> None:
-        from sbcard.messages import Text
-
         if args and isinstance(args[0], Text):
             self.text = args[0]
             args = (args[0].en, *args[1:])

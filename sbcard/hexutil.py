@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import string
 
+from sbcard.errors import BadInputError
+
 _SEPARATORS = " \t:-_"
 
 
@@ -14,8 +16,6 @@ def parse_hex(text: str, what: str = "hex") -> bytes:
 
     Raises BadInputError naming the first bad character and its position, or an odd digit count.
     """
-    from sbcard.errors import BadInputError
-
     digits = []
     start = len(text) - len(text.lstrip())
     if text[start:start + 2] in ("0x", "0X"):

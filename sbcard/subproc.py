@@ -9,10 +9,10 @@ from __future__ import annotations
 import shlex
 import subprocess
 
+from sbcard.errors import BadInputError
+
 
 def split_command(command: str, option: str) -> list[str]:
-    from sbcard.errors import BadInputError
-
     try:
         argv = shlex.split(command)
     except ValueError as exc:            # e.g. an unclosed quote

@@ -11,7 +11,7 @@ import sys
 
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
-from sbcard.sim.auth import builtin_key_file
+from sbcard.keys.builtin import builtin_key_file
 
 
 def answer(request: dict) -> dict:

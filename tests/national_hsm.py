@@ -19,7 +19,7 @@ from sbcard.card.filesystem import KEY_IRK, KEY_RKSSSE, KEY_STK
 from sbcard.card.profiles import load_profile
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
-from sbcard.sim.auth import builtin_key_file
+from sbcard.keys.builtin import builtin_key_file
 
 ADDRESSES = {v: int(k, 16)
              for k, v in load_profile("mohrss-2.0").extra["hsm_addresses"].items()}

@@ -11,13 +11,13 @@ import pytest
 
 from sbcard.apdu.atr import Atr
 from sbcard.card.filesystem import KEY_IRK
+from sbcard.compose import SessionOptions, open_session
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.pin import Pin, reload_pin, unblock_pin, verify_pin
 from sbcard.ops.read import read_card, read_context
-from sbcard.ops.session import SessionOptions, open_session
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import load_persona
 
 TCK_PERSONAS = ("classb", "contactless")

@@ -18,9 +18,9 @@ import pytest
 from sbcard import __version__
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter, load_dump, parse_dump
+from sbcard.compose import SessionOptions, stack
 from sbcard.errors import BadInputError, CardRemovedError
 from sbcard.ops.read import read_card
-from sbcard.ops.session import SessionOptions, stack
 from sbcard.sim.persona import load_persona
 from sbcard.sim.replay import ReplayCard, ReplayMismatchError, luhn_ok, unmask_response
 from sbcard.transport.base import CardTornError
@@ -96,7 +96,7 @@ def test_verify_pin_dump_holds_no_pin_digits(capsys, monkeypatch, tmp_path, pers
 def test_psam_session_traced_and_dumped_beside_the_card(capsys, monkeypatch, tmp_path):
     # PIN reload through the simulated PSAM: the PSAM ciphers the new PIN block (80FA),
     # so its session is as secret-laden as the card's and is masked the same way.
-    from sbcard.sim.auth import builtin_key_file
+    from sbcard.keys.builtin import builtin_key_file
 
     path = tmp_path / "reload.dump"
     code, out, err = run_cli(capsys, "--sim", "demo", "--psam", "sim", "--trace", "--dump",

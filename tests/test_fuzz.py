@@ -259,7 +259,7 @@ def test_mutated_dumps():
 def test_mutated_key_files():
     from sbcard.keys.keyfile import KeyFile
 
-    base = tomllib.loads(resources.files("sbcard.sim").joinpath("keys", "test-keys.toml")
+    base = tomllib.loads(resources.files("sbcard.keys").joinpath("material", "test-keys.toml")
                          .read_text("utf-8"))
     for n, rng in rounds(13):
         data = copy.deepcopy(base)
@@ -277,7 +277,7 @@ def test_mutated_key_files():
 def test_duplicate_card_key_id_is_refused():
     from sbcard.keys.keyfile import KeyFile
 
-    base = tomllib.loads(resources.files("sbcard.sim").joinpath("keys", "test-keys.toml")
+    base = tomllib.loads(resources.files("sbcard.keys").joinpath("material", "test-keys.toml")
                          .read_text("utf-8"))
     base["key"].append(copy.deepcopy(base["key"][0]))
     with pytest.raises(SbcardError, match="is also"):

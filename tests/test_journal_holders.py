@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from sbcard.compose import SimSlot
 from sbcard.ops.journal import Journal
-from sbcard.ops.personalise import SimSlot, run_batch
+from sbcard.ops.personalise import run_batch
 from tests.cli_runner import run_cli
 from tests.holders_factory import holder_rows, write_csv
 from tests.test_journal_pg import pg_schema_url

@@ -14,8 +14,9 @@ import threading
 
 import pytest
 
+from sbcard.compose import SimSlot
 from sbcard.ops.journal import Journal
-from sbcard.ops.personalise import SimSlot, run_batch
+from sbcard.ops.personalise import run_batch
 from tests.holders_factory import holder_rows, write_csv
 from tests.test_personalise import ListSlot, blank_card, card_id_hex, holder_on_card, make_plan
 

@@ -11,14 +11,14 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE
 from sbcard.card.profiles import load_profile
+from sbcard.compose import KeySourceOptions, open_key_source
 from sbcard.errors import RefusedError
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.hsm import HsmError, HsmStepSource
 from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import psam_key_map
 from sbcard.ops.auth import external_authenticate
-from sbcard.ops.keysource import KeySourceOptions, open_key_source
 from sbcard.ops.read import read_card, read_context
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import load_persona
 from sbcard.transport.simulated import SimulatedTransport

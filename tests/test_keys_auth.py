@@ -12,15 +12,15 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE, SSSE_NAME
+from sbcard.compose import SessionOptions, open_session
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError, MismatchError, RefusedError
 from sbcard.keys.base import CardContext
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.hsm import HsmError, HsmStepSource, command_exchange, stdio_exchange
 from sbcard.keys.keyfile import KeyFile, key_check_value
 from sbcard.ops.auth import external_authenticate, internal_authenticate
 from sbcard.ops.read import read_card
-from sbcard.ops.session import SessionOptions, open_session
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import load_persona
 from sbcard.transport.simulated import SimulatedTransport
 from tests.cli_runner import run_cli
@@ -311,14 +311,16 @@ def test_secured_update_bad_mac_and_no_challenge():
 
 
 def test_script_write_element_with_mac(tmp_path):
+    from sbcard.compose import SessionOptions, open_session
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
-    from sbcard.ops.session import SessionOptions, open_session
+    from sbcard.ops.script_ops import OPERATIONS
 
     p = tmp_path / "s.apdu"
     p.write_text("select-ssse\nwrite-element name 测试五 mac\nread-element name expect 测试五\n",
                  encoding="utf-8")
     with open_session(SessionOptions(sim="demo")) as ch:
-        ScriptRunner(ch, ScriptContext(keys=builtin_key_file())).run(parse_script(p))
+        ScriptRunner(ch, ScriptContext(keys=builtin_key_file(), operations=OPERATIONS)).run(
+            parse_script(p))
 
 
 def test_hsm_by_hand_pairs_each_answer_with_its_request():

@@ -146,8 +146,8 @@ def test_expired_card_still_reads_with_its_expiry():
 
 
 def test_wrong_keys_fail_internal_authentication():
+    from sbcard.compose import SessionOptions, open_session
     from sbcard.national.flows import read_basic
-    from sbcard.ops.session import SessionOptions, open_session
     from tests.test_keys_auth import other_keys
 
     with open_session(SessionOptions(sim="demo")) as channel, \

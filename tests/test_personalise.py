@@ -13,12 +13,13 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import SSSE_NAME
+from sbcard.compose import SimSlot
 from sbcard.errors import BadInputError, RefusedError
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.holders import CsvInvalid, load_holders
 from sbcard.ops.journal import Journal
-from sbcard.ops.personalise import BatchPlan, SimSlot, run_batch
+from sbcard.ops.personalise import BatchPlan, run_batch
 from sbcard.ops.script import parse_script
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import build_atr, load_persona
 from sbcard.transport.base import CardTornError
 from sbcard.transport.simulated import SimulatedTransport
@@ -266,7 +267,7 @@ def test_cli_personalise_3_0_cards(capsys, monkeypatch, tmp_path):
 
 def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path):
     from sbcard.card.profiles import load_profile
-    from sbcard.ops.session import SessionOptions
+    from sbcard.compose import SessionOptions
     from sbcard.ops.sm2auth import load_trust_roots, sm2_authenticate
 
     csv = write_csv(tmp_path / "h.csv", holder_rows(2))

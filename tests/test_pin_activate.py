@@ -79,7 +79,7 @@ def test_refusal_happens_before_any_verify(capsys, monkeypatch):
     real = common.CliState.session
 
     def traced(self, *, raw=False):
-        from sbcard.ops.session import SessionOptions, open_session
+        from sbcard.compose import SessionOptions, open_session
 
         return open_session(SessionOptions(sim=self.sim, on_record=records.append))
 
@@ -127,10 +127,10 @@ def test_pin_reload_and_unblock_need_keys(capsys, monkeypatch):
 
 
 def test_reload_then_new_pin_works_in_one_session():
+    from sbcard.compose import SessionOptions, open_session
+    from sbcard.keys.builtin import builtin_key_file
     from sbcard.ops.pin import reload_pin, verify_pin
     from sbcard.ops.read import read_context
-    from sbcard.ops.session import SessionOptions, open_session
-    from sbcard.sim.auth import builtin_key_file
 
     for persona in ("demo", "v3", "pinblocked"):
         with open_session(SessionOptions(sim=persona)) as ch:
@@ -141,11 +141,11 @@ def test_reload_then_new_pin_works_in_one_session():
 def test_unblock_with_wrong_keys_spends_no_puk_try():
     from sbcard.apdu.channel import ApduChannel
     from sbcard.card.filesystem import KEY_PUK
+    from sbcard.compose import SessionOptions, open_session
     from sbcard.errors import MismatchError
     from sbcard.keys.keyfile import KeyFile
     from sbcard.ops.pin import unblock_pin
     from sbcard.ops.read import read_context
-    from sbcard.ops.session import SessionOptions, open_session
     from sbcard.sim.persona import load_persona
     from sbcard.transport.simulated import SimulatedTransport
 
@@ -213,7 +213,7 @@ def test_activation_identity_mismatch_spends_no_pin_try(capsys, monkeypatch, tmp
     db = tmp_path / "a.sqlite"
     records: list[TraceRecord] = []
     from sbcard.cli import common
-    from sbcard.ops.session import SessionOptions, open_session
+    from sbcard.compose import SessionOptions, open_session
 
     monkeypatch.setattr(common.CliState, "session",
                         lambda self, raw=False: open_session(
@@ -228,7 +228,7 @@ def test_activation_identity_mismatch_spends_no_pin_try(capsys, monkeypatch, tmp
 def test_activation_already_activated_makes_one_try_only(capsys, monkeypatch, tmp_path):
     records: list[TraceRecord] = []
     from sbcard.cli import common
-    from sbcard.ops.session import SessionOptions, open_session
+    from sbcard.compose import SessionOptions, open_session
 
     monkeypatch.setattr(common.CliState, "session",
                         lambda self, raw=False: open_session(
@@ -315,10 +315,10 @@ def test_audit_listing(capsys, monkeypatch, tmp_path):
 
 def test_sixteen_digit_pin_change_verify_and_reload():
     """Part 5 §6.14: VERIFY Lc 02-08, so a PIN has up to 16 digits; the card takes them."""
+    from sbcard.compose import SessionOptions, open_session
+    from sbcard.keys.builtin import builtin_key_file
     from sbcard.ops.pin import change_pin, reload_pin, verify_pin
     from sbcard.ops.read import read_context
-    from sbcard.ops.session import SessionOptions, open_session
-    from sbcard.sim.auth import builtin_key_file
 
     long_pin = Pin("7391648205317264")
     with open_session(SessionOptions(sim="demo")) as ch:

@@ -18,19 +18,18 @@ from sbcard.apdu.sw import CardError, NotFoundError
 from sbcard.apdu.t0 import T0Layer
 from sbcard.apdu.trace import TraceLayer
 from sbcard.card.filesystem import SSSE_NAME
+from sbcard.compose import SessionOptions, open_psam, open_session
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError
 from sbcard.keys.base import CardContext
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import (
     PSAM_AID,
     PSAM_DDF_NAMES,
     PsamKeySource,
 )
-from sbcard.ops.keysource import open_psam
-from sbcard.ops.session import SessionOptions, open_session
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.persona import load_persona
 from sbcard.sim.psam import (
     builtin_psam_personas,

@@ -9,8 +9,8 @@ import pytest
 
 from sbcard.apdu.trace import TraceRecord
 from sbcard.card.elements import split_records
+from sbcard.compose import SessionOptions, open_session
 from sbcard.ops.read import SsseInfo, decode_records, read_card
-from sbcard.ops.session import SessionOptions, open_session
 from tests.cli_runner import run_cli
 
 # The shape of the EF05/EF06 dump in spec §3.7 ([S16]); region, serial and holder synthetic.

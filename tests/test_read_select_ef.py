@@ -13,8 +13,8 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import CardError
 from sbcard.card.profiles import load_profile
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.read import Addressing, read_card, read_context, read_photo
-from sbcard.sim.auth import builtin_key_file
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import load_persona
 from sbcard.transport.simulated import SimulatedTransport

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from sbcard.compose import SessionOptions, open_session
 from sbcard.errors import BadInputError
-from sbcard.ops.script import ScriptContext, ScriptFailed, ScriptRunner, parse_script
-from sbcard.ops.session import SessionOptions, open_session
-from sbcard.sim.auth import builtin_key_file
+from sbcard.keys.builtin import builtin_key_file
+from sbcard.ops.script import NAMED_OPS, ScriptContext, ScriptFailed, ScriptRunner, parse_script
+from sbcard.ops.script_ops import OPERATIONS
 from tests.cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def write(tmp_path, text: str, name: str = "s.apdu") -> Path:
 def run_on(persona: str, path: Path, **variables):
     lines: list[str] = []
     with open_session(SessionOptions(sim=persona)) as ch:
-        ctx = ScriptContext(keys=builtin_key_file(), variables=variables)
+        ctx = ScriptContext(keys=builtin_key_file(), variables=variables, operations=OPERATIONS)
         results = ScriptRunner(ch, ctx, echo=lines.append).run(parse_script(path))
     return results, "\n".join(lines)
 
@@ -150,7 +151,18 @@ def test_named_op_without_key_source(tmp_path):
     p = write(tmp_path, "select-ssse\nauthenticate 04\n")
     with open_session(SessionOptions(sim="blank")) as ch, \
             pytest.raises(BadInputError, match="needs a key source"):
+        ScriptRunner(ch, ScriptContext(operations=OPERATIONS)).run(parse_script(p))
+
+
+def test_named_op_without_implementations(tmp_path):
+    p = write(tmp_path, "select-ssse\n")
+    with open_session(SessionOptions(sim="blank")) as ch, \
+            pytest.raises(BadInputError, match="no implementation"):
         ScriptRunner(ch, ScriptContext()).run(parse_script(p))
+
+
+def test_every_named_op_has_an_implementation():
+    assert set(OPERATIONS) == set(NAMED_OPS)
 
 
 

@@ -89,7 +89,7 @@ class TracingLink(Transport):
 
 
 def traced_service(**settings: Any) -> tuple[ServiceThread, TracingLink]:
-    from sbcard.ops.session import SessionOptions, make_link
+    from sbcard.compose import SessionOptions, make_link
 
     service = build_service(service_config(**settings), sim_driver_config("demo"))
     link = TracingLink(make_link(SessionOptions(sim="demo")))

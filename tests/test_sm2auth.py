@@ -14,13 +14,14 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import CardError
 from sbcard.card.profiles import load_profile
+from sbcard.card.profiles.sections import DEFAULT_USER_ID
+from sbcard.compose import SessionOptions, stack
 from sbcard.crypto import sm2, x509
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.ops.session import SessionOptions, stack
+from sbcard.keys.builtin import test_root_pem as shipped_root_pem
 from sbcard.ops.sm2auth import (
     Sm2AuthConfig,
     load_trust_roots,
-    sim_test_root_pem,
     sm2_authenticate,
 )
 from sbcard.sim import pki
@@ -245,6 +246,10 @@ def test_bad_profile_sections(section, message):
         Sm2AuthConfig.from_mapping(section, "test")
 
 
+def test_profile_default_user_id_is_the_gmt_0009_one():
+    assert DEFAULT_USER_ID == sm2.DEFAULT_ID
+
+
 def test_profile_without_section():
     with pytest.raises(BadInputError, match="no \\[sm2_auth\\]"):
         Sm2AuthConfig.from_profile(load_profile("mohrss-2.0"))
@@ -256,10 +261,10 @@ def test_t0_and_6c_quirks():
 
 
 def test_pki_selection_clears_ssse_state_and_keeps_symmetric_auth():
+    from sbcard.keys.builtin import builtin_key_file
     from sbcard.ops.auth import internal_authenticate
     from sbcard.ops.pin import Pin, select_ssse, verify_pin
     from sbcard.ops.read import read_context
-    from sbcard.sim.auth import builtin_key_file
 
     card = v3_card()
     channel = channel_for(card)
@@ -372,7 +377,7 @@ def test_trust_store_with_non_sm2_roots(tmp_path):
     with pytest.raises(BadInputError, match="no SM2 certificate"):
         load_trust_roots(str(only_other))
     mixed = tmp_path / "mixed.pem"
-    mixed.write_text(other + "\n" + sim_test_root_pem())
+    mixed.write_text(other + "\n" + shipped_root_pem())
     roots = load_trust_roots(str(mixed))
     assert [r.der for r in roots] == [ROOTS[0].der]
 
@@ -387,7 +392,7 @@ def openssl(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(OPENSSL is None, reason="openssl command not installed")
 def test_openssl_reads_and_verifies_our_certificates(tmp_path):
     root = tmp_path / "root.pem"
-    root.write_text(sim_test_root_pem())
+    root.write_text(shipped_root_pem())
     card = tmp_path / "card.pem"
     card.write_text(v3_card().pki.certificate.to_pem())
     text = openssl("x509", "-in", str(card), "-noout", "-text")

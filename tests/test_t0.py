@@ -1,8 +1,8 @@
 import pytest
 
 from sbcard.apdu.t0 import T0Layer
+from sbcard.compose import SessionOptions, open_session
 from sbcard.errors import TransportError
-from sbcard.ops.session import SessionOptions, open_session
 from tests.fakes import ScriptedTransport
 
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF00")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from sbcard.errors import BadInputError
+from sbcard.errors import BadInputError, TransportError
 from sbcard.hexutil import parse_hex, to_hex
 
 
@@ -129,8 +129,6 @@ class ResponseApdu:
     @classmethod
     def parse(cls, raw: bytes) -> ResponseApdu:
         if len(raw) < 2:
-            from sbcard.errors import TransportError
-
             raise TransportError(
                 f"card answer is {len(raw)} byte(s); a response needs at least SW1 SW2"
             )

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from sbcard import __version__
+from sbcard.apdu.redact import mask_command
 from sbcard.apdu.trace import TraceLayer, TraceRecord, format_record
 from sbcard.errors import BadInputError
 from sbcard.transport.base import Transport
@@ -88,8 +90,6 @@ class DumpWriter:
         if self._header_written:
             self.line(f"-- connect  {reader}  ATR {atr.hex().upper()}  {protocol}")
             return
-        from sbcard import __version__
-
         now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
         for text in (f"{MAGIC} {FORMAT_VERSION}", f"# sbcard: {__version__}", f"# date: {now}",
                      f"# reader: {reader}", f"# atr: {atr.hex().upper()}",
@@ -143,8 +143,6 @@ class DumpLayer(TraceLayer):
         try:
             return super().transmit(command)
         except Exception as exc:
-            from sbcard.apdu.redact import mask_command
-
             self.writer.command(mask_command(command), len(command), self._sent_at)
             self.writer.error(exc)
             raise

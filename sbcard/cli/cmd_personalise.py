@@ -168,13 +168,13 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
          report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
          recipe_name: str, progress_every: int = 10) -> int:
     from sbcard.card.profiles import load_profile
+    from sbcard.compose import SimSlot
     from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.journal import Journal
     from sbcard.ops.personalise import (
         BatchPlan,
         PcscSlot,
         Robot,
-        SimSlot,
         check_distinct_slots,
         pcsc_session,
         run_batch,

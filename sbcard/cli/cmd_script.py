@@ -121,6 +121,7 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path 
     st = state(ctx)
     with st.key_source() as keys, st.session() as channel:
         from sbcard.card.profiles import load_profile
+        from sbcard.ops.script_ops import OPERATIONS
 
         authority = None
         if ca is not None:
@@ -128,7 +129,7 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path 
 
             authority = CertificateAuthority.load(ca)
         context = ScriptContext(keys=keys, profile=load_profile("mohrss-2.0"),
-                                variables=variables, ca=authority)
+                                variables=variables, ca=authority, operations=OPERATIONS)
         ScriptRunner(channel, context, echo=echo).run(parsed)
     return ExitCode.OK
 

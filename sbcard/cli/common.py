@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from sbcard.apdu.channel import ApduChannel
+    from sbcard.compose import Workbench
+    from sbcard.keys.base import KeySource
 
 
 @dataclass
 class CliState:
+    """The global options of one run; sessions and key sources come from its
+    ``sbcard.compose.Workbench`` (built on first use, so ``--help`` imports nothing heavy)."""
+
     reader: str | None
     sim: str | None
     trace: bool
@@ -31,26 +37,28 @@ class CliState:
     redact_holder: bool = True
     lang: str = "both"                  # --lang: zh, en or both (sbcard.messages)
     sim_state: Path | None = None       # --sim-state FILE: the simulated card's memory
-    #: Readers holding something else this run (the PSAM's): never taken for the card's.
-    reserved: dict[str, str] = field(default_factory=dict, repr=False)
-    _dump_sessions: dict[Path, int] = field(default_factory=dict, repr=False)
+    _bench: Any = field(default=None, repr=False)
 
     @property
-    def psam_dump(self) -> Path | None:
-        """Where the PSAM's exchanges go with ``--dump FILE``: ``FILE.psam`` beside it."""
-        return None if self.dump is None else self.dump.with_name(self.dump.name + ".psam")
+    def bench(self) -> Workbench:
+        if self._bench is None:
+            from sbcard.compose import Workbench
 
-    def _recorder(self, path: Path | None) -> tuple[Any, Any]:
-        """(writer, link wrapper) recording a session into ``path``; (None, None) without."""
-        if path is None:
-            return None, None
-        from sbcard.apdu.dump import DumpLayer, DumpWriter
+            self._bench = Workbench(
+                reader=self.reader, sim=self.sim, keys=self.keys, psam=self.psam,
+                hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
+                key_version=self.key_version,
+                trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
+                steps=self.step if self.verbosity == 1 else None, dump=self.dump,
+                wait=self.wait, sim_state=self.sim_state, redact_holder=self.redact_holder,
+                say=self.info,
+                warn=lambda m: click.echo(m, err=True))
+        return self._bench
 
-        # The first session of the run starts the file; later ones append to it.
-        seen = self._dump_sessions.get(path, 0)
-        writer = DumpWriter(path, append=seen > 0)
-        self._dump_sessions[path] = seen + 1
-        return writer, lambda link: DumpLayer(link, writer, redact_holder=self.redact_holder)
+    @property
+    def reserved(self) -> dict[str, str]:
+        """Readers holding something else this run (the PSAM's): never the card's."""
+        return self.bench.reserved
 
     def info(self, message: str) -> None:
         """A note for the operator on stderr (tries left, what is waited for); not with -q."""
@@ -68,104 +76,20 @@ class CliState:
         if self.verbosity >= 1:
             click.echo(message, err=True)
 
-    def _step_sink(self, prefix: str = "") -> Any:
-        """With exactly -v: one line per card command (-vv shows the full trace instead)."""
-        if self.verbosity != 1 or self.trace:
-            return None
-        from sbcard.apdu.trace import format_step
+    def key_source(self) -> AbstractContextManager[KeySource | None]:
+        """The key source the user named (None if none); closed afterwards."""
+        return self.bench.key_source()
 
-        return lambda record: self.step(prefix + format_step(record))
-
-    def _trace_sink(self, prefix: str = "") -> Any:
-        if not self.trace:
-            return None
-        return lambda text: click.echo(
-            "\n".join(prefix + line for line in text.splitlines()), err=True)
-
-    @contextmanager
-    def key_source(self) -> Iterator[Any]:
-        """The key source the user named (None if none); closed afterwards.
-
-        A PSAM is a second card: ``--trace`` shows its APDUs prefixed ``PSAM``, and
-        ``--dump FILE`` records them in ``FILE.psam``, masked the same way.
-        """
-        from sbcard.ops.keysource import KeySourceOptions, open_key_source
-        from sbcard.ops.session import SessionOptions
-
-        writer, wrap = self._recorder(self.psam_dump if self.psam else None)
-        psam_session = SessionOptions(trace=self._trace_sink("PSAM "), wrap_link=wrap,
-                                      on_record=self._step_sink("PSAM "))
-        try:
-            source = open_key_source(
-                KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
-                                 psam_session=psam_session, key_version=self.key_version),
-                warn=lambda m: click.echo(m, err=True),
-            )
-            psam_reader = getattr(source, "reader", None)
-            if psam_reader:
-                self.reserved[psam_reader] = "the PSAM (--psam)"
-            try:
-                yield source
-            finally:
-                if source is not None:
-                    source.close()
-                if psam_reader:
-                    self.reserved.pop(psam_reader, None)
-        finally:
-            if writer is not None:
-                writer.close()
-
-    @contextmanager
-    def session(self, *, raw: bool = False) -> Iterator[Any]:
-        from sbcard.ops.session import SessionOptions, open_session
-
-        writer, wrap = self._recorder(self.dump)
-        reserved = dict(self.reserved)
-        if self.psam not in (None, "sim") and self.sim is None and not reserved:
-            # A command that does not use the PSAM still must not take its reader. If the
-            # PSAM's reader is not there now, there is nothing to keep apart.
-            from sbcard.errors import TransportError
-            from sbcard.ops.readers import reader_name
-
-            with contextlib.suppress(TransportError):
-                reserved[reader_name(self.psam)] = "the PSAM (--psam)"
-        saved: list[Any] = []
+    def session(self, *, raw: bool = False) -> AbstractContextManager[ApduChannel]:
         if self.sim_state is not None:
-            wrap = self._with_sim_state(wrap, saved)
-        options = SessionOptions(reader=self.reader, sim=self.sim, raw=raw,
-                                 trace=self._trace_sink(), wrap_link=wrap, wait=self.wait,
-                                 on_record=self._step_sink(), on_wait=self.info,
-                                 reserved=reserved, redact_holder=self.redact_holder)
-        try:
-            with open_session(options) as channel:
-                yield channel
-        finally:
-            if writer is not None:
-                writer.close()
-            if saved:                   # also after a failure: a wrong PIN counts
-                from sbcard.sim import state as sim_state
+            from sbcard.apdu.dump import is_dump_file
 
-                sim_state.save(self.sim_state, sim_state.capture(saved[0], str(self.sim)))
-
-    def _with_sim_state(self, wrap: Any, saved: list[Any]) -> Any:
-        """A link wrapper that gives the simulated card its saved memory (--sim-state)."""
-        if self.sim is None:
-            raise click.UsageError("--sim-state goes with --sim (the in-process card)")
-
-        def restore(link: Any) -> Any:
-            from sbcard.sim import state as sim_state
-
-            card = getattr(link, "card", None)
-            if card is None or not hasattr(card, "pin"):
+            if self.sim is None:
+                raise click.UsageError("--sim-state goes with --sim (the in-process card)")
+            if is_dump_file(self.sim):
                 raise click.UsageError("--sim-state: this --sim is not a simulated card "
                                        "(a dump replays, it keeps no state)")
-            previous = sim_state.load(self.sim_state, str(self.sim))  # type: ignore[arg-type]
-            if previous is not None:
-                sim_state.restore(card, previous)
-            saved.append(card)
-            return link if wrap is None else wrap(link)
-
-        return restore
+        return self.bench.session(raw=raw)
 
 
 def state(ctx: click.Context) -> CliState:

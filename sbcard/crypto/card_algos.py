@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sbcard.card import factors
+from sbcard.crypto import sm2
 from sbcard.crypto.symmetric import (
     Algorithm,
     BytesLike,
@@ -254,3 +255,15 @@ def pki_pin_proof(pin_bcd: BytesLike, challenge: BytesLike) -> bytes:
     """
     challenge = _check_len(challenge, (8, 16), "PKI challenge")
     return sm4_ecb_encrypt(pki_pin_key(pin_bcd), challenge + bytes(16 - len(challenge)))
+
+
+def sm2_challenge_digest(public_key: sm2.PublicKey, challenge: bytes, *, with_z: bool,
+                         user_id: bytes = sm2.DEFAULT_ID) -> bytes:
+    """e, the 32 bytes a card's SM2 authentication signature is over (spec §6.2).
+
+    ``with_z``: e = SM3(Z ‖ challenge), Z from ``user_id`` and the card's key (GM/T 0009);
+    otherwise e = SM3(challenge). The profile's ``[sm2_auth] hash`` chooses.
+    """
+    if not with_z:
+        return sm3(challenge)
+    return sm2.message_digest(public_key, challenge, user_id)

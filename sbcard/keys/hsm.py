@@ -33,9 +33,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
+from sbcard.subproc import run_with_input, split_command
 
 Exchange = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -126,8 +128,6 @@ class HsmStepSource(KeySource):
 
 def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
     """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
-    from sbcard.subproc import run_with_input, split_command
-
     argv = split_command(command, "--hsm-command")
 
     def exchange(request: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +277,6 @@ class NationalHsmSource(KeySource):
 
 def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:
     """Run ``command`` once per request: the two lines on stdin, the hex answer on stdout."""
-    from sbcard.subproc import run_with_input, split_command
-
     argv = split_command(command, "hsm_command")
     return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
                                        error=HsmError)
@@ -286,8 +284,6 @@ def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str
 
 def open_hsm(command: str, protocol: str = "json", profile: str = "mohrss-2.0") -> KeySource:
     """An HSM key source running ``command``: ``national`` strings or sbcard's ``json``."""
-    from sbcard.card.profiles import load_profile
-
     prof = load_profile(profile)
     addresses = {int(k, 16): v for k, v in prof.extra.get("hsm_addresses", {}).items()}
     if protocol == "national":

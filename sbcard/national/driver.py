@@ -22,17 +22,39 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sbcard import __version__
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
+from sbcard.apdu.commands import RecordMode
+from sbcard.apdu.sw import SecurityStatusError
+from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
+from sbcard.card.profiles import load_profile
+from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
+from sbcard.crypto import sm2
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
+from sbcard.keys.hsm import open_hsm
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
-from sbcard.national.flows import ClassifiedKeys, read_basic
-from sbcard.national.lines import join_fields, split_fields
+from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
+from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
+from sbcard.national.pinpad import verify_on_pin_pad
+from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
+from sbcard.ops.auth import external_authenticate
+from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
+from sbcard.ops.read import context_of, decode_records, json_field, read_records, select_ssse
+from sbcard.ops.readers import reader_reports, watch_readers
+from sbcard.ops.session import stack
+from sbcard.ops.sm2auth import (
+    NoPkiApplicationError,
+    PkiPinNeededError,
+    card_certificate,
+    sign_config,
+    sign_data,
+)
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
@@ -143,12 +165,8 @@ class SSCardDriver:
     def _link(self, reader: str | None) -> Any:
         if self.config.sim:
             if self._sim_link is None:
-                from sbcard.ops.session import SessionOptions, make_link
-
                 self._sim_link = make_link(SessionOptions(sim=self.config.sim))
             return self._sim_link
-        from sbcard.ops.session import SessionOptions, make_link
-
         reserved = {}
         keys = self._keys
         psam_reader = getattr(getattr(keys, "inner", keys), "reader", None)
@@ -159,8 +177,6 @@ class SSCardDriver:
     @contextlib.contextmanager
     def _card(self, itype: int, *, keep: str | None = None) -> Iterator[ApduChannel]:
         """The card of ``iType`` powered for one call (``keep``: left powered for HSM steps)."""
-        from sbcard.ops.session import SessionOptions, stack
-
         readers = self._readers(itype)
         first_error: SbcardError | None = None
         for reader in readers:
@@ -235,21 +251,14 @@ class SSCardDriver:
         c = self.config
         if c.key_source == "none":
             return None
-        from sbcard.ops.keysource import KeySourceOptions, open_key_source
-
         try:
             if c.key_source == "keys":
                 source = open_key_source(KeySourceOptions(keys=c.keys), warn=lambda _m: None)
             elif c.key_source == "psam" and c.psam and c.psam.startswith("sim:"):
-                from sbcard.ops.keysource import open_psam
-                from sbcard.ops.session import SessionOptions
-
                 source = open_psam(SessionOptions(sim="psam:" + c.psam[4:]))
             elif c.key_source == "psam":
                 source = open_key_source(KeySourceOptions(psam=c.psam))
             else:
-                from sbcard.keys.hsm import open_hsm
-
                 assert c.hsm_command is not None
                 source = open_hsm(c.hsm_command, c.hsm_protocol)
         except TransportError:
@@ -277,8 +286,6 @@ class SSCardDriver:
 
     def _pins(self) -> PinSource:
         if self._pin_source is None:
-            from sbcard.national.pinsource import pin_source_for
-
             c = self.config
             self._pin_source = pin_source_for(c.pin_source, pinentry=c.pinentry,
                                               fixed=c.fixed_pin)
@@ -323,8 +330,6 @@ class SSCardDriver:
         return self._call("iReadCardBas_HSM_Step1", lambda: self._read_step1(iType))
 
     def _read_step1(self, itype: int) -> str:
-        from sbcard.ops.read import context_of, read_records, select_ssse
-
         with self._card(itype, keep="read") as channel:
             pending = self._pending_for(channel)
             info = select_ssse(channel)
@@ -364,8 +369,6 @@ class SSCardDriver:
         return self._call("iReadCardBas_HSM_Step2", lambda: self._read_step2(pKey))
 
     def _read_step2(self, pkey: str) -> str:
-        from sbcard.ops.read import decode_records, read_records, select_ssse
-
         parts = split_fields(pkey.strip())
         with self._continue("read", 2, last=True) as pending:
             channel = pending.channel
@@ -380,9 +383,6 @@ class SSCardDriver:
             ef05 = read_records(channel, EF05, EF05.tags)
             ef06 = read_records(channel, EF06, EF06.tags)
             report = decode_records(ef05, ef06, channel.atr, info, [], today=self._clock())
-            from sbcard.national.flows import REQUIRED
-            from sbcard.national.lines import ireadcardbas_line
-
             data = report.to_json()
             missing = [k for k in REQUIRED if not data.get(k)]
             if missing:
@@ -407,7 +407,6 @@ class SSCardDriver:
                           pin=iAuthType == 1)
 
     def _read_files(self, itype: int, auth: int, card_info: str, addr: str) -> str:
-
         groups = _parse_file_address(addr)
         if auth not in (1, 2):
             raise NationalError(codes.BAD_PARAMETER, f"{codes.message(codes.BAD_PARAMETER)}"
@@ -430,8 +429,6 @@ class SSCardDriver:
                           lambda: self._read_card_step1(iType, pCardInfo, pFileAddr))
 
     def _read_card_step1(self, itype: int, card_info: str, addr: str) -> str:
-        from sbcard.apdu.commands import RecordMode
-
         groups = _parse_file_address(addr)
         if len(groups) != 1:
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
@@ -487,8 +484,6 @@ class SSCardDriver:
         def body() -> str:
             reader = "sbcard-sim" if self.config.sim else (self.config.contact_reader or "")
             if not reader and not self.config.sim:
-                from sbcard.ops.readers import reader_reports
-
                 reports = reader_reports()
                 reader = reports[0].name if reports else ""
             return join_fields(reader, self.terminal_number() or "000000000000")
@@ -498,8 +493,6 @@ class SSCardDriver:
     def iGetDeviceInfo(self) -> tuple[int, str]:
         """``厂商|驱动版本|读卡器(接触)|读卡器(非接)|密钥来源|`` (a vendor extension)."""
         def body() -> str:
-            from sbcard import __version__
-
             c = self.config
             contact = f"simulator:{c.sim}" if c.sim else (c.contact_reader or "auto")
             contactless = f"simulator:{c.sim}" if c.sim else (
@@ -514,8 +507,6 @@ class SSCardDriver:
         if self.config.sim:
             yield CardEvent("sbcard-sim", True, "")
             return
-        from sbcard.ops.readers import watch_readers
-
         for event in watch_readers(poll=poll, should_stop=should_stop):
             if event.event in ("card present", "card inserted", "card changed"):
                 yield CardEvent(event.reader, True, event.atr or "")
@@ -534,14 +525,6 @@ class SSCardDriver:
         without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            from sbcard.card.profiles import load_profile
-            from sbcard.ops.sm2auth import (
-                NoPkiApplicationError,
-                PkiPinNeededError,
-                sign_config,
-                sign_data,
-            )
-
             pin = pUserPin.strip()
             if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
                 raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
@@ -570,10 +553,6 @@ class SSCardDriver:
         pSignData that is not 64 bytes of hex; −1 for a card without the PKI application.
         """
         def body() -> str:
-            from sbcard.card.profiles import load_profile
-            from sbcard.crypto import sm2
-            from sbcard.ops.sm2auth import NoPkiApplicationError, card_certificate, sign_config
-
             text = pSignData.strip()
             try:
                 signature = bytes.fromhex(text)
@@ -598,8 +577,6 @@ class SSCardDriver:
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:
-        from sbcard.ops.pin import pin_status, select_ssse
-
         select_ssse(channel)
         status = pin_status(channel)
         if status.blocked:
@@ -617,8 +594,6 @@ class SSCardDriver:
                 status = self._guarded_status(channel)
                 source = self._pins()
                 if source.on_reader:                 # the reader's keypad checks it
-                    from sbcard.national.pinpad import verify_on_pin_pad
-
                     verify_on_pin_pad(self._link_of[id(channel)])
                     return ""
                 tries = "" if status.tries_left is None else f"（剩余{status.tries_left}次）"
@@ -646,8 +621,6 @@ class SSCardDriver:
 
     def _check_card_info(self, channel: ApduChannel, card_info: str) -> CardContext:
         """pCardInfo = ``卡识别码|卡号|``: compared with the card (−22 when it differs)."""
-        from sbcard.ops.read import context_of, read_records, select_ssse
-
         info = select_ssse(channel)
         ef05 = read_records(channel, EF05, EF05.tags)
         fields = split_fields(card_info.strip())
@@ -678,8 +651,6 @@ class SSCardDriver:
     def iReloadPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
         """重置密码: PUK external authentication, new PIN twice, 84 24 00 01 with STK (§5.7)."""
         def body() -> str:
-            from sbcard.ops.pin import Pin, reload_pin
-
             keys = self._keys_or_psam_error()
             with self._card(iType) as channel:
                 ctx = self._check_card_info(channel, pCardInfo)
@@ -692,8 +663,6 @@ class SSCardDriver:
     def iUnblockPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
         """解锁密码: PUK external authentication, 84 24 00 00 with STK (the PIN stays)."""
         def body() -> str:
-            from sbcard.ops.pin import unblock_pin
-
             keys = self._keys_or_psam_error()
             with self._card(iType) as channel:
                 ctx = self._check_card_info(channel, pCardInfo)
@@ -779,11 +748,6 @@ class SSCardDriver:
 def _format_files(channel: ApduChannel, groups: list[tuple[str, list[tuple[int, int]]]],
                   keys: KeySource | None, ctx: CardContext | None) -> str:
     """The iReadCard output for ``groups``: ``SSSEEF05|v1|v2|$…`` (RKSSSE when asked)."""
-    from sbcard.apdu.sw import SecurityStatusError
-    from sbcard.card.elements import element
-    from sbcard.ops.auth import external_authenticate
-    from sbcard.ops.read import json_field, read_records
-
     out = []
     for ef, wanted in groups:
         spec = EF05 if ef == "EF05" else EF06
@@ -827,8 +791,6 @@ def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
             except ValueError:
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                     f"（{item}）") from None
-        from sbcard.card.elements import BY_EF_TAG
-
         for tag, _ in wanted:
             if (name[4:], tag) not in BY_EF_TAG:
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
@@ -844,14 +806,11 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
     refuses a read of EF06 (a probe that changes nothing)."""
     if version[:1] == b"3":
         return True
-    from sbcard.apdu.commands import RecordMode
-
     r = channel.send(cmds.read_record(0x08, sfi=EF06.sfi or 0, mode=RecordMode.FIRST_ID))
     return r.sw == 0x6982
 
 
 def _pin_block(pin: str) -> bytes:
-    from sbcard.national.pinsource import check_digits
 
     check_digits(pin)
     text = pin + ("F" if len(pin) % 2 else "")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sbcard.card import codes
 from sbcard.card.codecs import encode_gbk, parse_date, split_name
+from sbcard.card.elements import BY_KEY
 from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from sbcard.card.identity import check_card_no, check_region_code, check_ssn
 from sbcard.errors import BadInputError
@@ -149,8 +150,6 @@ def header_keys(fieldnames: list[str], path: Path) -> dict[str, str]:
 
     A header that names no known column is kept as it is (scripts may use it as a variable).
     """
-    from sbcard.card.elements import BY_KEY
-
     known = {**{BY_KEY[k].zh: k for k in (*REQUIRED, *OPTIONAL) if k in BY_KEY},
              **EXTRA_HEADERS}
     out: dict[str, str] = {}
@@ -220,8 +219,6 @@ def _check_text(values: dict[str, str]) -> list[str]:
 def _check_encoding(values: dict[str, str], bad: set[str]) -> list[str]:
     """Each field encoded exactly as the recipe's write-element will encode it (the
     REQUIRED fields have checks of their own that imply it: only the others are encoded)."""
-    from sbcard.card.elements import BY_KEY
-
     out = []
     for key, value in values.items():
         el = BY_KEY.get(key)
@@ -307,8 +304,6 @@ def load_holders(path: Path, *, need_pin: bool = False,
     if need_pin and "pin" not in columns:
         missing.append("pin")
     if missing:
-        from sbcard.card.elements import BY_KEY
-
         raise BadInputError(f"{path}: missing column(s) {', '.join(missing)}; needed: "
                             f"{', '.join(f'{k}/{BY_KEY[k].zh}' for k in REQUIRED)}")
     problems: list[str] = []

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from sbcard.errors import BadInputError
 from sbcard.ops.private import redact_url
+from sbcard.subproc import run_with_input, split_command
 
 TIMEOUT_SECONDS = 15.0
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -61,8 +62,6 @@ def check_hook(spec: str) -> Hook:
             warnings = (f"WARNING: --hook {redact_url(spec)} is plain http to another host: "
                         "the activation is sent unencrypted; use https",)
         return Hook(spec, True, warnings=warnings)
-    from sbcard.subproc import split_command
-
     argv = split_command(spec, "--hook")
     program = argv[0]
     path = program if os.sep in program else shutil.which(program)
@@ -100,8 +99,6 @@ def run_hook(hook: Hook | str, payload: dict[str, Any],
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise HookError(f"hook {hook.shown} unreachable: {reason}") from None
-    from sbcard.subproc import run_with_input
-
     run_with_input(list(hook.argv), body, timeout=timeout, what="hook command",
                    error=HookError)
     return "ok (exit 0)"

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.commands import RecordMode
+from sbcard.card.elements import element, split_records
+from sbcard.card.filesystem import EF05
 from sbcard.errors import (
     BadInputError,
     CardRemovedError,
@@ -31,7 +35,11 @@ from sbcard.errors import (
 from sbcard.keys.base import KeySource
 from sbcard.ops.holders import Holder
 from sbcard.ops.journal import CardElsewhereError, Journal
+from sbcard.ops.read import select_ssse
 from sbcard.ops.script import Script, ScriptContext, ScriptRunner
+from sbcard.ops.script_ops import OPERATIONS
+from sbcard.ops.session import StackOptions, open_channel
+from sbcard.transport import pcsc
 
 
 class CardSlot(Protocol):
@@ -85,12 +93,6 @@ def recipe_key(algorithm_id: int | None) -> str:
 
 def card_id_of(channel: ApduChannel) -> tuple[str, int | None]:
     """卡的识别码 (EF05 record 01) as 32 hex digits, and the FCI's algorithm id."""
-    from sbcard.apdu import commands as cmds
-    from sbcard.apdu.commands import RecordMode
-    from sbcard.card.elements import element, split_records
-    from sbcard.card.filesystem import EF05
-    from sbcard.ops.read import select_ssse
-
     info = select_ssse(channel)
     r = channel.check(cmds.read_record(0x01, sfi=EF05.sfi, mode=RecordMode.FIRST_ID,
                                        le=element("EF05", 0x01).record_len))
@@ -134,7 +136,7 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
     if plan.initial_pin is not None and not variables.get("pin"):
         variables["pin"] = plan.initial_pin
     context = ScriptContext(keys=plan.keys, profile=plan.profile, variables=variables,
-                            ca=plan.ca)
+                            ca=plan.ca, operations=OPERATIONS)
     runner = ScriptRunner(channel, context)
 
     def on_step(st) -> None:
@@ -246,9 +248,7 @@ class PcscSlot:
                  poll: float = 0.05, say: Callable[[str], None] = lambda _m: None,
                  robot: Robot | None = None,
                  reserved: Mapping[str, str] | None = None) -> None:
-        from sbcard.transport.pcsc import choose_reader, list_readers
-
-        self.name = choose_reader(list_readers(), reader, reserved).name
+        self.name = pcsc.choose_reader(pcsc.list_readers(), reader, reserved).name
         self._session_factory = session_factory
         self._poll = poll
         self._say = say
@@ -260,10 +260,8 @@ class PcscSlot:
     def _present(self) -> bool:
         """Is a card in the reader? A lost pcscd or an unplugged reader is waited out (a
         batch survives a pcscd restart), and said once when it starts and when it ends."""
-        from sbcard.transport.pcsc import list_readers
-
         try:
-            readers = {r.name: r for r in list_readers()}
+            readers = {r.name: r for r in pcsc.list_readers()}
             trouble = None if self.name in readers else "the reader is gone (unplugged?)"
         except TransportError as exc:
             readers, trouble = {}, str(exc)
@@ -317,51 +315,10 @@ def check_distinct_slots(specs: list[str], slots: list[PcscSlot]) -> None:
         seen[slot.name] = spec
 
 
-class SimSlot:
-    """Simulated blank cards, one after another (serials counting up): in-process batches."""
-
-    def __init__(self, persona: str, count: int, name: str = "sim", first_serial: int = 1,
-                 on_card: Callable[[object], None] | None = None) -> None:
-        from sbcard.sim.persona import load_persona
-
-        self.name = name
-        self._persona = load_persona(persona)
-        self._left = count
-        self._serial = first_serial
-        self._on_card = on_card
-        self.cards: list = []
-
-    def next_card(self, stop: threading.Event) -> ApduChannel | None:
-        from dataclasses import replace
-
-        from sbcard.apdu.t0 import T0Layer
-        from sbcard.sim.persona import build_atr
-        from sbcard.transport.simulated import SimulatedTransport
-
-        if stop.is_set() or self._left <= 0:
-            return None
-        self._left -= 1
-        serial = f"{self._serial:08X}"
-        self._serial += 1
-        card_data = {**self._persona.card, "serial": serial}
-        persona = replace(self._persona, card=card_data, atr=build_atr(card_data, {}))
-        card = persona.build_card()
-        self.cards.append(card)
-        if self._on_card:
-            self._on_card(card)
-        t = T0Layer(SimulatedTransport(card, f"{self.name} card {serial}"))
-        t.connect()
-        return ApduChannel(t)
-
-    def release(self, channel: ApduChannel, *, finished: bool, wait: bool = True) -> None:
-        channel.transport.disconnect()
-
-
 @contextmanager
 def pcsc_session(reader: str, trace: Callable[[str], None] | None = None) -> Iterator[ApduChannel]:
-    from sbcard.ops.session import SessionOptions, open_session
-
-    with open_session(SessionOptions(reader=reader, trace=trace)) as channel:
+    """A session on the card in ``reader`` (a PC/SC reader's name, as a ``PcscSlot`` has it)."""
+    with open_channel(lambda: pcsc.PcscTransport(reader), StackOptions(trace=trace)) as channel:
         yield channel
 
 

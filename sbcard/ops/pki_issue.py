@@ -22,6 +22,7 @@ from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import parse_hex
+from sbcard.keys.builtin import test_root
 from sbcard.ops.sm2auth import Sm2AuthConfig, read_certificate, select_pki, sm2_authenticate
 
 SECTION = "sm2_issue"
@@ -36,6 +37,9 @@ class IssueConfig:
     export_header: int
     cert_chunk: int
     default_admin_pin: str
+    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
+    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
+    export_fetch: bytes = b""
 
     @classmethod
     def from_profile(cls, profile: CardProfile) -> IssueConfig:
@@ -49,7 +53,8 @@ class IssueConfig:
                        parse_hex(section["export"], "export"),
                        int(section.get("export_le", 66)), int(section.get("export_header", 2)),
                        int(section.get("cert_chunk", 240)),
-                       str(section.get("default_admin_pin", "12345678")))
+                       str(section.get("default_admin_pin", "12345678")),
+                       parse_hex(str(section.get("export_fetch", "")), "export_fetch"))
         except KeyError as exc:
             raise BadInputError(f"card profile {profile.name} [{SECTION}]: missing {exc}") \
                 from None
@@ -66,8 +71,6 @@ class CertificateAuthority:
     def load(cls, spec: str) -> CertificateAuthority:
         """``test`` (the simulator's public TEST root) or ``CERT.pem,KEY.pem``."""
         if spec == "test":
-            from sbcard.sim.pki import test_root
-
             key, cert = test_root()
             return cls(key, cert)
         cert_path, sep, key_path = spec.partition(",")
@@ -103,7 +106,15 @@ def issue_sm2(channel: ApduChannel, profile: CardProfile, ca: CertificateAuthori
         channel.check(_apdu(conf.admin_verify + bytes((len(proof),)) + proof, None,
                             "VERIFY admin PIN (PKI)"))
         channel.check(_apdu(conf.generate, None, "GENERATE SM2 KEY PAIR"))
-        answer = channel.check(_apdu(conf.export, conf.export_le, "EXPORT SM2 PUBLIC KEY")).data
+        if conf.export_fetch:
+            channel.check(_apdu(conf.export, None, "EXPORT SM2 PUBLIC KEY"))
+            fetch = CommandApdu.parse(conf.export_fetch)
+            answer = channel.check(CommandApdu(fetch.cla, fetch.ins, fetch.p1, fetch.p2,
+                                               fetch.data, fetch.le or 256,
+                                               name="FETCH SM2 PUBLIC KEY")).data
+        else:
+            answer = channel.check(_apdu(conf.export, conf.export_le,
+                                         "EXPORT SM2 PUBLIC KEY")).data
         public = sm2.PublicKey.from_bytes(answer[conf.export_header:conf.export_header + 64])
         subject = x509.Name.build(c="CN", o=ca.certificate.subject.get(x509.OID_O) or "issuer",
                                   ou=region or None, cn=f"card {card_no}")

@@ -8,6 +8,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu, ResponseApdu
 from sbcard.apdu.redact import mask_command, mask_response
 from sbcard.apdu.sw import describe_sw
+from sbcard.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class Exchange:
 
 def parse_apdus(texts: list[str]) -> list[CommandApdu]:
     """Parse every APDU before sending any, so a typo in the third never half-runs a list."""
-    from sbcard.errors import BadInputError
-
     out = []
     for n, text in enumerate(texts, start=1):
         try:

@@ -15,6 +15,7 @@ from sbcard.errors import (
     TransportError,
 )
 from sbcard.ops.identify import identify_atr
+from sbcard.transport import pcsc
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,8 @@ class ReaderReport:
 
 
 def reader_reports() -> list[ReaderReport]:
-    from sbcard.transport.pcsc import list_readers
-
     out = []
-    for r in list_readers():
+    for r in pcsc.list_readers():
         card_type = ""
         if r.card_present:
             try:
@@ -47,9 +46,7 @@ def reader_reports() -> list[ReaderReport]:
 
 def reader_name(spec: str) -> str:
     """The full name of the reader ``spec`` (index, name or fragment) designates now."""
-    from sbcard.transport.pcsc import choose_reader, list_readers
-
-    return choose_reader(list_readers(), spec).name
+    return pcsc.choose_reader(pcsc.list_readers(), spec).name
 
 
 # -- waiting for a card ---------------------------------------------------------------------
@@ -69,13 +66,11 @@ def wait_for_card(reader: str | None, timeout_s: float,
     reader name is not something time fixes: it is raised at once. ``reserved`` readers (the
     PSAM's) are never taken for the card's (see ``choose_reader``).
     """
-    from sbcard.transport.pcsc import choose_reader, list_readers
-
     deadline = clock() + timeout_s
     told = False
     while True:
         try:
-            info = choose_reader(list_readers(), reader, reserved)
+            info = pcsc.choose_reader(pcsc.list_readers(), reader, reserved)
             if info.card_present:
                 return info.name
             problem: TransportError = NoCardError(f"{info.name}: no card in the reader")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,8 @@ from sbcard.apdu.sw import describe_sw, parse_sw_mask, sw_matches
 from sbcard.apdu.t0 import T0Layer
 from sbcard.errors import BadInputError, ExitCode, SbcardError
 from sbcard.hexutil import parse_hex, to_hex
+from sbcard.keys.base import CardContext
+from sbcard.ops.read import read_context
 from sbcard.transport.base import TransportLayer
 
 KEYWORDS = ("expect", "data", "capture")
@@ -217,6 +219,25 @@ class StepResult:
     data_hex: str = ""
 
 
+#: A named operation: (runner, statement, expanded arguments) → a note to echo, or None.
+Operation = Callable[["ScriptRunner", Statement, list[str]], "str | None"]
+
+
+class OperationRegistry(dict[str, Operation]):
+    """Named operations by verb. The syntax (``NAMED_OPS``: verbs and argument counts) is
+    the parser's; the implementations are registered from ``sbcard.ops.script_ops``, which
+    builds on this module (so this module never imports it)."""
+
+    def register(self, verb: str) -> Callable[[Operation], Operation]:
+        if verb not in NAMED_OPS:
+            raise ValueError(f"{verb!r} is not a named operation of the script syntax")
+
+        def add(op: Operation) -> Operation:
+            self[verb] = op
+            return op
+        return add
+
+
 @dataclass
 class ScriptContext:
     """What named operations need besides the channel; filled by the caller."""
@@ -225,6 +246,9 @@ class ScriptContext:
     profile: object | None = None                 # CardProfile
     ca: object | None = None                      # CertificateAuthority (sm2-issue)
     variables: dict[str, str] = field(default_factory=dict)
+    #: The named operations this run may use (``sbcard.ops.script_ops.OPERATIONS``);
+    #: empty: plain APDU scripts only.
+    operations: Mapping[str, Operation] = field(default_factory=OperationRegistry)
 
 
 class ScriptRunner:
@@ -422,10 +446,8 @@ class ScriptRunner:
             self.vars[st.capture] = to_hex(resp.data)
 
     # -- named operations ---------------------------------------------------------------------
-    def _card_context(self):
+    def _card_context(self) -> CardContext:
         if self._card_ctx is None:
-            from sbcard.ops.read import read_context
-
             self._card_ctx = read_context(self.channel)  # type: ignore[arg-type]
         return self._card_ctx
 
@@ -436,13 +458,16 @@ class ScriptRunner:
         return self.ctx.keys
 
     def _named(self, st: Statement) -> None:
-        from sbcard.ops import script_ops
-
+        op = self.ctx.operations.get(st.verb)
+        if op is None:
+            raise BadInputError(f"{st.where}: {st.verb}: no implementation of this named "
+                                "operation (ScriptContext.operations: use "
+                                "sbcard.ops.script_ops.OPERATIONS)")
         args = [self.expand(a, st) for a in st.args]
         shown = self.shown(st)
         self.echo(f"> {shown}")
         try:
-            note = script_ops.run(self, st, args)
+            note = op(self, st, args)
         except SbcardError as exc:
             text = str(exc)
             if not text.startswith(st.where):       # say where, keep the error's type/code

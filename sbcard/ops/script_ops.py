@@ -6,35 +6,36 @@ expanded arguments, and returns a short note to show (never a secret).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from dataclasses import replace
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.commands import RecordMode
-from sbcard.card.codecs import split_name
+from sbcard.apdu.sw import CardError
+from sbcard.card.codecs import join_name, split_name
 from sbcard.card.elements import BY_KEY, split_records
 from sbcard.card.filesystem import SSSE
+from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError
+from sbcard.ops.auth import external_authenticate, send_with_mac
+from sbcard.ops.pin import Pin, reload_pin, verify_pin
+from sbcard.ops.pki_issue import issue_sm2
+from sbcard.ops.read import json_field, read_record_by_tag, select_ssse
+from sbcard.ops.script import OperationRegistry, ScriptFailed, ScriptRunner, Statement
 
-if TYPE_CHECKING:
-    from sbcard.ops.script import ScriptRunner, Statement
+#: Every named operation of the script syntax, by verb: give it to ``ScriptContext``.
+OPERATIONS = OperationRegistry()
 
 
-def run(runner: ScriptRunner, st: Statement, args: list[str]) -> str | None:
-    op = OPS[st.verb]
-    return op(runner, st, args)
-
-
+@OPERATIONS.register("select-ssse")
 def op_select_ssse(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    from sbcard.ops.read import select_ssse
-
     info = select_ssse(runner.channel)  # type: ignore[arg-type]
     alg = "-" if info.algorithm_id is None else f"{info.algorithm_id:02X}"
     return f"SSSE selected (algorithm {alg})"
 
 
+@OPERATIONS.register("authenticate")
 def op_authenticate(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    from sbcard.ops.auth import external_authenticate
-
     try:
         key_id = int(args[0], 16)
     except ValueError:
@@ -61,15 +62,12 @@ def _write(runner: ScriptRunner, el, value, st: Statement | None = None,
     if not mac:
         runner.channel.check(cmd)  # type: ignore[union-attr]
         return
-    from dataclasses import replace
-
-    from sbcard.ops.auth import send_with_mac
-
     write_key = SSSE.child(el.ef).write.key_ids()[0]  # type: ignore[union-attr]
     send_with_mac(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore
                   write_key, replace(cmd, cla=0x04))
 
 
+@OPERATIONS.register("write-element")
 def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     """``write-element KEY VALUE [mac]``: ``mac`` = secured UPDATE RECORD (CLA 04 + MAC with
     the file's write key, no prior EXTERNAL AUTHENTICATE needed)."""
@@ -92,12 +90,8 @@ def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> st
     return f"{el.zh} {el.en} written{' (MAC)' if mac else ''}"
 
 
+@OPERATIONS.register("read-element")
 def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    from sbcard.apdu.sw import CardError
-    from sbcard.card.codecs import join_name
-    from sbcard.ops.read import json_field, read_record_by_tag
-    from sbcard.ops.script import ScriptFailed
-
     key = args[0]
     el = _element(st, key)
     ef = SSSE.child(el.ef)
@@ -124,28 +118,22 @@ def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str
     return f"{el.zh} {el.en} = {shown}"
 
 
+@OPERATIONS.register("reload-pin")
 def op_reload_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    from sbcard.ops.pin import Pin, reload_pin
-
     reload_pin(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore[arg-type]
                Pin(args[0]), allow_trivial=True)
     return "PIN set"
 
 
+@OPERATIONS.register("verify-pin")
 def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    from sbcard.ops.pin import Pin, verify_pin
-
     verify_pin(runner.channel, Pin(args[0]))  # type: ignore[arg-type]
     return "PIN correct"
 
 
+@OPERATIONS.register("sm2-issue")
 def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     """``sm2-issue [ADMIN_PIN]``: key pair on the card, certificate from --ca, proved."""
-    import datetime as dt
-
-    from sbcard.card.profiles import load_profile
-    from sbcard.ops.pki_issue import issue_sm2
-
     ca = runner.ctx.ca
     if ca is None:
         raise BadInputError(f"{st.where}: sm2-issue needs a certificate authority (--ca)")
@@ -167,17 +155,7 @@ def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
            "read back and proved by a signature"
 
 
+@OPERATIONS.register("echo")
 def op_echo(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     return " ".join(runner.expand(a, st, masked=True) for a in st.args)
 
-
-OPS = {
-    "select-ssse": op_select_ssse,
-    "authenticate": op_authenticate,
-    "write-element": op_write_element,
-    "read-element": op_read_element,
-    "reload-pin": op_reload_pin,
-    "verify-pin": op_verify_pin,
-    "sm2-issue": op_sm2_issue,
-    "echo": op_echo,
-}

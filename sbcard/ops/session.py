@@ -1,38 +1,37 @@
-"""Opening a card session: the transport stack every operation runs on.
+"""A card session: the transport stack every operation runs on, over a link it is given.
 
-``open_session`` builds, bottom up: the link (PC/SC reader or in-process simulator) → trace
-layer (if asked; it sits on the wire so it sees every GET RESPONSE) → T=0 layer (unless raw)
-→ ``ApduChannel``. The channel is the session object handed to operations; there is no
-global card state.
+``open_channel`` builds, bottom up: the link (from the caller's factory) → trace layer (if
+asked; it sits on the wire so it sees every GET RESPONSE) → T=0 layer (unless raw) →
+``ApduChannel``. The channel is the session object handed to operations; there is no global
+card state. Which link (a PC/SC reader, the simulator, a replayed dump) is chosen above the
+operations, in ``sbcard.compose``: operations work on any link.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sbcard.apdu.atr import Atr
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.t0 import T0Layer
 from sbcard.apdu.trace import TraceLayer, TraceRecord
 from sbcard.transport.base import Transport
 
+#: Makes the bare link of one session (not yet connected).
+LinkFactory = Callable[[], Transport]
+
 
 @dataclass(frozen=True)
-class SessionOptions:
-    reader: str | None = None          # index, name or fragment; None → SBCARD_READER / auto
-    sim: str | None = None             # persona name or file: use the in-process simulator
+class StackOptions:
+    """How the layers above the link are stacked."""
+
     raw: bool = False                  # no T=0 help: the user sees 61xx/6Cxx themselves
-    exclusive: bool = False            # open the reader in exclusive mode
     trace: Callable[[str], None] | None = None
     on_record: Callable[[TraceRecord], None] | None = None
     #: Wraps the bare link before tracing and T=0 help (e.g. ``sbcard --dump``'s recorder).
     wrap_link: Callable[[Transport], Transport] | None = None
-    #: Seconds to wait for a card to be inserted (PC/SC only; 0: it must be there now).
-    wait: float = 0.0
-    on_wait: Callable[[str], None] | None = None     # told once that we are waiting
-    #: Readers that hold something else (the PSAM's → "the PSAM"): never the card's.
-    reserved: Mapping[str, str] | None = None
     #: Traces mask the holder's ID number and name (EF06) unless the user said --no-redact.
     redact_holder: bool = True
 
@@ -41,32 +40,11 @@ def link_protocol(atr: bytes) -> str:
     """The protocol a reader runs with this card: T=1 when the ATR offers it (a contactless
     card's synthesised ATR, ISO 7816-3 TDi), else T=0 — what every ``3B 6D 00 00`` social
     security ATR says (part 2 §8.3), so the in-process link is T=0 for them."""
-    from sbcard.apdu.atr import Atr
-
     return "T=1" if 1 in Atr.parse(atr).protocols else "T=0"
 
 
-def make_link(options: SessionOptions) -> Transport:
-    if options.sim is not None:
-        from sbcard.apdu.dump import is_dump_file
-        from sbcard.sim.persona import load_persona
-        from sbcard.transport.simulated import SimulatedTransport
-
-        if is_dump_file(options.sim):          # a session dump: replay it as the card
-            from sbcard.sim.replay import ReplayCard
-
-            replay = ReplayCard.load(options.sim)
-            return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
-        persona = load_persona(options.sim)
-        return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
-                                  protocol=link_protocol(persona.atr))
-    from sbcard.transport.pcsc import PcscTransport
-
-    return PcscTransport(options.reader, exclusive=options.exclusive,
-                         reserved=options.reserved)
-
-
-def stack(link: Transport, options: SessionOptions) -> Transport:
+def stack(link: Transport, options: StackOptions) -> Transport:
+    """Trace and T=0 layers on ``link`` as ``options`` ask (``wrap_link`` is not applied)."""
     transport = link
     if options.trace is not None or options.on_record is not None:
         transport = TraceLayer(transport, options.trace, options.on_record,
@@ -77,13 +55,11 @@ def stack(link: Transport, options: SessionOptions) -> Transport:
 
 
 @contextmanager
-def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
-    if options.wait > 0 and options.sim is None:
-        from sbcard.ops.readers import wait_for_card
-
-        wait_for_card(options.reader, options.wait, say=options.on_wait,
-                      reserved=options.reserved)
-    link = make_link(options)
+def open_channel(make_link: LinkFactory, options: StackOptions | None = None
+                 ) -> Iterator[ApduChannel]:
+    """A connected channel over a new link from ``make_link``; disconnected afterwards."""
+    options = options or StackOptions()
+    link = make_link()
     if options.wrap_link is not None:
         link = options.wrap_link(link)
     transport = stack(link, options)

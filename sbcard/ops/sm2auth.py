@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from sbcard.apdu import commands as cmds
@@ -28,244 +27,23 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW, CardError, SecurityStatusError, describe_sw
 from sbcard.card.profiles import CardProfile
+from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
 from sbcard.crypto import sm2, x509
-from sbcard.crypto.card_algos import pki_pin_proof
-from sbcard.crypto.symmetric import sm3
+from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.hexutil import parse_hex, to_hex
+from sbcard.hexutil import to_hex
+from sbcard.keys.builtin import test_root_pem
 
-#: Where the built-in profiles keep this feature's settings.
-SECTION = "sm2_auth"
-#: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
-SIGN_SECTION = "pki_sign"
-#: ``--trust test``: the simulator's public TEST root (shipped as package data).
+__all__ = ["SECTION", "SIGN_SECTION", "Sm2AuthConfig", "Sm2AuthResult", "load_trust_roots",
+           "read_certificate", "select_pki", "sign_config", "sm2_authenticate"]
+
+#: ``--trust test``: the public TEST root (shipped as package data, ``sbcard.keys.builtin``).
 TEST_TRUST = "test"
-TEST_ROOT_RESOURCE = ("pki", "test-root-ca.pem")
-
-_SEND_MODES = ("challenge", "digest")
-_HASH_MODES = ("sm3-z", "sm3")
 #: Certificate files are about 1 KB; refuse to follow a DER header into absurd sizes.
 MAX_CERT_FILE = 8 * 1024
 
 
-# --------------------------------------------------------------------------- profile data
-
-
-def _hex_field(section: dict[str, Any], key: str, default: str, size: int | None,
-               origin: str) -> bytes:
-    value = section.get(key, default)
-    if not isinstance(value, str):
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be a hex string")
-    raw = parse_hex(value, f"{origin} [{SECTION}] {key}")
-    if size is not None and len(raw) != size:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be {size} byte(s), "
-                            f"got {len(raw)}")
-    return raw
-
-
-def _byte(section: dict[str, Any], key: str, default: str, origin: str) -> int:
-    return _hex_field(section, key, default, 1, origin)[0]
-
-
-def _int(section: dict[str, Any], key: str, default: int, low: int, high: int,
-         origin: str) -> int:
-    value = section.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be an integer {low}..{high}, "
-                            f"got {value!r}")
-    return value
-
-
-def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[str],
-            origin: str) -> str:
-    value = str(section.get(key, default)).lower()
-    if value not in choices:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be one of "
-                            f"{', '.join(choices)}, got {value!r}")
-    return value
-
-
-_KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
-               "p2", "data_prefix", "challenge_length", "send", "hash", "user_id",
-               "user_id_hex", "le", "signature", "response_prefix", "name", "user_pin",
-               "user_pin_verify", "pin_challenge_length", "select_p1"}
-_USER_PIN_MODES = ("on-demand", "required")
-
-
-@dataclass(frozen=True)
-class Sm2AuthConfig:
-    """The PKI application's names, the certificate file and the authentication command.
-
-    Read from a profile's ``[sm2_auth]`` section (:meth:`from_profile`); the defaults here are
-    the ones documented in ``mohrss-3.0.toml``.
-    """
-
-    ddf_name: bytes = bytes.fromhex("504B492EC9E7BBE1B1A3D5CF")     # PKI.社会保障 (GBK)
-    adf_name: bytes = bytes.fromhex("53532E434552542E41444631")     # SS.CERT.ADF1
-    adf_fid: int | None = None            # select the ADF by FID (e.g. DF01) when no name
-    cert_fid: int = 0x0018                # signature certificate
-    read_chunk: int = 0xE0                # READ BINARY Le
-    cla: int = 0x00
-    ins: int = 0x88                       # INTERNAL AUTHENTICATE (ASSUMPTION)
-    p1: int = 0x00
-    p2: int = 0x00
-    data_prefix: bytes = b""              # bytes before the challenge/digest (e.g. a key ref)
-    challenge_length: int = 32
-    send: str = "challenge"               # "challenge": the card hashes; "digest": we send e
-    hash: str = "sm3-z"                   # e = SM3(Z‖challenge) ("sm3": SM3(challenge), no Z)
-    user_id: bytes = sm2.DEFAULT_ID       # the ID in Z
-    le: int | None = 256                  # Le of the command (256 = 00); None = no Le
-    signature: sm2.SignatureEncoding = sm2.SignatureEncoding.RAW
-    response_prefix: bytes = b""          # fixed bytes before the signature in the answer
-    name: str = "INTERNAL AUTHENTICATE (SM2)"
-    # The PKI user PIN (national API PKI_SignData(pUserPin, …)): "on-demand" = sign without
-    # it and report 6982 as "PKI PIN needed"; "required" = verify it before signing. The
-    # proof is SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge) in ``00 20 01 81 10`` after a
-    # 16-byte GET CHALLENGE (leithergit/Z390Kylin Evolis_Z390_printer.cpp: 80C4010305C103
-    # <PIN> gives SM3(PIN), 0084000010, 0020018110 <SM4 of the challenge>).
-    user_pin: str = "on-demand"
-    user_pin_verify: bytes = bytes.fromhex("00200181")
-    pin_challenge_length: int = 16
-    #: SELECT of the PKI EFs (0012, 0018, 0019): P1=00 as both public code bases send it
-    #: (``00A40000020018``: leithergit/Z390Kylin Evolis_Z390_printer.cpp, [S12]).
-    select_p1: int = 0x00
-    origin: str = field(default="built-in defaults", compare=False)
-
-    @classmethod
-    def from_profile(cls, profile: CardProfile) -> Sm2AuthConfig:
-        section = profile.extra.get(SECTION)
-        if section is None:
-            raise BadInputError(
-                f"card profile {profile.name} has no [{SECTION}] section: it describes no PKI "
-                "application (SM2 authentication needs a third-generation card profile)"
-            )
-        return cls.from_mapping(section, f"card profile {profile.name}")
-
-    @classmethod
-    def from_mapping(cls, section: dict[str, Any], origin: str = "sm2_auth") -> Sm2AuthConfig:
-        if not isinstance(section, dict):
-            raise BadInputError(f"{origin}: [{SECTION}] must be a table")
-        unknown = set(section) - _KNOWN_KEYS
-        if unknown:
-            raise BadInputError(f"{origin}: [{SECTION}] has unknown key(s) "
-                                f"{', '.join(sorted(unknown))}")
-        d = cls()
-        ddf = _hex_field(section, "ddf_name", to_hex(d.ddf_name), None, origin)
-        adf = _hex_field(section, "adf_name", to_hex(d.adf_name), None, origin)
-        adf_fid = (int.from_bytes(_hex_field(section, "adf_fid", "", 2, origin), "big")
-                   if section.get("adf_fid") else None)
-        if not adf and adf_fid is None:
-            raise BadInputError(f"{origin}: [{SECTION}] needs adf_name or adf_fid")
-        for label, name in (("ddf_name", ddf), ("adf_name", adf)):
-            if len(name) > 16:
-                raise BadInputError(f"{origin}: [{SECTION}] {label} is longer than 16 bytes")
-        send = _choice(section, "send", d.send, _SEND_MODES, origin)
-        hash_mode = _choice(section, "hash", d.hash, _HASH_MODES, origin)
-        if "user_id_hex" in section:
-            uid = _hex_field(section, "user_id_hex", "", None, origin)
-        else:
-            uid_text = section.get("user_id", d.user_id.decode("ascii"))
-            if not isinstance(uid_text, str):
-                raise BadInputError(f"{origin}: [{SECTION}] user_id must be a string")
-            uid = uid_text.encode("utf-8")
-        le_value = section.get("le", "00")
-        if le_value in ("", "none", None):
-            le = None
-        else:
-            le_byte = _byte(section, "le", "00", origin)
-            le = le_byte or 256
-        challenge_length = _int(section, "challenge_length", d.challenge_length, 1, 255, origin)
-        config = cls(
-            ddf_name=ddf,
-            adf_name=adf,
-            adf_fid=adf_fid,
-            cert_fid=int.from_bytes(_hex_field(section, "cert_fid", "0018", 2, origin), "big"),
-            read_chunk=_int(section, "read_chunk", d.read_chunk, 8, 256, origin),
-            cla=_byte(section, "cla", "00", origin),
-            ins=_byte(section, "ins", "88", origin),
-            p1=_byte(section, "p1", "00", origin),
-            p2=_byte(section, "p2", "00", origin),
-            data_prefix=_hex_field(section, "data_prefix", "", None, origin),
-            challenge_length=challenge_length,
-            send=send,
-            hash=hash_mode,
-            user_id=uid,
-            le=le,
-            signature=sm2.SignatureEncoding(_choice(section, "signature", "raw",
-                                                    ("raw", "der"), origin)),
-            response_prefix=_hex_field(section, "response_prefix", "", None, origin),
-            user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
-            user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
-            pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
-            select_p1=_byte(section, "select_p1", "00", origin),
-            name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
-                                  else "SM2 authentication command")),
-            origin=origin,
-        )
-        payload = 32 if send == "digest" else challenge_length
-        if len(config.data_prefix) + payload > 255:
-            raise BadInputError(f"{origin}: [{SECTION}] data_prefix + challenge exceed 255 bytes")
-        if len(uid) > 0x1FFF:
-            raise BadInputError(f"{origin}: [{SECTION}] user_id is too long")
-        return config
-
-    # -- the command and its answer ------------------------------------------------------
-    def digest(self, public_key: sm2.PublicKey, challenge: bytes) -> bytes:
-        """e, the 32 bytes the card's signature is over."""
-        if self.hash == "sm3":
-            return sm3(challenge)
-        return sm2.message_digest(public_key, challenge, self.user_id)
-
-    def payload(self, public_key: sm2.PublicKey, challenge: bytes) -> bytes:
-        """The data field after ``data_prefix``: the challenge, or its digest e."""
-        return self.digest(public_key, challenge) if self.send == "digest" else challenge
-
-    def command(self, public_key: sm2.PublicKey, challenge: bytes) -> CommandApdu:
-        return CommandApdu(self.cla, self.ins, self.p1, self.p2,
-                           self.data_prefix + self.payload(public_key, challenge), self.le,
-                           name=self.name)
-
-    def encode_answer(self, raw_signature: bytes) -> bytes:
-        """What the card returns for a raw r‖s signature (used by the simulator)."""
-        if self.signature is sm2.SignatureEncoding.DER:
-            return self.response_prefix + sm2.signature_to_der(raw_signature)
-        return self.response_prefix + raw_signature
-
-    def decode_answer(self, data: bytes) -> bytes:
-        """The card's answer → raw r‖s; MismatchError when it is not a signature at all."""
-        if not data.startswith(self.response_prefix):
-            raise MismatchError(
-                f"{self.name}: the card's answer does not start with {to_hex(self.response_prefix)}"
-                f" as the profile says (got {to_hex(data[:8])}…)"
-            )
-        body = data[len(self.response_prefix):]
-        try:
-            if self.signature is sm2.SignatureEncoding.DER:
-                return sm2.signature_from_der(body)
-            if len(body) != 64:
-                raise BadInputError(f"{len(body)} bytes, expected 64 (r‖s)")
-            return body
-        except BadInputError as exc:
-            raise MismatchError(
-                f"{self.name}: the card's answer is not a {self.signature.value} SM2 signature "
-                f"({exc})"
-            ) from None
-
-    def describe(self) -> str:
-        """The command as a technician writes it: ``00 88 00 00 Lc prefix‖challenge32 00``."""
-        payload = "e32" if self.send == "digest" else f"challenge{self.challenge_length}"
-        prefix = f"{to_hex(self.data_prefix)}‖" if self.data_prefix else ""
-        le = "" if self.le is None else f" {self.le & 0xFF:02X}"
-        return (f"{self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X} Lc "
-                f"{prefix}{payload}{le}")
-
-
 # --------------------------------------------------------------------------- trust store
-
-
-def sim_test_root_pem() -> str:
-    """The simulator's TEST root certificate (public; only simulated cards chain to it)."""
-    return resources.files("sbcard.sim").joinpath(*TEST_ROOT_RESOURCE).read_text("ascii")
 
 
 def load_trust_roots(spec: str) -> list[x509.Certificate]:
@@ -274,7 +52,7 @@ def load_trust_roots(spec: str) -> list[x509.Certificate]:
     Malformed files raise BadInputError; a file without any SM2 certificate too.
     """
     if spec == TEST_TRUST:
-        certs = x509.load_certificates(sim_test_root_pem(), "built-in TEST root")
+        certs = x509.load_certificates(test_root_pem(), "built-in TEST root")
     else:
         certs = x509.read_certificates_file(spec, "trust store")
     roots = [c for c in certs if c.public_key is not None]
@@ -282,6 +60,41 @@ def load_trust_roots(spec: str) -> list[x509.Certificate]:
         raise BadInputError(f"trust store {spec}: no SM2 certificate among its {len(certs)} "
                             "certificate(s)")
     return roots
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def digest(config: Sm2AuthConfig, public_key: sm2.PublicKey, challenge: bytes) -> bytes:
+    """e, the 32 bytes the card's signature is over."""
+    return sm2_challenge_digest(public_key, challenge, with_z=config.hash == "sm3-z",
+                                user_id=config.user_id)
+
+
+def payload(config: Sm2AuthConfig, public_key: sm2.PublicKey, challenge: bytes) -> bytes:
+    """The data field after ``data_prefix``: the challenge, or its digest e."""
+    return digest(config, public_key, challenge) if config.send == "digest" else challenge
+
+
+def decode_answer(config: Sm2AuthConfig, data: bytes) -> bytes:
+    """The card's answer → raw r‖s; MismatchError when it is not a signature at all."""
+    if not data.startswith(config.response_prefix):
+        raise MismatchError(
+            f"{config.name}: the card's answer does not start with "
+            f"{to_hex(config.response_prefix)} as the profile says (got {to_hex(data[:8])}…)"
+        )
+    body = data[len(config.response_prefix):]
+    try:
+        if config.signature == "der":
+            return sm2.signature_from_der(body)
+        if len(body) != 64:
+            raise BadInputError(f"{len(body)} bytes, expected 64 (r‖s)")
+        return body
+    except BadInputError as exc:
+        raise MismatchError(
+            f"{config.name}: the card's answer is not a {config.signature} SM2 signature "
+            f"({exc})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- the flow
@@ -462,7 +275,7 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
                                 "before signing (user_pin = \"required\"): give it")
         if challenge is None:
             challenge = secrets.token_bytes(config.challenge_length)
-        response = channel.send(config.command(public, challenge))
+        response = channel.send(config.command(payload(config, public, challenge)))
         if response.sw == SW.SECURITY_NOT_SATISFIED and user_pin is None:
             raise PkiPinNeededError(
                 SW.SECURITY_NOT_SATISFIED,
@@ -475,8 +288,8 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
                 "assumption unless your profile names this card's real one]",
                 response.data,
             )
-        signature = config.decode_answer(response.data)
-    e = config.digest(public, challenge)
+        signature = decode_answer(config, response.data)
+    e = digest(config, public, challenge)
     if not sm2.verify_digest(public, e, signature):
         raise MismatchError(
             f"SM2 authentication failed: the card's signature over the challenge does not "
@@ -487,26 +300,6 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
 
 
 # --------------------------------------------------------------------------- signing data
-
-
-def sign_config(profile: CardProfile) -> Sm2AuthConfig:
-    """The profile's data-signing command: ``[pki_sign]`` keys over ``[sm2_auth]``'s.
-
-    The application names and the certificate file are shared; ``[pki_sign]`` names the
-    command. It must send the digest (``send = "digest"``): data of any length is hashed here
-    into e = SM3(Z‖data), and the card signs e.
-    """
-    base = profile.extra.get(SECTION)
-    sign = profile.extra.get(SIGN_SECTION)
-    if not isinstance(base, dict) or not isinstance(sign, dict):
-        raise BadInputError(f"card profile {profile.name} has no [{SECTION}] and [{SIGN_SECTION}]"
-                            " sections: it describes no PKI signing command (a 3.0 profile does)")
-    config = Sm2AuthConfig.from_mapping({**base, **sign},
-                                        f"card profile {profile.name} [{SIGN_SECTION}]")
-    if config.send != "digest":
-        raise BadInputError(f"card profile {profile.name}: [{SIGN_SECTION}] send must be "
-                            "\"digest\" (data of any length is signed through its digest)")
-    return config
 
 
 def card_certificate(channel: ApduChannel,
@@ -546,7 +339,7 @@ def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
         cert, public = card_certificate(channel, config)
         if user_pin:
             verify_pki_user_pin(channel, config, user_pin)
-        response = channel.send(config.command(public, data))
+        response = channel.send(config.command(payload(config, public, data)))
         if response.sw == SW.SECURITY_NOT_SATISFIED and not user_pin:
             raise PkiPinNeededError(
                 SW.SECURITY_NOT_SATISFIED,
@@ -556,8 +349,8 @@ def sign_data(channel: ApduChannel, config: Sm2AuthConfig, data: bytes,
             raise CardError.for_sw(
                 response.sw, f"{config.name} [{config.describe()}, from {config.origin}]",
                 response.data)
-        signature = config.decode_answer(response.data)
-    e = config.digest(public, data)
+        signature = decode_answer(config, response.data)
+    e = digest(config, public, data)
     if not sm2.verify_digest(public, e, signature):
         raise MismatchError(f"{config.name}: the card's signature does not verify with the key "
                             f"of its certificate {cert.describe()}")

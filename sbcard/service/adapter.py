@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sbcard.card.elements import ELEMENTS
+
 
 def labels() -> dict[str, dict[str, str]]:
     """Chinese and English names of the fields, from the one element table."""
-    from sbcard.card.elements import ELEMENTS
-
     table = {e.key: {"zh": e.zh, "en": e.en} for e in ELEMENTS}
     table["region_code"] = {"zh": "发卡地区行政区划代码", "en": "Issuing region code"}
     return table

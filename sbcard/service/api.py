@@ -19,6 +19,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sbcard.service.core import BUSY, CardService, Outcome
 from sbcard.service.dialects import parse_json
 from sbcard.service.functions import BAD_PARAMETER, UNSUPPORTED, BadRequest, call_by_name
+from sbcard.service.openapi import document
+from sbcard.service.security import refusal
 
 PIN_FIELDS = ("pin", "oldPin", "newPin")
 
@@ -51,10 +53,24 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return obj
 
 
-def service_of(request: web.Request) -> CardService:
-    from sbcard.service.app import SERVICE_KEY
+SERVICE_KEY = web.AppKey("card_service", CardService)
 
+
+def service_of(request: web.Request) -> CardService:
     return request.app[SERVICE_KEY]
+
+
+async def open_websocket(request: web.Request) -> web.WebSocketResponse | web.Response:
+    service = service_of(request)
+    config = service.config
+    if service.limits.open_websockets >= config.max_connections:
+        service.limits.count_refusal("connections")
+        return refusal(503, "too_many_connections",
+                       f"more than {config.max_connections} open connections; close some")
+    ws = web.WebSocketResponse(max_msg_size=config.max_message_bytes,
+                               receive_timeout=config.idle_timeout_s, heartbeat=None)
+    await ws.prepare(request)
+    return ws
 
 
 def i_type(values: dict[str, Any]) -> int:
@@ -176,8 +192,6 @@ async def health(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Card inserted/removed as JSON messages; the first message is the current state."""
-    from sbcard.service.app import open_websocket
-
     ws = await open_websocket(request)
     if not isinstance(ws, web.WebSocketResponse):
         return ws
@@ -218,8 +232,6 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from sbcard.service.openapi import document
-
     return web.json_response(document(service_of(request)), dumps=dumps)
 
 

@@ -20,19 +20,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from sbcard.errors import SbcardError
 from sbcard.service import api
+from sbcard.service.api import SERVICE_KEY, open_websocket, service_of
 from sbcard.service.core import CardService
 from sbcard.service.dialects import DecardStyle, FunctionStyle, rest_answer
 from sbcard.service.functions import BadRequest, Call
-from sbcard.service.security import refusal, security_middleware
+from sbcard.service.security import security_middleware
 
 log = logging.getLogger("sbcard.service")
-
-SERVICE_KEY = web.AppKey("card_service", CardService)
-
-
-def service_of(request: web.Request) -> CardService:
-    return request.app[SERVICE_KEY]
-
 
 def new_app(service: CardService) -> web.Application:
     app = web.Application(client_max_size=service.config.max_message_bytes,
@@ -44,19 +38,6 @@ def new_app(service: CardService) -> web.Application:
 # -- WebSocket dialects ------------------------------------------------------------------
 
 Dialect = FunctionStyle | DecardStyle
-
-
-async def open_websocket(request: web.Request) -> web.WebSocketResponse | web.Response:
-    service = service_of(request)
-    config = service.config
-    if service.limits.open_websockets >= config.max_connections:
-        service.limits.count_refusal("connections")
-        return refusal(503, "too_many_connections",
-                       f"more than {config.max_connections} open connections; close some")
-    ws = web.WebSocketResponse(max_msg_size=config.max_message_bytes,
-                               receive_timeout=config.idle_timeout_s, heartbeat=None)
-    await ws.prepare(request)
-    return ws
 
 
 def dialect_handler(dialect: Dialect) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

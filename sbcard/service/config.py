@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.errors import BadInputError
+from sbcard.national.config import config_path
 
 #: The only addresses the service binds to (a local service must never face the network).
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
@@ -81,8 +82,6 @@ def config_from_mapping(table: Mapping[str, Any],
 def load_service_config(path: str | Path | None = None,
                         environ: Mapping[str, str] = os.environ) -> ServiceConfig:
     """The ``[service]`` table of the driver configuration file (defaults without one)."""
-    from sbcard.national.config import config_path
-
     chosen = Path(path) if path is not None else config_path(environ)
     if chosen is None:
         return ServiceConfig()

@@ -9,8 +9,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from sbcard.national.config import DriverConfig
+from sbcard.national.driver import SSCardDriver
+from sbcard.service.app import start_service
 from sbcard.service.config import ServiceConfig
 from sbcard.service.core import CardService
+from sbcard.service.kiosk import PagePins
 
 log = logging.getLogger("sbcard.service")
 
@@ -18,8 +22,6 @@ log = logging.getLogger("sbcard.service")
 def sim_driver_config(persona: str, base: Any = None) -> Any:
     """The driver on the in-process simulated card and the simulated PSAM (test engineers'
     ``sbcard serve --sim PERSONA``)."""
-    from sbcard.national.config import DriverConfig
-
     return replace(base or DriverConfig(), sim=persona, key_source="psam", psam="sim",
                    contact_reader=None, contactless_reader=None)
 
@@ -27,12 +29,8 @@ def sim_driver_config(persona: str, base: Any = None) -> Any:
 def build_service(config: ServiceConfig, driver_config: Any, *,
                   keep_timings: bool = False) -> CardService:
     """``SSCardDriver`` from the driver configuration (kiosk mode: PINs from the page)."""
-    from sbcard.national.driver import SSCardDriver
-
     page_pins = None
     if config.kiosk_pin_from_page:
-        from sbcard.service.kiosk import PagePins
-
         page_pins = PagePins()
     driver = SSCardDriver(driver_config, pin_source=page_pins)
     reader = (f"sim:{driver_config.sim}" if driver_config.sim
@@ -54,8 +52,6 @@ def watched_readers(driver_config: Any) -> dict[str, Any]:
 
 async def serve_forever(service: CardService,
                         on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> None:
-    from sbcard.service.app import start_service
-
     running = await start_service(service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,7 +14,6 @@ ASSUMPTION (spec §5.7 leaves it open): the block commands are MACed with STK (c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
@@ -31,6 +30,7 @@ from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
 from sbcard.keys.base import CardContext
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.keyfile import KeyFile
 from sbcard.sim.card_os import Handler, Reply, SimCard, decode_pin
 
@@ -45,13 +45,6 @@ def _fits(algorithm, challenge: bytes) -> bool:
     """spec §5.5: a session key or cryptogram is made from R4/R8 in an 8-byte-block (DES)
     environment; a 16-byte challenge there is unusable (6985), never a crash (it was)."""
     return len(challenge) in ((4, 8) if algorithm.block_size == 8 else (4, 8, 16))
-
-
-def builtin_key_file(name: str = "test") -> KeyFile:
-    text = resources.files("sbcard.sim").joinpath("keys", f"{name}-keys.toml").read_text("utf-8")
-    import tomllib
-
-    return KeyFile.from_mapping(tomllib.loads(text), f"built-in {name} keys")
 
 
 @dataclass

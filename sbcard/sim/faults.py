@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sbcard.errors import BadInputError
 from sbcard.hexutil import hex_mask_matches, parse_hex
 from sbcard.transport.base import CardTornError
 
@@ -178,8 +179,6 @@ def install_from_persona(card: Any, persona: Any) -> None:
     known = {"tear_at", "tear_on", "delay_ms", "answer"}
     unknown = set(spec) - known
     if unknown:
-        from sbcard.errors import BadInputError
-
         raise BadInputError(f"persona {persona.name}: [faults] has unknown key(s) "
                             f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     injector = FaultInjector(card)

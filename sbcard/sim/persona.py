@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.apdu.atr import Atr
+from sbcard.card.codecs import split_name
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
     MF_FID,
@@ -141,8 +142,6 @@ def _install_extensions(card: SimCard, persona: Persona) -> None:
 def _name_values(name: str | None) -> dict[str, str]:
     if not name:
         return {}
-    from sbcard.card.codecs import split_name
-
     head, tail = split_name(name)
     return {"name": head, "name_ext": tail}
 

@@ -9,7 +9,7 @@ Installed on personas whose card profile has an ``[sm2_auth]`` section (``mohrss
   region, holder ID) so every build of a persona is the same card; ``[extra.pki] key`` may
   give the private key in hex instead;
 * EF 0018, the signature certificate (DER, zero-padded to 2 KB, free READ BINARY), issued by
-  the public **TEST** root CA shipped in ``sbcard/sim/pki/``; validity from the persona's
+  the public **TEST** root CA shipped in ``sbcard/keys/material/``; validity from the persona's
   issue and expiry dates (``[extra.pki] not_before`` / ``not_after`` override them);
 * the authentication command exactly as the profile describes it (:class:`Sm2AuthConfig`),
   answered with an SM2 signature under the card key. The command is registered for the
@@ -25,25 +25,25 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
+from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
 from sbcard.crypto import sm2, x509
+from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
-from sbcard.ops.sm2auth import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
+from sbcard.keys.builtin import make_test_root, test_root, write_test_root
 from sbcard.sim.card_os import Reply, SimCard, SimDF, le_reply
 
 if TYPE_CHECKING:
     from sbcard.sim.persona import Persona
 
-MATERIAL_DIR = "pki"
-ROOT_CERT_FILE = "test-root-ca.pem"
-ROOT_KEY_FILE = "test-root-ca-key.pem"
+__all__ = ["install", "issue_card_certificate", "make_test_root", "test_root",
+           "write_test_root"]
+
 CERT_FILE_SIZE = 0x800
 #: Security-status marker for "admin PIN verified in the PKI application" (not a card key
 #: ID; cleared like every security state when another application is selected).
@@ -52,54 +52,7 @@ ADMIN_MARK = 0x1AD
 USER_MARK = 0x1A1
 DEFAULT_ADF_FID = 0xDF01
 
-ROOT_SUBJECT = x509.Name.build(c="CN", o="sbcard TEST (public test material)",
-                               cn="sbcard TEST SM2 Root CA - NOT FOR PRODUCTION")
 CARD_ORG = "sbcard TEST card issuer (simulated)"
-
-_TEST_BANNER = (
-    "# sbcard PUBLIC TEST MATERIAL - NOT SECRET, NOT FOR PRODUCTION.\n"
-    "# Only simulated cards (sbcard --sim, sbcard sim serve) chain to this root.\n"
-)
-
-
-# --------------------------------------------------------------------------- TEST root
-
-
-@functools.cache
-def test_root() -> tuple[sm2.PrivateKey, x509.Certificate]:
-    """The shipped TEST root CA: (private key, certificate)."""
-    folder = resources.files("sbcard.sim").joinpath(MATERIAL_DIR)
-    key = sm2.PrivateKey.from_pem(folder.joinpath(ROOT_KEY_FILE).read_text("ascii"))
-    cert = x509.Certificate.from_pem(folder.joinpath(ROOT_CERT_FILE).read_text("ascii"),
-                                     "TEST root certificate")
-    if cert.public_key != key.public_key:
-        raise BadInputError("sbcard/sim/pki: the TEST root key does not match its certificate")
-    return key, cert
-
-
-def make_test_root(key: sm2.PrivateKey | None = None) -> tuple[sm2.PrivateKey, x509.Certificate]:
-    """A TEST root like the shipped one (new key unless given), valid 2020–2049."""
-    key = key or sm2.PrivateKey.generate()
-    cert = x509.build_certificate(
-        subject=ROOT_SUBJECT, public_key=key.public_key, issuer=ROOT_SUBJECT, issuer_key=key,
-        serial=int.from_bytes(sm3(b"sbcard TEST root" + key.public_key.to_bytes())[:8], "big")
-        >> 1 | 1,
-        not_before=datetime(2020, 1, 1, tzinfo=UTC),
-        not_after=datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),
-        ca=True, path_length=1, deterministic=True,
-    )
-    return key, cert
-
-
-def write_test_root(folder: str | Path, key: sm2.PrivateKey | None = None) -> None:
-    """(Re)write the TEST root files; how ``sbcard/sim/pki/`` was made. Changing the key
-    invalidates every simulated card certificate's chain until the personas are rebuilt."""
-    key, cert = make_test_root(key)
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ROOT_KEY_FILE).write_text(_TEST_BANNER + key.to_pem(), "ascii")
-    (out / ROOT_CERT_FILE).write_text(_TEST_BANNER + cert.to_pem(), "ascii")
-
 
 # --------------------------------------------------------------------------- card material
 
@@ -228,8 +181,6 @@ class PkiState:
         """00 20 01 00 10 E (admin) / 00 20 01 81 10 E (user, public issuance code
         leithergit/Z390Kylin Evolis_Z390_printer.cpp): E = SM4_{SM3(PIN)[:16]}(challenge,
         00-padded to 16) proves the PIN; the PIN itself never travels."""
-        from sbcard.crypto.card_algos import pki_pin_proof
-
         if cmd.p1 != 0x01 or cmd.p2 not in (0x00, 0x81):
             return b"", SW.WRONG_P1P2
         user = cmd.p2 == 0x81
@@ -273,9 +224,15 @@ class PkiState:
         return b"", SW.OK
 
     def export_public_key(self, card: SimCard, cmd: CommandApdu) -> Reply:
-        """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key."""
+        """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key. Sent
+        without Le it only prepares the answer, which ``80 C9 82 80 00`` then fetches — the
+        two-APDU form of public issuance code (leithergit/Z390Kylin)."""
+        if cmd.cla == 0x80 and (cmd.p1, cmd.p2) == (0x82, 0x80) and not cmd.data:
+            return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
         if cmd.cla != 0x80 or (cmd.p1, cmd.p2) != (0x82, 0x00):
             return b"", SW.WRONG_P1P2
+        if cmd.le is None and cmd.data == bytes.fromhex("C0020012C2020013"):
+            return b"", SW.OK
         if cmd.data != bytes.fromhex("C0020012C2020013"):
             return b"", SW.WRONG_DATA
         return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
@@ -309,10 +266,13 @@ class PkiState:
         else:
             if len(payload) != conf.challenge_length:
                 return b"", SW.WRONG_LENGTH
-            e = conf.digest(self.key.public_key, payload)
+            e = sm2_challenge_digest(self.key.public_key, payload, with_z=conf.hash == "sm3-z",
+                                     user_id=conf.user_id)
         signature = sm2.sign_digest(self.key, e)
         self.signatures += 1
-        return le_reply(card, cmd, conf.encode_answer(signature))
+        if conf.signature == "der":
+            signature = sm2.signature_to_der(signature)
+        return le_reply(card, cmd, conf.response_prefix + signature)
 
 
 def install(card: SimCard, persona: Persona) -> None:

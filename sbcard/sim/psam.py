@@ -1,7 +1,7 @@
 """A simulated 社会保障PSAM卡 (spec §5.3): the terminal-side security module, for tests and demos.
 
 It is a card of its own (own ATR, own file system), served the same ways as the user card:
-in-process (``sbcard.ops.keysource.open_psam(SessionOptions(sim="default"))``) or into
+in-process (``sbcard.compose.open_psam(SessionOptions(sim="default"))``) or into
 pcscd through vpcd (``sbcard sim serve --psam``). Its roots come from a key file (by default
 the public TEST keys the simulated user cards are keyed from), so a PSAM-derived cryptogram
 opens a simulated card exactly when a key-file-derived one does.
@@ -40,6 +40,7 @@ from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_cbc, encrypt_ecb, xor_bytes
 from sbcard.errors import BadInputError
 from sbcard.hexutil import parse_hex
+from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import (
     CIPHER_IV,
@@ -372,8 +373,6 @@ def _digits(value: object, max_len: int, what: str, origin: str) -> str:
 
 
 def _key_file(source: str, origin: str) -> KeyFile:
-    from sbcard.sim.auth import builtin_key_file
-
     try:
         if "/" not in source and not source.endswith(".toml"):
             return builtin_key_file(source)

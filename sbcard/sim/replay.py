@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sbcard.apdu.dump import Dump, DumpExchange, load_dump, parse_dump
-from sbcard.apdu.redact import mask_command
+from sbcard.apdu.redact import ASCII_TRACK_TAGS, _pan_spans, mask_command
 from sbcard.apdu.sw import SW
 from sbcard.errors import MismatchError
 from sbcard.transport.base import CardTornError
@@ -214,8 +214,6 @@ def unmask_response(text: str) -> bytes:
     """Recorded response hex → bytes; masked PAN digits become zeros, Luhn kept valid."""
     if "*" not in text:
         return bytes.fromhex(text)
-    from sbcard.apdu.redact import ASCII_TRACK_TAGS, _pan_spans
-
     nibbles = list(text.replace("*", "0"))
     hidden = [i for i, ch in enumerate(text) if ch == "*"]
     raw = bytes.fromhex("".join(nibbles))

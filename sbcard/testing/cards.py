@@ -14,12 +14,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.dump import DumpLayer, DumpWriter
 from sbcard.apdu.t0 import T0Layer
+from sbcard.compose import SessionOptions, open_session
 from sbcard.hexutil import parse_hex
 from sbcard.sim.faults import FaultInjector
 from sbcard.sim.persona import Persona
+from sbcard.sim.replay import ReplayCard
+from sbcard.sim.vpcd import VpcdServer
 from sbcard.testing.apdu_log import ApduLog, RecordingCard
 from sbcard.testing.pcscd import CARD_SLOT, PcscdService, serve_quietly, slot_lock
+from sbcard.transport.pcsc import PcscTransport
 from sbcard.transport.simulated import SimulatedTransport
 
 
@@ -45,8 +50,6 @@ class SimulatedCard:
         ``persona`` and ``faults`` are None (a replay answers what was recorded);
         ``card.misses`` lists commands the dump did not hold.
         """
-        from sbcard.sim.replay import ReplayCard
-
         self = cls.__new__(cls)
         self.persona = None
         self.card = ReplayCard.load(path, **replay_options)
@@ -73,8 +76,6 @@ class SimulatedCard:
         synthetic, so EF06 is kept (the replay reads it back); ``redact_holder=True`` masks
         it as ``sbcard --dump`` does by default.
         """
-        from sbcard.apdu.dump import DumpLayer, DumpWriter
-
         writer = DumpWriter(path)
         layer = DumpLayer(self.transport, writer, redact_holder=redact_holder)
         writer.header(reader=self.transport.description, atr=self.transport.atr,
@@ -120,8 +121,6 @@ class PcscdCard:
             self.card = persona.build_card()
             self.faults: FaultInjector | None = FaultInjector(self.card)
         else:                                    # a session dump (sbcard --dump): replay it
-            from sbcard.sim.replay import ReplayCard
-
             self.persona, self.faults = None, None
             self.card = ReplayCard.load(persona)
         self.log = log if log is not None else ApduLog()
@@ -146,8 +145,6 @@ class PcscdCard:
         """Serve the card into the reader and wait until pcscd lists it."""
         if self.server is not None:
             return
-        from sbcard.sim.vpcd import VpcdServer
-
         slot = contextlib.ExitStack()
         slot.enter_context(slot_lock(self.port, on_wait=lambda m: print(m, file=sys.stderr)))
         try:
@@ -233,8 +230,6 @@ class PcscdCard:
     def transport(self, *, exclusive: bool = False) -> Any:
         """A connected ``PcscTransport`` to this reader (disconnect it when done)."""
         self._need_in_process()
-        from sbcard.transport.pcsc import PcscTransport
-
         t = PcscTransport(self.reader, exclusive=exclusive)
         t.connect()
         return t
@@ -243,7 +238,5 @@ class PcscdCard:
     def session(self, *, raw: bool = False) -> Iterator[ApduChannel]:
         """An sbcard session (T=0 help unless ``raw``) on this reader, as the CLI opens it."""
         self._need_in_process()
-        from sbcard.ops.session import SessionOptions, open_session
-
         with open_session(SessionOptions(reader=self.reader, raw=raw)) as channel:
             yield channel

@@ -49,7 +49,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbcard.sim.vpcd import DEFAULT_PORT
+from sbcard.errors import TransportError
+from sbcard.sim.vpcd import DEFAULT_PORT, VpcdServer
+from sbcard.transport.pcsc import list_readers
 
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 VPCD_PORT = DEFAULT_PORT
@@ -198,8 +200,6 @@ class PcscdService:
     def readers(self) -> list[tuple[str, bool, bytes]]:
         """(name, card present, ATR) of every reader, asked in-process when possible."""
         if self.in_process:
-            from sbcard.transport.pcsc import list_readers
-
             return [(r.name, r.card_present, r.atr) for r in list_readers()]
         return probe_readers(self.env())
 
@@ -278,8 +278,6 @@ def system_service(*, in_process_probe: bool) -> PcscdService:
     socket_name = os.environ.get(SOCKET_ENV)
     if in_process_probe:
         try:
-            from sbcard.transport.pcsc import list_readers
-
             names = [r.name for r in list_readers()]
         except Exception as exc:
             raise PcscdUnavailable(f"pcscd not usable: {exc}") from None
@@ -513,8 +511,6 @@ def isolated_service(*, set_env: bool, verify_in_process: bool = True,
 
 def serve_quietly(server, max_wait: float | None = 10.0) -> None:
     """``server.serve_forever`` for a thread: a vpcd that never listens ends it quietly."""
-    from sbcard.errors import TransportError
-
     with contextlib.suppress(TransportError):
         server.serve_forever(max_wait=max_wait)
 
@@ -537,9 +533,6 @@ class _ProbeCard:
 
 def reaches_in_process(service: PcscdService, timeout: float = 5.0) -> bool:
     """Does this process's PC/SC client see ``service``? (serves a probe card to find out)."""
-    from sbcard.sim.vpcd import VpcdServer
-    from sbcard.transport.pcsc import list_readers
-
     try:
         if service.reader(CARD_SLOT) not in {r.name for r in list_readers()}:
             return False

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sbcard.sim.persona import Persona, persona_from_mapping
+from sbcard.card.elements import BY_KEY
+from sbcard.sim.persona import Persona, _load_mapping, persona_from_mapping
 
 #: generation → card profile
 GENERATIONS = {"1": "mohrss-1.0", "2": "mohrss-2.0", "3": "mohrss-3.0"}
@@ -57,9 +58,6 @@ def persona_mapping(base: str = "demo", *, persona_name: str | None = None,
     behaviour flags (``t0``, ``le_zero_6c``, ``multi_record``, ``fci_algorithm``).
     ``pin=None`` means a card with no PIN set; ``bank=None`` removes the debit application.
     """
-    from sbcard.card.elements import BY_KEY
-    from sbcard.sim.persona import _load_mapping
-
     data, _origin = _load_mapping(base)
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     card_s: dict[str, Any] = data.setdefault("card", {})

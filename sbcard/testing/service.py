@@ -13,7 +13,9 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from sbcard.service.app import start_service
 from sbcard.service.config import ServiceConfig
+from sbcard.service.core import CardService
 
 
 def free_port() -> int:
@@ -33,8 +35,6 @@ class ServiceThread:
     def __init__(self, driver: Any, config: ServiceConfig | None = None, *,
                  page_pins: Any = None, keep_timings: bool = False,
                  watch_card: bool = True) -> None:
-        from sbcard.service.core import CardService
-
         self.config = config or service_config()
         self.service = CardService(driver, self.config, page_pins=page_pins,
                                    keep_timings=keep_timings, watch_card=watch_card)
@@ -70,8 +70,6 @@ class ServiceThread:
         return self
 
     def _main(self) -> None:
-        from sbcard.service.app import start_service
-
         loop = self._loop = asyncio.new_event_loop()
         try:
             self._running = loop.run_until_complete(start_service(self.service))

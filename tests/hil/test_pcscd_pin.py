@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from sbcard.sim.auth import builtin_key_file
+from sbcard.keys.builtin import builtin_key_file
 from tests.hil.conftest import READER
 
 pytestmark = pytest.mark.pcscd

@@ -16,11 +16,10 @@ import pytest
 
 from sbcard.apdu import commands as cmds
 from sbcard.card.filesystem import SSSE_NAME
+from sbcard.compose import SessionOptions, open_psam, open_session
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
 from sbcard.keys.psam import PSAM_DDF_NAMES
-from sbcard.ops.keysource import open_psam
-from sbcard.ops.session import SessionOptions, open_session
 from sbcard.sim.psam import SimPsam, load_psam_persona
 from sbcard.sim.vpcd import VpcdServer
 from tests.hil.conftest import READER, wait_card
