@@ -90,6 +90,13 @@ class EfSpec:
     size: int = 0             # transparent files: size in bytes
     tags: tuple[int, ...] = ()  # record files: data element tags in creation order (2.0/3.0)
 
+    @property
+    def record_sfi(self) -> int:
+        """The SFI that READ/UPDATE RECORD address this file by (a model error if none)."""
+        if self.sfi is None:
+            raise ValueError(f"{self.name} has no short file identifier")
+        return self.sfi
+
 
 @dataclass(frozen=True)
 class DfSpec:

@@ -94,7 +94,7 @@ def recipe_key(algorithm_id: int | None) -> str:
 def card_id_of(channel: ApduChannel) -> tuple[str, int | None]:
     """卡的识别码 (EF05 record 01) as 32 hex digits, and the FCI's algorithm id."""
     info = select_ssse(channel)
-    r = channel.check(cmds.read_record(0x01, sfi=EF05.sfi, mode=RecordMode.FIRST_ID,
+    r = channel.check(cmds.read_record(0x01, sfi=EF05.record_sfi, mode=RecordMode.FIRST_ID,
                                        le=element("EF05", 0x01).record_len))
     records = split_records(r.data)
     if not records or len(records[0].value) != 16:

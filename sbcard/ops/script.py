@@ -261,7 +261,7 @@ class ScriptRunner:
         self.secret_names: set[str] = {n for n in self.vars if is_secret(n)}
         self.echo = echo or (lambda _line: None)
         self.results: list[StepResult] = []
-        self._card_ctx = None
+        self._card_ctx: CardContext | None = None
         if channel is not None:
             self._t0(False)   # scriptor semantics until the script says `option t0 on`
 

@@ -56,7 +56,7 @@ def _element(st: Statement, key: str):
 
 def _write(runner: ScriptRunner, el, value, st: Statement | None = None,
            mac: bool = False) -> None:
-    sfi = SSSE.child(el.ef).sfi  # type: ignore[union-attr]
+    sfi = SSSE.child(el.ef).record_sfi  # type: ignore[union-attr]
     record = el.encode_record(value)
     cmd = cmds.update_record(el.tag, record, sfi=sfi, mode=RecordMode.FIRST_ID)
     if not mac:
