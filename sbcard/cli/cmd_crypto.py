@@ -10,21 +10,17 @@ These commands print keys the engineer typed and keys derived from them: that is
 from __future__ import annotations
 
 import os
-import string
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label
-from sbcard.errors import BadInputError, MismatchError, RefusedError, SbcardError
+from sbcard.errors import BadInputError, MismatchError, RefusedError
 
 if TYPE_CHECKING:
     from sbcard.crypto.sm2 import PrivateKey, PublicKey
     from sbcard.crypto.symmetric import Algorithm
 
-_HEX_TEXT = set(string.hexdigits + " \t\r\n:-_")
 
 
 # --------------------------------------------------------------------------- input / output
@@ -37,25 +33,9 @@ def _hex(text: str, what: str) -> bytes:
 
 
 def _secret_hex(value: str, what: str) -> bytes:
-    """A key as hex, from where argv does not show it: ``-`` (a line on stdin),
-    ``@FILE`` (hex text in a file) or ``env:NAME`` (an environment variable); plain hex on
-    the command line still works but is visible to other users (ps)."""
-    if value == "-":
-        text = sys.stdin.readline().strip()
-        where = "stdin"
-    elif value.startswith("@"):
-        text = _read_file(value[1:], what).decode("ascii", "replace").strip()
-        where = value[1:]
-    elif value.startswith("env:"):
-        name = value[4:]
-        if name not in os.environ:
-            raise BadInputError(f"{what}: environment variable {name} is not set")
-        text, where = os.environ[name].strip(), f"${name}"
-    else:
-        return _hex(value, what)
-    if not text:
-        raise BadInputError(f"{what}: nothing in {where}")
-    return _hex(text, f"{what} ({where})")
+    from sbcard.ops.inputs import secret_hex
+
+    return secret_hex(value, what)
 
 
 def _out_hex(data: bytes) -> str:
@@ -65,33 +45,15 @@ def _out_hex(data: bytes) -> str:
 
 
 def _read_file(path: str, what: str) -> bytes:
-    """Bytes of ``path`` (``-`` is stdin); every failure is a one-line BadInputError."""
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BadInputError(f"{what}: no such file {path!r}") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{what}: {path!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise BadInputError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
+    from sbcard.ops.inputs import read_file
+
+    return read_file(path, what)
 
 
 def _write_file(path: str, data: bytes, *, private: bool = False) -> None:
-    """Write ``data``; ``private`` files are created (or reset) with mode 0600."""
-    try:
-        if private:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        else:
-            Path(path).write_bytes(data)
-    except OSError as exc:
-        raise SbcardError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    from sbcard.ops.inputs import write_file
+
+    write_file(path, data, private=private)
 
 
 def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
@@ -115,24 +77,10 @@ def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
     return _hex(" ".join(parts), what)
 
 
-def _looks_like_hex_text(data: bytes) -> bool:
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        return False
-    return bool(text.strip()) and set(text) <= _HEX_TEXT
-
-
 def _bytes_or_file(value: str, what: str) -> bytes:
-    """A value that is either an existing file (PEM, DER, raw or hex text) or hex."""
-    if os.path.exists(value):
-        data = _read_file(value, what)
-        if _looks_like_hex_text(data):
-            return _hex("".join(data.decode("ascii").split()), f"{what} ({value})")
-        return data
-    if set(value) <= _HEX_TEXT:
-        return _hex(value, what)
-    raise BadInputError(f"{what}: no such file {value!r} (and it is not hex either)")
+    from sbcard.ops.inputs import bytes_or_file
+
+    return bytes_or_file(value, what)
 
 
 def _emit(data: bytes, out: str | None) -> None:
@@ -423,66 +371,42 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
     """
     from click.core import ParameterSource
 
-    from sbcard.card import factors as card_factors
-    from sbcard.crypto import card_algos
+    from sbcard.keys.diversify import FactorChoiceError, diversify_root
 
     algorithm = _algorithm(alg)
-    root_key = algorithm.check_key(_hex(root, "--root"), "root key")
-    steps: list[tuple[str, bytes]] = []  # (level name, factor), in the order applied
-    if factors:
-        ctx = click.get_current_context()
-        levels_given = ctx.get_parameter_source("levels") is not ParameterSource.DEFAULT
-        if region is not None or atr is not None or levels_given:
-            raise click.UsageError("--factor replaces --region, --atr and --levels")
-        parsed = [_hex(f, f"--factor {i}") for i, f in enumerate(factors, start=1)]
-        steps = [(f"factor {i}", parsed[i - 1]) for i in range(len(parsed), 0, -1)]
-        complete, levels = True, len(parsed)
-    else:
-        chain = ["province", "city", "card"][3 - levels:]
-        if chain != ["card"] and region is None:
-            raise click.UsageError(f"--levels {levels} needs --region (or give --factor)")
-        complete = atr is not None
-        if atr is None:
-            chain = chain[:-1]
-            if not chain:
-                raise click.UsageError("--levels 1 uses the card factor only: give --atr")
-        card = card_factors.card_factor(_hex(atr, "--atr")) if atr is not None else None
-        by_level = dict(zip(card_factors.LEVELS,
-                            card_factors.chain(card, region, 3 if region else 1), strict=False))
-        steps = [(level, by_level[level]) for level in chain]
-
-    key = root_key
-    rows: list[dict[str, Any]] = []
-    for level, factor in steps:
-        key = card_algos.diversify(algorithm, key, factor)
-        rows.append({"level": level, "factor": _out_hex(factor),
-                     "factor_ascii": _printable(factor), "key": _out_hex(key)})
-    note = None if complete else (
-        "no --atr: stopped above the card level, so the last key is not the card key")
+    levels_given = (click.get_current_context().get_parameter_source("levels")
+                    is not ParameterSource.DEFAULT)
+    try:
+        result = diversify_root(
+            algorithm, _hex(root, "--root"), region=region,
+            atr=_hex(atr, "--atr") if atr is not None else None,
+            levels=levels if levels_given else None,
+            factors=[_hex(f, f"--factor {i}") for i, f in enumerate(factors, start=1)])
+    except FactorChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
     if as_json:
-        echo_json({"algorithm": algorithm.name, "root": _out_hex(root_key), "levels": levels,
-                   "steps": rows, "key": _out_hex(key), "complete": complete, "note": note})
+        echo_json({"algorithm": algorithm.name, "root": _out_hex(result.root),
+                   "levels": result.levels,
+                   "steps": [{"level": step.level, "factor": _out_hex(step.factor),
+                              "factor_ascii": step.factor_ascii, "key": _out_hex(step.key)}
+                             for step in result.steps],
+                   "key": _out_hex(result.key), "complete": result.complete,
+                   "note": result.note})
         return
     table = [(label("算法", "Algorithm"), algorithm.name),
-             (label("根密钥", "Root key"), _out_hex(root_key))]
-    for row in rows:
-        shown = row["factor"] + (f'  "{row["factor_ascii"]}"' if row["factor_ascii"] else "")
-        if row["level"] in _LEVEL_NAMES:
-            zh, en = _LEVEL_NAMES[row["level"]]
+             (label("根密钥", "Root key"), _out_hex(result.root))]
+    for step in result.steps:
+        shown = _out_hex(step.factor) + (f'  "{step.factor_ascii}"' if step.factor_ascii else "")
+        if step.level in _LEVEL_NAMES:
+            zh, en = _LEVEL_NAMES[step.level]
             names = (label(f"{zh}分散因子", f"{en} factor"), label(f"{zh}密钥", f"{en} key"))
         else:  # explicit --factor N
-            names = (label("分散因子", row["level"]),
-                     label("分散结果", f"key after {row['level']}"))
-        table += [(names[0], shown), (names[1], row["key"])]
-    if note:
-        table.append((label("注意", "Note"), note))
+            names = (label("分散因子", step.level),
+                     label("分散结果", f"key after {step.level}"))
+        table += [(names[0], shown), (names[1], _out_hex(step.key))]
+    if result.note:
+        table.append((label("注意", "Note"), result.note))
     echo_table(table)
-
-
-def _printable(data: bytes) -> str | None:
-    """``"650100sx"`` for the region factors; None for binary ones."""
-    text = data.decode("latin-1")
-    return text if data.isascii() and text.isprintable() else None
 
 
 @crypto.command()
@@ -543,10 +467,9 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
 
 
 def _one_byte(text: str, what: str) -> int:
-    value = _hex(text, what)
-    if len(value) != 1:
-        raise BadInputError(f"{what} must be one byte (2 hex digits), got {len(value)} bytes")
-    return value[0]
+    from sbcard.ops.inputs import one_byte
+
+    return one_byte(text, what)
 
 
 # --------------------------------------------------------------------------- SM2
