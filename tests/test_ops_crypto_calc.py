@@ -11,12 +11,14 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sbcard.cli import cmd_crypto
+from sbcard.crypto import sm2
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
 from sbcard.ops.crypto_calc import (
     CIPHERS,
     block_cipher,
     card_mac,
+    encode_keypair,
     external_auth,
     signature_format,
 )
@@ -26,7 +28,7 @@ SM4_KEY = h("0123456789ABCDEFFEDCBA9876543210")     # GB/T 32907 example: key = 
 SM4_CT = h("681EDF34D206965E86B3E94F536E4246")
 
 
-def _sm4(key: bytes, data: bytes, mode: modes.Mode) -> bytes:
+def _sm4(key: bytes, data: bytes, mode: modes.ECB | modes.CBC) -> bytes:
     enc = Cipher(algorithms.SM4(key), mode).encryptor()
     return enc.update(data) + enc.finalize()
 
@@ -119,3 +121,19 @@ def test_cli_help_table_matches_the_library() -> None:
     """The CLI keeps block sizes for --help (no crypto import at startup); one truth."""
     for name, spec in CIPHERS.items():
         assert cmd_crypto._CIPHER_KEY_SIZES[name] == (spec.block, spec.title, spec.key_sizes)
+
+
+@pytest.mark.parametrize("fmt", ["pem", "DER", "hex"])
+def test_encode_keypair_reloads(fmt: str) -> None:
+    key = sm2.PrivateKey.generate()
+    private, public = encode_keypair(key, fmt)
+    if fmt == "hex":   # hex text, as the CLI reads it back (sbcard.ops.inputs.bytes_or_file)
+        assert private == (key.to_hex() + "\n").encode() and public.startswith(b"04")
+        private, public = bytes.fromhex(private.decode()), bytes.fromhex(public.decode())
+    assert sm2.load_private_key(private).to_hex() == key.to_hex()
+    assert sm2.load_public_key(public).to_hex() == key.public_key.to_hex()
+
+
+def test_encode_keypair_refuses_unknown_format() -> None:
+    with pytest.raises(BadInputError, match="pem, der or hex"):
+        encode_keypair(sm2.PrivateKey.generate(), "jwk")

@@ -62,22 +62,14 @@ def _write_file(path: str, data: bytes, *, private: bool = False) -> None:
 def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
           what: str = "data") -> bytes:
     """The one input among HEX arguments, ``--in FILE`` and (where offered) ``--text``."""
-    given = [name for name, value in (("HEX", parts or None), ("--in", in_file),
-                                      ("--text", text)) if value is not None]
-    if len(given) != 1:
-        ctx = click.get_current_context(silent=True)
-        text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
-        choices = "HEX, --in FILE or --text STRING" if text_ok else "HEX or --in FILE"
-        if not given:
-            raise click.UsageError(f"no {what}: give it as {choices}")
-        raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
-    if in_file is not None:
-        return _read_file(in_file, f"--in {what}")
-    if parts == ("-",):                   # `-` is stdin, never the empty hex string
-        return _read_file("-", f"{what} from stdin")
-    if text is not None:
-        return text.encode("utf-8")
-    return _hex(" ".join(parts), what)
+    from sbcard.ops.inputs import InputChoiceError, one_input
+
+    ctx = click.get_current_context(silent=True)
+    text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
+    try:
+        return one_input(parts, in_file, text, what=what, text_offered=text_ok)
+    except InputChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _bytes_or_file(value: str, what: str) -> bytes:
@@ -502,6 +494,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
       sbcard crypto sm2 keygen --format hex
     """
     from sbcard.crypto.sm2 import PrivateKey
+    from sbcard.ops.crypto_calc import encode_keypair
 
     fmt = fmt.lower()
     if fmt == "der" and (out_key is None or out_pub is None):
@@ -509,13 +502,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
                                "or use --format pem or hex")
     if out_key is not None and not force and os.path.exists(out_key):
         raise RefusedError(f"{out_key!r} exists; not overwriting a key file without --force")
-    key = PrivateKey.generate()
-    if fmt == "pem":
-        private, public = key.to_pem().encode(), key.public_key.to_pem().encode()
-    elif fmt == "der":
-        private, public = key.to_der(), key.public_key.to_der()
-    else:
-        private, public = (key.to_hex() + "\n").encode(), (key.public_key.to_hex() + "\n").encode()
+    private, public = encode_keypair(PrivateKey.generate(), fmt)
     for data, path, is_private, what in ((private, out_key, True, "private key"),
                                          (public, out_pub, False, "public key")):
         if path is None:

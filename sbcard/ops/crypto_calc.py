@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sbcard.apdu.commands import external_authenticate
 from sbcard.crypto import card_algos, symmetric
+from sbcard.crypto.sm2 import PrivateKey
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError
 
@@ -130,3 +131,16 @@ def signature_format(signature: bytes, fmt: str) -> str:
     raise BadInputError(
         f"--sig is {len(signature)} bytes: neither raw r‖s (64 bytes) nor DER "
         "(starting with 30)")
+
+
+def encode_keypair(key: PrivateKey, fmt: str) -> tuple[bytes, bytes]:
+    """(private, public) as files hold them: ``pem``/``der`` = PKCS#8 and SubjectPublicKeyInfo
+    (what openssl reads); ``hex`` = the scalar d and 04‖X‖Y, each on a line."""
+    fmt = fmt.lower()
+    if fmt == "pem":
+        return key.to_pem().encode(), key.public_key.to_pem().encode()
+    if fmt == "der":
+        return key.to_der(), key.public_key.to_der()
+    if fmt == "hex":
+        return (key.to_hex() + "\n").encode(), (key.public_key.to_hex() + "\n").encode()
+    raise BadInputError(f"key format must be pem, der or hex, got {fmt!r}")
