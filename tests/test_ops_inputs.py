@@ -10,9 +10,11 @@ import pytest
 
 from sbcard.errors import BadInputError
 from sbcard.ops.inputs import (
+    InputChoiceError,
     bytes_or_file,
     looks_like_hex_text,
     one_byte,
+    one_input,
     read_file,
     secret_hex,
     write_file,
@@ -74,3 +76,18 @@ def test_one_byte() -> None:
     assert one_byte("0A", "--key-id") == 10
     with pytest.raises(BadInputError, match="must be one byte"):
         one_byte("0A0B", "--key-id")
+
+
+def test_one_input_picks_exactly_one_source(tmp_path: Path) -> None:
+    data = tmp_path / "m.bin"
+    data.write_bytes(b"\xff\x00")
+    assert one_input(("61 62", "63"), None) == b"abc"
+    assert one_input((), str(data)) == b"\xff\x00"
+    assert one_input((), None, "абв", text_offered=True) == "абв".encode()
+    assert one_input(("-",), None, stdin=io.BytesIO(b"raw")) == b"raw"
+    assert one_input((), "-", stdin=io.BytesIO(b"")) == b""
+    with pytest.raises(InputChoiceError, match=r"^no message: give it as HEX or --in FILE$"):
+        one_input((), None, what="message")
+    with pytest.raises(InputChoiceError,
+                       match=r"given twice \(HEX and --text\): use one of HEX, --in FILE or"):
+        one_input(("00",), None, "x", text_offered=True)

@@ -1,8 +1,11 @@
 """``sbcard crypto``: the library's algorithms at the command line, for debugging by hand.
 
-Every computation is done by :mod:`sbcard.crypto` (symmetric, card_algos, sm2); this module
-only parses hex and files, checks that options fit together and prints. Crypto modules are
-imported inside the command bodies so ``sbcard --help`` stays fast.
+Each command reads its options, calls one library function and prints: the calculations are
+:mod:`sbcard.ops.crypto_calc` (ciphers, MAC, external authentication) and
+:mod:`sbcard.keys.diversify` (levels of key diversification) over :mod:`sbcard.crypto`;
+keys and data come in through :mod:`sbcard.ops.inputs` (hex, files, stdin, ``@FILE``,
+``env:VAR``). Those modules are imported inside the command bodies so ``sbcard --help``
+stays fast.
 
 These commands print keys the engineer typed and keys derived from them: that is their point.
 """
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label
-from sbcard.errors import BadInputError, MismatchError, RefusedError
+from sbcard.errors import MismatchError, RefusedError
 
 if TYPE_CHECKING:
     from sbcard.crypto.sm2 import PrivateKey, PublicKey
@@ -59,22 +62,14 @@ def _write_file(path: str, data: bytes, *, private: bool = False) -> None:
 def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
           what: str = "data") -> bytes:
     """The one input among HEX arguments, ``--in FILE`` and (where offered) ``--text``."""
-    given = [name for name, value in (("HEX", parts or None), ("--in", in_file),
-                                      ("--text", text)) if value is not None]
-    if len(given) != 1:
-        ctx = click.get_current_context(silent=True)
-        text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
-        choices = "HEX, --in FILE or --text STRING" if text_ok else "HEX or --in FILE"
-        if not given:
-            raise click.UsageError(f"no {what}: give it as {choices}")
-        raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
-    if in_file is not None:
-        return _read_file(in_file, f"--in {what}")
-    if parts == ("-",):                   # `-` is stdin, never the empty hex string
-        return _read_file("-", f"{what} from stdin")
-    if text is not None:
-        return text.encode("utf-8")
-    return _hex(" ".join(parts), what)
+    from sbcard.ops.inputs import InputChoiceError, one_input
+
+    ctx = click.get_current_context(silent=True)
+    text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
+    try:
+        return one_input(parts, in_file, text, what=what, text_offered=text_ok)
+    except InputChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _bytes_or_file(value: str, what: str) -> bytes:
@@ -160,19 +155,12 @@ def sm3(hex_parts: tuple[str, ...], in_file: str | None, text: str | None,
 # --------------------------------------------------------------------------- SM4 / DES
 
 
-_CIPHERS = {
-    # name: (block size, label, key lengths)
-    "sm4": (16, "SM4", (16,)),
-    "des": (8, "DES", (8, 16, 24)),
-}
-
-
-def _nbytes(n: int) -> str:
-    return f"{n} byte" if n == 1 else f"{n} bytes"
+_CIPHER_KEY_SIZES = {"sm4": (16, "SM4", (16,)), "des": (8, "DES", (8, 16, 24))}
+# name: (block size, label, key lengths), for --help; sbcard.ops.crypto_calc.CIPHERS checks
 
 
 def _cipher_command(name: str, encrypt: bool) -> click.Command:
-    block, title, key_sizes = _CIPHERS[name]
+    block, title, _ = _CIPHER_KEY_SIZES[name]
     what = "Encrypt" if encrypt else "Decrypt"
     help_text = (
         f"{what} with {title} ({'加密' if encrypt else '解密'}), ECB or CBC.\n\n"
@@ -200,44 +188,15 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
                        "decrypting. none = the data must be whole blocks.")
     def command(hex_parts: tuple[str, ...], key: str, mode: str, iv: str | None,
                 in_file: str | None, out: str | None, pad: str) -> None:
-        from sbcard.crypto import symmetric
+        from sbcard.ops.crypto_calc import block_cipher
 
-        mode = mode.lower()
         key_bytes = _secret_hex(key, "--key")
-        if len(key_bytes) not in key_sizes:
-            sizes = " or ".join(str(n) for n in key_sizes)
-            raise BadInputError(f"--key: {title} key must be {sizes} bytes, "
-                                f"got {_nbytes(len(key_bytes))}")
-        if iv is not None and mode != "cbc":
+        if iv is not None and mode.lower() != "cbc":
             raise click.UsageError("--iv applies to --mode cbc only")
-        iv_bytes = _hex(iv, "--iv") if iv is not None else bytes(block)
-        if len(iv_bytes) != block:
-            raise BadInputError(f"--iv: {title}-CBC IV must be {block} bytes, "
-                                f"got {_nbytes(len(iv_bytes))}")
+        iv_bytes = _hex(iv, "--iv") if iv is not None else None
         data = _data(hex_parts, in_file, what="input")
-        padded = pad.lower() == "iso9797-m2"
-        if encrypt and padded:
-            data = symmetric.pad_iso9797_m2(data, block)
-        if len(data) % block:
-            if encrypt:
-                raise BadInputError(
-                    f"{title} data is {_nbytes(len(data))}, not a multiple of {block}: nothing "
-                    "is padded silently; add --pad iso9797-m2 to append 80 00… first"
-                )
-            raise BadInputError(
-                f"{title} ciphertext is {_nbytes(len(data))}, not a multiple of {block} "
-                "(truncated, or not ciphertext?)"
-            )
-        fn = getattr(symmetric, f"{name}_{mode}_{'encrypt' if encrypt else 'decrypt'}")
-        result = fn(key_bytes, data, iv_bytes) if mode == "cbc" else fn(key_bytes, data)
-        if not encrypt and padded:
-            try:
-                result = symmetric.unpad_iso9797_m2(result, block)
-            except BadInputError as exc:
-                raise BadInputError(
-                    f"{exc} (wrong key or IV, or the data was not padded: try --pad none)"
-                ) from None
-        _emit(result, out)
+        _emit(block_cipher(name, encrypt=encrypt, key=key_bytes, data=data, mode=mode,
+                           iv=iv_bytes, pad=pad.lower() == "iso9797-m2"), out)
 
     return command
 
@@ -300,33 +259,30 @@ def mac(alg: str, key: str, data_parts: tuple[str, ...], iv: str | None,
           04DC010C0C 1122334455667788
     Output contains key material (the session key) when it is derived.
     """
-    from sbcard.crypto import card_algos
+    from sbcard.ops.crypto_calc import card_mac
 
     algorithm = _algorithm(alg)
     key_bytes = _secret_hex(key, "--key")
     data = _hex(" ".join(data_parts), "DATA")
     iv_bytes = _hex(iv, "--iv") if iv is not None else None
-    challenge_bytes = None
-    session = key_bytes
-    if challenge is not None:
-        challenge_bytes = _hex(challenge, "--derive-from-challenge")
-        session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
-    result = card_algos.mac(algorithm, session, data, iv_bytes)
+    challenge_bytes = (_hex(challenge, "--derive-from-challenge")
+                       if challenge is not None else None)
+    result = card_mac(algorithm, key_bytes, data, iv=iv_bytes, challenge=challenge_bytes)
     if as_json:
         echo_json({
             "algorithm": algorithm.name,
-            "challenge": _out_hex(challenge_bytes) if challenge_bytes is not None else None,
-            "session_key": _out_hex(session),
-            "iv": _out_hex(iv_bytes if iv_bytes is not None else bytes(algorithm.block_size)),
+            "challenge": _out_hex(result.challenge) if result.challenge is not None else None,
+            "session_key": _out_hex(result.session_key),
+            "iv": _out_hex(result.iv),
             "data": _out_hex(data),
-            "mac": _out_hex(result),
+            "mac": _out_hex(result.mac),
         })
-    elif challenge_bytes is None:
-        click.echo(_out_hex(result))
+    elif result.challenge is None:
+        click.echo(_out_hex(result.mac))
     else:
         echo_table([
-            (label("过程密钥", "Session key"), _out_hex(session)),
-            (label("报文鉴别码", "MAC"), _out_hex(result)),
+            (label("过程密钥", "Session key"), _out_hex(result.session_key)),
+            (label("报文鉴别码", "MAC"), _out_hex(result.mac)),
         ])
 
 
@@ -434,32 +390,30 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
           --challenge 1122334455667788 --original A1A2A3A4A5A6A7A8 --key-id 0A
     Output contains key material (the session key).
     """
-    from sbcard.crypto import card_algos
+    from sbcard.ops.crypto_calc import external_auth
 
     algorithm = _algorithm(alg)
     key_bytes = _secret_hex(key, "--key")
     challenge_bytes = _hex(challenge, "--challenge")
     x = _hex(original, "--original")
-    session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
-    a = card_algos.external_auth_data(algorithm, key_bytes, challenge_bytes, x)
-    apdu = None
     if key_version is not None and key_id is None:
         raise click.UsageError("--key-version needs --key-id")
-    if key_id is not None:
-        from sbcard.apdu.commands import external_authenticate
-
-        kid = _one_byte(key_id, "--key-id")
-        version = _one_byte(key_version, "--key-version") if key_version is not None else None
-        apdu = _out_hex(external_authenticate(kid, a, x, version).to_bytes())
+    result = external_auth(
+        algorithm, key_bytes, challenge_bytes, x,
+        key_id=_one_byte(key_id, "--key-id") if key_id is not None else None,
+        key_version=_one_byte(key_version, "--key-version") if key_version is not None
+        else None)
+    apdu = _out_hex(result.apdu) if result.apdu is not None else None
     if as_json:
         echo_json({"algorithm": algorithm.name, "challenge": _out_hex(challenge_bytes),
-                   "original": _out_hex(x), "session_key": _out_hex(session),
-                   "auth_data": _out_hex(a), "apdu_data": _out_hex(a + x), "apdu": apdu})
+                   "original": _out_hex(x), "session_key": _out_hex(result.session_key),
+                   "auth_data": _out_hex(result.auth_data),
+                   "apdu_data": _out_hex(result.apdu_data), "apdu": apdu})
         return
     rows = [
-        (label("过程密钥", "Session key"), _out_hex(session)),
-        (label("认证数据", "A"), _out_hex(a)),
-        (label("命令数据", "A‖X"), _out_hex(a + x)),
+        (label("过程密钥", "Session key"), _out_hex(result.session_key)),
+        (label("认证数据", "A"), _out_hex(result.auth_data)),
+        (label("命令数据", "A‖X"), _out_hex(result.apdu_data)),
     ]
     if apdu is not None:
         rows.append((label("命令", "APDU"), apdu))
@@ -540,6 +494,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
       sbcard crypto sm2 keygen --format hex
     """
     from sbcard.crypto.sm2 import PrivateKey
+    from sbcard.ops.crypto_calc import encode_keypair
 
     fmt = fmt.lower()
     if fmt == "der" and (out_key is None or out_pub is None):
@@ -547,13 +502,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
                                "or use --format pem or hex")
     if out_key is not None and not force and os.path.exists(out_key):
         raise RefusedError(f"{out_key!r} exists; not overwriting a key file without --force")
-    key = PrivateKey.generate()
-    if fmt == "pem":
-        private, public = key.to_pem().encode(), key.public_key.to_pem().encode()
-    elif fmt == "der":
-        private, public = key.to_der(), key.public_key.to_der()
-    else:
-        private, public = (key.to_hex() + "\n").encode(), (key.public_key.to_hex() + "\n").encode()
+    private, public = encode_keypair(PrivateKey.generate(), fmt)
     for data, path, is_private, what in ((private, out_key, True, "private key"),
                                          (public, out_pub, False, "public key")):
         if path is None:
@@ -628,21 +577,12 @@ def verify(pub: str, uid: str, fmt: str, sig: str, hex_parts: tuple[str, ...],
       sbcard crypto sm2 verify --pub 04… --id ALICE123@YAHOO.COM --sig … 6D657373616765
     """
     from sbcard.crypto import sm2
+    from sbcard.ops.crypto_calc import signature_format
 
     public = _public_key(pub)
     signature = _bytes_or_file(sig, "--sig")
     message = _data(hex_parts, in_file, text, what="message")
-    fmt = fmt.lower()
-    if fmt == "auto":
-        if len(signature) == 64:
-            fmt = "raw"
-        elif signature[:1] == b"\x30":
-            fmt = "der"
-        else:
-            raise BadInputError(
-                f"--sig is {len(signature)} bytes: neither raw r‖s (64 bytes) nor DER "
-                "(starting with 30)"
-            )
+    fmt = signature_format(signature, fmt)
     valid = sm2.verify(public, message, signature, uid=_uid(uid), encoding=fmt)
     if as_json:
         echo_json({"valid": valid, "format": fmt, "id": uid,

@@ -103,3 +103,29 @@ def one_byte(text: str, what: str) -> int:
     if len(value) != 1:
         raise BadInputError(f"{what} must be one byte (2 hex digits), got {len(value)} bytes")
     return value[0]
+
+
+class InputChoiceError(BadInputError):
+    """None, or more than one, of the ways to give an input was used (a usage error)."""
+
+
+def one_input(parts: tuple[str, ...], in_file: str | None, text: str | None = None, *,
+              what: str = "data", text_offered: bool = False,
+              stdin: BinaryIO | None = None) -> bytes:
+    """The one input among hex ``parts``, a file ``in_file`` (``-`` is stdin) and (where the
+    caller offers it) UTF-8 ``text``; hex ``-`` alone is stdin, never the empty string."""
+    given = [name for name, value in (("HEX", parts or None), ("--in", in_file),
+                                      ("--text", text)) if value is not None]
+    if len(given) != 1:
+        choices = "HEX, --in FILE or --text STRING" if text_offered else "HEX or --in FILE"
+        if not given:
+            raise InputChoiceError(f"no {what}: give it as {choices}")
+        raise InputChoiceError(f"{what} given twice ({' and '.join(given)}): "
+                               f"use one of {choices}")
+    if in_file is not None:
+        return read_file(in_file, f"--in {what}", stdin)
+    if parts == ("-",):
+        return read_file("-", f"{what} from stdin", stdin)
+    if text is not None:
+        return text.encode("utf-8")
+    return parse_hex(" ".join(parts), what)
