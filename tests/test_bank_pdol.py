@@ -16,6 +16,7 @@ import pytest
 from sbcard.apdu import commands as cmds
 from sbcard.apdu import tlv
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import PBOC_DEBIT_AID
 from sbcard.ops.bank import pdol_data, read_bank
 from sbcard.sim.card_os import SimCard
@@ -37,7 +38,7 @@ def _channel(**bank: object) -> tuple[ApduChannel, list[str]]:
         sent.append(cmd.to_bytes().hex().upper())  # type: ignore[attr-defined]
 
     card.command_hooks.append(record)
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
     t.connect()
     return ApduChannel(t), sent
 
@@ -109,7 +110,7 @@ def test_aid_found_through_the_ppse() -> None:
 
 def test_no_application_anywhere() -> None:
     card = persona_from_mapping({"extends": "v1"}).build_card()
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
     t.connect()
     info = read_bank(ApduChannel(t))
     assert info.pan is None and "PSE" in info.warnings[0]

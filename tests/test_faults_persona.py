@@ -40,7 +40,7 @@ def test_chosen_sw_and_delay():
     start = time.perf_counter()
     assert t.transmit(bytes.fromhex("00B2072C00")) == bytes.fromhex("6A83")
     assert time.perf_counter() - start >= 0.03
-    assert t.transmit(bytes.fromhex("00B2072C00"))[-2:] == b"\x90\x00"   # times = 1
+    assert t.transmit(bytes.fromhex("00B2072C0B"))[-2:] == b"\x90\x00"   # times = 1, exact Le
 
 
 def test_fault_answer_data_is_hex_checked():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sbcard.apdu.channel import ApduChannel
+from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE
 from sbcard.card.profiles import load_profile
 from sbcard.compose import KeySourceOptions, open_key_source
@@ -29,7 +30,7 @@ def _card(persona: str) -> tuple[SimCard, ApduChannel, list[str]]:
     card = load_persona(persona).build_card()
     sent: list[str] = []
     card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
     t.connect()
     return card, ApduChannel(t), sent
 

@@ -11,6 +11,7 @@ import pytest
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import AuthFailedError, BlockedError, CardError
+from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE, SSSE_NAME
 from sbcard.compose import SessionOptions, open_session
 from sbcard.crypto.symmetric import Algorithm
@@ -31,7 +32,7 @@ OTHER_ROOT = "00112233445566778899AABBCCDDEEFF"
 def channel_for(persona: str):
     p = load_persona(persona)
     card = p.build_card()
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
     t.connect()
     ch = ApduChannel(t)
     ch.check(cmds.select_by_name(SSSE_NAME))

@@ -114,9 +114,11 @@ def wire_count(persona: str) -> tuple[int, dict]:
     return len(records), report.to_json()
 
 
-def test_multi_record_read_takes_three_apdus():
+def test_multi_record_read_takes_five_apdus():
+    # SELECT, then one multi-record READ RECORD per EF sent with Le=00: the card answers 6Cxx
+    # with the length (part 5 §6.10.4) and the T=0 layer sends it again with that Le.
     n, j = wire_count("demo")
-    assert n == 3
+    assert n == 5
     assert j["name"] == "测试一" and j["card_no"] == "A00000011"
 
 

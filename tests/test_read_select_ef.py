@@ -12,6 +12,7 @@ import pytest
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import CardError
+from sbcard.apdu.t0 import T0Layer
 from sbcard.card.profiles import load_profile
 from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.read import Addressing, read_card, read_context, read_photo
@@ -37,7 +38,7 @@ def _card(persona: str = "selectef", **behaviour: object) -> tuple[SimCard, Apdu
         return None
 
     card.command_hooks.append(record)
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
     t.connect()
     return card, ApduChannel(t), sent
 

@@ -67,9 +67,9 @@ def test_expectation_failure_names_file_line_apdu_and_meaning(tmp_path):
 def test_masks_and_data_patterns(tmp_path):
     p = write(tmp_path, "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00 expect 9?00\n"
                         "0020000000 expect 63C?\n"
-                        "00B2072C00 expect 9000 data ^0709 capture CARDNO\n"
+                        "00B2072C0B expect 9000 data ^0709 capture CARDNO\n"
                         "echo ${CARDNO}\n"
-                        "00B2072C00 data ^FFFF\n")
+                        "00B2072C0B data ^FFFF\n")   # raw link: exact Le (Le=00 is 6C0B)
     with pytest.raises(ScriptFailed, match=r"does not match /\^FFFF/"):
         run_on("demo", p)
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import SSSE_NAME
 from sbcard.errors import BadInputError, CardRemovedError, NoCardError
 from sbcard.sim.persona import load_persona, persona_from_mapping
@@ -11,9 +12,13 @@ from sbcard.transport.simulated import SimulatedTransport
 SELECT_SSSE = "00A404000F" + SSSE_NAME.hex() + "00"
 
 
-def card_link(persona="demo"):
+def card_link(persona="demo", *, raw=False):
+    """The card behind the T=0 layer, as sessions build it (``raw``: the bare exchange, for
+    tests of the 61xx/6Cxx answers themselves)."""
     card = load_persona(persona).build_card()
     t = SimulatedTransport(card)
+    if not raw:
+        t = T0Layer(t)
     t.connect()
     return card, t
 
@@ -67,14 +72,14 @@ def test_read_record_last_to_first_and_next_previous():
 
 
 def test_read_record_wrong_le_gives_6cxx():
-    _, t = card_link()
+    _, t = card_link(raw=True)
     tx(t, SELECT_SSSE)
     assert tx(t, "00B2072C05") == "6C0B"
     assert tx(t, "00B2072C0B").endswith("9000")
 
 
 def test_le_zero_6c_quirk_and_no_multi_record():
-    _, t = card_link("t0quirks")
+    _, t = card_link("t0quirks", raw=True)
     tx(t, SELECT_SSSE)
     tx(t, "00C0000000")
     assert tx(t, "00B2072C00") == "6C0B"
@@ -82,7 +87,7 @@ def test_le_zero_6c_quirk_and_no_multi_record():
 
 
 def test_t0_get_response_flow():
-    _, t = card_link("t0quirks")
+    _, t = card_link("t0quirks", raw=True)
     first = tx(t, SELECT_SSSE)
     assert first == "611E"
     part = tx(t, "00C0000010")
@@ -228,7 +233,7 @@ def test_persona_from_json_file(tmp_path):
     f.write_text('{"name": "j", "card": {"region": "110000", "card_no": "D2143569X"}}',
                  encoding="utf-8")
     card = load_persona(str(f)).build_card()
-    t = SimulatedTransport(card)
+    t = T0Layer(SimulatedTransport(card))
     t.connect()
     tx(t, SELECT_SSSE)
     assert bytes.fromhex(tx(t, "00B2072C00")[4:-4]) == b"D2143569X"

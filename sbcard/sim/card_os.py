@@ -87,11 +87,12 @@ class Behaviour:
     """Quirks of real cards the simulator can reproduce (all off = a tidy ISO card)."""
 
     t0_get_response: bool = False   # answer case-3/4 commands that return data with 61xx
-    # READ RECORD with Le=00 answers 6Cxx with the record length: part 5 §6.10.4 ("READ RECORD
-    # 当 Le=00 时，应以 6Cxx 返回可读的实际长度") says every card does; false (still the
-    # default, see docs/spec-uncertainties.md) = an ISO card that answers the data. A wrong
-    # non-zero Le is 6Cxx on every persona.
-    le_zero_6c: bool = False
+    # Le=00 on a command that returns data answers 6Cxx with the actual length: part 5 §6.10.4
+    # (READ RECORD "当 Le=00 时，应以 6Cxx 返回可读的实际长度") says every card does, so it is
+    # the default. false = a COS that, like a plain ISO 7816-4 card, answers the data to Le=00
+    # (an assumption about non-conforming cards, no public trace of one). A wrong non-zero Le
+    # is 6Cxx on every persona.
+    le_zero_6c: bool = True
     multi_record: bool = True       # READ RECORD P1..last (P2 mode 101) supported
     fci_algorithm: bool = True      # FCI of SSSE carries 9F0C/86 with the algorithm id
     # A COS that reads only the current EF: every public trace selects the EF first
@@ -197,10 +198,19 @@ class SimCard(CardOS):
 
 # -- command handlers ----------------------------------------------------------------------
 
-def le_reply(card: SimCard, cmd: CommandApdu, data: bytes) -> Reply:
-    """Answer with ``data`` honouring Le the way the spec's cards do (6Cxx on a wrong Le)."""
+def le_reply(card: SimCard, cmd: CommandApdu, data: bytes, *, le_zero_rule: bool = True
+             ) -> Reply:
+    """Answer with ``data`` honouring Le the way the spec's cards do (6Cxx on a wrong Le).
+
+    ``le_zero_rule``: Le=00 counts as wrong (part 5 §6.10.4, stated for READ RECORD) unless
+    the persona's ``le_zero_6c`` is off. Commands outside that rule (the PKI ones, no public
+    source for their Le handling) pass False and answer the data to Le=00, so a signature is
+    never lost to a 6Cxx the T=0 layer may not re-send. Data of 256 bytes or more answers
+    Le=00 with 256 bytes: 6Cxx cannot name that length.
+    """
     le = cmd.le
-    if le is None or (le == 256 and not card.behaviour.le_zero_6c):
+    zero_is_wrong = le_zero_rule and card.behaviour.le_zero_6c and len(data) < 256
+    if le is None or (le == 256 and not zero_is_wrong):
         return data[:256], SW.OK
     if le != len(data):
         return b"", SW.WRONG_LE | (len(data) & 0xFF)
@@ -285,8 +295,7 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
         idx = (card.record_ptr if cmd.p1 == 0 else cmd.p1 - 1)
         if idx is None or not 0 <= idx < len(recs):
             return b"", SW.RECORD_NOT_FOUND
-        card.record_ptr = idx
-        return le_reply(card, cmd, bytes(recs[idx]))
+        return _record_reply(card, cmd, recs, idx)
     if mode in (0b101, 0b110):                       # P1 to last / last to P1
         if not card.behaviour.multi_record:
             return b"", SW.WRONG_P1P2
@@ -298,9 +307,17 @@ def h_read_record(card: SimCard, cmd: CommandApdu) -> Reply:
         idx = _record_index(ef, cmd.p1, mode, card.record_ptr)
         if idx is None:
             return b"", SW.RECORD_NOT_FOUND
-        card.record_ptr = idx
-        return le_reply(card, cmd, bytes(recs[idx]))
+        return _record_reply(card, cmd, recs, idx)
     return b"", SW.WRONG_P1P2
+
+
+def _record_reply(card: SimCard, cmd: CommandApdu, recs: list[bytearray], idx: int) -> Reply:
+    """Record ``idx`` by Le; only an answered read moves the record pointer (a 6Cxx is an
+    error status: the command was not done, so "next" stays where it was)."""
+    data, sw = le_reply(card, cmd, bytes(recs[idx]))
+    if sw == SW.OK:
+        card.record_ptr = idx
+    return data, sw
 
 
 def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:

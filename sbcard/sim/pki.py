@@ -228,14 +228,16 @@ class PkiState:
         without Le it only prepares the answer, which ``80 C9 82 80 00`` then fetches — the
         two-APDU form of public issuance code (leithergit/Z390Kylin)."""
         if cmd.cla == 0x80 and (cmd.p1, cmd.p2) == (0x82, 0x80) and not cmd.data:
-            return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
+            return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False),
+                            le_zero_rule=False)
         if cmd.cla != 0x80 or (cmd.p1, cmd.p2) != (0x82, 0x00):
             return b"", SW.WRONG_P1P2
         if cmd.le is None and cmd.data == bytes.fromhex("C0020012C2020013"):
             return b"", SW.OK
         if cmd.data != bytes.fromhex("C0020012C2020013"):
             return b"", SW.WRONG_DATA
-        return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False))
+        return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False),
+                            le_zero_rule=False)
 
     def authenticate(self, card: SimCard, cmd: CommandApdu) -> Reply:
         return self._sign(self.config, card, cmd)
@@ -272,7 +274,7 @@ class PkiState:
         self.signatures += 1
         if conf.signature == "der":
             signature = sm2.signature_to_der(signature)
-        return le_reply(card, cmd, conf.response_prefix + signature)
+        return le_reply(card, cmd, conf.response_prefix + signature, le_zero_rule=False)
 
 
 def install(card: SimCard, persona: Persona) -> None:

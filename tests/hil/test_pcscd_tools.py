@@ -53,6 +53,17 @@ def test_scriptor_selects_ssse_and_reads(serve):
     assert "41 30 30 30 30 30 30 31 31" in out            # card number A00000011
 
 
+def test_scriptor_le_zero_gets_6cxx_and_the_exact_le_reads(serve):
+    # A reader program that sends Le=00 to READ RECORD gets 6Cxx with the record length
+    # (part 5 §6.10.4) on every persona; scriptor does not retry, so the script does.
+    serve("demo")
+    script = f"{SELECT_SSSE}\n00B2072C00\n00B2072C0B\n"
+    out = subprocess.run([need("scriptor"), "-r", READER], input=script, capture_output=True,
+                         text=True, timeout=20).stdout
+    assert "< 6C 0B" in out
+    assert "41 30 30 30 30 30 30 31 31 90 00" in out       # card number A00000011, then 9000
+
+
 def test_opensc_tool_sends_apdu(serve):
     serve("v3")
     from sbcard.transport.pcsc import list_readers
@@ -70,9 +81,10 @@ def test_sbcard_atr_and_apdu_through_pcscd(serve):
     r = sbcard("-r", READER, "atr", "--json")
     assert r.returncode == 0, r.stderr
     assert '"serial": "C0666779"' in r.stdout
-    r = sbcard("-r", READER, "apdu", SELECT_SSSE + "00", "00B2072C00")
+    r = sbcard("-r", READER, "--trace", "apdu", SELECT_SSSE + "00", "00B2072C00")
     assert r.returncode == 0, r.stderr
     assert "<< 0709" + b"C0000018X".hex().upper() + " 9000" in r.stdout
+    assert "<< 6C0B" in r.stderr and ">> 00B2072C0B" in r.stderr   # Le=00 → 6Cxx → retried
 
 
 def test_t0_card_through_pcscd(serve):
