@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from sbcard.card.identity import card_no_check_char, id_check_char  # noqa: E402
 from sbcard.card.profiles import load_profile  # noqa: E402
+from sbcard.compose import SimSlot  # noqa: E402
 from sbcard.keys.builtin import builtin_key_file  # noqa: E402
 from sbcard.ops.holders import load_holders  # noqa: E402
 from sbcard.ops.journal import Journal  # noqa: E402
-from sbcard.ops.personalise import BatchPlan, SimSlot, run_batch  # noqa: E402
+from sbcard.ops.personalise import BatchPlan, run_batch  # noqa: E402
 from sbcard.ops.script import parse_script  # noqa: E402
 from tests.holders_factory import write_csv  # noqa: E402
 

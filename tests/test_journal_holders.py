@@ -255,3 +255,41 @@ def test_resume_does_not_recheck_rows_the_journal_holds(tmp_path, monkeypatch):
     with Journal(journal) as j:
         holders_mod.load_holders(csv, validated=j.known_holders())
     assert checked == [rows[2]["ssn"]]
+
+
+def test_holder_hash_is_computed_once_and_matches_journals_written_before(tmp_path):
+    """The hash carried on each Holder (issue 10 §8) is the journal's data_sha256 format:
+    sorted keys, PIN and reissue left out; so journals written before still match."""
+    import hashlib
+
+    from sbcard.ops import holders as holders_mod
+
+    rows = holder_rows(3)
+    for r in rows:
+        r["pin"] = "123456"
+    csv = write_csv(tmp_path / "h.csv", rows)
+    loaded = holders_mod.load_holders(csv)
+    for h, row in zip(loaded, rows, strict=True):
+        data = {k: v for k, v in row.items() if k not in ("pin", "reissue")}
+        text = "\x1e".join(k + "\x1f" + data[k] for k in sorted(data))
+        assert h.data_sha256 == hashlib.sha256(text.encode()).hexdigest()
+        assert h.data_sha256 == holders_mod.Holder(h.row, h.values).data_sha256
+    changed = dict(rows[0], pin="654321")
+    assert holders_mod.data_sha256(changed) == loaded[0].data_sha256       # PIN: not data
+    changed["name"] = "测试改名"
+    assert holders_mod.data_sha256(changed) != loaded[0].data_sha256
+
+
+def test_csv_reader_keeps_blank_line_short_row_and_space_rules(tmp_path):
+    from sbcard.errors import BadInputError
+    from sbcard.ops.holders import read_csv_rows
+
+    path = tmp_path / "r.csv"
+    path.write_text("a, b ,c\n1, 2 ,3\n\n4,5\n", encoding="utf-8")
+    stripped: list[str] = []
+    assert read_csv_rows(path, stripped) == [{"a": "1", "b": "2", "c": "3"},
+                                             {"a": "4", "b": "5", "c": ""}]
+    assert stripped == ["row 2: b"]
+    path.write_text("a,b\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match="row 1 has more fields"):
+        read_csv_rows(path)

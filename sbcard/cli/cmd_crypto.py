@@ -1,8 +1,11 @@
 """``sbcard crypto``: the library's algorithms at the command line, for debugging by hand.
 
-Every computation is done by :mod:`sbcard.crypto` (symmetric, card_algos, sm2); this module
-only parses hex and files, checks that options fit together and prints. Crypto modules are
-imported inside the command bodies so ``sbcard --help`` stays fast.
+Each command reads its options, calls one library function and prints: the calculations are
+:mod:`sbcard.ops.crypto_calc` (ciphers, MAC, external authentication) and
+:mod:`sbcard.keys.diversify` (levels of key diversification) over :mod:`sbcard.crypto`;
+keys and data come in through :mod:`sbcard.ops.inputs` (hex, files, stdin, ``@FILE``,
+``env:VAR``). Those modules are imported inside the command bodies so ``sbcard --help``
+stays fast.
 
 These commands print keys the engineer typed and keys derived from them: that is their point.
 """
@@ -10,21 +13,17 @@ These commands print keys the engineer typed and keys derived from them: that is
 from __future__ import annotations
 
 import os
-import string
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sbcard.cli.common import echo_json, echo_table, label
-from sbcard.errors import BadInputError, MismatchError, RefusedError, SbcardError
+from sbcard.errors import MismatchError, RefusedError
 
 if TYPE_CHECKING:
     from sbcard.crypto.sm2 import PrivateKey, PublicKey
     from sbcard.crypto.symmetric import Algorithm
 
-_HEX_TEXT = set(string.hexdigits + " \t\r\n:-_")
 
 
 # --------------------------------------------------------------------------- input / output
@@ -37,25 +36,9 @@ def _hex(text: str, what: str) -> bytes:
 
 
 def _secret_hex(value: str, what: str) -> bytes:
-    """A key as hex, from where argv does not show it: ``-`` (a line on stdin),
-    ``@FILE`` (hex text in a file) or ``env:NAME`` (an environment variable); plain hex on
-    the command line still works but is visible to other users (ps)."""
-    if value == "-":
-        text = sys.stdin.readline().strip()
-        where = "stdin"
-    elif value.startswith("@"):
-        text = _read_file(value[1:], what).decode("ascii", "replace").strip()
-        where = value[1:]
-    elif value.startswith("env:"):
-        name = value[4:]
-        if name not in os.environ:
-            raise BadInputError(f"{what}: environment variable {name} is not set")
-        text, where = os.environ[name].strip(), f"${name}"
-    else:
-        return _hex(value, what)
-    if not text:
-        raise BadInputError(f"{what}: nothing in {where}")
-    return _hex(text, f"{what} ({where})")
+    from sbcard.ops.inputs import secret_hex
+
+    return secret_hex(value, what)
 
 
 def _out_hex(data: bytes) -> str:
@@ -65,74 +48,34 @@ def _out_hex(data: bytes) -> str:
 
 
 def _read_file(path: str, what: str) -> bytes:
-    """Bytes of ``path`` (``-`` is stdin); every failure is a one-line BadInputError."""
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BadInputError(f"{what}: no such file {path!r}") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{what}: {path!r} is a directory, not a file") from None
-    except OSError as exc:
-        raise BadInputError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
+    from sbcard.ops.inputs import read_file
+
+    return read_file(path, what)
 
 
 def _write_file(path: str, data: bytes, *, private: bool = False) -> None:
-    """Write ``data``; ``private`` files are created (or reset) with mode 0600."""
-    try:
-        if private:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        else:
-            Path(path).write_bytes(data)
-    except OSError as exc:
-        raise SbcardError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    from sbcard.ops.inputs import write_file
+
+    write_file(path, data, private=private)
 
 
 def _data(parts: tuple[str, ...], in_file: str | None, text: str | None = None,
           what: str = "data") -> bytes:
     """The one input among HEX arguments, ``--in FILE`` and (where offered) ``--text``."""
-    given = [name for name, value in (("HEX", parts or None), ("--in", in_file),
-                                      ("--text", text)) if value is not None]
-    if len(given) != 1:
-        ctx = click.get_current_context(silent=True)
-        text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
-        choices = "HEX, --in FILE or --text STRING" if text_ok else "HEX or --in FILE"
-        if not given:
-            raise click.UsageError(f"no {what}: give it as {choices}")
-        raise click.UsageError(f"{what} given twice ({' and '.join(given)}): use one of {choices}")
-    if in_file is not None:
-        return _read_file(in_file, f"--in {what}")
-    if parts == ("-",):                   # `-` is stdin, never the empty hex string
-        return _read_file("-", f"{what} from stdin")
-    if text is not None:
-        return text.encode("utf-8")
-    return _hex(" ".join(parts), what)
+    from sbcard.ops.inputs import InputChoiceError, one_input
 
-
-def _looks_like_hex_text(data: bytes) -> bool:
+    ctx = click.get_current_context(silent=True)
+    text_ok = ctx is not None and any(p.name == "text" for p in ctx.command.params)
     try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        return False
-    return bool(text.strip()) and set(text) <= _HEX_TEXT
+        return one_input(parts, in_file, text, what=what, text_offered=text_ok)
+    except InputChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _bytes_or_file(value: str, what: str) -> bytes:
-    """A value that is either an existing file (PEM, DER, raw or hex text) or hex."""
-    if os.path.exists(value):
-        data = _read_file(value, what)
-        if _looks_like_hex_text(data):
-            return _hex("".join(data.decode("ascii").split()), f"{what} ({value})")
-        return data
-    if set(value) <= _HEX_TEXT:
-        return _hex(value, what)
-    raise BadInputError(f"{what}: no such file {value!r} (and it is not hex either)")
+    from sbcard.ops.inputs import bytes_or_file
+
+    return bytes_or_file(value, what)
 
 
 def _emit(data: bytes, out: str | None) -> None:
@@ -212,19 +155,12 @@ def sm3(hex_parts: tuple[str, ...], in_file: str | None, text: str | None,
 # --------------------------------------------------------------------------- SM4 / DES
 
 
-_CIPHERS = {
-    # name: (block size, label, key lengths)
-    "sm4": (16, "SM4", (16,)),
-    "des": (8, "DES", (8, 16, 24)),
-}
-
-
-def _nbytes(n: int) -> str:
-    return f"{n} byte" if n == 1 else f"{n} bytes"
+_CIPHER_KEY_SIZES = {"sm4": (16, "SM4", (16,)), "des": (8, "DES", (8, 16, 24))}
+# name: (block size, label, key lengths), for --help; sbcard.ops.crypto_calc.CIPHERS checks
 
 
 def _cipher_command(name: str, encrypt: bool) -> click.Command:
-    block, title, key_sizes = _CIPHERS[name]
+    block, title, _ = _CIPHER_KEY_SIZES[name]
     what = "Encrypt" if encrypt else "Decrypt"
     help_text = (
         f"{what} with {title} ({'加密' if encrypt else '解密'}), ECB or CBC.\n\n"
@@ -252,44 +188,15 @@ def _cipher_command(name: str, encrypt: bool) -> click.Command:
                        "decrypting. none = the data must be whole blocks.")
     def command(hex_parts: tuple[str, ...], key: str, mode: str, iv: str | None,
                 in_file: str | None, out: str | None, pad: str) -> None:
-        from sbcard.crypto import symmetric
+        from sbcard.ops.crypto_calc import block_cipher
 
-        mode = mode.lower()
         key_bytes = _secret_hex(key, "--key")
-        if len(key_bytes) not in key_sizes:
-            sizes = " or ".join(str(n) for n in key_sizes)
-            raise BadInputError(f"--key: {title} key must be {sizes} bytes, "
-                                f"got {_nbytes(len(key_bytes))}")
-        if iv is not None and mode != "cbc":
+        if iv is not None and mode.lower() != "cbc":
             raise click.UsageError("--iv applies to --mode cbc only")
-        iv_bytes = _hex(iv, "--iv") if iv is not None else bytes(block)
-        if len(iv_bytes) != block:
-            raise BadInputError(f"--iv: {title}-CBC IV must be {block} bytes, "
-                                f"got {_nbytes(len(iv_bytes))}")
+        iv_bytes = _hex(iv, "--iv") if iv is not None else None
         data = _data(hex_parts, in_file, what="input")
-        padded = pad.lower() == "iso9797-m2"
-        if encrypt and padded:
-            data = symmetric.pad_iso9797_m2(data, block)
-        if len(data) % block:
-            if encrypt:
-                raise BadInputError(
-                    f"{title} data is {_nbytes(len(data))}, not a multiple of {block}: nothing "
-                    "is padded silently; add --pad iso9797-m2 to append 80 00… first"
-                )
-            raise BadInputError(
-                f"{title} ciphertext is {_nbytes(len(data))}, not a multiple of {block} "
-                "(truncated, or not ciphertext?)"
-            )
-        fn = getattr(symmetric, f"{name}_{mode}_{'encrypt' if encrypt else 'decrypt'}")
-        result = fn(key_bytes, data, iv_bytes) if mode == "cbc" else fn(key_bytes, data)
-        if not encrypt and padded:
-            try:
-                result = symmetric.unpad_iso9797_m2(result, block)
-            except BadInputError as exc:
-                raise BadInputError(
-                    f"{exc} (wrong key or IV, or the data was not padded: try --pad none)"
-                ) from None
-        _emit(result, out)
+        _emit(block_cipher(name, encrypt=encrypt, key=key_bytes, data=data, mode=mode,
+                           iv=iv_bytes, pad=pad.lower() == "iso9797-m2"), out)
 
     return command
 
@@ -352,33 +259,30 @@ def mac(alg: str, key: str, data_parts: tuple[str, ...], iv: str | None,
           04DC010C0C 1122334455667788
     Output contains key material (the session key) when it is derived.
     """
-    from sbcard.crypto import card_algos
+    from sbcard.ops.crypto_calc import card_mac
 
     algorithm = _algorithm(alg)
     key_bytes = _secret_hex(key, "--key")
     data = _hex(" ".join(data_parts), "DATA")
     iv_bytes = _hex(iv, "--iv") if iv is not None else None
-    challenge_bytes = None
-    session = key_bytes
-    if challenge is not None:
-        challenge_bytes = _hex(challenge, "--derive-from-challenge")
-        session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
-    result = card_algos.mac(algorithm, session, data, iv_bytes)
+    challenge_bytes = (_hex(challenge, "--derive-from-challenge")
+                       if challenge is not None else None)
+    result = card_mac(algorithm, key_bytes, data, iv=iv_bytes, challenge=challenge_bytes)
     if as_json:
         echo_json({
             "algorithm": algorithm.name,
-            "challenge": _out_hex(challenge_bytes) if challenge_bytes is not None else None,
-            "session_key": _out_hex(session),
-            "iv": _out_hex(iv_bytes if iv_bytes is not None else bytes(algorithm.block_size)),
+            "challenge": _out_hex(result.challenge) if result.challenge is not None else None,
+            "session_key": _out_hex(result.session_key),
+            "iv": _out_hex(result.iv),
             "data": _out_hex(data),
-            "mac": _out_hex(result),
+            "mac": _out_hex(result.mac),
         })
-    elif challenge_bytes is None:
-        click.echo(_out_hex(result))
+    elif result.challenge is None:
+        click.echo(_out_hex(result.mac))
     else:
         echo_table([
-            (label("过程密钥", "Session key"), _out_hex(session)),
-            (label("报文鉴别码", "MAC"), _out_hex(result)),
+            (label("过程密钥", "Session key"), _out_hex(result.session_key)),
+            (label("报文鉴别码", "MAC"), _out_hex(result.mac)),
         ])
 
 
@@ -423,66 +327,42 @@ def diversify(alg: str, root: str, region: str | None, atr: str | None, levels: 
     """
     from click.core import ParameterSource
 
-    from sbcard.card import factors as card_factors
-    from sbcard.crypto import card_algos
+    from sbcard.keys.diversify import FactorChoiceError, diversify_root
 
     algorithm = _algorithm(alg)
-    root_key = algorithm.check_key(_hex(root, "--root"), "root key")
-    steps: list[tuple[str, bytes]] = []  # (level name, factor), in the order applied
-    if factors:
-        ctx = click.get_current_context()
-        levels_given = ctx.get_parameter_source("levels") is not ParameterSource.DEFAULT
-        if region is not None or atr is not None or levels_given:
-            raise click.UsageError("--factor replaces --region, --atr and --levels")
-        parsed = [_hex(f, f"--factor {i}") for i, f in enumerate(factors, start=1)]
-        steps = [(f"factor {i}", parsed[i - 1]) for i in range(len(parsed), 0, -1)]
-        complete, levels = True, len(parsed)
-    else:
-        chain = ["province", "city", "card"][3 - levels:]
-        if chain != ["card"] and region is None:
-            raise click.UsageError(f"--levels {levels} needs --region (or give --factor)")
-        complete = atr is not None
-        if atr is None:
-            chain = chain[:-1]
-            if not chain:
-                raise click.UsageError("--levels 1 uses the card factor only: give --atr")
-        card = card_factors.card_factor(_hex(atr, "--atr")) if atr is not None else None
-        by_level = dict(zip(card_factors.LEVELS,
-                            card_factors.chain(card, region, 3 if region else 1), strict=False))
-        steps = [(level, by_level[level]) for level in chain]
-
-    key = root_key
-    rows: list[dict[str, Any]] = []
-    for level, factor in steps:
-        key = card_algos.diversify(algorithm, key, factor)
-        rows.append({"level": level, "factor": _out_hex(factor),
-                     "factor_ascii": _printable(factor), "key": _out_hex(key)})
-    note = None if complete else (
-        "no --atr: stopped above the card level, so the last key is not the card key")
+    levels_given = (click.get_current_context().get_parameter_source("levels")
+                    is not ParameterSource.DEFAULT)
+    try:
+        result = diversify_root(
+            algorithm, _hex(root, "--root"), region=region,
+            atr=_hex(atr, "--atr") if atr is not None else None,
+            levels=levels if levels_given else None,
+            factors=[_hex(f, f"--factor {i}") for i, f in enumerate(factors, start=1)])
+    except FactorChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
     if as_json:
-        echo_json({"algorithm": algorithm.name, "root": _out_hex(root_key), "levels": levels,
-                   "steps": rows, "key": _out_hex(key), "complete": complete, "note": note})
+        echo_json({"algorithm": algorithm.name, "root": _out_hex(result.root),
+                   "levels": result.levels,
+                   "steps": [{"level": step.level, "factor": _out_hex(step.factor),
+                              "factor_ascii": step.factor_ascii, "key": _out_hex(step.key)}
+                             for step in result.steps],
+                   "key": _out_hex(result.key), "complete": result.complete,
+                   "note": result.note})
         return
     table = [(label("算法", "Algorithm"), algorithm.name),
-             (label("根密钥", "Root key"), _out_hex(root_key))]
-    for row in rows:
-        shown = row["factor"] + (f'  "{row["factor_ascii"]}"' if row["factor_ascii"] else "")
-        if row["level"] in _LEVEL_NAMES:
-            zh, en = _LEVEL_NAMES[row["level"]]
+             (label("根密钥", "Root key"), _out_hex(result.root))]
+    for step in result.steps:
+        shown = _out_hex(step.factor) + (f'  "{step.factor_ascii}"' if step.factor_ascii else "")
+        if step.level in _LEVEL_NAMES:
+            zh, en = _LEVEL_NAMES[step.level]
             names = (label(f"{zh}分散因子", f"{en} factor"), label(f"{zh}密钥", f"{en} key"))
         else:  # explicit --factor N
-            names = (label("分散因子", row["level"]),
-                     label("分散结果", f"key after {row['level']}"))
-        table += [(names[0], shown), (names[1], row["key"])]
-    if note:
-        table.append((label("注意", "Note"), note))
+            names = (label("分散因子", step.level),
+                     label("分散结果", f"key after {step.level}"))
+        table += [(names[0], shown), (names[1], _out_hex(step.key))]
+    if result.note:
+        table.append((label("注意", "Note"), result.note))
     echo_table(table)
-
-
-def _printable(data: bytes) -> str | None:
-    """``"650100sx"`` for the region factors; None for binary ones."""
-    text = data.decode("latin-1")
-    return text if data.isascii() and text.isprintable() else None
 
 
 @crypto.command()
@@ -510,32 +390,30 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
           --challenge 1122334455667788 --original A1A2A3A4A5A6A7A8 --key-id 0A
     Output contains key material (the session key).
     """
-    from sbcard.crypto import card_algos
+    from sbcard.ops.crypto_calc import external_auth
 
     algorithm = _algorithm(alg)
     key_bytes = _secret_hex(key, "--key")
     challenge_bytes = _hex(challenge, "--challenge")
     x = _hex(original, "--original")
-    session = card_algos.session_key(algorithm, key_bytes, challenge_bytes)
-    a = card_algos.external_auth_data(algorithm, key_bytes, challenge_bytes, x)
-    apdu = None
     if key_version is not None and key_id is None:
         raise click.UsageError("--key-version needs --key-id")
-    if key_id is not None:
-        from sbcard.apdu.commands import external_authenticate
-
-        kid = _one_byte(key_id, "--key-id")
-        version = _one_byte(key_version, "--key-version") if key_version is not None else None
-        apdu = _out_hex(external_authenticate(kid, a, x, version).to_bytes())
+    result = external_auth(
+        algorithm, key_bytes, challenge_bytes, x,
+        key_id=_one_byte(key_id, "--key-id") if key_id is not None else None,
+        key_version=_one_byte(key_version, "--key-version") if key_version is not None
+        else None)
+    apdu = _out_hex(result.apdu) if result.apdu is not None else None
     if as_json:
         echo_json({"algorithm": algorithm.name, "challenge": _out_hex(challenge_bytes),
-                   "original": _out_hex(x), "session_key": _out_hex(session),
-                   "auth_data": _out_hex(a), "apdu_data": _out_hex(a + x), "apdu": apdu})
+                   "original": _out_hex(x), "session_key": _out_hex(result.session_key),
+                   "auth_data": _out_hex(result.auth_data),
+                   "apdu_data": _out_hex(result.apdu_data), "apdu": apdu})
         return
     rows = [
-        (label("过程密钥", "Session key"), _out_hex(session)),
-        (label("认证数据", "A"), _out_hex(a)),
-        (label("命令数据", "A‖X"), _out_hex(a + x)),
+        (label("过程密钥", "Session key"), _out_hex(result.session_key)),
+        (label("认证数据", "A"), _out_hex(result.auth_data)),
+        (label("命令数据", "A‖X"), _out_hex(result.apdu_data)),
     ]
     if apdu is not None:
         rows.append((label("命令", "APDU"), apdu))
@@ -543,10 +421,9 @@ def auth(alg: str, key: str, challenge: str, original: str, key_id: str | None,
 
 
 def _one_byte(text: str, what: str) -> int:
-    value = _hex(text, what)
-    if len(value) != 1:
-        raise BadInputError(f"{what} must be one byte (2 hex digits), got {len(value)} bytes")
-    return value[0]
+    from sbcard.ops.inputs import one_byte
+
+    return one_byte(text, what)
 
 
 # --------------------------------------------------------------------------- SM2
@@ -617,6 +494,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
       sbcard crypto sm2 keygen --format hex
     """
     from sbcard.crypto.sm2 import PrivateKey
+    from sbcard.ops.crypto_calc import encode_keypair
 
     fmt = fmt.lower()
     if fmt == "der" and (out_key is None or out_pub is None):
@@ -624,13 +502,7 @@ def keygen(out_key: str | None, out_pub: str | None, fmt: str, force: bool) -> N
                                "or use --format pem or hex")
     if out_key is not None and not force and os.path.exists(out_key):
         raise RefusedError(f"{out_key!r} exists; not overwriting a key file without --force")
-    key = PrivateKey.generate()
-    if fmt == "pem":
-        private, public = key.to_pem().encode(), key.public_key.to_pem().encode()
-    elif fmt == "der":
-        private, public = key.to_der(), key.public_key.to_der()
-    else:
-        private, public = (key.to_hex() + "\n").encode(), (key.public_key.to_hex() + "\n").encode()
+    private, public = encode_keypair(PrivateKey.generate(), fmt)
     for data, path, is_private, what in ((private, out_key, True, "private key"),
                                          (public, out_pub, False, "public key")):
         if path is None:
@@ -705,21 +577,12 @@ def verify(pub: str, uid: str, fmt: str, sig: str, hex_parts: tuple[str, ...],
       sbcard crypto sm2 verify --pub 04… --id ALICE123@YAHOO.COM --sig … 6D657373616765
     """
     from sbcard.crypto import sm2
+    from sbcard.ops.crypto_calc import signature_format
 
     public = _public_key(pub)
     signature = _bytes_or_file(sig, "--sig")
     message = _data(hex_parts, in_file, text, what="message")
-    fmt = fmt.lower()
-    if fmt == "auto":
-        if len(signature) == 64:
-            fmt = "raw"
-        elif signature[:1] == b"\x30":
-            fmt = "der"
-        else:
-            raise BadInputError(
-                f"--sig is {len(signature)} bytes: neither raw r‖s (64 bytes) nor DER "
-                "(starting with 30)"
-            )
+    fmt = signature_format(signature, fmt)
     valid = sm2.verify(public, message, signature, uid=_uid(uid), encoding=fmt)
     if as_json:
         echo_json({"valid": valid, "format": fmt, "id": uid,

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +39,33 @@ _TEXT_FIELDS = ("name", "spec_version")
 #: Chinese headers beyond the data elements' own labels (which come from sbcard.card.elements).
 EXTRA_HEADERS = {"密码": "pin", "初始密码": "pin", "公民身份号码": "ssn", "身份证号码": "ssn",
                  "卡类别": "card_type", "社会保障卡卡号": "card_no"}
+#: CSV columns that are not card contents: left out of a holder's data hash.
+NOT_DATA = frozenset({"pin", "reissue"})
+
+
+def data_order(keys: Iterable[str]) -> list[str]:
+    """The columns a data hash covers, in its order (one list for every row of a file)."""
+    return sorted(k for k in keys if k not in NOT_DATA)
+
+
+def data_sha256(values: dict[str, str], order: list[str] | None = None) -> str:
+    """What identifies a holder's card contents: every CSV value but the PIN. ``order``
+    (from ``data_order``, the same for every row of a file) saves sorting per row."""
+    keys = data_order(values) if order is None else order
+    text = "\x1e".join([k + "\x1f" + values[k] for k in keys])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Holder:
     row: int                   # 1-based data row
     values: dict[str, str]
+    #: ``data_sha256(values)``, computed once when read: resume and the journal both use it
+    data_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.data_sha256:
+            object.__setattr__(self, "data_sha256", data_sha256(self.values))
 
     @property
     def ssn(self) -> str:
@@ -81,36 +103,46 @@ def _decode(raw: bytes, path: Path) -> str:
     raise BadInputError(f"{path}: neither UTF-8 nor GB18030 text")
 
 
-def read_csv_rows(path: Path, stripped: list[str] | None = None) -> list[dict[str, str]]:
-    """Rows as dicts (values stripped of ASCII spaces, each one noted in ``stripped``);
-    UTF-8 (with or without BOM) or GB18030 files. A duplicate column is refused."""
+def _read_csv(path: Path, stripped: list[str] | None) -> tuple[list[str], list[list[str]]]:
+    """Header (stripped) and rows as value lists the header's width, values stripped of ASCII
+    spaces (each one noted in ``stripped``); blank lines are skipped, as csv.DictReader does."""
     try:
         text = _decode(Path(path).read_bytes(), Path(path))
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such file") from None
     try:
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if not header:
             raise BadInputError(f"{path}: empty file (no header line)")
-        names = [f.strip() for f in reader.fieldnames]
+        names = [f.strip() for f in header]
         twice = sorted({f for f in names if names.count(f) > 1})
         if twice:
             raise BadInputError(one_line(f"{path}: column {', '.join(twice)} appears twice in "
                                          "the header: which one is meant?"))
+        width = len(names)
         rows = []
-        for n, row in enumerate(reader, start=1):
-            if None in row:
+        for n, raw in enumerate(filter(None, reader), start=1):
+            if len(raw) > width:
                 raise BadInputError(f"{path}: row {n} has more fields than the header")
-            values = {}
-            for k, v in row.items():
-                value = (v or "").strip(" ")
-                if stripped is not None and value != (v or ""):
-                    stripped.append(f"row {n + 1}: {k.strip()}")
-                values[k.strip()] = value
+            if len(raw) < width:
+                raw += [""] * (width - len(raw))
+            # most rows have no space at all: strip (and compare) only those that do
+            values = [v.strip(" ") for v in raw] if " " in "".join(raw) else raw
+            if stripped is not None and values != raw:
+                stripped += [f"row {n + 1}: {k}"
+                             for k, v, r in zip(names, values, raw, strict=True) if v != r]
             rows.append(values)
     except csv.Error as exc:
         raise BadInputError(f"{path}: malformed CSV ({exc})") from None
-    return rows
+    return names, rows
+
+
+def read_csv_rows(path: Path, stripped: list[str] | None = None) -> list[dict[str, str]]:
+    """Rows as dicts (values stripped of ASCII spaces, each one noted in ``stripped``);
+    UTF-8 (with or without BOM) or GB18030 files. A duplicate column is refused."""
+    names, rows = _read_csv(path, stripped)
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 def header_keys(fieldnames: list[str], path: Path) -> dict[str, str]:
@@ -247,25 +279,27 @@ def _check_row(values: dict[str, str]) -> list[str]:
 
 def load_holders(path: Path, *, need_pin: bool = False,
                  notices: list[str] | None = None,
-                 validated: Callable[[dict[str, str]], bool] | None = None) -> list[Holder]:
+                 validated: Callable[[Holder], bool] | None = None) -> list[Holder]:
     """Read and validate; raises CsvInvalid listing every problem of every row. Spaces
     stripped from around values are said once in ``notices`` (normalised, never silent).
-    ``validated(row)``: True for a row already checked with exactly this data (the journal
-    knows it), so resuming a 50,000-holder batch does not re-check every field."""
+    ``validated(holder)``: True for a holder already checked with exactly this data (the
+    journal knows its ``data_sha256``), so resuming a 50,000-holder batch does not re-check
+    every field."""
     stripped: list[str] = []
-    file_rows = read_csv_rows(path, stripped)
+    headers, file_rows = _read_csv(path, stripped)
     if stripped and notices is not None:
         more = f" and {len(stripped) - 3} more" if len(stripped) > 3 else ""
         notices.append(f"{path}: spaces removed around {len(stripped)} value(s) "
                        f"({', '.join(stripped[:3])}{more})")
     if not file_rows:
         raise BadInputError(f"{path}: no holders (only a header)")
-    headers = list(file_rows[0])
     keys = header_keys(headers, path)
-    rows = [{keys[h]: v for h, v in r.items()} for r in file_rows]
+    names = [keys[h] for h in headers]
+    rows = [dict(zip(names, r, strict=True)) for r in file_rows]
+    order = data_order(names)
     #: key → "column C (性别)", as the operator sees the file
     where = {keys[h]: f"column {column_letter(i)} ({h})" for i, h in enumerate(headers)}
-    columns = set(rows[0])
+    columns = set(names)
     missing = [c for c in REQUIRED if c not in columns]
     if need_pin and "pin" not in columns:
         missing.append("pin")
@@ -278,7 +312,8 @@ def load_holders(path: Path, *, need_pin: bool = False,
     holders = []
     for n, row in enumerate(rows, start=1):
         line = n + 1                    # the spreadsheet's row: the header is row 1
-        if validated is not None and validated(row):
+        holder = Holder(n, row, data_sha256(row, order))
+        if validated is not None and validated(holder):
             # the journal holds this holder with exactly this data, checked when it came in
             pin = row.get("pin")
             issues = ([] if not pin or (is_ascii_digits(pin) and 4 <= len(pin) <= 12) else
@@ -296,7 +331,7 @@ def load_holders(path: Path, *, need_pin: bool = False,
             hint = excel_hint(key, row.get(key, ""))
             problems.append(f"row {line}: {key}: {where.get(key, key)}: {text}"
                             f"{' — ' + hint if hint else ''}")
-        holders.append(Holder(n, row))
+        holders.append(holder)
     if problems:
         raise CsvInvalid(path, problems)
     return holders

@@ -40,6 +40,7 @@ if TYPE_CHECKING:                      # optional at run time: only a PostgreSQL
 
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.ops.audit import mask_ssn
+from sbcard.ops.holders import Holder, data_sha256  # noqa: F401 (data_sha256: its old home)
 from sbcard.ops.private import ensure_private, redact_url
 
 SCHEMA_VERSION = "2"
@@ -106,7 +107,6 @@ CREATE TABLE IF NOT EXISTS spoiled (
 """
 
 HAD_A_CARD = "had a card"
-_NOT_DATA = frozenset({"pin", "reissue"})
 
 
 def _now() -> str:
@@ -117,10 +117,9 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def data_sha256(values: dict[str, str]) -> str:
-    """What identifies a holder's card contents: every CSV value but the PIN."""
-    text = "\x1e".join([k + "\x1f" + values[k] for k in sorted(values) if k not in _NOT_DATA])
-    return hashlib.sha256(text.encode()).hexdigest()
+def _who(h: Holder, ssn: str) -> str:
+    """A CSV row as a notice names it (masked: built only when there is something to say)."""
+    return f"row {h.row} (ID {mask_ssn(ssn)})"
 
 
 def batch_name(csv_path: Path) -> str:
@@ -362,15 +361,14 @@ class Journal:
         updates: list[tuple] = []
         desired: dict[int, tuple[str, int, str | None]] = {}   # row → (ssn, open, note)
         for h, ssn in zip(holders, ssns, strict=True):
-            data = data_sha256(h.values)
+            data = h.data_sha256
             cur = latest.get(ssn)
             asked = ssn in wanted or h.values.get("reissue", "").strip().lower() in (
                 "1", "yes", "y", "true", "是")
-            who = f"row {h.row} (ID {mask_ssn(ssn)})"
             if cur is None:
                 if asked:
-                    notices.append(f"{who}: re-issue asked, but they have no card yet: "
-                                   "made as their first card")
+                    notices.append(f"{_who(h, ssn)}: re-issue asked, but they have no card "
+                                   "yet: made as their first card")
                 new_rows.append((ssn, 1, batch_id, h.card_no, data, "pending", now))
                 desired[h.row] = (ssn, 1, None)
                 continue
@@ -385,16 +383,17 @@ class Journal:
                 note = HAD_A_CARD if made_in != batch_id else None
                 desired[h.row] = (ssn, 0, note)
                 if old_data != data:
-                    notices.append(f"{who}: data changed since their card {card_id} was made "
-                                   f"({at[:10]}); that card is kept, no new card is made — "
-                                   "to replace it use --reissue ID")
+                    notices.append(f"{_who(h, ssn)}: data changed since their card {card_id} "
+                                   f"was made ({at[:10]}); that card is kept, no new card is "
+                                   "made — to replace it use --reissue ID")
                 elif note:
-                    notices.append(f"{who}: already has a card ({card_id}, {at[:10]}); not "
-                                   "made again — to replace a lost card use --reissue ID")
+                    notices.append(f"{_who(h, ssn)}: already has a card ({card_id}, "
+                                   f"{at[:10]}); not made again — to replace a lost card use "
+                                   "--reissue ID")
                 continue
             if asked:
-                notices.append(f"{who}: re-issue asked, but their first card is not finished "
-                               "yet: it is finished instead")
+                notices.append(f"{_who(h, ssn)}: re-issue asked, but their first card is "
+                               "not finished yet: it is finished instead")
             if old_data != data:
                 updates.append((h.card_no, data, now, hid))
                 self._event(db, batch_id, h.row, card_id, None, "data updated",
@@ -419,14 +418,15 @@ class Journal:
                        "(?, ?, ?, ?, ?)",
                        [(batch_id, row, *v) for row, v in want.items() if have.get(row) != v])
 
-    def known_holders(self) -> Callable[[dict[str, str]], bool]:
-        """A test for CSV rows: is this holder, with exactly this data, in the journal
-        already (and so checked when it came in)?"""
+    def known_holders(self) -> Callable[[Holder], bool]:
+        """A test for CSV holders: is this holder, with exactly this data (its
+        ``data_sha256``, computed once when the CSV was read), in the journal already (and so
+        checked when it came in)?"""
         known = {(ssn, sha) for ssn, sha in
                  self.db.execute("SELECT ssn, data_sha256 FROM holder").fetchall()}
         if not known:
-            return lambda _row: False
-        return lambda row: (row.get("ssn", "").upper(), data_sha256(row)) in known
+            return lambda _holder: False
+        return lambda h: (h.values.get("ssn", "").upper(), h.data_sha256) in known
 
     def reserve_sim_serials(self, count: int) -> int:
         """The first of ``count`` simulated-card serials never handed out by this journal
