@@ -20,18 +20,12 @@ from sbcard.keys.psam import psam_key_map
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.read import read_card, read_context
 from sbcard.sim.card_os import SimCard
-from sbcard.sim.persona import load_persona
-from sbcard.transport.simulated import SimulatedTransport
 from tests.cli_runner import run_cli
+from tests.fakes import recorded_sim_card
 
 
 def _card(persona: str) -> tuple[SimCard, ApduChannel, list[str]]:
-    card = load_persona(persona).build_card()
-    sent: list[str] = []
-    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
-    t = SimulatedTransport(card)
-    t.connect()
-    return card, ApduChannel(t), sent
+    return recorded_sim_card(persona)
 
 
 def _keys(version: int | None) -> KeyFile:

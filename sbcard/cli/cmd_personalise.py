@@ -194,6 +194,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
     from sbcard.ops.journal import Journal
     from sbcard.ops.personalise import (
         BatchPlan,
+        CardSlot,
         PcscSlot,
         Robot,
         check_distinct_slots,
@@ -243,16 +244,17 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
             cards = counts.total - counts.done
             with Journal(journal_path) as log:
                 first_serial = log.reserve_sim_serials(cards)
-            slots = [SimSlot(st.sim, cards, first_serial=first_serial)]
+            slots: list[CardSlot] = [SimSlot(st.sim, cards, first_serial=first_serial)]
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
             driver = Robot(robot_get, robot_done, robot_error) if any(robot) else None
-            slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True), robot=driver,
-                              reserved=st.reserved)
-                     for n in names]
-            check_distinct_slots(names, slots)
+            readers_slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),
+                                      say=lambda m: click.echo(m, err=True), robot=driver,
+                                      reserved=st.reserved)
+                             for n in names]
+            check_distinct_slots(names, readers_slots)
+            slots = list(readers_slots)
         run_batch(slots, journal_path, plan)
     except KeyboardInterrupt:
         click.echo(f"\nsbcard: batch stopped; every card so far is in the journal — run the "

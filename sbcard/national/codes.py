@@ -170,6 +170,8 @@ def for_sw(sw: int, *, pin: bool = False) -> tuple[int, str]:
 class NationalError(SbcardError):
     """A failure with its national code; ``str`` is the Chinese text for pOutInfo."""
 
+    text: str
+
     def __init__(self, code: int, text: str | None = None) -> None:
         self.code = code
         self.text = text or message(code)

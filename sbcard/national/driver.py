@@ -508,6 +508,8 @@ class SSCardDriver:
             yield CardEvent("sbcard-sim", True, "")
             return
         for event in watch_readers(poll=poll, should_stop=should_stop):
+            if event.reader is None:           # card events always name their reader
+                continue
             if event.event in ("card present", "card inserted", "card changed"):
                 yield CardEvent(event.reader, True, event.atr or "")
             elif event.event == "card removed":
@@ -785,9 +787,9 @@ def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
                                                 "sbcard 的卡模型只含 SSSEEF05、SSSEEF06）")
         wanted = []
         for item in fields[1:]:
-            tag, _, nth = item.strip().partition(":")
+            tag_hex, _, nth = item.strip().partition(":")
             try:
-                wanted.append((int(tag, 16), int(nth) if nth else 1))
+                wanted.append((int(tag_hex, 16), int(nth) if nth else 1))
             except ValueError:
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                     f"（{item}）") from None

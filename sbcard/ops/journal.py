@@ -33,6 +33,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:                      # optional at run time: only a PostgreSQL journal needs it
+    import psycopg
 
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.ops.audit import mask_ssn
@@ -172,6 +176,7 @@ class _Db:
 
     def __init__(self, location: str | Path) -> None:
         self.server = is_server_url(location)
+        self.conn: sqlite3.Connection | psycopg.Connection[Any]
         if self.server:
             try:
                 import psycopg
@@ -235,11 +240,11 @@ class _Db:
     def executemany(self, sql: str, rows: list) -> None:
         if not rows:
             return
-        if self.server:
+        if isinstance(self.conn, sqlite3.Connection):
+            self.conn.executemany(sql, rows)
+        else:
             with self.conn.cursor() as cur:
                 cur.executemany(self._sql(sql), rows)
-        else:
-            self.conn.executemany(sql, rows)
 
     def begin_locked(self) -> None:
         if self.server:
