@@ -34,7 +34,7 @@ from sbcard.errors import (
     TransportError,
 )
 from sbcard.keys.base import KeySource
-from sbcard.ops.holders import Holder
+from sbcard.ops.holders import Holder, sheet_row
 from sbcard.ops.journal import CardElsewhereError, Journal
 from sbcard.ops.read import select_ssse
 from sbcard.ops.script import Script, ScriptContext, ScriptRunner
@@ -62,7 +62,7 @@ class CardSlot(Protocol):
 class CardOutcome:
     slot: str
     card_id: str
-    row_no: int | None
+    row_no: int | None           # data row, as the journal keeps it (``sheet_row`` for people)
     card_no: str | None
     outcome: str                 # done | torn | failed | refused | skipped | no holder left
     seconds: float
@@ -70,9 +70,14 @@ class CardOutcome:
     crypto_seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"reader": self.slot, "card_id": self.card_id, "row": self.row_no,
+        return {"reader": self.slot, "card_id": self.card_id, "row": self.sheet_row,
                 "card_no": self.card_no, "outcome": self.outcome,
                 "seconds": round(self.seconds, 4), "detail": self.detail}
+
+    @property
+    def sheet_row(self) -> int | None:
+        """The holder's row as the operator's spreadsheet numbers it (header = row 1)."""
+        return None if self.row_no is None else sheet_row(self.row_no)
 
 
 @dataclass
@@ -230,7 +235,7 @@ class Robot:
             return
         env = dict(os.environ, SBCARD_READER=reader, SBCARD_CARD_ID=outcome.card_id if outcome
                    else "", SBCARD_ROW="" if outcome is None or outcome.row_no is None
-                   else str(outcome.row_no), SBCARD_OUTCOME=outcome.outcome if outcome else "",
+                   else str(outcome.sheet_row), SBCARD_OUTCOME=outcome.outcome if outcome else "",
                    SBCARD_DETAIL=(outcome.detail or "") if outcome else "")
         try:
             done = subprocess.run(command, shell=True, env=env, timeout=self.timeout,
