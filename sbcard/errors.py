@@ -35,7 +35,9 @@ class SbcardError(Exception):
     """
 
     exit_code: ExitCode = ExitCode.FAILURE
-    text = None                     # sbcard.messages.Text when the message has both languages
+    # sbcard.messages.Text when the message has both languages; a national error keeps its
+    # national Chinese text (a str) here.
+    text: Text | str | None = None
 
     def __init__(self, *args: object) -> None:
         if args and isinstance(args[0], Text):

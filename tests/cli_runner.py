@@ -15,7 +15,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str,
     """(exit code, stdout, stderr) of ``sbcard ARGS``; ``stdin`` feeds prompts/--pin-stdin."""
     saved = sys.stdin
     if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
+        # a text stream over bytes, as a real stdin is (commands that take a file as `-`
+        # read sys.stdin.buffer)
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
     try:
         with pytest.raises(SystemExit) as exc:
             main(list(args))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sbcard.transport.base import Transport
 
 
@@ -32,3 +34,19 @@ class ScriptedTransport(Transport):
 
     def disconnect(self) -> None:
         pass
+
+
+def recorded_sim_card(persona: str) -> tuple[Any, Any, list[str]]:
+    """(card, channel, sent): a persona's simulated card on an in-process channel, every
+    command it receives recorded as upper-case hex in ``sent``."""
+    from sbcard.apdu.channel import ApduChannel
+    from sbcard.apdu.t0 import T0Layer
+    from sbcard.sim.persona import load_persona
+    from sbcard.transport.simulated import SimulatedTransport
+
+    card = load_persona(persona).build_card()
+    sent: list[str] = []
+    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
+    link = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
+    link.connect()
+    return card, ApduChannel(link), sent

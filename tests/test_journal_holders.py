@@ -69,8 +69,9 @@ def test_another_csv_naming_done_holders_makes_no_second_card(capsys, tmp_path, 
     assert code == 0, err
     counts = cards_per_holder(journal_at)
     assert sorted(counts.values()) == [1, 1, 1, 1] and len(counts) == 4
-    assert "row 2 (ID" in err and "already has a card" in err
-    assert "row 1 (ID" in err and "data changed since their card" in err and "--reissue" in err
+    # spreadsheet rows (header = row 1), as the CSV's validation names them
+    assert "row 3 (ID" in err and "already has a card" in err
+    assert "row 2 (ID" in err and "data changed since their card" in err and "--reissue" in err
     assert "already had a card 已有卡 2" in out and "done 完成 1/3" in out
     assert holder_rows(3)[1]["ssn"] not in err                # ID numbers masked
     code, out, _ = run_cli(capsys, "personalise", str(tuesday), "--journal", journal_at,
@@ -93,7 +94,7 @@ def test_edited_csv_takes_new_data_for_undone_rows_only(tmp_path, journal_at):
 
     with Journal(journal_at) as j:
         opened = j.open_batch(csv, load_holders(csv), "test", resume=True)
-    assert len(opened.notices) == 1 and opened.notices[0].startswith("row 1 ")
+    assert len(opened.notices) == 1 and opened.notices[0].startswith("row 2 ")
     plan = make_plan(journal_at, csv, outcomes, resume=True)
     c2, c3 = blank_card(2), blank_card(3)
     run_batch([ListSlot([c1, c2, c3])], journal_at, plan)
@@ -291,5 +292,5 @@ def test_csv_reader_keeps_blank_line_short_row_and_space_rules(tmp_path):
                                              {"a": "4", "b": "5", "c": ""}]
     assert stripped == ["row 2: b"]
     path.write_text("a,b\n1,2,3\n", encoding="utf-8")
-    with pytest.raises(BadInputError, match="row 1 has more fields"):
+    with pytest.raises(BadInputError, match="row 2 has more fields"):
         read_csv_rows(path)

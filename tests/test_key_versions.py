@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from sbcard.apdu.channel import ApduChannel
-from sbcard.apdu.t0 import T0Layer
 from sbcard.card.filesystem import KEY_RKSSSE, KEY_UKSSSE
 from sbcard.card.profiles import load_profile
 from sbcard.compose import KeySourceOptions, open_key_source
@@ -21,18 +20,12 @@ from sbcard.keys.psam import psam_key_map
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.read import read_card, read_context
 from sbcard.sim.card_os import SimCard
-from sbcard.sim.persona import load_persona
-from sbcard.transport.simulated import SimulatedTransport
 from tests.cli_runner import run_cli
+from tests.fakes import recorded_sim_card
 
 
 def _card(persona: str) -> tuple[SimCard, ApduChannel, list[str]]:
-    card = load_persona(persona).build_card()
-    sent: list[str] = []
-    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
-    t = T0Layer(SimulatedTransport(card))   # as sessions build it (ops/session.stack)
-    t.connect()
-    return card, ApduChannel(t), sent
+    return recorded_sim_card(persona)
 
 
 def _keys(version: int | None) -> KeyFile:

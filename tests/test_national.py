@@ -166,6 +166,31 @@ def test_read_fields_is_read_json_shape():
     assert data["name"] == "买买提·测试" and data["card_no"] == "C0000018X"
 
 
+def persona_photo(name: str) -> bytes:
+    """The photo a persona file holds (EF08 hex), cut where the image ends."""
+    import tomllib
+    from importlib.resources import files
+
+    from sbcard.ops.read import photo_length
+
+    text = (files("sbcard.sim") / "personas" / f"{name}.toml").read_text(encoding="utf-8")
+    raw = bytes.fromhex(tomllib.loads(text)["files"]["EF08"])
+    return raw[:photo_length(raw)]
+
+
+def test_read_photo_with_the_key_source_is_the_personas_image():
+    code, photo = driver("v3").read_photo(3)
+    assert code == 0 and photo == persona_photo("v3") and photo[:2] == b"\xff\xd8"
+
+
+def test_read_photo_without_a_key_source_is_2201_and_without_a_photo_27266():
+    code, text = driver("v3", key_source="none").read_photo(3)
+    assert code == -2201 and "photo needs a key source" in text
+    code, text = driver("demo").read_photo(3)
+    assert code == codes.NO_PHOTO == -27266 and "无照片" in text
+    assert driver("v3").read_photo(0)[0] == -1
+
+
 def test_national_version():
     assert [national_version(v) for v in ("", None, "2.00", "3.0", "1", "x")] == [
         "1.00", "1.00", "2.00", "3.00", "1.00", "x"]

@@ -386,3 +386,72 @@ def test_csv_messages_name_the_spreadsheet_cell_and_excel_artefacts(tmp_path):
     dup = [{**r, "ssn": r["社会保障号码"]} for r in rows]
     with pytest.raises(BadInputError, match="both ssn"):
         load_holders(write_csv(tmp_path / "dup.csv", dup))
+
+
+def test_every_operator_facing_row_is_the_spreadsheet_row(capsys, tmp_path):
+    """Holder 3 is spreadsheet row 4 (header = row 1) in validation, status and report."""
+    from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, status_lines
+
+    rows = holder_rows(4)
+    rows[2]["sex"] = "7"
+    code, _, err = run_cli(capsys, "personalise", str(write_csv(tmp_path / "bad.csv", rows)))
+    assert code == 3 and "row 4: sex: column C (sex):" in err
+    csv = write_csv(tmp_path / "h.csv", holder_rows(4))
+    report = tmp_path / "r.csv"
+    outcomes: list = []
+    plan = make_plan(tmp_path / "j.sqlite", csv, outcomes)
+    with ReportWriter(report) as writer:
+        plan.on_outcome = OutcomeLog(writer, outcomes.append)
+        bad = blank_card(3)                       # the third card presented: holder 3's
+        bad.command_hooks.append(lambda card, cmd: (b"", 0x6581) if cmd.ins == 0xDC else None)
+        run_batch([ListSlot([blank_card(1), blank_card(2), bad])], tmp_path / "j.sqlite", plan)
+    failed = [o for o in outcomes if o.outcome == "failed"]
+    assert len(failed) == 1 and failed[0].row_no == 3            # the journal's data row
+    assert f"card {card_id_hex(bad)} (CSV row 4): failed" in describe(failed[0])
+    import csv as csv_module
+
+    with open(report, newline="", encoding="utf-8") as f:
+        reported = list(csv_module.DictReader(f))
+    assert [(r["row"], r["outcome"]) for r in reported] == [("2", "done"), ("3", "done"),
+                                                             ("4", "failed")]
+    with Journal(tmp_path / "j.sqlite") as j:
+        lines = status_lines(j, plan.batch_id)
+    assert [line.split()[:2] for line in lines[:4]] == [["row", "2"], ["row", "3"],
+                                                       ["row", "4"], ["row", "5"]]
+    # the rejected card's holder waits for the next card, with the failure beside it
+    assert "pending" in lines[2] and "attempts 1" in lines[2] and "6581" in lines[2]
+    code, out, _ = run_cli(capsys, "personalise", str(csv), "--journal",
+                           str(tmp_path / "j.sqlite"), "--status", "--json")
+    assert code == 0
+    assert [(h["row"], h["status"]) for h in json.loads(out)["holders"]][2] == (4, "pending")
+
+
+def test_holders_csv_from_stdin_and_report_to_stdout(capsys, tmp_path):
+    """`personalise -` reads the CSV from stdin (needs --journal); `--report -` writes JSON
+    lines to stdout and the summary to stderr."""
+    text = (tmp_path / "x.csv")
+    write_csv(text, holder_rows(3))
+    data = text.read_text(encoding="utf-8")
+    code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise", "-",
+                           stdin=data)
+    assert code == 2 and "needs --journal" in err
+    code, _, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise", "-",
+                           "--journal", str(tmp_path / "j.sqlite"), "--initial-pin-stdin",
+                           stdin=data)
+    assert code == 2 and "cannot both come from stdin" in err
+    code, out, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise", "-",
+                             "--journal", str(tmp_path / "j.sqlite"), "--report", "-",
+                             "--no-progress", stdin=data)
+    assert code == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]           # stdout: the report only
+    assert [(x["row"], x["outcome"]) for x in lines] == [(2, "done"), (3, "done"), (4, "done")]
+    assert "done 完成 3/3" in err and not (tmp_path / "-").exists()
+    code, out, _ = run_cli(capsys, "personalise", "-", "--journal", str(tmp_path / "j.sqlite"),
+                           "--status")
+    assert code == 0 and "3/3 done" in out
+    rows = holder_rows(3)
+    rows[2]["sex"] = "7"
+    write_csv(text, rows)
+    code, _, err = run_cli(capsys, "personalise", "-", "--dry-run",
+                           stdin=text.read_text(encoding="utf-8"))
+    assert code == 3 and "stdin: 1 problem" in err and "row 4: sex" in err

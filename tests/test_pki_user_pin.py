@@ -24,8 +24,8 @@ from sbcard.ops.sm2auth import (
 from sbcard.sim import pki as sim_pki
 from sbcard.sim.card_os import SimCard
 from sbcard.sim.persona import load_persona
-from sbcard.transport.simulated import SimulatedTransport
 from tests.cli_runner import run_cli
+from tests.fakes import recorded_sim_card
 
 
 def test_public_pin_vector() -> None:
@@ -37,12 +37,7 @@ def test_public_pin_vector() -> None:
 
 
 def _card(persona: str = "pkipin") -> tuple[SimCard, ApduChannel, list[str]]:
-    card = load_persona(persona).build_card()
-    sent: list[str] = []
-    card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
-    t = SimulatedTransport(card)
-    t.connect()
-    return card, ApduChannel(t), sent
+    return recorded_sim_card(persona)
 
 
 def test_sign_without_the_user_pin_is_pki_pin_needed() -> None:

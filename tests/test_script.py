@@ -222,3 +222,21 @@ def test_apdu_lines_with_variables_are_checked_before_the_first_apdu(capsys, tmp
     sent = [line for line in err.splitlines() if line.startswith(">>")]
     assert code == 3 and "v.apdu:3" in err and "no APDU was sent" in err
     assert sent == []
+
+
+def test_script_csv_dash_takes_the_variables_from_stdin(capsys):
+    stdin = "pin,name\n999999,a\n123456,b\n"
+    code, out, err = run_cli(capsys, "--sim", "script", "run", str(RECIPES / "verify-pin.apdu"),
+                             "--csv", "-", "--row", "2", stdin=stdin)
+    assert code == 0 and "PIN correct" in out and "123456" not in out + err
+    code, _, err = run_cli(capsys, "--sim", "script", "run", str(RECIPES / "verify-pin.apdu"),
+                           "--csv", "-", stdin=stdin)
+    assert code == 6                                   # row 1's PIN, read from stdin too
+    code, _, err = run_cli(capsys, "--sim", "script", "run", "-", "--csv", "-", stdin=stdin)
+    assert code == 2 and "the script and --csv cannot both come from stdin" in err
+
+
+def test_dump_dash_is_refused_in_one_line(capsys):
+    code, out, err = run_cli(capsys, "--sim", "--dump", "-", "atr")
+    assert code == 2 and "--dump needs a file, not -" in err and out == ""
+    assert not Path("-").exists()

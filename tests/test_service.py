@@ -175,6 +175,7 @@ def test_own_api_card_health_openapi(serve: Any) -> None:
     assert card["card"]["labels"]["name"] == {"zh": "姓名", "en": "Name"}
     assert "iReadCardBas" in health["functions"]
     assert doc["openapi"].startswith("3.") and "/v1/pin/change" in doc["paths"]
+    assert "image/jpeg" in doc["paths"]["/v1/card/photo"]["get"]["responses"]["200"]["content"]
 
 
 def test_no_pin_travels_in_a_request_by_default(serve: Any, driver: FakeDriver) -> None:

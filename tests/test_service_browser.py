@@ -5,6 +5,7 @@ the simulated card in pcscd, so the card can be pulled and put back."""
 from __future__ import annotations
 
 import shutil
+import struct
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,16 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="headless Chromium not installed (apt-get install chromium chromium-driver; "
            ".ci/setup does it)")
+
+
+def tiny_bmp() -> bytes:
+    """A 2×2 24-bit BMP (synthetic colours, no one's photo): small enough for EF08 and
+    decodable, so the page's <img> gets a real naturalWidth."""
+    row = bytes.fromhex("204080c0a060") + b"\0\0"          # 2 pixels, padded to 4 bytes
+    pixels = row * 2
+    return (b"BM" + struct.pack("<IHHI", 54 + len(pixels), 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
+            + pixels)
 
 
 @pytest.fixture
@@ -48,6 +59,7 @@ def text_of(browser: Any, element_id: str) -> str:
     return str(browser.find_element(By.ID, element_id).text)
 
 
+@pytest.mark.sbcard_persona("demo", files={"EF08": tiny_bmp().hex()})
 def test_counter_page_reads_the_card_and_follows_its_removal(browser: Any,
                                                              pcscd_card: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -67,9 +79,14 @@ def test_counter_page_reads_the_card_and_follows_its_removal(browser: Any,
         assert "社会保障号码" in text_of(browser, "fields")       # Chinese label…
         assert "Social security number" in text_of(browser, "fields")   # …English beside it
         assert text_of(browser, "national").split("|")[4] == "测试一"
+        # The photo (EF08, RKSSSE from the simulated PSAM) is shown and decoded.
+        wait_for(browser, lambda b: b.execute_script(
+            "const i = document.getElementById('photo');"
+            "return !i.hidden && i.complete && i.naturalWidth") == 2)
         pcscd_card.remove()
         wait_for(browser, lambda b: not b.find_element(By.ID, "card").is_displayed())
         assert "卡已拔出" in text_of(browser, "message")
+        assert browser.find_element(By.ID, "photo").get_attribute("src") is None
         assert browser.find_element(By.ID, "status").get_attribute("data-state") == "absent"
         pcscd_card.insert()
         wait_for(browser, lambda b: text_of(b, "name") == "测试一")
@@ -100,6 +117,8 @@ def test_counter_page_verifies_the_pin_through_the_pin_source(browser: Any) -> N
         browser.get(s.url + "/")
         wait_for(browser, lambda b: text_of(b, "name") == "测试一")
         assert not browser.find_element(By.ID, "kiosk").is_displayed()   # no PIN fields
+        wait_for(browser, lambda b: text_of(b, "photo-note") == "无照片 No photo")  # demo has none
+        assert not browser.find_element(By.ID, "photo").is_displayed()
         browser.find_element(By.ID, "verify").click()
         wait_for(browser, lambda b: "密码正确" in text_of(b, "message"))
     finally:

@@ -202,3 +202,41 @@ def test_sbcard_serve_command_runs_until_sigterm() -> None:
     assert body["code"] == 200 and split_fields(body["data"])[4] == NAME
     assert proc.returncode == 0 and f"http://127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+def get_raw(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+    async def go(c: aiohttp.ClientSession) -> tuple[int, str, bytes]:
+        async with c.get(url, headers=headers or {}) as r:
+            return r.status, r.headers.get("Content-Type", ""), await r.read()
+    return run(go)
+
+
+@pytest.mark.sbcard_persona("v3")
+def test_photo_endpoint_serves_the_personas_image(sbcard_service: str) -> None:
+    """3.0 card, simulated PSAM with RKSSSE: the image bytes of EF08 as image/jpeg."""
+    from tests.test_national import persona_photo
+
+    status, content_type, body = get_raw(sbcard_service + "/v1/card/photo")
+    assert status == 200 and content_type == "image/jpeg"
+    assert body == persona_photo("v3")
+    status, _, _ = get_raw(sbcard_service + "/v1/card/photo",
+                           {"Origin": "https://evil.example"})
+    assert status == 403                                   # same Origin rule as the rest
+
+
+@pytest.mark.sbcard_persona("v3")
+@pytest.mark.sbcard_service(psam=None)
+def test_photo_endpoint_without_a_key_source_is_an_error_object(sbcard_service: str) -> None:
+    status, content_type, body = get_raw(sbcard_service + "/v1/card/photo")
+    answer = json.loads(body)
+    assert status == 200                           # a card outcome, as on every /v1 call
+    assert content_type.startswith("application/json") and answer["code"] == -2201
+    assert "photo needs a key source" in answer["message"]
+
+
+def test_photo_endpoint_on_a_card_without_a_photo(sbcard_service: str) -> None:
+    _, content_type, body = get_raw(sbcard_service + "/v1/card/photo")
+    assert content_type.startswith("application/json")
+    assert json.loads(body)["code"] == -27266
+    status, _ = get_json(sbcard_service + "/v1/card/photo?iType=9")
+    assert status == 400

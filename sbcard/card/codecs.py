@@ -242,7 +242,7 @@ class An(Codec):
         if value is None:
             return bytes(length)
         is_text = isinstance(value, str)
-        data = encode_gbk(value, label) if is_text else bytes(value)
+        data = encode_gbk(value, label) if isinstance(value, str) else bytes(value)
         if len(data) > length:
             how = " in GBK" if is_text else ""
             raise BadInputError(

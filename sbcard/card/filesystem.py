@@ -113,6 +113,13 @@ class DfSpec:
                 return c
         raise KeyError(f"{self.name} has no file {name}")
 
+    def ef(self, name: str) -> EfSpec:
+        """The elementary file ``name`` (KeyError for a DF or an unknown name)."""
+        found = self.child(name)
+        if not isinstance(found, EfSpec):
+            raise KeyError(f"{self.name}/{name} is a DF, not an EF")
+        return found
+
     def efs(self) -> tuple[EfSpec, ...]:
         return tuple(c for c in self.children if isinstance(c, EfSpec))
 

@@ -132,18 +132,18 @@ def hoist_global_options(group: click.Group, args: list[str],
         shape = global_shapes[name]
         moved.append(token)
         if shape.takes_value and inline is None:
-            nxt = args[i + 1] if i + 1 < len(args) else None
+            following = args[i + 1] if i + 1 < len(args) else None
             if shape.optional_value:
                 # ``read --sim`` and ``apdu --sim 00A4…``: the next word is the persona only
                 # when it cannot be the command's own argument.
-                if nxt is not None and not nxt.startswith("-") and (
-                        not takes_arguments or _is_persona(nxt, personas)):
-                    moved.append(nxt)
+                if following is not None and not following.startswith("-") and (
+                        not takes_arguments or _is_persona(following, personas)):
+                    moved.append(following)
                     i += 1
                 else:
                     moved.append(DEFAULT_PERSONA)
-            elif nxt is not None:
-                moved.append(nxt)
+            elif following is not None:
+                moved.append(following)
                 i += 1
         i += 1
     return head + moved + path + rest

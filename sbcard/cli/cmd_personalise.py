@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import click
 
 from sbcard.cli.common import echo_json, state
 from sbcard.errors import BadInputError, ExitCode
+
+#: the batch name (and the name in messages) of holders read from stdin (`personalise -`)
+STDIN_BATCH = "stdin"
 
 
 def _recipe_path(name: str) -> Path:
@@ -18,7 +22,7 @@ def _recipe_path(name: str) -> Path:
 
 
 @click.command()
-@click.argument("holders", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("holders", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Recipe script for every card (default: apdu_scripts/personalise-2.0.apdu, "
                    "or -3.0.apdu for SM4 cards).")
@@ -31,8 +35,9 @@ def _recipe_path(name: str) -> Path:
               help="Work several readers in parallel (repeat; default: --reader / auto).")
 @click.option("--initial-pin-stdin", is_flag=True,
               help="Read one initial PIN for every card from stdin (when the CSV has no pin).")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Per-card report: .jsonl (JSON lines) or .csv.")
+@click.option("--report", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Per-card report: .jsonl (JSON lines) or .csv; `-` = JSON lines on "
+                   "stdout (the summary line then goes to stderr).")
 @click.option("--release", "release", metavar="CARD_ID",
               help="Mark a card spoiled (lost/broken mid-way) and give its holder back; exits.")
 @click.option("--reissue", "reissue", multiple=True, metavar="ID_NUMBER",
@@ -77,6 +82,10 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     birthplace, birth_date, card_no, card_type, issue_date, expiry_date [, spec_version, pin].
 
     \b
+    HOLDERS may be `-` (the CSV from stdin): give --journal then (there is no file to put
+    it beside); the batch is named `stdin`, and the PINs come from the CSV.
+
+    \b
     Examples:
       sbcard --keys bureau-keys.toml personalise holders.csv --readers 0 --readers 1
       sbcard --sim blank --keys test personalise holders.csv     # simulated blank cards
@@ -89,9 +98,20 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     from sbcard.ops.preflight import usable_recipes
     from sbcard.ops.script import ScriptContext, ScriptRunner, parse_script
 
-    journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
     if as_json and not show_status:
         raise click.UsageError("--json goes with --status")
+    csv_data: bytes | None = None
+    if str(holders) == "-":
+        if initial_pin_stdin:
+            raise click.UsageError("the holders CSV and --initial-pin-stdin cannot both come "
+                                   "from stdin")
+        if not journal and not dry_run:
+            raise click.UsageError("personalise - (holders from stdin) needs --journal "
+                                   "FILE|URL: there is no CSV file to keep the journal beside")
+        if not (release or show_status):
+            csv_data = sys.stdin.buffer.read()
+        holders = Path(STDIN_BATCH)
+    journal_path: str | Path = journal or holders.with_suffix(".journal.sqlite")
     if release or show_status:
         return _journal_admin(holders, journal_path, release, show_status, as_json)
     notices: list[str] = []
@@ -99,7 +119,8 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     if resume and (is_server_url(journal_path) or Path(journal_path).exists()):
         with Journal(journal_path) as log:         # rows it holds were checked already
             validated = log.known_holders()
-    holder_list = load_holders(holders, need_pin=False, notices=notices, validated=validated)
+    holder_list = load_holders(holders, need_pin=False, notices=notices, validated=validated,
+                               data=csv_data)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:
@@ -152,7 +173,7 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
                     initial_pin, resume=resume, reissue=reissue, report=report,
                     readers=readers, robot=(robot_get, robot_done, robot_error),
                     no_progress=no_progress, recipe_name=str(recipe or "auto"),
-                    progress_every=progress_every)
+                    progress_every=progress_every, csv_data=csv_data)
 
 
 def _sim_generation(persona: str) -> str:
@@ -166,13 +187,14 @@ def _sim_generation(persona: str) -> str:
 def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes: dict, keys,
          authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
          report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
-         recipe_name: str, progress_every: int = 10) -> int:
+         recipe_name: str, progress_every: int = 10, csv_data: bytes | None = None) -> int:
     from sbcard.card.profiles import load_profile
     from sbcard.compose import SimSlot
     from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.journal import Journal
     from sbcard.ops.personalise import (
         BatchPlan,
+        CardSlot,
         PcscSlot,
         Robot,
         check_distinct_slots,
@@ -181,11 +203,15 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
     )
 
     # open what can fail on the user's paths before the journal records a batch
-    report_writer = ReportWriter(report) if report else None
+    to_stdout = report is not None and str(report) == "-"
+    report_writer = None
+    if report is not None:
+        report_writer = ReportWriter(report, sys.stdout if to_stdout else None)
     try:
         with Journal(journal_path) as log:
-            opened = log.open_batch(holders, holder_list, recipe_name, resume=resume,
-                                    reissue=reissue)
+            opened = log.open_batch(
+                holders, holder_list, recipe_name, resume=resume, reissue=reissue,
+                csv_sha256=None if csv_data is None else hashlib.sha256(csv_data).hexdigest())
             counts = log.counts(opened.batch_id)
     except BaseException:
         if report_writer is not None:
@@ -218,16 +244,17 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
             cards = counts.total - counts.done
             with Journal(journal_path) as log:
                 first_serial = log.reserve_sim_serials(cards)
-            slots = [SimSlot(st.sim, cards, first_serial=first_serial)]
+            slots: list[CardSlot] = [SimSlot(st.sim, cards, first_serial=first_serial)]
         else:
             names = list(readers) or [st.reader or ""]
             trace = (lambda line: click.echo(line, err=True)) if st.trace else None
             driver = Robot(robot_get, robot_done, robot_error) if any(robot) else None
-            slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),  # type: ignore
-                              say=lambda m: click.echo(m, err=True), robot=driver,
-                              reserved=st.reserved)
-                     for n in names]
-            check_distinct_slots(names, slots)
+            readers_slots = [PcscSlot(n or None, lambda name: pcsc_session(name, trace),
+                                      say=lambda m: click.echo(m, err=True), robot=driver,
+                                      reserved=st.reserved)
+                             for n in names]
+            check_distinct_slots(names, readers_slots)
+            slots = list(readers_slots)
         run_batch(slots, journal_path, plan)
     except KeyboardInterrupt:
         click.echo(f"\nsbcard: batch stopped; every card so far is in the journal — run the "
@@ -242,7 +269,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
         final = log.counts(opened.batch_id)
     if plan.stop_reason:
         click.echo(f"sbcard: {plan.stop_reason}", err=True)
-    click.echo(summary(final))
+    click.echo(summary(final), err=to_stdout)      # stdout is the report's with --report -
     if final.done == final.total:
         return ExitCode.OK
     click.echo(f"sbcard: {final.total - final.done} holder(s) without a card yet: run the same "
@@ -271,6 +298,7 @@ def _status_json(log, batch_id: int) -> dict:
     from dataclasses import asdict
 
     from sbcard.ops.audit import mask_ssn
+    from sbcard.ops.holders import sheet_row
 
     keys = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
             "detail", "note", "issue_no")
@@ -278,5 +306,6 @@ def _status_json(log, batch_id: int) -> dict:
     for r in log.holders(batch_id):
         entry = dict(zip(keys, r, strict=True))
         entry["ssn"] = mask_ssn(entry["ssn"])
+        entry["row"] = sheet_row(entry["row"])
         holders.append(entry)
     return {"holders": holders, "counts": asdict(log.counts(batch_id))}

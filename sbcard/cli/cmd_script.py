@@ -50,7 +50,10 @@ def _variables(var: tuple[str, ...], csv_file: Path | None, row: int | None,
     if csv_file is not None:
         from sbcard.ops.holders import read_csv_rows
 
-        rows = read_csv_rows(csv_file)
+        if str(csv_file) == "-":
+            rows = read_csv_rows(Path("stdin"), data=sys.stdin.buffer.read())
+        else:
+            rows = read_csv_rows(csv_file)
         index = (row or 1) - 1
         if not 0 <= index < len(rows):
             raise BadInputError(f"{csv_file}: no data row {row} (it has {len(rows)})")
@@ -83,8 +86,10 @@ def _load_script(file: str):
 @click.option("--var-file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="Variables as NAME=VALUE lines from FILE (- = stdin): PINs and keys stay "
                    "out of argv.")
-@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Take variables from a CSV file's row (header = variable names).")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, allow_dash=True,
+                                                   path_type=Path),
+              help="Take variables from a CSV file's row (header = variable names; - = "
+                   "stdin).")
 @click.option("--row", type=int, metavar="N", help="Which CSV data row (1 = first; default 1).")
 @click.option("--dry-run", is_flag=True,
               help="Resolve variables and includes and print every step; touch no card.")
@@ -109,8 +114,10 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path 
     """
     from sbcard.ops.script import ScriptContext, ScriptRunner
 
-    if file == "-" and var_file is not None and str(var_file) == "-":
-        raise click.UsageError("the script and --var-file cannot both come from stdin")
+    from_stdin = [name for name, value in (("the script", file), ("--var-file", var_file),
+                                           ("--csv", csv_file)) if str(value) == "-"]
+    if len(from_stdin) > 1:
+        raise click.UsageError(f"{' and '.join(from_stdin)} cannot both come from stdin")
     parsed = _load_script(file)
     variables = _variables(var, csv_file, row, var_file)
     echo = (lambda _line: None) if quiet else click.echo

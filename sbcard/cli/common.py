@@ -93,7 +93,10 @@ class CliState:
 
 
 def state(ctx: click.Context) -> CliState:
-    return ctx.find_object(CliState)
+    found = ctx.find_object(CliState)
+    if found is None:                  # the ``sbcard`` group makes it before any command
+        raise RuntimeError("sbcard command run outside the sbcard group")
+    return found
 
 
 def echo_json(obj: Any, *, err: bool = False) -> None:

@@ -115,7 +115,9 @@ SHORT_HELP = {
               type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Record the session to FILE (env SBCARD_DUMP): header, every APDU with "
                    "timing, masked like --trace; replay it with `sbcard sim replay FILE`. "
-                   "A PSAM key source's session goes to FILE.psam.")
+                   "A PSAM key source's session goes to FILE.psam. Not `-`: stdout "
+                   "carries the command's own output, and a dump mixed into it could be "
+                   "neither replayed nor read.")
 @click.option("--wait", metavar="SECONDS", envvar="SBCARD_WAIT", default=0.0,
               type=click.FloatRange(min=0),
               help="Wait up to SECONDS for the card to be inserted (env SBCARD_WAIT), so the "
@@ -163,6 +165,9 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
 
     if quiet and (verbose or trace):
         raise click.UsageError("-q/--quiet goes with neither -v/--verbose nor --trace")
+    if dump is not None and str(dump) == "-":
+        raise click.UsageError("--dump needs a file, not - (stdout carries the command's "
+                               "output; use --trace to see the exchanges on stderr)")
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
                        psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
                        wait=wait, verbosity=-1 if quiet else verbose,

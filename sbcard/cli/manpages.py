@@ -21,8 +21,8 @@ def write(target: Path) -> list[Path]:
     # click-man walks ``Group.commands``; the lazy group fills nothing there until a command
     # runs, so the pages are made from an eager copy with the same options and help.
     ctx = click.Context(cli, info_name="sbcard")
-    eager = click.Group("sbcard", commands={n: cli.get_command(ctx, n)
-                                            for n in cli.list_commands(ctx)},
+    commands = {n: c for n in cli.list_commands(ctx) if (c := cli.get_command(ctx, n))}
+    eager = click.Group("sbcard", commands=commands,
                         params=cli.params, help=cli.help, context_settings=cli.context_settings)
     target.mkdir(parents=True, exist_ok=True)
     write_man_pages("sbcard", eager, version=__version__, target_dir=str(target))

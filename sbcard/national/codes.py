@@ -70,6 +70,8 @@ PSAM_ALGORITHM = -2202
 PSAM_NO_RKSSSE = -2203
 HSM_NOT_NEEDED = -2204
 UNKNOWN = -999
+#: ``SSCardDriver.read_photo`` (not national): EF08 absent or empty, by the 6A82 rule.
+NO_PHOTO = -27266
 
 TABLE: tuple[NationalCode, ...] = (
     NationalCode(OK, "成功", "success"),
@@ -169,6 +171,8 @@ def for_sw(sw: int, *, pin: bool = False) -> tuple[int, str]:
 
 class NationalError(SbcardError):
     """A failure with its national code; ``str`` is the Chinese text for pOutInfo."""
+
+    text: str
 
     def __init__(self, code: int, text: str | None = None) -> None:
         self.code = code

@@ -71,7 +71,10 @@ class AuditLog:
         cur = self.db.execute(
             "INSERT INTO activation (started_at, operator, reader, step, outcome) "
             "VALUES (?, ?, ?, 'start', 'started')", (_now(), operator, reader))
-        return int(cur.lastrowid)
+        row = cur.lastrowid
+        if row is None:                    # sqlite3 sets it after every INSERT
+            raise RuntimeError("audit log: INSERT gave no row id")
+        return row
 
     def update(self, row: int, **fields: str | None) -> None:
         allowed = {"card_id", "card_no", "ssn_masked", "step", "outcome", "detail", "hook"}

@@ -167,11 +167,11 @@ def select_debit_application(channel: ApduChannel) -> tuple[bytes, bytes] | None
                         SW.APPLICATION_BLOCKED):
             raise CardError.for_sw(r.sw, "SELECT PBOC debit application")
     for directory in (_pse_aids, _ppse_aids):
-        aid = _pick(directory(channel))
-        if aid is not None:
-            r = channel.send(cmds.select_by_name(aid))
+        listed = _pick(directory(channel))
+        if listed is not None:
+            r = channel.send(cmds.select_by_name(listed))
             if r.ok:
-                return aid, r.data
+                return listed, r.data
     return None
 
 

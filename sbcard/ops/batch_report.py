@@ -17,6 +17,7 @@ from typing import IO
 
 from sbcard.errors import BadInputError
 from sbcard.ops.audit import mask_ssn
+from sbcard.ops.holders import sheet_row
 from sbcard.ops.journal import Counts, Journal, is_server_url
 from sbcard.ops.personalise import CardOutcome
 from sbcard.ops.private import open_private
@@ -31,29 +32,39 @@ def spreadsheet_safe(value: object) -> str:
 
 
 class ReportWriter:
-    """Per-card report: ``.csv`` (header once, formula-safe cells) or JSON lines."""
+    """Per-card report: ``.csv`` (header once, formula-safe cells) or JSON lines.
+    ``stream``: write JSON lines there instead of a file (``--report -``: stdout)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stream: IO[str] | None = None) -> None:
         self.path = Path(path)
-        try:
-            self._f: IO[str] = open_private(self.path, "a")
-        except OSError as exc:
-            raise BadInputError(f"report {path}: {exc.strerror}") from None
-        self._csv = self.path.suffix.lower() == ".csv"
+        self._own = stream is None
+        if stream is not None:
+            self._f: IO[str] = stream
+        else:
+            try:
+                self._f = open_private(self.path, "a")
+            except OSError as exc:
+                raise BadInputError(f"report {path}: {exc.strerror}") from None
+        self._csv = self._own and self.path.suffix.lower() == ".csv"
+        self._header = self._own and self._f.tell() == 0
 
     def write(self, outcome: CardOutcome) -> None:
         row = outcome.to_json()
         if self._csv:
             w = csv.writer(self._f)
-            if self._f.tell() == 0:
+            if self._header:
                 w.writerow(list(row))
+                self._header = False
             w.writerow([spreadsheet_safe(v) for v in row.values()])
         else:
             self._f.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._f.flush()
 
     def close(self) -> None:
-        self._f.close()
+        if self._own:
+            self._f.close()
+        else:
+            self._f.flush()
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -83,7 +94,7 @@ class OutcomeLog:
 def describe(outcome: CardOutcome) -> str:
     """One line for the operator about a card that did not simply get done."""
     card = "unidentified card" if outcome.card_id == "?" else f"card {outcome.card_id}"
-    row = f" (CSV row {outcome.row_no})" if outcome.row_no is not None else ""
+    row = f" (CSV row {outcome.sheet_row})" if outcome.row_no is not None else ""
     return f"{outcome.slot}: {card}{row}: {outcome.outcome}" + (
         f" — {outcome.detail}" if outcome.detail else "")
 
@@ -114,7 +125,8 @@ def status_lines(journal: Journal, batch_id: int) -> list[str]:
         row_no, ssn, card_no, card_id, status, step, attempts, _reader, detail, note, issue = r
         state = "had a card" if note else status
         reissue = f" re-issue {issue}" if issue > 1 else ""
-        lines.append(f"row {row_no:>4} ID {mask_ssn(ssn)} {card_no} card {card_id or '-':32} "
+        lines.append(f"row {sheet_row(row_no):>4} ID {mask_ssn(ssn)} {card_no} "
+                     f"card {card_id or '-':32} "
                      f"{state:<11}{reissue} attempts {attempts} {step or ''}"
                      f"{' — ' + detail if detail else ''}")
     c = journal.counts(batch_id)
@@ -126,4 +138,5 @@ def status_lines(journal: Journal, batch_id: int) -> list[str]:
 
 def release_card(journal: Journal, batch_id: int, card_id: str) -> str:
     row_no = journal.release(batch_id, card_id.upper(), "released by operator")
-    return f"card {card_id} marked spoiled; holder row {row_no} is waiting for a card again"
+    row = "" if row_no is None else f" row {sheet_row(row_no)}"
+    return f"card {card_id} marked spoiled; holder{row} is waiting for a card again"

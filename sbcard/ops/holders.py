@@ -56,9 +56,17 @@ def data_sha256(values: dict[str, str], order: list[str] | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def sheet_row(row: int) -> int:
+    """The row an operator sees in a spreadsheet for data row ``row`` (the header is row 1).
+
+    The journal, ``Holder.row`` and ``CardOutcome.row_no`` keep the 1-based data row (so
+    journals written before stay right); every message, listing and report converts here."""
+    return row + 1
+
+
 @dataclass(frozen=True)
 class Holder:
-    row: int                   # 1-based data row
+    row: int                   # 1-based data row (``sheet_row`` names it for people)
     values: dict[str, str]
     #: ``data_sha256(values)``, computed once when read: resume and the journal both use it
     data_sha256: str = ""
@@ -103,11 +111,13 @@ def _decode(raw: bytes, path: Path) -> str:
     raise BadInputError(f"{path}: neither UTF-8 nor GB18030 text")
 
 
-def _read_csv(path: Path, stripped: list[str] | None) -> tuple[list[str], list[list[str]]]:
+def _read_csv(path: Path, stripped: list[str] | None,
+              data: bytes | None = None) -> tuple[list[str], list[list[str]]]:
     """Header (stripped) and rows as value lists the header's width, values stripped of ASCII
-    spaces (each one noted in ``stripped``); blank lines are skipped, as csv.DictReader does."""
+    spaces (each one noted in ``stripped``); blank lines are skipped, as csv.DictReader does.
+    ``data``: the file's bytes when they came from elsewhere (stdin); ``path`` names them."""
     try:
-        text = _decode(Path(path).read_bytes(), Path(path))
+        text = _decode(Path(path).read_bytes() if data is None else data, Path(path))
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such file") from None
     try:
@@ -124,13 +134,14 @@ def _read_csv(path: Path, stripped: list[str] | None) -> tuple[list[str], list[l
         rows = []
         for n, raw in enumerate(filter(None, reader), start=1):
             if len(raw) > width:
-                raise BadInputError(f"{path}: row {n} has more fields than the header")
+                raise BadInputError(f"{path}: row {sheet_row(n)} has more fields than the "
+                                  "header")
             if len(raw) < width:
                 raw += [""] * (width - len(raw))
             # most rows have no space at all: strip (and compare) only those that do
             values = [v.strip(" ") for v in raw] if " " in "".join(raw) else raw
             if stripped is not None and values != raw:
-                stripped += [f"row {n + 1}: {k}"
+                stripped += [f"row {sheet_row(n)}: {k}"
                              for k, v, r in zip(names, values, raw, strict=True) if v != r]
             rows.append(values)
     except csv.Error as exc:
@@ -138,10 +149,11 @@ def _read_csv(path: Path, stripped: list[str] | None) -> tuple[list[str], list[l
     return names, rows
 
 
-def read_csv_rows(path: Path, stripped: list[str] | None = None) -> list[dict[str, str]]:
+def read_csv_rows(path: Path, stripped: list[str] | None = None,
+                  data: bytes | None = None) -> list[dict[str, str]]:
     """Rows as dicts (values stripped of ASCII spaces, each one noted in ``stripped``);
     UTF-8 (with or without BOM) or GB18030 files. A duplicate column is refused."""
-    names, rows = _read_csv(path, stripped)
+    names, rows = _read_csv(path, stripped, data)
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
@@ -279,14 +291,15 @@ def _check_row(values: dict[str, str]) -> list[str]:
 
 def load_holders(path: Path, *, need_pin: bool = False,
                  notices: list[str] | None = None,
-                 validated: Callable[[Holder], bool] | None = None) -> list[Holder]:
+                 validated: Callable[[Holder], bool] | None = None,
+                 data: bytes | None = None) -> list[Holder]:
     """Read and validate; raises CsvInvalid listing every problem of every row. Spaces
     stripped from around values are said once in ``notices`` (normalised, never silent).
     ``validated(holder)``: True for a holder already checked with exactly this data (the
     journal knows its ``data_sha256``), so resuming a 50,000-holder batch does not re-check
-    every field."""
+    every field. ``data``: the CSV's bytes when read from stdin (``path`` then names it)."""
     stripped: list[str] = []
-    headers, file_rows = _read_csv(path, stripped)
+    headers, file_rows = _read_csv(path, stripped, data)
     if stripped and notices is not None:
         more = f" and {len(stripped) - 3} more" if len(stripped) > 3 else ""
         notices.append(f"{path}: spaces removed around {len(stripped)} value(s) "
@@ -311,7 +324,7 @@ def load_holders(path: Path, *, need_pin: bool = False,
     seen_card: dict[str, int] = {}
     holders = []
     for n, row in enumerate(rows, start=1):
-        line = n + 1                    # the spreadsheet's row: the header is row 1
+        line = sheet_row(n)
         holder = Holder(n, row, data_sha256(row, order))
         if validated is not None and validated(holder):
             # the journal holds this holder with exactly this data, checked when it came in

@@ -57,7 +57,7 @@ def check_hook(spec: str) -> Hook:
             raise BadInputError(f"--hook {redact_url(spec)!s}: not a valid URL ({exc})") from None
         if not parts.hostname:
             raise BadInputError(f"--hook {redact_url(spec)}: no host in the URL")
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
             warnings = (f"WARNING: --hook {redact_url(spec)} is plain http to another host: "
                         "the activation is sent unencrypted; use https",)

@@ -49,8 +49,8 @@ class AtrReport:
 def identify_atr(raw: bytes) -> AtrReport:
     atr = Atr.parse(raw)
     ss = SsHistorical.parse(atr.historical)
-    if looks_like_sscard(atr):
-        card_type = f"social security card 社会保障卡 (region {ss.region_prefix}..)"  # type: ignore[union-attr]
+    if ss is not None and looks_like_sscard(atr):     # the guess parses the same bytes
+        card_type = f"social security card 社会保障卡 (region {ss.region_prefix}..)"
     else:
         card_type = "unknown card 未知卡片"
     return AtrReport(atr, ss, card_type)

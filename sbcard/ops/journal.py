@@ -33,10 +33,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:                      # optional at run time: only a PostgreSQL journal needs it
+    import psycopg
 
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.ops.audit import mask_ssn
-from sbcard.ops.holders import Holder, data_sha256  # noqa: F401 (data_sha256: its old home)
+from sbcard.ops.holders import (  # noqa: F401 (data_sha256: its old home)
+    Holder,
+    data_sha256,
+    sheet_row,
+)
 from sbcard.ops.private import ensure_private, redact_url
 
 SCHEMA_VERSION = "2"
@@ -115,7 +123,7 @@ def file_sha256(path: Path) -> str:
 
 def _who(h: Holder, ssn: str) -> str:
     """A CSV row as a notice names it (masked: built only when there is something to say)."""
-    return f"row {h.row} (ID {mask_ssn(ssn)})"
+    return f"row {sheet_row(h.row)} (ID {mask_ssn(ssn)})"
 
 
 def batch_name(csv_path: Path) -> str:
@@ -168,6 +176,7 @@ class _Db:
 
     def __init__(self, location: str | Path) -> None:
         self.server = is_server_url(location)
+        self.conn: sqlite3.Connection | psycopg.Connection[Any]
         if self.server:
             try:
                 import psycopg
@@ -231,11 +240,11 @@ class _Db:
     def executemany(self, sql: str, rows: list) -> None:
         if not rows:
             return
-        if self.server:
+        if isinstance(self.conn, sqlite3.Connection):
+            self.conn.executemany(sql, rows)
+        else:
             with self.conn.cursor() as cur:
                 cur.executemany(self._sql(sql), rows)
-        else:
-            self.conn.executemany(sql, rows)
 
     def begin_locked(self) -> None:
         if self.server:
@@ -299,14 +308,15 @@ class Journal:
 
     # -- batches -----------------------------------------------------------------------------
     def open_batch(self, csv_path: Path, holders: list, recipe: str, *, resume: bool,
-                   reissue: Iterable[str] = ()) -> BatchOpened:
+                   reissue: Iterable[str] = (), csv_sha256: str | None = None) -> BatchOpened:
         """The batch for this CSV (created, or found again with ``resume``), its holders
         matched against every holder the journal knows, by ID number.
 
         ``reissue``: ID numbers whose done card is replaced by a new one (a lost card), an
         explicit, audited act; a CSV column ``reissue`` (1/yes/是) asks the same per row.
+        ``csv_sha256``: the CSV's hash when it is not a file to read (stdin).
         """
-        sha = file_sha256(csv_path)
+        sha = csv_sha256 or file_sha256(csv_path)
         name = batch_name(csv_path)
         wanted = {s.strip().upper() for s in reissue if s.strip()}
         with self.tx() as db:
@@ -505,7 +515,8 @@ class Journal:
                 raise RefusedError(f"card {card_id} has no holder in this batch")
             hid, status = row
             if status == "done":
-                raise RefusedError(f"card {card_id} is finished (row {entry[0]}); a done card "
+                raise RefusedError(f"card {card_id} is finished (row {sheet_row(entry[0])}); a "
+                                   "done card "
                                    "is not released")
             db.execute("INSERT INTO spoiled (card_id, batch_id, row_no, at, reason) VALUES "
                        "(?, ?, ?, ?, ?)", (card_id, batch_id, entry[0], _now(), reason))

@@ -14,17 +14,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.commands import RecordMode
 from sbcard.card.elements import element, split_records
 from sbcard.card.filesystem import EF05
+from sbcard.card.profiles import CardProfile
 from sbcard.errors import (
     BadInputError,
     CardRemovedError,
@@ -33,13 +34,16 @@ from sbcard.errors import (
     TransportError,
 )
 from sbcard.keys.base import KeySource
-from sbcard.ops.holders import Holder
+from sbcard.ops.holders import Holder, sheet_row
 from sbcard.ops.journal import CardElsewhereError, Journal
 from sbcard.ops.read import select_ssse
 from sbcard.ops.script import Script, ScriptContext, ScriptRunner
 from sbcard.ops.script_ops import OPERATIONS
 from sbcard.ops.session import StackOptions, open_channel
 from sbcard.transport import pcsc
+
+if TYPE_CHECKING:                  # the CA comes from the caller; its crypto loads with sm2-issue
+    from sbcard.ops.pki_issue import CertificateAuthority
 
 
 class CardSlot(Protocol):
@@ -58,7 +62,7 @@ class CardSlot(Protocol):
 class CardOutcome:
     slot: str
     card_id: str
-    row_no: int | None
+    row_no: int | None           # data row, as the journal keeps it (``sheet_row`` for people)
     card_no: str | None
     outcome: str                 # done | torn | failed | refused | skipped | no holder left
     seconds: float
@@ -66,9 +70,14 @@ class CardOutcome:
     crypto_seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"reader": self.slot, "card_id": self.card_id, "row": self.row_no,
+        return {"reader": self.slot, "card_id": self.card_id, "row": self.sheet_row,
                 "card_no": self.card_no, "outcome": self.outcome,
                 "seconds": round(self.seconds, 4), "detail": self.detail}
+
+    @property
+    def sheet_row(self) -> int | None:
+        """The holder's row as the operator's spreadsheet numbers it (header = row 1)."""
+        return None if self.row_no is None else sheet_row(self.row_no)
 
 
 @dataclass
@@ -77,9 +86,9 @@ class BatchPlan:
     holders: dict[int, Holder]
     recipes: dict[str, Script]            # by generation key "2.0" / "3.0" (see recipe_key)
     keys: KeySource | None
-    profile: object | None
+    profile: CardProfile | None
     initial_pin: str | None = None
-    ca: object | None = None              # CertificateAuthority for 3.0 cards (sm2-issue)
+    ca: CertificateAuthority | None = None    # for 3.0 cards (sm2-issue)
     max_consecutive_failures: int = 3     # then stop: keys or recipe are wrong, not the cards
     on_outcome: Callable[[CardOutcome], None] = lambda _o: None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -226,7 +235,7 @@ class Robot:
             return
         env = dict(os.environ, SBCARD_READER=reader, SBCARD_CARD_ID=outcome.card_id if outcome
                    else "", SBCARD_ROW="" if outcome is None or outcome.row_no is None
-                   else str(outcome.row_no), SBCARD_OUTCOME=outcome.outcome if outcome else "",
+                   else str(outcome.sheet_row), SBCARD_OUTCOME=outcome.outcome if outcome else "",
                    SBCARD_DETAIL=(outcome.detail or "") if outcome else "")
         try:
             done = subprocess.run(command, shell=True, env=env, timeout=self.timeout,
@@ -244,7 +253,8 @@ class PcscSlot:
     """A PC/SC reader: wait for insertion, and for removal after each card (or let a robot
     put cards in and take them out)."""
 
-    def __init__(self, reader: str, session_factory: Callable[[str], object],
+    def __init__(self, reader: str | None,
+                 session_factory: Callable[[str], AbstractContextManager[ApduChannel]],
                  poll: float = 0.05, say: Callable[[str], None] = lambda _m: None,
                  robot: Robot | None = None,
                  reserved: Mapping[str, str] | None = None) -> None:
@@ -252,7 +262,7 @@ class PcscSlot:
         self._session_factory = session_factory
         self._poll = poll
         self._say = say
-        self._ctx = None
+        self._ctx: AbstractContextManager[ApduChannel] | None = None
         self.robot = robot
         self.last_outcome: CardOutcome | None = None
         self._trouble: str | None = None        # what keeps the reader away, said once
@@ -281,7 +291,7 @@ class PcscSlot:
             if self._present():
                 ctx = self._session_factory(self.name)
                 try:
-                    channel = ctx.__enter__()  # type: ignore[attr-defined]
+                    channel = ctx.__enter__()
                 except (NoCardError, CardRemovedError):
                     stop.wait(self._poll)
                     continue
@@ -294,7 +304,7 @@ class PcscSlot:
         ctx, self._ctx = self._ctx, None
         if ctx is not None:
             with contextlib.suppress(SbcardError):   # the card may already be gone
-                ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+                ctx.__exit__(None, None, None)
         outcome, self.last_outcome = self.last_outcome, None
         if self.robot is not None:
             ok = outcome is not None and outcome.outcome in ("done", "skipped")
@@ -305,7 +315,7 @@ class PcscSlot:
             time.sleep(self._poll)
 
 
-def check_distinct_slots(specs: list[str], slots: list[PcscSlot]) -> None:
+def check_distinct_slots(specs: Sequence[str], slots: Sequence[PcscSlot]) -> None:
     """Two workers on one reader would fight over each card: refuse before the first."""
     seen: dict[str, str] = {}
     for spec, slot in zip(specs, slots, strict=True):
@@ -322,7 +332,7 @@ def pcsc_session(reader: str, trace: Callable[[str], None] | None = None) -> Ite
         yield channel
 
 
-def run_batch(slots: list[CardSlot], journal_path: str | Path, plan: BatchPlan) -> None:
+def run_batch(slots: Sequence[CardSlot], journal_path: str | Path, plan: BatchPlan) -> None:
     """All slots in parallel (one thread each) until the batch is done or stopped."""
     if len(slots) == 1:
         run_slot(slots[0], journal_path, plan)

@@ -293,13 +293,13 @@ def decode_records(ef05: list[RawRecord], ef06: list[RawRecord], atr: bytes, inf
             by_tag[(ef_name, rec.tag)] = rec
             warnings.extend(f"{ef_name}: {w}" for w in rec.warnings)
     for el in ELEMENTS:
-        rec = by_tag.get((el.ef, el.tag))
-        if rec is None:
+        found = by_tag.get((el.ef, el.tag))
+        if found is None:
             continue
-        decoded = el.decode_value(rec.value)
-        if len(rec.value) != el.length:
+        decoded = el.decode_value(found.value)
+        if len(found.value) != el.length:
             decoded = Decoded(decoded.value, (*decoded.warnings,
-                              f"field is {len(rec.value)} bytes, the spec says {el.length}"))
+                              f"field is {len(found.value)} bytes, the spec says {el.length}"))
         fields[el.key] = decoded
     if ("EF06", 0x09) in by_tag:
         ext = by_tag.get(("EF06", 0x4E))

@@ -155,16 +155,16 @@ def reader_changes(before: dict[str, ReaderReport] | None, after: dict[str, Read
         if name not in after:
             events.append(ReaderEvent(at, "reader removed", name, old.index))
     for name, r in after.items():
-        old = before.get(name)
-        if old is None:
+        prev = before.get(name)
+        if prev is None:
             events.append(ReaderEvent(at, "reader added", name, r.index))
             if r.card_present:
                 events.append(card("card inserted", r))
-        elif r.card_present and not old.card_present:
+        elif r.card_present and not prev.card_present:
             events.append(card("card inserted", r))
-        elif old.card_present and not r.card_present:
+        elif prev.card_present and not r.card_present:
             events.append(ReaderEvent(at, "card removed", name, r.index))
-        elif r.card_present and r.atr != old.atr:
+        elif r.card_present and r.atr != prev.atr:
             events.append(card("card changed", r))
     return events
 

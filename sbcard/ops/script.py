@@ -34,17 +34,22 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.redact import mask_command
 from sbcard.apdu.sw import describe_sw, parse_sw_mask, sw_matches
 from sbcard.apdu.t0 import T0Layer
+from sbcard.card.profiles import CardProfile
 from sbcard.errors import BadInputError, ExitCode, SbcardError
 from sbcard.hexutil import parse_hex, to_hex
-from sbcard.keys.base import CardContext
+from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.read import read_context
 from sbcard.transport.base import TransportLayer
+
+if TYPE_CHECKING:                  # sm2-issue only: the CA's crypto is not loaded for scripts
+    from sbcard.ops.pki_issue import CertificateAuthority
 
 KEYWORDS = ("expect", "data", "capture")
 NAMED_OPS = {
@@ -242,9 +247,9 @@ class OperationRegistry(dict[str, Operation]):
 class ScriptContext:
     """What named operations need besides the channel; filled by the caller."""
 
-    keys: object | None = None                    # KeySource
-    profile: object | None = None                 # CardProfile
-    ca: object | None = None                      # CertificateAuthority (sm2-issue)
+    keys: KeySource | None = None
+    profile: CardProfile | None = None
+    ca: CertificateAuthority | None = None        # sm2-issue
     variables: dict[str, str] = field(default_factory=dict)
     #: The named operations this run may use (``sbcard.ops.script_ops.OPERATIONS``);
     #: empty: plain APDU scripts only.
@@ -391,6 +396,13 @@ class ScriptRunner:
                 break
         return self.results
 
+    @property
+    def card(self) -> ApduChannel:
+        """The session's channel (``run`` refuses to start without one)."""
+        if self.channel is None:
+            raise BadInputError("no card session to run the script on")
+        return self.channel
+
     def step(self, st: Statement) -> bool:
         verb = st.verb
         if verb == "exit":
@@ -402,7 +414,7 @@ class ScriptRunner:
             self._t0(st.args[1].lower() == "on")
             return True
         if verb == "reset":
-            atr = self.channel.transport.reset()   # type: ignore[union-attr]
+            atr = self.card.transport.reset()
             self._card_ctx = None
             self.echo(f"> reset\n< ATR {to_hex(atr)}")
             return True
@@ -413,7 +425,7 @@ class ScriptRunner:
         return True
 
     def _t0(self, on: bool) -> None:
-        t = self.channel.transport  # type: ignore[union-attr]
+        t = self.card.transport
         while isinstance(t, TransportLayer):
             if isinstance(t, T0Layer):
                 t.enabled = on
@@ -431,7 +443,7 @@ class ScriptRunner:
         for m in (m for t in st.args for m in _VAR.finditer(t)):
             if self._secret(m.group(1)) and m.group(1) in self.vars:
                 self._hide(self.vars[m.group(1)])   # before the trace sees the APDU
-        resp = self.channel.send(cmd)  # type: ignore[union-attr]
+        resp = self.card.send(cmd)
         shown = self._apdu_text(st)
         self.echo(f"> {shown}\n< {to_hex(resp.data)}{' ' if resp.data else ''}{resp.sw:04X} "
                   f": {describe_sw(resp.sw)[5:]}")
@@ -448,10 +460,10 @@ class ScriptRunner:
     # -- named operations ---------------------------------------------------------------------
     def _card_context(self) -> CardContext:
         if self._card_ctx is None:
-            self._card_ctx = read_context(self.channel)  # type: ignore[arg-type]
+            self._card_ctx = read_context(self.card)
         return self._card_ctx
 
-    def _keys(self, st: Statement):
+    def _keys(self, st: Statement) -> KeySource:
         if self.ctx.keys is None:
             raise BadInputError(f"{st.where}: {st.verb} needs a key source "
                                 "(--keys, --psam or --hsm-command)")

@@ -29,7 +29,7 @@ OPERATIONS = OperationRegistry()
 
 @OPERATIONS.register("select-ssse")
 def op_select_ssse(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    info = select_ssse(runner.channel)  # type: ignore[arg-type]
+    info = select_ssse(runner.card)
     alg = "-" if info.algorithm_id is None else f"{info.algorithm_id:02X}"
     return f"SSSE selected (algorithm {alg})"
 
@@ -42,7 +42,7 @@ def op_authenticate(runner: ScriptRunner, st: Statement, args: list[str]) -> str
         raise BadInputError(f"{st.where}: authenticate takes a hex key ID, e.g. 04") from None
     keys = runner._keys(st)
     ctx = runner._card_context()
-    external_authenticate(runner.channel, keys, ctx, key_id)  # type: ignore[arg-type]
+    external_authenticate(runner.card, keys, ctx, key_id)
     return f"authenticated with card key {key_id:02X} ({keys.name})"
 
 
@@ -54,16 +54,15 @@ def _element(st: Statement, key: str):
     return el
 
 
-def _write(runner: ScriptRunner, el, value, st: Statement | None = None,
-           mac: bool = False) -> None:
-    sfi = SSSE.child(el.ef).record_sfi  # type: ignore[union-attr]
+def _write(runner: ScriptRunner, el, value, st: Statement, mac: bool = False) -> None:
+    sfi = SSSE.ef(el.ef).record_sfi
     record = el.encode_record(value)
     cmd = cmds.update_record(el.tag, record, sfi=sfi, mode=RecordMode.FIRST_ID)
     if not mac:
-        runner.channel.check(cmd)  # type: ignore[union-attr]
+        runner.card.check(cmd)
         return
-    write_key = SSSE.child(el.ef).write.key_ids()[0]  # type: ignore[union-attr]
-    send_with_mac(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore
+    write_key = SSSE.ef(el.ef).write.key_ids()[0]
+    send_with_mac(runner.card, runner._keys(st), runner._card_context(),
                   write_key, replace(cmd, cla=0x04))
 
 
@@ -79,7 +78,7 @@ def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> st
     if key == "name":
         head, tail = split_name(value)
         _write(runner, el, head, st, mac)
-        tags = runner.ctx.profile.ef06_tags if runner.ctx.profile else (0x4E,)  # type: ignore
+        tags = runner.ctx.profile.ef06_tags if runner.ctx.profile else (0x4E,)
         if 0x4E in tags:
             _write(runner, BY_KEY["name_ext"], tail, st, mac)
         elif tail:
@@ -94,15 +93,15 @@ def op_write_element(runner: ScriptRunner, st: Statement, args: list[str]) -> st
 def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     key = args[0]
     el = _element(st, key)
-    ef = SSSE.child(el.ef)
-    ch = runner.channel
-    r = read_record_by_tag(ch, ef, el.tag)  # type: ignore[arg-type]
+    ef = SSSE.ef(el.ef)
+    ch = runner.card
+    r = read_record_by_tag(ch, ef, el.tag)
     if not r.ok:
         raise CardError.for_sw(r.sw, f"READ RECORD {el.ef} tag {el.tag:02X}")
     records = split_records(r.data)
     value = el.decode_value(records[0].value).value if records else None
     if key == "name":
-        ext = read_record_by_tag(ch, ef, 0x4E)  # type: ignore[arg-type]
+        ext = read_record_by_tag(ch, ef, 0x4E)
         tail = split_records(ext.data)[0].value if ext.ok and ext.data else None
         value = join_name(records[0].value if records else None, tail).value
     shown = json_field(key, value)
@@ -120,14 +119,14 @@ def op_read_element(runner: ScriptRunner, st: Statement, args: list[str]) -> str
 
 @OPERATIONS.register("reload-pin")
 def op_reload_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    reload_pin(runner.channel, runner._keys(st), runner._card_context(),  # type: ignore[arg-type]
+    reload_pin(runner.card, runner._keys(st), runner._card_context(),
                Pin(args[0]), allow_trivial=True)
     return "PIN set"
 
 
 @OPERATIONS.register("verify-pin")
 def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    verify_pin(runner.channel, Pin(args[0]))  # type: ignore[arg-type]
+    verify_pin(runner.card, Pin(args[0]))
     return "PIN correct"
 
 
@@ -145,7 +144,7 @@ def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
         text = v.get(key) or ""
         return dt.date.fromisoformat(text) if text else default
 
-    cert = issue_sm2(runner.channel, profile, ca,  # type: ignore[arg-type]
+    cert = issue_sm2(runner.card, profile, ca,
                      admin_pin=args[0] if args else None, card_no=v.get("card_no", ""),
                      region=runner._card_context().region,
                      not_before=day("issue_date", today),

@@ -253,12 +253,7 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
         raise BadInputError("no trusted root certificate given")
     now = now or datetime.now(UTC)
     with channel.exclusive():
-        select_pki(channel, config)
-        der = read_certificate(channel, config)
-        try:
-            cert = x509.Certificate.from_der(der, f"card certificate (EF {config.cert_fid:04X})")
-        except x509.CertificateFormatError as exc:
-            raise MismatchError(f"{exc} (malformed)") from None
+        cert, public = card_certificate(channel, config)
         path = x509.verify_chain(cert, trust_roots, now=now)
         usage = cert.key_usage
         if usage is not None and not usage & {"digitalSignature", "nonRepudiation"}:
@@ -266,8 +261,6 @@ def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,
                 f"card certificate {cert.describe()} is not for signatures (keyUsage "
                 f"{', '.join(sorted(usage))})"
             )
-        public = cert.public_key
-        assert public is not None                      # verify_chain insists on SM2
         if user_pin is not None:
             verify_pki_user_pin(channel, config, user_pin)
         elif config.user_pin == "required":

@@ -56,6 +56,10 @@ class DriverAdapter:
 
         return with_page_pins
 
+    def photo(self, i_type: int) -> tuple[int, Any]:
+        """EF08's image bytes (``SSCardDriver.read_photo``: the key source opens RKSSSE)."""
+        return self.driver.read_photo(i_type)
+
     def hsm_read(self, i_type: int) -> tuple[int, Any]:
         """Both HSM steps by the service: the driver's key source is the HSM bridge
         (``[keys] source = "hsm"`` in the driver configuration), so iReadCardBas runs

@@ -108,6 +108,33 @@ async def get_card(request: web.Request) -> web.Response:
     return answer(outcome, "card")
 
 
+def image_type(data: bytes) -> str:
+    """The photo's media type from its first bytes (EF08 holds a JPEG or a BMP)."""
+    if data[:2] == b"\xff\xd8":
+        return "image/jpeg"
+    if data[:2] == b"BM":
+        return "image/bmp"
+    return "application/octet-stream"
+
+
+async def get_photo(request: web.Request) -> web.Response:
+    """The holder's photo (EF08) as an image; a JSON error object when there is none
+    (−2201 no key source for RKSSSE, −27266 no photo on the card, −2 no card…)."""
+    service = service_of(request)
+    try:
+        kind = int(request.query.get("iType", "3"))
+        if kind not in (1, 2, 3, 4):
+            raise ValueError
+    except ValueError:
+        return bad_request(BadRequest(BAD_PARAMETER, "iType: 1, 2, 3 or 4"))
+    outcome = await service.run(service.adapter.photo, kind, label="GET /v1/card/photo",
+                                via="api")
+    if outcome.ok and isinstance(outcome.value, bytes) and outcome.value:
+        return web.Response(body=outcome.value, content_type=image_type(outcome.value),
+                            headers={"Cache-Control": "no-store"})
+    return answer(outcome)
+
+
 async def post_call(request: web.Request) -> web.Response:
     """Any offered national function by name: ``{"function": …, <its parameters>}``."""
     service = service_of(request)
@@ -239,6 +266,7 @@ def add_routes(app: web.Application, service: CardService) -> None:
     app.router.add_get("/v1/health", health)
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/v1/card", get_card)
+    app.router.add_get("/v1/card/photo", get_photo)
     app.router.add_post("/v1/call", post_call)
     app.router.add_post("/v1/pin/verify", pin_handler("verify"))
     app.router.add_post("/v1/pin/change", pin_handler("change"))

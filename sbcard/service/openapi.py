@@ -39,6 +39,14 @@ def _op(summary: str, body: dict[str, Any] | None = None,
     return op
 
 
+def _photo_op() -> dict[str, Any]:
+    op = _op("The holder's photo (EF08) as image/jpeg or image/bmp; a JSON error object "
+             "otherwise (-2201 no key source for RKSSSE, -27266 no photo on the card)")
+    image = {"schema": {"type": "string", "contentMediaType": "image/*"}}
+    op["responses"]["200"]["content"].update({"image/jpeg": image, "image/bmp": image})
+    return op
+
+
 def document(service: Any) -> dict[str, Any]:
     kiosk = {"pin": {"type": "string"}, "oldPin": {"type": "string"},
              "newPin": {"type": "string"}}
@@ -64,6 +72,10 @@ def document(service: Any) -> dict[str, Any]:
                                        ok=card),
                                  "parameters": [{"name": "iType", "in": "query",
                                                  "schema": _ITYPE["properties"]["iType"]}]}},
+            "/v1/card/photo": {"get": {
+                **_photo_op(),
+                "parameters": [{"name": "iType", "in": "query",
+                                "schema": _ITYPE["properties"]["iType"]}]}},
             "/v1/call": {"post": _op("Call an offered national function by name", {
                 "type": "object", "required": ["function"],
                 "properties": {"function": {"type": "string",

@@ -67,13 +67,13 @@ class Persona:
         return bytes((0x6F, len(body))) + body
 
     def record_bytes(self, ef_name: str) -> list[bytearray]:
-        ef = SSSE.child(ef_name)
+        ef = SSSE.ef(ef_name)
         values = {**self.card, **self.holder}
         try:
             values.update(_name_values(self.holder.get("name")))
         except BadInputError as exc:
             raise BadInputError(f"persona {self.name}: {exc}") from None
-        tags = self.profile.record_tags(ef)  # type: ignore[arg-type]
+        tags = self.profile.record_tags(ef)
         if ef_name == "EF06" and values.get("name_ext") and 0x4E not in tags:
             raise BadInputError(
                 f"persona {self.name}: the name needs 姓名扩展 (tag 4E), which profile "

@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 let kiosk = false;
+let readNumber = 0;   // a photo that arrives after a newer read or a removal is dropped
 
 function setStatus(state, zh, en) {
   const el = $("status");
@@ -27,8 +28,10 @@ function clearCard() {
   $("ssn").textContent = "";
   $("national").textContent = "";
   $("fields").tBodies[0].replaceChildren();
+  readNumber += 1;
   $("photo").hidden = true;
   $("photo").removeAttribute("src");
+  $("photo-note").textContent = "";
 }
 
 function showCard(card) {
@@ -52,10 +55,6 @@ function showCard(card) {
   $("name").textContent = (card.fields && card.fields.name) || "";
   $("ssn").textContent = (card.fields && card.fields.ssn) || "";
   $("national").textContent = card.national || ("(" + card.national_code + ") " + (card.national_message || ""));
-  if (card.photo) {
-    $("photo").src = "data:image/jpeg;base64," + card.photo;
-    $("photo").hidden = false;
-  }
   $("card").hidden = false;
 }
 
@@ -69,6 +68,40 @@ async function call(method, path, body) {
   return response.json();
 }
 
+// The photo is a second call (GET /v1/card/photo): an image, or a JSON error object.
+// It becomes a data: URL (the page's CSP allows img-src 'self' data:, nothing else).
+async function loadPhoto() {
+  const mine = ++readNumber;
+  $("photo-note").textContent = "";
+  try {
+    const response = await fetch("/v1/card/photo");
+    const type = response.headers.get("Content-Type") || "";
+    if (response.ok && type.startsWith("image/")) {
+      const blob = await response.blob();
+      const url = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+      if (mine !== readNumber) return;
+      $("photo").src = url;
+      $("photo").hidden = false;
+      return;
+    }
+    const answer = await response.json();
+    if (mine !== readNumber) return;
+    $("photo").hidden = true;
+    $("photo").removeAttribute("src");
+    $("photo-note").textContent =
+      answer.code === -2201 ? "照片需要密钥 photo needs a key source"
+      : answer.code === -27266 ? "无照片 No photo"
+      : "照片 Photo: " + answer.code + " " + answer.message;
+  } catch (err) {
+    if (mine === readNumber) $("photo-note").textContent = "照片 Photo: " + err;
+  }
+}
+
 async function readCard() {
   say("读卡中… Reading…", false);
   try {
@@ -76,6 +109,7 @@ async function readCard() {
     if (answer.code === 0) {
       showCard(answer.card);
       say("读卡成功 Card read", false);
+      loadPhoto();
     } else {
       clearCard();
       say(answer.code + ": " + answer.message, true);
