@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter, is_dump_file
@@ -30,20 +31,18 @@ from sbcard.apdu.trace import TraceRecord, format_step
 from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError, TransportError
 from sbcard.keys.base import KeySource
-from sbcard.keys.builtin import builtin_key_file
-from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
 from sbcard.keys.keyfile import KeyFile
-from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
 from sbcard.ops.readers import reader_name, wait_for_card
 from sbcard.ops.session import StackOptions, link_protocol, open_channel, stack
-from sbcard.sim import state as sim_state
-from sbcard.sim.card_os import SimCard
-from sbcard.sim.persona import build_atr, load_persona
-from sbcard.sim.psam import load_psam_persona
-from sbcard.sim.replay import ReplayCard
 from sbcard.transport.base import Transport
-from sbcard.transport.pcsc import PcscTransport
-from sbcard.transport.simulated import SimulatedTransport
+
+if TYPE_CHECKING:
+    from sbcard.sim.card_os import SimCard
+
+# The simulator, the PC/SC stack and the key sources are imported where they are chosen
+# (below): a command that reads a card in a reader loads no simulator and no SM2/X.509 code,
+# and one on the simulator loads no PC/SC library. This module is a declared lazy-import
+# boundary of tests/test_layers.py for that reason.
 
 Say = Callable[[str], None]
 
@@ -72,12 +71,18 @@ class SessionOptions(StackOptions):
 def make_link(options: SessionOptions) -> Transport:
     """The bare link ``options`` name: the simulated card, a replayed dump, or a reader."""
     if options.sim is not None:
+        from sbcard.sim.persona import load_persona
+        from sbcard.sim.replay import ReplayCard
+        from sbcard.transport.simulated import SimulatedTransport
+
         if is_dump_file(options.sim):          # a session dump: replay it as the card
             replay = ReplayCard.load(options.sim)
             return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
         persona = load_persona(options.sim)
         return SimulatedTransport(persona.build_card(), f"simulator: {persona.name}",
                                   protocol=link_protocol(persona.atr))
+    from sbcard.transport.pcsc import PcscTransport
+
     return PcscTransport(options.reader, exclusive=options.exclusive,
                          reserved=options.reserved)
 
@@ -141,6 +146,8 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
         return None
     if options.keys is not None:
         if options.keys == "test":
+            from sbcard.keys.builtin import builtin_key_file
+
             (warn or _noop)(TEST_KEYS_WARNING)
             return builtin_key_file()
         return KeyFile.load(options.keys, warn=warn)
@@ -148,6 +155,8 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
         if options.psam == "sim":
             return open_psam(replace(options.psam_session, sim="psam:default"))
         return open_psam(replace(options.psam_session, reader=options.psam))
+    from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
+
     prof = profile or load_profile("mohrss-2.0")
     addresses = {int(k, 16): v for k, v in prof.extra.get("hsm_addresses", {}).items()}
     exchange = (command_exchange(options.hsm_command) if options.hsm_command
@@ -166,7 +175,12 @@ def open_psam(options: SessionOptions, profile: CardProfile | str | None = None)
     stack (trace, T=0 help) is put on the link. The PSAM is checked at once (its terminal
     number is read), so a wrong reader fails here rather than in an authentication.
     """
+    from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
+
     if options.sim is not None:
+        from sbcard.sim.psam import load_psam_persona
+        from sbcard.transport.simulated import SimulatedTransport
+
         persona = load_psam_persona(options.sim)
         link: Transport = SimulatedTransport(
             persona.build(), f"simulated PSAM: {persona.name}",
@@ -309,11 +323,16 @@ class Workbench:
             if writer is not None:
                 writer.close()
             if saved and self.sim_state is not None:   # also after a failure: a wrong PIN
+                from sbcard.sim import state as sim_state
+
                 sim_state.save(self.sim_state, sim_state.capture(saved[0], str(self.sim)))
 
     def _with_sim_state(self, wrap: Callable[[Transport], Transport] | None,
                         saved: list[SimCard]) -> Callable[[Transport], Transport]:
         """A link wrapper that gives the simulated card its saved memory (``sim_state``)."""
+        from sbcard.sim import state as sim_state
+        from sbcard.sim.card_os import SimCard
+
         state_file = self.sim_state
         if self.sim is None or state_file is None:
             raise BadInputError("a simulated card's saved state goes with a simulated card")
@@ -343,6 +362,8 @@ class SimSlot:
 
     def __init__(self, persona: str, count: int, name: str = "sim", first_serial: int = 1,
                  on_card: Callable[[object], None] | None = None) -> None:
+        from sbcard.sim.persona import load_persona
+
         self.name = name
         self._persona = load_persona(persona)
         self._left = count
@@ -351,6 +372,9 @@ class SimSlot:
         self.cards: list = []
 
     def next_card(self, stop: threading.Event) -> ApduChannel | None:
+        from sbcard.sim.persona import build_atr
+        from sbcard.transport.simulated import SimulatedTransport
+
         if stop.is_set() or self._left <= 0:
             return None
         self._left -= 1

@@ -64,7 +64,10 @@ FACADES: dict[tuple[str, str], str] = {
 #: environment), the C library's entry (an import error becomes a national return code) and
 #: the optional SM2 backends. Anywhere else it papers over a cycle.
 LAZY_BOUNDARIES = ("sbcard.cli", "sbcard.__main__", "sbcard.testing.plugin",
-                   "sbcard.national.cabi", "sbcard.crypto.sm2")
+                   "sbcard.national.cabi", "sbcard.crypto.sm2",
+                   # the composition step loads the simulator, PC/SC and the key sources
+                   # only when they are chosen (a reader's read loads no simulator)
+                   "sbcard.compose")
 
 
 def _modules() -> dict[str, Path]:
