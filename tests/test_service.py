@@ -441,3 +441,23 @@ def test_card_events_per_reader_without_the_psam() -> None:
         s.stop()
     assert service.events.by_reader == {"Counter reader": False}   # PSAM and others ignored
     assert state["event"] == "state" and state["present"] is False
+
+
+def test_kiosk_pins_take_the_cards_lengths_and_ascii_digits_only() -> None:
+    from types import SimpleNamespace
+
+    from sbcard.service.api import pins_in
+    from sbcard.service.functions import BadRequest
+
+    kiosk: Any = SimpleNamespace(config=SimpleNamespace(kiosk_pin_from_page=True))
+    assert pins_in({"pin": "1234567890123456"}, kiosk) == {"pin": "1234567890123456"}
+    for bad in ("１２３４５６", "123", "12345678901234567", "12a456"):
+        with pytest.raises(BadRequest, match="4 to 16 digits"):
+            pins_in({"pin": bad}, kiosk)
+
+
+def test_photo_and_card_take_itype_from_the_query(serve: Any) -> None:
+    s = serve()
+    for path in ("/v1/card?iType=5", "/v1/card/photo?iType=%EF%BC%93", "/v1/card?iType=x"):
+        _, body, _ = raw_get(s.url, path, {"Host": urlsplit(s.url).netloc})
+        assert "iType: 1, 2, 3 or 4" in json.dumps(body, ensure_ascii=False), (path, body)

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
+from sbcard.hexutil import is_ascii_digits
 from sbcard.service.core import BUSY, CardService, Outcome
 from sbcard.service.dialects import parse_json
 from sbcard.service.functions import BAD_PARAMETER, UNSUPPORTED, BadRequest, call_by_name
@@ -80,6 +82,12 @@ def i_type(values: dict[str, Any]) -> int:
     return value
 
 
+def query_i_type(request: web.Request) -> int:
+    """``?iType=`` of a GET (3, automatic contact first, when absent), checked as ``i_type``."""
+    raw = request.query.get("iType", "3")
+    return i_type({"iType": int(raw) if is_ascii_digits(raw) else raw})
+
+
 def pins_in(values: dict[str, Any], service: CardService) -> dict[str, str]:
     """The PINs a request carries: refused unless kiosk mode accepts them."""
     pins = {k: values[k] for k in PIN_FIELDS if k in values}
@@ -87,8 +95,10 @@ def pins_in(values: dict[str, Any], service: CardService) -> dict[str, str]:
         raise BadRequest(BAD_PARAMETER, "PINs are not accepted from the page (the PIN comes "
                                         "from the configured PIN source; kiosk mode is off)")
     for name, value in pins.items():
-        if not isinstance(value, str) or not value.isdigit() or not 4 <= len(value) <= 12:
-            raise BadRequest(BAD_PARAMETER, f"{name}: 4 to 12 digits")
+        if (not isinstance(value, str) or not is_ascii_digits(value)
+                or not PIN_MIN_DIGITS <= len(value) <= PIN_MAX_DIGITS):
+            raise BadRequest(BAD_PARAMETER,
+                             f"{name}: {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits (0-9)")
     return pins
 
 
@@ -98,11 +108,9 @@ async def get_card(request: web.Request) -> web.Response:
     """The parsed fields (``read --json`` keys) beside the national iReadCardBas line."""
     service = service_of(request)
     try:
-        kind = int(request.query.get("iType", "3"))
-        if kind not in (1, 2, 3, 4):
-            raise ValueError
-    except ValueError:
-        return bad_request(BadRequest(BAD_PARAMETER, "iType: 1, 2, 3 or 4"))
+        kind = query_i_type(request)
+    except BadRequest as exc:
+        return bad_request(exc)
     outcome = await service.run(service.adapter.card_with_line, kind, label="GET /v1/card",
                                 via="api")
     return answer(outcome, "card")
@@ -122,11 +130,9 @@ async def get_photo(request: web.Request) -> web.Response:
     (−2201 no key source for RKSSSE, −27266 no photo on the card, −2 no card…)."""
     service = service_of(request)
     try:
-        kind = int(request.query.get("iType", "3"))
-        if kind not in (1, 2, 3, 4):
-            raise ValueError
-    except ValueError:
-        return bad_request(BadRequest(BAD_PARAMETER, "iType: 1, 2, 3 or 4"))
+        kind = query_i_type(request)
+    except BadRequest as exc:
+        return bad_request(exc)
     outcome = await service.run(service.adapter.photo, kind, label="GET /v1/card/photo",
                                 via="api")
     if outcome.ok and isinstance(outcome.value, bytes) and outcome.value:
