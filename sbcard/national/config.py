@@ -173,6 +173,16 @@ def apply_environment(config: DriverConfig, environ: Mapping[str, str]) -> Drive
     return validate(replace(config, **changes), "environment")
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The TOML file the driver and the local service share, read with one-line errors."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{what} {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"{what} {path}: {exc}") from None
+
+
 def load_config(path: str | None = None,
                 environ: Mapping[str, str] = os.environ) -> DriverConfig:
     """The driver configuration: ``path``, else the standard places, then the environment."""
@@ -180,13 +190,7 @@ def load_config(path: str | None = None,
     if found is None:
         config = DriverConfig()
     else:
-        try:
-            data = tomllib.loads(found.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BadInputError(f"driver configuration {found}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInputError(f"driver configuration {found}: {exc}") from None
-        config = from_mapping(data, str(found))
+        config = from_mapping(read_toml(found, "driver configuration"), str(found))
     return apply_environment(config, environ)
 
 

@@ -10,14 +10,13 @@ library, ``sbcard call`` and this service.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from sbcard.errors import BadInputError
-from sbcard.national.config import config_path
+from sbcard.national.config import config_path, read_toml
 
 #: The only addresses the service binds to (a local service must never face the network).
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
@@ -85,12 +84,7 @@ def load_service_config(path: str | Path | None = None,
     chosen = Path(path) if path is not None else config_path(environ)
     if chosen is None:
         return ServiceConfig()
-    try:
-        data = tomllib.loads(chosen.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInputError(f"service configuration {chosen}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"{chosen}: {exc}") from None
+    data = read_toml(chosen, "service configuration")
     table = data.get("service", {})
     if not isinstance(table, dict):
         raise BadInputError(f"{chosen}: [service] must be a table")

@@ -40,13 +40,19 @@ def parse_json(message: str | bytes) -> Any:
         raise BadRequest(BAD_PARAMETER, "the message is not valid JSON") from None
 
 
+def parse_json_object(message: str | bytes) -> dict[str, Any]:
+    """A request message that must be one JSON object (both WebSocket dialects)."""
+    obj = parse_json(message)
+    if not isinstance(obj, dict):
+        raise BadRequest(BAD_PARAMETER, "the message must be a JSON object")
+    return obj
+
+
 class FunctionStyle:
     name = "function"
 
     def parse(self, message: str | bytes, offered: frozenset[str]) -> Call:
-        obj = parse_json(message)
-        if not isinstance(obj, dict):
-            raise BadRequest(BAD_PARAMETER, "the message must be a JSON object")
+        obj = parse_json_object(message)
         values = {k: v for k, v in obj.items() if k != "function"}
         return call_by_name(obj.get("function"), values, offered)
 
@@ -60,9 +66,7 @@ class DecardStyle:
     name = "decard"
 
     def parse(self, message: str | bytes, offered: frozenset[str]) -> Call:
-        obj = parse_json(message)
-        if not isinstance(obj, dict):
-            raise BadRequest(BAD_PARAMETER, "the message must be a JSON object")
+        obj = parse_json_object(message)
         return call_by_position(obj.get("func"), obj.get("in"), offered)
 
     def answer(self, function: str, code: int, text: str) -> dict[str, Any]:
