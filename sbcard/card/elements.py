@@ -52,6 +52,10 @@ class DataElement:
     def encode_record(self, value: Any) -> bytes:
         return bytes((self.tag, self.length)) + self.encode_value(value)
 
+    def encode_record_raw(self, value: bytes) -> bytes:
+        """The record around value bytes made elsewhere (a B-TLV's sub-items)."""
+        return bytes((self.tag, len(value))) + value
+
     def decode_value(self, raw: bytes) -> Decoded:
         return self.codec.decode(raw)
 

@@ -2,8 +2,10 @@
 
 One description drives reading, personalisation, the simulator's image and the docs. Access
 rules are written the way the spec tables write them and parsed into ``Access`` objects:
-``free``, ``never``, ``key:0A`` (external authentication with card key 0A), ``pin``, and
-alternatives joined by ``|`` (``pin|key:84`` = "PIN 或 RK1DF01").
+``free``, ``never``, ``key:0A`` (external authentication with card key 0A), ``pin``,
+alternatives joined by ``|`` (``pin|key:8E`` = "PIN 或 RK1DF01") and both at once joined by
+``&`` (``pin&key:84`` = "PIN & RK1DF04", 人社信息函〔2012〕37号 table 7). The DF01–DF07 files
+are in ``sbcard.card.dfs``.
 
 Generation differences (EF06 read control on 3.0 cards) are not code: a ``CardProfile``
 (``sbcard.card.profiles``) overrides access rules by file name.
@@ -27,11 +29,13 @@ class Structure(Enum):
 
 @dataclass(frozen=True)
 class Condition:
-    kind: str                # "pin" or "key"
+    kind: str                # "pin", "key" or "pin&key" (both: PIN verified and the key)
     key_id: int | None = None
 
     def __str__(self) -> str:
-        return "pin" if self.kind == "pin" else f"key:{self.key_id:02X}"
+        if self.kind == "pin":
+            return "pin"
+        return f"{'pin&' if self.kind == 'pin&key' else ''}key:{self.key_id:02X}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,13 @@ class Access:
         return not self.any_of and not self.never
 
     def key_ids(self) -> tuple[int, ...]:
-        return tuple(c.key_id for c in self.any_of if c.kind == "key" and c.key_id is not None)
+        return tuple(c.key_id for c in self.any_of
+                     if c.kind in ("key", "pin&key") and c.key_id is not None)
+
+    @property
+    def needs_pin(self) -> bool:
+        """Some alternative asks for the PIN (alone or with a key)."""
+        return any(c.kind in ("pin", "pin&key") for c in self.any_of)
 
     def __str__(self) -> str:
         if self.never:
@@ -63,7 +73,10 @@ class Access:
         conds = []
         for part in text.split("|"):
             part = part.strip()
-            if part == "pin":
+            both = part.startswith("pin&")
+            if both:
+                part = part[4:]
+            if part == "pin" and not both:
                 conds.append(Condition("pin"))
             elif part.startswith("key:"):
                 try:
@@ -71,7 +84,7 @@ class Access:
                 except ValueError:
                     raise BadInputError(f"access rule {text!r}: {part!r} is not key:<hex id>") \
                         from None
-                conds.append(Condition("key", key_id))
+                conds.append(Condition("pin&key" if both else "key", key_id))
             else:
                 raise BadInputError(f"access rule {text!r}: unknown condition {part!r}")
         return cls(tuple(conds))
@@ -89,6 +102,8 @@ class EfSpec:
     write: Access
     size: int = 0             # transparent files: size in bytes
     tags: tuple[int, ...] = ()  # record files: data element tags in creation order (2.0/3.0)
+    record_size: int = 0      # cyclic / fixed-length record files: bytes per record
+    record_count: int = 0     # cyclic / fixed-length record files: records the file holds
 
     @property
     def record_sfi(self) -> int:

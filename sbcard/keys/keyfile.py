@@ -6,6 +6,7 @@ Format (TOML)::
     [[key]]
     name = "RKSSSE"            # for messages only
     card_key_id = "0A"         # EXTERNAL AUTHENTICATE P2 / INTERNAL AUTHENTICATE P2
+    df = "DF01"                # only for a key of DF01–DF07 (IDs repeat across DFs)
     algorithm = "SM4"          # DES (8- or 16-byte keys) or SM4
     levels = 2                 # diversifications to the card key: 1 card; 2 city, card;
                                # 3 province, city, card (PSAM usage byte's top 3 bits)
@@ -27,6 +28,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sbcard.card.dfs import DF_BY_NAME, key_ref
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_ecb
 from sbcard.errors import BadInputError, RefusedError
@@ -118,6 +120,11 @@ class KeyFile(KeySource):
                 algorithm.check_key(value, "key value")
                 levels = int(entry.get("levels", 2))
                 key_id = int(str(entry["card_key_id"]), 16)
+                df = entry.get("df")
+                if df is not None:       # a DF-level key (DF01–DF07): its reference, dfs.key_ref
+                    if str(df).upper() not in DF_BY_NAME:
+                        raise ValueError(f"df {df!r} is not one of {', '.join(DF_BY_NAME)}")
+                    key_id = key_ref(str(df).upper(), key_id)
             except KeyError as exc:
                 raise BadInputError(f"{where}: missing or unknown {exc}") from None
             except (ValueError, TypeError) as exc:

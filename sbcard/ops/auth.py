@@ -15,6 +15,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu, ResponseApdu
 from sbcard.apdu.sw import SW, CardError
+from sbcard.card.dfs import card_key_id
 from sbcard.card.filesystem import KEY_IRK
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import MismatchError, RefusedError
@@ -72,7 +73,9 @@ def external_authenticate(channel: ApduChannel, keys: KeySource, ctx: CardContex
     x = secrets.token_bytes(8)
     challenge = channel.check(cmds.get_challenge(8)).data
     a = keys.auth_data(ctx, key_id, challenge, x)
-    channel.check(cmds.external_authenticate(key_id, a, x, key_version))
+    # a DF key's reference (sbcard.card.dfs.key_ref) names it in the key source; the card
+    # knows it by its ID inside the selected DF
+    channel.check(cmds.external_authenticate(card_key_id(key_id), a, x, key_version))
 
 
 def send_with_mac(channel: ApduChannel, keys: KeySource, ctx: CardContext, key_id: int,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
+from sbcard.card.dfs import DF_BY_NAME, key_ref
 from sbcard.card.filesystem import (
     KEY_IRK,
     KEY_PUK,
@@ -100,10 +101,20 @@ def install(card: SimCard, persona: Persona) -> None:
         if int(kid, 16) in state.keys:
             state.keys[int(kid, 16)].tries = int(left)
     card.auth = state
-    for ins in (0xDC, 0xD6):
+    for ins in (0xDC, 0xD6, 0xE2):
         card.handlers[ins] = secured_update(card.handlers[ins])
     card.handlers.update({0x82: h_external_auth, 0x88: h_internal_auth, 0x24: h_pin_sm,
                           0x1E: h_application_block, 0x16: h_card_block})
+
+
+def key_ref_in(card: SimCard, key_id: int) -> int:
+    """The key a command names inside the current DF: a DF's keys have b8 set (part 5 table
+    14: specific/DF-level key) and their IDs repeat across DF01–DF07 (part 9 table B1), so the
+    current DF scopes them (``sbcard.card.dfs.key_ref``)."""
+    name = card.current_df.spec.name
+    if key_id & 0x80 and name in DF_BY_NAME:
+        return key_ref(name, key_id)
+    return key_id
 
 
 def _state(card: SimCard) -> AuthState:
@@ -117,7 +128,7 @@ def h_external_auth(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", SW.WRONG_P1P2
     if len(cmd.data) not in (16, 17):
         return b"", SW.WRONG_LENGTH
-    key = st.key(cmd.p2, cmd.data)
+    key = st.key(key_ref_in(card, cmd.p2), cmd.data)
     if key is None:
         return b"", SW.KEY_NOT_FOUND
     if key.tries == 0:
@@ -161,7 +172,7 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) ->
         return SW.NO_CHALLENGE
     if not _fits(st.algorithm, challenge):
         return SW.CONDITIONS_NOT_SATISFIED
-    key = st.keys.get(key_id)
+    key = st.keys.get(key_ref_in(card, key_id))
     if key is None:
         return SW.KEY_NOT_FOUND
     session = card_algos.session_key(st.algorithm, key.value, challenge)
@@ -173,8 +184,9 @@ def _check_mac(card: SimCard, cmd: CommandApdu, key_id: int, cla: int = 0x84) ->
 
 
 def secured_update(base: Handler) -> Handler:
-    """UPDATE RECORD/BINARY with CLA 04: the MAC (session key of the file's write key, from
-    the latest challenge) stands in for a prior EXTERNAL AUTHENTICATE (spec §4.1, §5.6)."""
+    """UPDATE RECORD/BINARY and APPEND RECORD with CLA 04: the MAC (session key of the file's
+    write key, from the latest challenge) stands in for a prior EXTERNAL AUTHENTICATE (spec
+    §4.1, §5.6)."""
     def handler(card: SimCard, cmd: CommandApdu) -> Reply:
         if cmd.cla != 0x04:
             return base(card, cmd)
@@ -200,7 +212,7 @@ def secured_update(base: Handler) -> Handler:
 
 
 def _update_sfi(cmd: CommandApdu) -> int:
-    if cmd.ins == 0xDC:                               # UPDATE RECORD: SFI in P2
+    if cmd.ins in (0xDC, 0xE2):                       # UPDATE/APPEND RECORD: SFI in P2
         return cmd.p2 >> 3
     return cmd.p1 & 0x1F if cmd.p1 & 0x80 else 0      # UPDATE BINARY: SFI in P1 when b8 set
 

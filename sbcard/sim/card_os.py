@@ -173,6 +173,9 @@ class SimCard(CardOS):
                 return True
             if cond.kind == "key" and cond.key_id in self.authenticated:
                 return True
+            if (cond.kind == "pin&key" and self.pin_verified    # "PIN & RK1DF04" (table 7)
+                    and cond.key_id in self.authenticated):
+                return True
         return False
 
     def select_app(self, df: SimDF) -> None:
@@ -330,6 +333,8 @@ def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
     if not cmd.data:
         return b"", SW.WRONG_LENGTH
     new = bytearray(cmd.data)
+    if ef.spec.record_size and len(new) != ef.spec.record_size:   # fixed-length records
+        return b"", SW.WRONG_LENGTH
     if ef.spec.structure is Structure.VARIABLE_RECORDS and (
         len(new) < 2 or new[1] != len(new) - 2
     ):
@@ -351,6 +356,29 @@ def h_update_record(card: SimCard, cmd: CommandApdu) -> Reply:
         return b"", SW.WRONG_P1P2
     ef.records[idx] = new
     card.record_ptr = idx
+    return b"", SW.OK
+
+
+def h_append_record(card: SimCard, cmd: CommandApdu) -> Reply:
+    """00 E2 00 P2: a new record in a cyclic file (ISO 7816-4 §7.3.7). It becomes record 1,
+    the older ones move up and the oldest falls out when the file is full; the notice's
+    cyclic files (tables 5 and 7: DF02 EF07/EF16, DF04 EF08/EF15) "新增记录" this way
+    (reader-interface spec §3.1.2: "当拟写入的文件为循环文件时…函数将新增记录")."""
+    if cmd.p1 != 0x00 or cmd.p2 & 0x07:
+        return b"", SW.WRONG_P1P2
+    sfi = cmd.p2 >> 3
+    ef = card.ef_for(sfi)
+    refused = _refuse(card, ef, sfi, records=True, access="write")
+    if refused is not None:
+        return b"", refused
+    assert ef is not None
+    if ef.spec.structure is not Structure.CYCLIC:
+        return b"", SW.INCOMPATIBLE_FILE
+    if len(cmd.data) != ef.spec.record_size:
+        return b"", SW.WRONG_LENGTH
+    ef.records.insert(0, bytearray(cmd.data))
+    del ef.records[ef.spec.record_count:]
+    card.record_ptr = 0
     return b"", SW.OK
 
 
@@ -461,6 +489,7 @@ BASE_HANDLERS: dict[int, Handler] = {
     0xA4: h_select,
     0xB2: h_read_record,
     0xDC: h_update_record,
+    0xE2: h_append_record,
     0xB0: h_read_binary,
     0xD6: h_update_binary,
     0x84: h_get_challenge,

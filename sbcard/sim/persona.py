@@ -32,6 +32,7 @@ from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
+from sbcard.sim.dfs import build_dfs
 
 ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
 MF_SPEC = DfSpec("MF", MF_FID, b"", "主文件", "master file")
@@ -52,6 +53,7 @@ class Persona:
     keys: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
 
     @property
     def algorithm(self) -> str:
@@ -116,7 +118,10 @@ class Persona:
         max_tries = int(self.pin.get("max_tries", 3))
         pin = PinState(None if pin_value is None else str(pin_value),
                        int(self.pin.get("tries", max_tries)), max_tries)
-        card = SimCard(self.atr, mf, {SSSE.df_name: ssse}, pin, self.behaviour,
+        apps = {SSSE.df_name: ssse}
+        for df in build_dfs(self.profile.extra.get("dfs"), self.df_records, self.name):
+            apps[df.spec.df_name] = df
+        card = SimCard(self.atr, mf, apps, pin, self.behaviour,
                        algorithm_id=ALGORITHM_IDS[self.algorithm], profile=self.profile)
         card.card_blocked = bool(self.card.get("card_blocked", False))
         card.persona = self
@@ -242,11 +247,11 @@ def _resolve_extends(data: dict[str, Any], origin: str, depth: int = 0) -> dict[
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
-             "behaviour", "records", "files", "keys", "bank", "faults"}
+             "behaviour", "records", "files", "keys", "bank", "faults", "df_records"}
 
 
 _SECTIONS = ("atr_parts", "card", "holder", "pin", "behaviour", "records", "files", "keys",
-             "extra")
+             "extra", "df_records")
 _MAX_TEXT = 64          # a persona's name
 
 
@@ -344,6 +349,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         records={k.upper(): v for k, v in data.get("records", {}).items()},
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
+        df_records=dict(data.get("df_records", {})),
         extra={**data.get("extra", {}), "bank": data.get("bank"),
                "faults": data.get("faults")},
         source=origin,
