@@ -294,3 +294,12 @@ def test_card_error_for_a_missing_record() -> None:
     _, ch, _ = _sim()
     with pytest.raises(CardError):
         read_file(DfSession(ch), "DF01EF15", (ItemRef(0x40, 4),), ReadAuth(pin=PIN))
+
+
+def test_select_df_by_fid_is_scoped_to_the_ssse() -> None:
+    card, _, _ = _sim()
+    card.power_on()
+    assert _apdu(card, "00A4000002DF01")[1] == SW.FILE_NOT_FOUND     # from the MF: not there
+    _apdu(card, "00A404000F7378312E73682EC9E7BBE1B1A3D5CF")          # SSSE by name
+    data, sw = _apdu(card, "00A4000002DF01")
+    assert sw == SW.OK and data.hex().upper() == "6F088406D15600000500"

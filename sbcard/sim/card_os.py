@@ -57,6 +57,7 @@ class SimDF:
     efs: dict[int, SimEF]              # by FID
     by_sfi: dict[int, SimEF]
     blocked: bool = False
+    parent: SimDF | None = None        # a DF under another (DF01–DF07 under the SSSE)
 
     @classmethod
     def build(cls, spec: DfSpec, profile: CardProfile | None, fci: bytes) -> SimDF:
@@ -245,12 +246,24 @@ def h_select(card: SimCard, cmd: CommandApdu) -> Reply:
             card.current_ef = ef
             card.record_ptr = None
             return b"", SW.OK
-        for df in card.apps.values():
-            if df.spec.fid == fid and p1 in (0x00, 0x01):
-                card.select_app(df)
-                return (b"" if p2 == 0x0C else df.fci), SW.OK
+        df = _child_df(card, fid) if p1 in (0x00, 0x01) else None
+        if df is not None:
+            card.select_app(df)
+            return (b"" if p2 == 0x0C else df.fci), SW.OK
         return b"", SW.FILE_NOT_FOUND
     return b"", SW.WRONG_P1P2
+
+
+def _child_df(card: SimCard, fid: int) -> SimDF | None:
+    """A DF by FID as ISO 7816-4 scopes it: a child of the current DF (or a sibling of it),
+    else a DF directly under the MF. DF01 under the SSSE and a PKI ADF with FID DF01 under
+    the MF are different files."""
+    found = [df for df in card.apps.values() if df.spec.fid == fid]
+    here = card.current_df
+    for df in found:
+        if df.parent is not None and (df.parent is here or df.parent is here.parent):
+            return df
+    return next((df for df in found if df.parent is None), None)
 
 
 def _record_index(ef: SimEF, tag: int, mode: int, ptr: int | None) -> int | None:

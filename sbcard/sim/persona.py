@@ -120,6 +120,7 @@ class Persona:
                        int(self.pin.get("tries", max_tries)), max_tries)
         apps = {SSSE.df_name: ssse}
         for df in build_dfs(self.profile.extra.get("dfs"), self.df_records, self.name):
+            df.parent = ssse
             apps[df.spec.df_name] = df
         card = SimCard(self.atr, mf, apps, pin, self.behaviour,
                        algorithm_id=ALGORITHM_IDS[self.algorithm], profile=self.profile)
