@@ -50,7 +50,7 @@ def test_no_suggestion_proposes_a_dangerous_option(capsys):
 
 def test_did_you_mean_for_commands_and_the_alias(capsys, tmp_path):
     code, _, err = run_cli(capsys, "redd")
-    assert code == 2 and "No such command 'redd'. Did you mean 'read'?" in err
+    assert code == 2 and "No such command 'redd'. Did you mean 'read'" in err
     csv = tmp_path / "none.csv"
     code, _, err = run_cli(capsys, "--sim", "personalize", str(csv))
     assert code == 3 and "none.csv" in err and "No such command" not in err

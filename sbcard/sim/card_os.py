@@ -246,10 +246,10 @@ def h_select(card: SimCard, cmd: CommandApdu) -> Reply:
             card.current_ef = ef
             card.record_ptr = None
             return b"", SW.OK
-        df = _child_df(card, fid) if p1 in (0x00, 0x01) else None
-        if df is not None:
-            card.select_app(df)
-            return (b"" if p2 == 0x0C else df.fci), SW.OK
+        child = _child_df(card, fid) if p1 in (0x00, 0x01) else None
+        if child is not None:
+            card.select_app(child)
+            return (b"" if p2 == 0x0C else child.fci), SW.OK
         return b"", SW.FILE_NOT_FOUND
     return b"", SW.WRONG_P1P2
 
