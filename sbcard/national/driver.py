@@ -36,7 +36,7 @@ from sbcard.crypto import sm2
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.keys.hsm import open_hsm
-from sbcard.national import codes
+from sbcard.national import codes, dffiles
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
@@ -439,27 +439,129 @@ class SSCardDriver:
         <卡号>|$…``). iAuthType 1: the PIN first (PIN source); 2: the RK key (key source),
         only when the card asks for it.
 
-        sbcard's card model holds the SSSE files EF05 and EF06 (人社信息函〔2012〕37号 table 9);
-        another file is −23 with the reason. Values as ``read --json`` shows them, dates
-        YYYYMMDD (address format: spec §7.2; ``:n`` = the n-th record with that tag).
+        Files: SSSE EF05/EF06 and the DF01–DF07 files of 人社信息函〔2012〕37号 (``DF01EF15|2A|
+        40:2|$``; a cyclic file alone = every record, ``a^b^|c^d^|``; ``sbcard.national.
+        dffiles``); an unknown file is −23 with the reason. Values as ``read --json`` shows
+        them, dates YYYYMMDD (address format: spec §7.2; ``:n`` = the n-th record with that
+        tag). "PIN 或 RK" follows iAuthType; "PIN & RK" and RK-only files ask for what they
+        need.
         """
         return self._call("iReadCard",
                           lambda: self._read_files(iType, iAuthType, pCardInfo, pFileAddr),
                           pin=iAuthType == 1)
 
     def _read_files(self, itype: int, auth: int, card_info: str, addr: str) -> str:
-        groups = _parse_file_address(addr)
+        parts = _address_parts(addr)          # in order: SSSE groups and DF01–DF07 groups
         if auth not in (1, 2):
             raise NationalError(codes.BAD_PARAMETER, f"{codes.message(codes.BAD_PARAMETER)}"
                                                      "（iAuthType 应为 1 或 2）")
-        keys = self.key_source() if auth == 2 else None
+        has_ssse = any(not isinstance(p, dffiles.DfGroup) for p in parts)
+        df_groups = [p for p in parts if isinstance(p, dffiles.DfGroup)]
+        method = dffiles.Method.PIN if auth == 1 else dffiles.Method.KEY
+        keys = self.key_source() if auth == 2 or df_groups else None
+        if auth == 2 and keys is None and df_groups:
+            raise NationalError(codes.NO_PSAM)
+        wants_pin = auth == 1 and (has_ssse or any(dffiles.needs_pin(g.file, method)
+                                                    for g in df_groups))
         with self._card(itype) as channel:
             ctx = self._check_card_info(channel, card_info)
-            if auth == 1:
+            pin = None
+            if wants_pin or any(dffiles.needs_pin_first(g.file) for g in df_groups):
                 self._guarded_status(channel)
                 pin = self._pins().get_pin("请输入密码")
-                channel.check(cmds.verify(_pin_block(pin)))
-            return _format_files(channel, groups, keys, ctx)
+                if has_ssse and auth == 1:
+                    select_ssse(channel)
+                    channel.check(cmds.verify(_pin_block(pin)))
+            out = []
+            for part in parts:
+                if isinstance(part, dffiles.DfGroup):
+                    out.append(dffiles.read_groups(
+                        channel, [part], method=method,
+                        pin=None if pin is None else Pin(pin), keys=keys, ctx=ctx,
+                        pin_guard=self.config.pin_guard))
+                else:
+                    select_ssse(channel)
+                    out.append(_format_files(channel, [part], keys if auth == 2 else None,
+                                             ctx))
+            return "".join(out)
+
+    def iWriteCard(self, iType: int, pCardInfo: str, pFileAddr: str, pWriteData: str
+                   ) -> tuple[int, str]:
+        """写卡: pFileAddr as for iReadCard (DF01–DF07 files), pWriteData mirrors it with
+        the values (``DF01EF07|1|$``; a cyclic file: records to append, ``DF02EF07|a^b^c^d^|$``;
+        a transparent file: its hex content). External authentication with each file's UK
+        key from the key source (−2201 without one), then UPDATE/APPEND RECORD or UPDATE
+        BINARY (reader-interface spec §3.1.3). Output: empty on success. SSSE files and DF04
+        EF08 (不允许改写) are −23."""
+        return self._call("iWriteCard",
+                          lambda: self._write_files(iType, pCardInfo, pFileAddr, pWriteData))
+
+    def _write_plan(self, addr: str, data: str | None) -> Any:
+        groups = dffiles.parse_groups(addr)
+        if not groups:
+            raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                "（pFileAddr 为空）")
+        for g in groups:
+            if not dffiles.is_df_file(g.file):
+                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                    f"（{g.file}：基本信息文件由发卡写入）")
+        dffiles.check_address(groups)
+        if data is None:
+            return groups
+        return dffiles.write_plan(groups, dffiles.parse_groups(data))
+
+    def _write_files(self, itype: int, card_info: str, addr: str, data: str) -> str:
+        plan = self._write_plan(addr, data)
+        for file, _, _ in plan:
+            dffiles.write_key(file)                    # −23 for a file nobody may write
+        keys = self.key_source()
+        if keys is None:
+            raise NationalError(codes.NO_PSAM)
+        with self._card(itype) as channel:
+            ctx = self._check_card_info(channel, card_info)
+            dffiles.write_groups(channel, plan, keys, ctx)
+        return ""
+
+    def iWriteCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str
+                             ) -> tuple[int, str]:
+        """写卡加密机第一步 (one file, §3.2): ``算法标识|外部认证密钥地址|过程因子|原始信息|``
+        for the file's UK key (addresses: reader-interface spec appendix B)."""
+        return self._call("iWriteCard_HSM_Step1",
+                          lambda: self._write_step1(iType, pCardInfo, pFileAddr))
+
+    def _write_step1(self, itype: int, card_info: str, addr: str) -> str:
+        groups = self._write_plan(addr, None)
+        if len(groups) != 1:
+            raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                                "（加密机方式一次写一个文件）")
+        ref, address = dffiles.write_key(groups[0].file)
+        with self._card(itype, keep="writecard") as channel:
+            pending = self._pending_for(channel)
+            ctx = self._check_card_info(channel, card_info)
+            dffiles.select_df(channel, groups[0].file)
+            original = channel.check(cmds.get_challenge(8)).data
+            factor = channel.check(cmds.get_challenge(8)).data
+            pending.ctx = ctx
+            pending.state.update(groups=groups, ref=ref)
+            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", address,
+                               factor.hex().upper(), original.hex().upper())
+
+    def iWriteCard_HSM_Step2(self, pKey: str, pWriteData: str) -> tuple[int, str]:
+        """写卡加密机第二步: pKey = the HSM's ``A ‖ 原始信息`` (32 hex), pWriteData as for
+        iWriteCard (the file of Step1)."""
+        def body() -> str:
+            with self._continue("writecard", 2, last=True) as pending:
+                groups = pending.state["groups"]
+                plan = dffiles.write_plan(groups, dffiles.parse_groups(pWriteData))
+                text = split_fields(pKey.strip())[0] if pKey.strip() else ""
+                ref = pending.state["ref"]
+                dffiles.external_auth_with(pending.channel, ref, _hex(text, 16, "pKey"))
+                session = dffiles.plain_session(pending.channel, groups[0].file, ref,
+                                                pending.ctx)
+                dffiles.write_with(session, plan)
+            return ""
+
+        return self._call("iWriteCard_HSM_Step2", body)
 
     def iReadCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str
                             ) -> tuple[int, str]:
@@ -469,11 +571,36 @@ class SSCardDriver:
         return self._call("iReadCard_HSM_Step1",
                           lambda: self._read_card_step1(iType, pCardInfo, pFileAddr))
 
+    def _read_df_step1(self, itype: int, card_info: str, group: Any) -> str:
+        """A DF file: its RK key's address and two randoms; −2204 for a file read freely or
+        with the PIN only; "PIN & RK" verifies the PIN first (§2.2.3 (6))."""
+        found = dffiles.read_key(group.file)
+        if found is None:
+            raise NationalError(codes.HSM_NOT_NEEDED)
+        ref, address = found
+        with self._card(itype, keep="readcard") as channel:
+            pending = self._pending_for(channel)
+            ctx = self._check_card_info(channel, card_info)
+            dffiles.select_df(channel, group.file)
+            if dffiles.needs_pin_first(group.file):
+                self._guarded_status(channel)
+                pin = self._pins().get_pin("请输入密码")
+                dffiles.select_df(channel, group.file)
+                channel.check(cmds.verify(_pin_block(pin)))
+            original = channel.check(cmds.get_challenge(8)).data
+            factor = channel.check(cmds.get_challenge(8)).data
+            pending.ctx = ctx
+            pending.state.update(df_group=group, ref=ref)
+            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", address,
+                               factor.hex().upper(), original.hex().upper())
+
     def _read_card_step1(self, itype: int, card_info: str, addr: str) -> str:
-        groups = _parse_file_address(addr)
+        groups = _address_parts(addr)
         if len(groups) != 1:
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                 "（加密机方式一次读一个文件）")
+        if isinstance(groups[0], dffiles.DfGroup):
+            return self._read_df_step1(itype, card_info, groups[0])
         with self._card(itype, keep="readcard") as channel:
             pending = self._pending_for(channel)
             ctx = self._check_card_info(channel, card_info)
@@ -494,6 +621,14 @@ class SSCardDriver:
         def body() -> str:
             with self._continue("readcard", 2, last=True) as pending:
                 text = split_fields(pKey.strip())[0] if pKey.strip() else ""
+                group = pending.state.get("df_group")
+                if group is not None:
+                    ref = pending.state["ref"]
+                    dffiles.external_auth_with(pending.channel, ref, _hex(text, 16, "pKey"))
+                    session = dffiles.plain_session(pending.channel, group.file, ref,
+                                                    pending.ctx)
+                    session.pin_ok = dffiles.needs_pin_first(group.file)
+                    return dffiles.read_with(session, group)
                 pending.channel.check(CommandApdu(0x00, 0x82, 0x00, KEY_RKSSSE,
                                                   _hex(text, 16, "pKey"),
                                                   name="EXTERNAL AUTHENTICATE RKSSSE"))
@@ -815,6 +950,25 @@ def _format_files(channel: ApduChannel, groups: list[tuple[str, list[tuple[int, 
     return "".join(out)
 
 
+def _address_parts(addr: str) -> list[Any]:
+    """pFileAddr in order: SSSE groups as ``_parse_file_address`` gives them, DF01–DF07
+    groups as ``dffiles.DfGroup`` (all checked before the card is touched)."""
+    parts: list[Any] = []
+    for part in addr.strip().split("$"):
+        fields = split_fields(part.strip())
+        if not fields:
+            continue
+        if dffiles.is_df_file(fields[0]):
+            group = dffiles.parse_groups(part + "$")[0]
+            dffiles.check_address([group])
+            parts.append(group)
+        else:
+            parts.extend(_parse_file_address(part + "$"))
+    if not parts:
+        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}（pFileAddr 为空）")
+    return parts
+
+
 def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
     """``SSSEEF05|01|07|$SSSEEF06|08|$`` → [("EF05", [(0x01, 1), (0x07, 1)]), …]."""
     groups = []
@@ -825,7 +979,7 @@ def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
         name = fields[0].strip().upper()
         if name not in ("SSSEEF05", "SSSEEF06"):
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}（{name}："
-                                                "sbcard 的卡模型只含 SSSEEF05、SSSEEF06）")
+                                                "应为 SSSEEF05、SSSEEF06 或 DF01–DF07 的文件）")
         wanted = []
         for item in fields[1:]:
             tag_hex, _, nth = item.strip().partition(":")

@@ -277,7 +277,7 @@ def split(file: str) -> tuple[DfSpec, EfSpec]:
 
 
 def write_file(session: DfSession, file: str, items: tuple[ItemRef, ...],
-               texts: tuple[str, ...], keys: KeySource, *, mac: bool = False) -> None:
+               texts: tuple[str, ...], keys: KeySource | None, *, mac: bool = False) -> None:
     """Write ``texts`` to ``items`` of ``file``: record files item by item (UPDATE RECORD),
     a cyclic file one new record per text (APPEND RECORD), a transparent file whole."""
     df, ef = split(file)
@@ -295,6 +295,8 @@ def write_file(session: DfSession, file: str, items: tuple[ItemRef, ...],
         for cmd in commands:
             session.channel.check(cmd)
         return
+    if keys is None:
+        raise RefusedError(f"{file}: secure messaging needs a key source")
     for cmd in commands:
         send_with_mac(session.channel, keys, ctx, key_ref(df.name, key_ids[0]),
                       replace(cmd, cla=0x04))

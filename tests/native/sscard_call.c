@@ -101,6 +101,18 @@ int main(int argc, char **argv) {
         rc = ((fn_u_s)sym(f))((unsigned char *)a, b); outs = 2;
     } else if (!strcmp(f, "iGetDeviceInfo")) {
         rc = ((fn_s)sym(f))(a);
+    } else if (!strcmp(f, "iWriteCard")) {
+        rc = ((long (*)(int, char *, char *, char *, char *))sym(f))(
+            atoi(argv[3]), argv[4], argv[5], argv[6], a);
+    } else if (!strcmp(f, "iReadCard")) {
+        rc = ((long (*)(int, int, char *, char *, char *))sym(f))(
+            atoi(argv[3]), atoi(argv[4]), argv[5], argv[6], a);
+    } else if (!strcmp(f, "writeread")) {    /* iWriteCard, then iReadCard by RK, one card */
+        rc = ((long (*)(int, char *, char *, char *, char *))sym("iWriteCard"))(
+            1, argv[3], argv[4], argv[5], a);
+        if (rc == 0)
+            rc = ((long (*)(int, int, char *, char *, char *))sym("iReadCard"))(
+                1, 2, argv[3], argv[4], a);
     } else if (!strcmp(f, "PKI_SignData")) {
         rc = ((long (*)(char *, char *, int, char *))sym(f))(argv[3], argv[4], atoi(argv[5]), a);
     } else {
