@@ -250,6 +250,10 @@ def h_application_block(card: SimCard, cmd: CommandApdu) -> Reply:
 
 
 def h_card_block(card: SimCard, cmd: CommandApdu) -> Reply:
+    """84 16 00 00 04 MAC (part 5 §6.2, table 8): afterwards every command of every
+    application answers 6A81 and does nothing (``SimCard._refuse``), across resets."""
+    if (cmd.p1, cmd.p2) != (0x00, 0x00):
+        return b"", SW.WRONG_P1P2
     sw = _check_mac(card, cmd, KEY_STK)
     if sw is not None:
         return b"", sw
