@@ -117,7 +117,10 @@ CTYPES_SIGN = textwrap.dedent("""
     rc = lib.PKI_SignData(b"123456", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
     out = ctypes.create_string_buffer(1024)
-    print(lib.PKI_VerifySign(data, buf.value, 1, out), lib.PKI_VerifySign(b"x", buf.value, 1, out))
+    lib.PKI_VerifySign.argtypes = [ctypes.c_char_p] * 4 + [ctypes.c_int, ctypes.c_char_p]
+    lib.PKI_VerifySign.restype = ctypes.c_long
+    print(lib.PKI_VerifySign(b"", b"", data, buf.value, 1, out),
+          lib.PKI_VerifySign(b"", b"", b"x", buf.value, 1, out))
     rc = lib.PKI_SignData(b"000000", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
 """)

@@ -45,7 +45,8 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "iGetReaderInfo": ((), ("pReaderSN", "pPsamTermNo")),
     "iGetDeviceInfo": ((), ("pOutInfo",)),
     "PKI_SignData": (("pUserPin", "pInData", "iType"), ("pOutInfo",)),
-    "PKI_VerifySign": (("pInData", "pSignData", "iType"), ("pOutInfo",)),
+    "PKI_VerifySign": (("pUserPin", "pCert", "pClearText", "pSignature", "iType"),
+                       ("pOutInfo",)),
 }
 
 _lock = threading.Lock()

@@ -59,11 +59,14 @@ from sbcard.ops.sm2auth import (
     NoPkiApplicationError,
     PkiPinNeededError,
     card_certificate,
+    select_pki,
     sign_config,
     sign_data,
+    verify_pki_user_pin,
 )
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
+    from sbcard.crypto import x509
     from sbcard.national.pinsource import PinSource
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
@@ -587,36 +590,46 @@ class SSCardDriver:
 
         return self._call("PKI_SignData", body, pin=True)
 
-    def PKI_VerifySign(self, pInData: str, pSignData: str, iType: int) -> tuple[int, str]:
-        """验证签名: pSignData (r‖s, 128 hex) over pInData, with the key of the card's certificate.
+    def PKI_VerifySign(self, pUserPin: str, pCert: str, pClearText: str, pSignature: str,
+                       iType: int) -> tuple[int, str]:
+        """验证签名, in the form LD/T 6001.5-2023 (§7, 数字证书接口函数测试) gives:
+        ``PKI_VerifySign(char* pUserPin, char* pCert, char* pClearText, char* pSignature,
+        int iType, char* pOutInfo)``.
 
-        ASSUMPTION: the parameters are the header's (the spec reference's LD/T 6001.5 TOC lists
-        another form, with pUserPin and pCert); the data and signature as PKI_SignData makes
-        them. 0 and empty when it verifies; −22 (传入数据与卡内不符) when it does not; −23 for a
-        pSignData that is not 64 bytes of hex; −1 for a card without the PKI application.
+        Only the prototype is public; what each parameter holds is our ASSUMPTION
+        (docs/national-interface.md): pCert is the signer's certificate (PEM, or its DER as
+        hex or base64); empty = the certificate of the card in iType (EF 0018), read after
+        the PKI user PIN when pUserPin is given (as PKI_SignData). pClearText's GBK bytes are
+        the data; pSignature is r‖s (128 hex, PKI_SignData's output) or a DER SEQUENCE {r, s}
+        in hex. 0 and empty when it verifies; −22 when it does not; −23 for a malformed
+        pSignature or pCert; −1 without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            text = pSignData.strip()
-            try:
-                signature = bytes.fromhex(text)
-            except ValueError:
-                signature = b""
-            if len(signature) != 64:
-                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                                    "（pSignData 应为128位十六进制 r‖s）")
+            signature = _signature(pSignature)
             config = sign_config(load_profile(PKI_PROFILE))
-            with self._card(iType) as channel:
-                try:
-                    _, public = card_certificate(channel, config)
-                except NoPkiApplicationError:
-                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                                         "（无PKI应用，非第三代社保卡）") from None
-            if not sm2.verify(public, pInData.encode("gbk"), signature, uid=config.user_id):
+            cert_text = pCert.strip()
+            if cert_text:
+                public = _certificate(cert_text).public_key
+            else:
+                pin = pUserPin.strip()
+                if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
+                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
+                                                          "（证书密码应为4-16位数字）")
+                with self._card(iType) as channel:
+                    try:
+                        if pin:
+                            select_pki(channel, config)
+                            verify_pki_user_pin(channel, config, pin)
+                        _, public = card_certificate(channel, config)
+                    except NoPkiApplicationError:
+                        raise _no_pki() from None
+            if public is None or not sm2.verify(public, pClearText.encode("gbk"), signature,
+                                                uid=config.user_id):
                 raise NationalError(codes.CARD_MISMATCH, f"{codes.message(codes.CARD_MISMATCH)}"
                                                          "（签名验证失败）")
             return ""
 
-        return self._call("PKI_VerifySign", body)
+        return self._call("PKI_VerifySign", body, pin=True)
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:
@@ -888,3 +901,47 @@ def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], No
             f.write(line)
 
     return write
+
+
+def _signature(text: str) -> bytes:
+    """PKI_VerifySign's pSignature: r‖s in 128 hex digits, or a DER SEQUENCE {r, s} in hex."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        raw = b""
+    if len(raw) == 64:
+        return raw
+    if raw[:1] == b"\x30":
+        try:
+            return sm2.signature_from_der(raw)
+        except Exception:           # any malformed DER is bad input
+            pass
+    raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                        "（pSignature 应为128位十六进制 r‖s 或 DER）")
+
+
+def _certificate(text: str) -> x509.Certificate:
+    """PKI_VerifySign's pCert: PEM, or the DER certificate as hex or base64."""
+    import base64
+    import binascii
+
+    from sbcard.crypto import x509
+
+    try:
+        if text.startswith("-----BEGIN"):
+            return x509.load_certificates(text, "pCert")[0]
+        compact = "".join(text.split())
+        try:
+            der = bytes.fromhex(compact)
+        except ValueError:
+            der = base64.b64decode(compact, validate=True)
+        return x509.Certificate.from_der(der, "pCert")
+    except (x509.CertificateFormatError, binascii.Error, ValueError, IndexError):
+        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                            "（pCert 不是证书：PEM，或DER的十六进制/Base64）") \
+            from None
+
+
+def _no_pki() -> NationalError:
+    return NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
+                                          "（无PKI应用，非第三代社保卡）")

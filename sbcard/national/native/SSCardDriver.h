@@ -46,7 +46,7 @@ long iGetCardType(unsigned char* pCardType, char* pOutInfo);
 long iGetReaderInfo(char* pReaderSN, char* pPsamTermNo);
 long iGetDeviceInfo(char* pOutInfo);
 long PKI_SignData(char* pUserPin, char* pInData, int iType, char* pOutInfo);
-long PKI_VerifySign(char* pInData, char* pSignData, int iType, char* pOutInfo);
+long PKI_VerifySign(char* pUserPin, char* pCert, char* pClearText, char* pSignature, int iType, char* pOutInfo);
 
 #ifdef __cplusplus
 }
