@@ -93,9 +93,9 @@ def test_issue_with_the_two_apdu_export_of_public_code() -> None:
     from sbcard.ops.pki_issue import CertificateAuthority, issue_sm2
 
     base = load_profile("mohrss-3.0")
-    extra = {**base.extra, "sm2_issue": {**base.extra["sm2_issue"],
-                                         "export_fetch": "80C9828000"}}
-    profile = dataclasses.replace(base, extra=extra)
+    assert base.sm2_issue is not None
+    profile = dataclasses.replace(base, sm2_issue=dataclasses.replace(
+        base.sm2_issue, export_fetch=bytes.fromhex("80C9828000")))
     card, ch, sent = _card("blank3")
     cert = issue_sm2(ch, profile, CertificateAuthority.load("test"), admin_pin=None,
                      card_no="C0000018X", region="519900", not_before=dt.date(2024, 1, 1),

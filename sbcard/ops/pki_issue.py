@@ -18,46 +18,14 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.profiles import CardProfile
+from sbcard.card.profiles.sections import ISSUE_SECTION, IssueConfig
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.hexutil import parse_hex
 from sbcard.keys.builtin import test_root
 from sbcard.ops.sm2auth import Sm2AuthConfig, read_certificate, select_pki, sm2_authenticate
 
-SECTION = "sm2_issue"
-
-
-@dataclass(frozen=True)
-class IssueConfig:
-    admin_verify: bytes
-    generate: bytes
-    export: bytes
-    export_le: int
-    export_header: int
-    cert_chunk: int
-    default_admin_pin: str
-    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
-    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
-    export_fetch: bytes = b""
-
-    @classmethod
-    def from_profile(cls, profile: CardProfile) -> IssueConfig:
-        section = profile.extra.get(SECTION)
-        if not isinstance(section, dict):
-            raise BadInputError(f"card profile {profile.name} has no [{SECTION}] section: it "
-                                "does not say how to issue SM2 keys")
-        try:
-            return cls(parse_hex(section["admin_verify"], "admin_verify"),
-                       parse_hex(section["generate"], "generate"),
-                       parse_hex(section["export"], "export"),
-                       int(section.get("export_le", 66)), int(section.get("export_header", 2)),
-                       int(section.get("cert_chunk", 240)),
-                       str(section.get("default_admin_pin", "12345678")),
-                       parse_hex(str(section.get("export_fetch", "")), "export_fetch"))
-        except KeyError as exc:
-            raise BadInputError(f"card profile {profile.name} [{SECTION}]: missing {exc}") \
-                from None
+SECTION = ISSUE_SECTION
 
 
 @dataclass(frozen=True)
