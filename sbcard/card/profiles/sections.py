@@ -288,7 +288,10 @@ def hsm_addresses_from(t: Table) -> dict[int, HsmAddress]:
 
 @dataclass(frozen=True)
 class IssueConfig:
-    """``[sm2_issue]``: the commands that issue the card's SM2 key pair (spec §6.2)."""
+    """``[sm2_issue]``: the issuance commands and their order's options (spec §6.2).
+
+    The sources of each default are written beside the values in ``mohrss-3.0.toml``.
+    """
 
     admin_verify: bytes
     generate: bytes
@@ -300,6 +303,14 @@ class IssueConfig:
     #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
     #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
     export_fetch: bytes = b""
+    #: VERIFY header of the user PIN proof sent before key generation (``00200181``, the
+    #: same public code); empty = no user PIN before generation.
+    user_verify: bytes = b""
+    default_user_pin: str = "123456"
+    #: The public-key EF read first (``00A40000020012`` + ``00B0000042``): a card whose EF
+    #: is not all zeros already holds a key pair, which is certified instead of replaced.
+    key_fid: int | None = None
+    key_read_le: int = 66
 
     @classmethod
     def from_profile(cls, profile: CardProfile) -> IssueConfig:
@@ -311,11 +322,13 @@ class IssueConfig:
     @classmethod
     def from_table(cls, t: Table) -> IssueConfig:
         t.refuse_unknown({"admin_verify", "generate", "export", "export_le", "export_header",
-                          "cert_chunk", "default_admin_pin", "export_fetch"})
-        pin = t.text("default_admin_pin", "12345678")
-        if not (pin.isascii() and pin.isdigit()):
-            t.fail("default_admin_pin", "must be digits 0-9 as text")
-        header = t.integer("export_header", 2, 0, 189)
+                          "cert_chunk", "default_admin_pin", "export_fetch", "user_verify",
+                          "default_user_pin", "key_fid", "key_read_le"})
+        pins = {}
+        for key, default in (("default_admin_pin", "12345678"), ("default_user_pin", "123456")):
+            pins[key] = t.text(key, default)
+            if not (pins[key].isascii() and pins[key].isdigit()):
+                t.fail(key, "must be digits 0-9 as text")
         commands = {key: t.hex(key, "") for key in ("generate", "export", "export_fetch")}
         for key in ("generate", "export"):
             if key not in t:
@@ -323,6 +336,16 @@ class IssueConfig:
         for key, command in commands.items():
             if command and len(command) < 4:
                 t.fail(key, "must be a command: CLA INS P1 P2 [Lc data] in hex")
+        user_verify = t.hex("user_verify", "")
+        if user_verify and len(user_verify) != 4:
+            t.fail("user_verify", "must be 4 bytes (CLA INS P1 P2) or empty")
+        key_fid = t.hex("key_fid", "")
+        if key_fid and len(key_fid) != 2:
+            t.fail("key_fid", "must be 2 bytes (a file ID) or empty")
+        header = t.integer("export_header", 2, 0, 189)
         return cls(t.hex("admin_verify", size=4), commands["generate"], commands["export"],
                    t.integer("export_le", 66, header + 64, 256), header,
-                   t.integer("cert_chunk", 240, 8, 255), pin, commands["export_fetch"])
+                   t.integer("cert_chunk", 240, 1, 255), pins["default_admin_pin"],
+                   commands["export_fetch"], user_verify, pins["default_user_pin"],
+                   int.from_bytes(key_fid, "big") if key_fid else None,
+                   t.integer("key_read_le", 66, header + 64, 256))
