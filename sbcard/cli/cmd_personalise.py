@@ -115,12 +115,13 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     if release or show_status:
         return _journal_admin(holders, journal_path, release, show_status, as_json)
     notices: list[str] = []
-    validated = None
     if resume and (is_server_url(journal_path) or Path(journal_path).exists()):
         with Journal(journal_path) as log:         # rows it holds were checked already
-            validated = log.known_holders()
-    holder_list = load_holders(holders, need_pin=False, notices=notices, validated=validated,
-                               data=csv_data)
+            holder_list = load_holders(holders, notices=notices, data=csv_data,
+                                       validated=log.known_holders(),
+                                       unchanged=log.loaded_before(holders))
+    else:
+        holder_list = load_holders(holders, notices=notices, data=csv_data)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:
