@@ -30,7 +30,7 @@ from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.sw import NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import PKI_GENERATION, profile_for
 from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
 from sbcard.crypto import sm2
 from sbcard.errors import NoCardError, SbcardError, TransportError
@@ -85,11 +85,6 @@ NATIONAL_FUNCTIONS = (
     "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
     "PKI_SignData", "PKI_VerifySign",
 )
-
-#: The card profile that describes the PKI application's commands (``[sm2_auth]``,
-#: ``[pki_sign]``); only third-generation cards have the application.
-PKI_PROFILE = "mohrss-3.0"
-
 
 @dataclass
 class _Pending:
@@ -575,7 +570,7 @@ class SSCardDriver:
             if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
                 raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
                                                       "（证书密码应为4-16位数字）")
-            config = sign_config(load_profile(PKI_PROFILE))
+            config = sign_config(profile_for(PKI_GENERATION))
             with self._card(iType) as channel:
                 try:
                     signed = sign_data(channel, config, pInData.encode("gbk"), pin or None)
@@ -606,7 +601,7 @@ class SSCardDriver:
         """
         def body() -> str:
             signature = _signature(pSignature)
-            config = sign_config(load_profile(PKI_PROFILE))
+            config = sign_config(profile_for(PKI_GENERATION))
             cert_text = pCert.strip()
             if cert_text:
                 public = _certificate(cert_text).public_key

@@ -15,7 +15,7 @@ from sbcard.apdu.sw import CardError
 from sbcard.card.codecs import join_name, split_name
 from sbcard.card.elements import BY_KEY, split_records
 from sbcard.card.filesystem import SSSE
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import PKI_GENERATION, profile_for
 from sbcard.errors import BadInputError
 from sbcard.ops.auth import external_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, reload_pin, verify_pin
@@ -137,7 +137,7 @@ def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     ca = runner.ctx.ca
     if ca is None:
         raise BadInputError(f"{st.where}: sm2-issue needs a certificate authority (--ca)")
-    profile = load_profile("mohrss-3.0")
+    profile = profile_for(PKI_GENERATION)
     v = runner.vars
     today = dt.date.today()
 

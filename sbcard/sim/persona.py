@@ -28,7 +28,7 @@ from sbcard.card.filesystem import (
     DfSpec,
     Structure,
 )
-from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
@@ -326,7 +326,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
                 raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
     _check_shape(data, origin)
     try:
-        profile = load_profile(str(data.get("profile", "mohrss-2.0")))
+        profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
         behaviour = Behaviour(**data.get("behaviour", {}))
     except TypeError as exc:
         raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
