@@ -14,6 +14,8 @@ Calls are serialised per reader (a lock per reader); different readers run in pa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import threading
@@ -32,7 +34,7 @@ from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import PKI_GENERATION, profile_for
 from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
-from sbcard.crypto import sm2
+from sbcard.crypto import sm2, x509
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.keys.hsm import open_hsm
@@ -66,7 +68,6 @@ from sbcard.ops.sm2auth import (
 )
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
-    from sbcard.crypto import x509
     from sbcard.national.pinsource import PinSource
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
@@ -917,10 +918,6 @@ def _signature(text: str) -> bytes:
 
 def _certificate(text: str) -> x509.Certificate:
     """PKI_VerifySign's pCert: PEM, or the DER certificate as hex or base64."""
-    import base64
-    import binascii
-
-    from sbcard.crypto import x509
 
     try:
         if text.startswith("-----BEGIN"):
