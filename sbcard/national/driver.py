@@ -41,6 +41,12 @@ from sbcard.keys.hsm import open_hsm
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
+from sbcard.national.debit import (
+    DEBIT_RECORD_UNSUPPORTED,
+    DEBIT_UNSUPPORTED,
+    parse_debit_key,
+    parse_pay_info,
+)
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
 from sbcard.national.pinpad import verify_on_pin_pad
@@ -84,6 +90,7 @@ NATIONAL_FUNCTIONS = (
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
     "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
     "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+    "iDoDebit", "iDoDebit_HSM_Step1", "iDoDebit_HSM_Step2", "iReadDebitRecord",
     "PKI_SignData", "PKI_VerifySign",
 )
 
@@ -554,6 +561,56 @@ class SSCardDriver:
                 yield CardEvent(event.reader, True, event.atr or "")
             elif event.event == "card removed":
                 yield CardEvent(event.reader, False, "")
+
+    # -- medical purse (DF04, offline mode) ----------------------------------------------------
+    def iDoDebit(self, iType: int, pCardInfo: str, pPayInfo: str) -> tuple[int, str]:
+        """消费交易 ([S9] §8.1): pPayInfo = ``总金额|个人账户+统筹金额|YYYYMMDDHHMMSS|``.
+
+        NOT IMPLEMENTED (−13, ``national.debit.DEBIT_UNSUPPORTED``) after the inputs are
+        checked (−23 for a malformed pPayInfo, −1 for an iType outside 1–4): the public
+        evidence does not define how the two amounts map onto the card's three, the
+        transaction type code, nor the card's DPK/DTK derivation (docs/national-interface.md).
+        """
+        def body() -> str:
+            self._readers(iType)
+            parse_pay_info(pPayInfo)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit", body)
+
+    def iDoDebit_HSM_Step1(self, iType: int, pCardInfo: str, pPayInfo: str) -> tuple[int, str]:
+        """基于加密机的消费交易（步骤一） ([S9] §8.2): would answer ``算法标识|密钥地址|伪随机数|
+        医疗消费交易序号|交易金额|交易类型|终端机编号|交易时间|``; −13 as iDoDebit."""
+        def body() -> str:
+            self._readers(iType)
+            parse_pay_info(pPayInfo)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit_HSM_Step1", body)
+
+    def iDoDebit_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """基于加密机的消费交易（步骤二） ([S9] §8.3): pKey = ``终端交易序号|交易时间|MAC1|``;
+        −23 for a malformed pKey, else −13 as iDoDebit."""
+        def body() -> str:
+            parse_debit_key(pKey)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit_HSM_Step2", body)
+
+    def iReadDebitRecord(self, iType: int) -> tuple[int, str]:
+        """读消费交易记录 ([S9] §9.1): records ``交易序号^终端机编号^交易时间^本次消费总金额^
+        个人账户与统筹金额^`` separated by ``|``, from DF04 EF08 after the PIN. −13: DF04 is
+        not in sbcard's card model yet, and which record amounts make 本次消费总金额 is not
+        defined (docs/national-interface.md)."""
+        def body() -> str:
+            self._readers(iType)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_RECORD_UNSUPPORTED)
+
+        return self._call("iReadDebitRecord", body)
 
     # -- 3rd generation: PKI ------------------------------------------------------------------
     def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> tuple[int, str]:
