@@ -127,7 +127,7 @@ class Persona:
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
 EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install",
+                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
                                 "sbcard.sim.faults:install_from_persona")
 
 
