@@ -6,7 +6,9 @@ Expected card behaviour from 社会保障(个人)卡规范 part 5
 所有后续的命令都将回送状态码'6A81'（功能不被支持），
 且不执行任何其他操作" (table 8: CLA 84 INS 16 P1 00 P2 00 Lc 04 MAC;
 table 9: 6A86 for wrong P1/P2); §6.1: after APPLICATION BLOCK, SELECT of the
-application answers 9303.
+application answers 9303. Part 7 §13: application maintenance needs EXTERNAL AUTHENTICATE
+with the control key first (part 6 table 3: BK, "控制锁定卡片或应用操作的密钥"), then the
+command MACed with STK.
 """
 
 from __future__ import annotations
@@ -84,12 +86,27 @@ def test_simulated_card_block_follows_part_5_section_6_2():
     card, ch, sent = recorded_sim_card("demo")
     ch.check(cmds.select_by_name(SSSE))
     assert ch.send(CommandApdu(0x84, 0x16, 0x00, 0x01, bytes(4))).sw == SW.WRONG_P1P2
+    ch.check(cmds.get_challenge())
+    assert ch.send(CommandApdu(0x84, 0x16, 0x00, 0x00, bytes(4))).sw == \
+        SW.SECURITY_NOT_SATISFIED                        # no BK external authentication
     assert not card.card_blocked
     keys = builtin_key_file()
     ctx: CardContext = read_context(ch)
+    del sent[:]
     block_card(ch, keys, ctx)
     assert card.card_blocked and sent[-1].startswith("8416000004")
+    ext = next(i for i, c in enumerate(sent) if c.startswith("00820005"))   # BK = key 05
+    assert ext < len(sent) - 2 and sent[-2].startswith("0084")
     for apdu in ("00A40000023F00", "0084000008", "00B2010C00", "00200000023123"):
         assert ch.send(CommandApdu.parse(bytes.fromhex(apdu))).sw == SW.FUNCTION_NOT_SUPPORTED
     card.power_on()
     assert ch.send(cmds.select_by_name(SSSE)).sw == SW.FUNCTION_NOT_SUPPORTED  # permanent
+
+
+def test_block_card_with_the_simulated_psam(capsys, tmp_path):
+    """The PSAM holds BK as [psam_keys] "05" (usage 08, ID 11: [S9] appendix B.2 row 0091)."""
+    sim = ("--sim", "demo", "--psam", "sim", "--sim-state", str(tmp_path / "c.json"))
+    code, _, err = run_cli(capsys, *sim, "block", "card", "--confirm", DEMO_CARD_NO)
+    assert code == 0, err
+    code, _, _ = run_cli(capsys, *sim, "read")
+    assert code == 7

@@ -38,8 +38,8 @@ def _run(ctx: click.Context, target: Target, confirm: str | None, as_json: bool)
     st = state(ctx)
     with st.key_source() as keys, st.session() as channel:
         if keys is None:
-            raise click.UsageError(f"block {target} needs a key source with STK (card key 02): "
-                                   "--keys, --psam or --hsm-*")
+            raise click.UsageError(f"block {target} needs a key source with BK and STK (card "
+                                   "keys 05, 02): --keys, --psam or --hsm-*")
         result = block(channel, keys, target, _confirmer(confirm, target))
     if as_json:
         echo_json(result.to_json())
@@ -70,9 +70,10 @@ def block_card_cmd(ctx: click.Context, confirm: str | None, as_json: bool) -> in
 
     \b
     Afterwards the card answers 6A81 to every command and does nothing else (part 5 §6.2).
-    Needs a key source with STK (card key 02; the MAC key is an assumption, spec §5.7).
+    Needs a key source with BK (card key 05: EXTERNAL AUTHENTICATE first, part 7 §13) and
+    STK (02, the MAC).
     Exit codes: 0 blocked, 2 no key source, 7 already blocked (6A81), 8 refused (no
-    --confirm and no terminal, or no STK), 9 the card number differs from --confirm,
+    --confirm and no terminal, or no BK/STK), 9 the card number differs from --confirm,
     4 no card.
     """
     return _run(ctx, "card", confirm, as_json)
@@ -86,7 +87,8 @@ def block_application_cmd(ctx: click.Context, confirm: str | None, as_json: bool
     """APPLICATION BLOCK (84 1E 00 01 + MAC with STK): the SSSE application, permanently.
 
     \b
-    Afterwards SELECT of the SSSE answers 9303 (part 5 §6.1). Needs a key source with STK.
+    Afterwards SELECT of the SSSE answers 9303 (part 5 §6.1). Needs a key source with BK
+    (05) and STK (02).
     Exit codes: 0 blocked, 2 no key source, 7 already blocked (9303), 8 refused,
     9 the card number differs from --confirm, 4 no card.
     """

@@ -18,7 +18,7 @@ from typing import Literal
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import CardError
 from sbcard.card.elements import element
-from sbcard.card.filesystem import EF05, KEY_STK
+from sbcard.card.filesystem import EF05, KEY_BK, KEY_STK
 from sbcard.errors import MismatchError, RefusedError
 from sbcard.keys.base import KeySource
 from sbcard.ops.pin import block_application, block_card
@@ -49,10 +49,12 @@ def read_card_number(channel: ApduChannel) -> str:
 def block(channel: ApduChannel, keys: KeySource, target: Target,
           confirm: Callable[[str], str]) -> BlockResult:
     """Read the card number, ask ``confirm(card_no)`` for the operator's entry, and block only
-    when both are equal. The STK (MAC key) is checked before the card is touched."""
-    if not keys.has_key(KEY_STK):
-        raise RefusedError(f"{keys.name} lacks card key {KEY_STK:02X} (STK), the MAC key of "
-                           f"{'CARD' if target == 'card' else 'APPLICATION'} BLOCK: nothing sent")
+    when both are equal. BK and STK are checked before the card is touched."""
+    for key_id, name in ((KEY_BK, "BK, the lock control key"), (KEY_STK, "STK, the MAC key")):
+        if not keys.has_key(key_id):
+            raise RefusedError(f"{keys.name} lacks card key {key_id:02X} ({name}) of "
+                               f"{'CARD' if target == 'card' else 'APPLICATION'} BLOCK: "
+                               "nothing sent")
     with channel.exclusive():
         ctx = read_context(channel)
         card_no = read_card_number(channel)
