@@ -28,7 +28,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.dump import DumpLayer, DumpWriter, is_dump_file
 from sbcard.apdu.t0 import T0Layer
 from sbcard.apdu.trace import TraceRecord, format_step
-from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.card.profiles import CardProfile, profile_for
 from sbcard.errors import BadInputError, SbcardError, TransportError
 from sbcard.keys.base import KeySource
 from sbcard.keys.keyfile import KeyFile
@@ -125,8 +125,8 @@ def open_key_source(options: KeySourceOptions, profile: CardProfile | None = Non
     chosen card key version."""
     source = _open_key_source(options, profile, warn)
     version = options.key_version
-    if version is None and profile is not None and profile.extra.get("key_version") is not None:
-        version = int(profile.extra["key_version"])
+    if version is None and profile is not None:
+        version = profile.key_version
     if source is None or version is None:
         return source
     if not 0 <= version <= 0xFF:
@@ -157,8 +157,7 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
         return open_psam(replace(options.psam_session, reader=options.psam))
     from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
 
-    prof = profile or load_profile("mohrss-2.0")
-    addresses = {int(k, 16): v for k, v in prof.extra.get("hsm_addresses", {}).items()}
+    addresses = (profile or profile_for()).hsm_addresses
     exchange = (command_exchange(options.hsm_command) if options.hsm_command
                 else stdio_exchange())
     return HsmStepSource(exchange, addresses)
@@ -175,7 +174,7 @@ def open_psam(options: SessionOptions, profile: CardProfile | str | None = None)
     stack (trace, T=0 help) is put on the link. The PSAM is checked at once (its terminal
     number is read), so a wrong reader fails here rather than in an authentication.
     """
-    from sbcard.keys.psam import DEFAULT_PROFILE, PsamKeySource
+    from sbcard.keys.psam import PsamKeySource
 
     if options.sim is not None:
         from sbcard.sim.psam import load_psam_persona
@@ -192,7 +191,7 @@ def open_psam(options: SessionOptions, profile: CardProfile | str | None = None)
         link = options.wrap_link(link)
     transport = stack(link, options)
     transport.connect()
-    source = PsamKeySource(ApduChannel(transport), profile or DEFAULT_PROFILE,
+    source = PsamKeySource(ApduChannel(transport), profile,
                            name=f"PSAM in {transport.description or 'reader'}",
                            reader=None if options.sim is not None else bare.description,
                            on_close=transport.disconnect)

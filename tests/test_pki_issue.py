@@ -11,13 +11,14 @@ Source of the expected commands: leithergit/Z390Kylin Evolis_Z390_printer/evolis
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import tomllib
+from importlib import resources
 
 import pytest
 
 from sbcard.apdu.sw import SW, AuthFailedError
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import load_profile, profile_from_mapping
 from sbcard.ops.pki_issue import CertificateAuthority, IssueConfig, issue_sm2
 from sbcard.ops.sm2auth import load_trust_roots, sm2_authenticate
 from tests.cli_runner import run_cli
@@ -36,9 +37,11 @@ def _issue(channel, profile=None, **kw):
 
 
 def _profile(**changes):
-    base = load_profile("mohrss-3.0")
-    return dataclasses.replace(base, extra={**base.extra, "sm2_issue": {
-        **base.extra["sm2_issue"], **changes}})
+    """The 3.0 profile with ``[sm2_issue]`` keys changed as a region's file would."""
+    text = (resources.files("sbcard.card.profiles") / "mohrss-3.0.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    data["sm2_issue"].update(changes)
+    return profile_from_mapping(data, "card profile region.toml")
 
 
 def _in_order(sent: list[str], expected: list[str]) -> None:

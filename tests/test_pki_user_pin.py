@@ -93,8 +93,9 @@ def test_issue_with_the_one_apdu_export_option() -> None:
     from sbcard.ops.pki_issue import CertificateAuthority, issue_sm2
 
     base = load_profile("mohrss-3.0")
-    extra = {**base.extra, "sm2_issue": {**base.extra["sm2_issue"], "export_fetch": ""}}
-    profile = dataclasses.replace(base, extra=extra)
+    assert base.sm2_issue is not None
+    profile = dataclasses.replace(base, sm2_issue=dataclasses.replace(
+        base.sm2_issue, export_fetch=b""))
     card, ch, sent = _card("blank3")
     issued = issue_sm2(ch, profile, CertificateAuthority.load("test"), admin_pin=None,
                        card_no="C0000018X", region="519900", not_before=dt.date(2024, 1, 1),

@@ -233,8 +233,8 @@ def test_profile_mismatch_is_a_card_error_naming_the_assumption(tmp_path):
 
 @pytest.mark.parametrize(("section", "message"), [
     ({"bogus": 1}, "unknown key"),
-    ({"send": "both"}, "send must be one of"),
-    ({"signature": "asn1"}, "signature must be one of"),
+    ({"send": "both"}, "send: must be one of"),
+    ({"signature": "asn1"}, "signature: must be one of"),
     ({"ins": "8"}, "odd number"),
     ({"p2": "0000"}, "must be 1 byte"),
     ({"adf_name": ""}, "adf_name or adf_fid"),

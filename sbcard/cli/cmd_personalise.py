@@ -189,7 +189,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
          authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
          report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
          recipe_name: str, progress_every: int = 10, csv_data: bytes | None = None) -> int:
-    from sbcard.card.profiles import load_profile
+    from sbcard.card.profiles import profile_for
     from sbcard.compose import SimSlot
     from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.journal import Journal
@@ -235,7 +235,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
 
     outcomes = OutcomeLog(report_writer, show)
     plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                     load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
+                     profile_for(), initial_pin=initial_pin, ca=authority,
                      on_outcome=outcomes)
     robot_get, robot_done, robot_error = robot
     try:

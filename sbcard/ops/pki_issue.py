@@ -18,9 +18,9 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.profiles import CardProfile
+from sbcard.card.profiles.sections import ISSUE_SECTION, IssueConfig
 from sbcard.crypto import sm2, x509
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.hexutil import parse_hex
 from sbcard.keys.builtin import test_root
 from sbcard.ops.sm2auth import (
     Sm2AuthConfig,
@@ -30,67 +30,7 @@ from sbcard.ops.sm2auth import (
     verify_pki_pin,
 )
 
-SECTION = "sm2_issue"
-
-
-@dataclass(frozen=True)
-class IssueConfig:
-    """The profile's ``[sm2_issue]`` section: the issuance commands and their order's options.
-
-    The sources of each default are written beside the values in ``mohrss-3.0.toml``.
-    """
-
-    admin_verify: bytes
-    generate: bytes
-    export: bytes
-    export_le: int
-    export_header: int
-    cert_chunk: int
-    default_admin_pin: str
-    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
-    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
-    export_fetch: bytes = b""
-    #: VERIFY header of the user PIN proof sent before key generation (``00200181``, the
-    #: same public code); empty = no user PIN before generation.
-    user_verify: bytes = b""
-    default_user_pin: str = "123456"
-    #: The public-key EF read first (``00A40000020012`` + ``00B0000042``): a card whose EF
-    #: is not all zeros already holds a key pair, which is certified instead of replaced.
-    key_fid: int | None = None
-    key_read_le: int = 66
-
-    @classmethod
-    def from_profile(cls, profile: CardProfile) -> IssueConfig:
-        section = profile.extra.get(SECTION)
-        if not isinstance(section, dict):
-            raise BadInputError(f"card profile {profile.name} has no [{SECTION}] section: it "
-                                "does not say how to issue SM2 keys")
-        where = f"card profile {profile.name} [{SECTION}]"
-        try:
-            key_fid = parse_hex(str(section.get("key_fid", "")), f"{where} key_fid")
-            user_verify = parse_hex(str(section.get("user_verify", "")),
-                                    f"{where} user_verify")
-            conf = cls(parse_hex(section["admin_verify"], "admin_verify"),
-                       parse_hex(section["generate"], "generate"),
-                       parse_hex(section["export"], "export"),
-                       int(section.get("export_le", 66)), int(section.get("export_header", 2)),
-                       int(section.get("cert_chunk", 240)),
-                       str(section.get("default_admin_pin", "12345678")),
-                       parse_hex(str(section.get("export_fetch", "")), "export_fetch"),
-                       user_verify, str(section.get("default_user_pin", "123456")),
-                       int.from_bytes(key_fid, "big") if key_fid else None,
-                       int(section.get("key_read_le", 66)))
-        except KeyError as exc:
-            raise BadInputError(f"{where}: missing {exc}") from None
-        if key_fid and len(key_fid) != 2:
-            raise BadInputError(f"{where}: key_fid must be 2 bytes (a file ID)")
-        if user_verify and len(user_verify) != 4:
-            raise BadInputError(f"{where}: user_verify must be 4 bytes (CLA INS P1 P2)")
-        if not 1 <= conf.cert_chunk <= 255 or not 1 <= conf.key_read_le <= 256:
-            raise BadInputError(f"{where}: cert_chunk 1..255, key_read_le 1..256")
-        if conf.key_read_le < conf.export_header + 64:
-            raise BadInputError(f"{where}: key_read_le must cover export_header + 64 bytes")
-        return conf
+SECTION = ISSUE_SECTION
 
 
 @dataclass(frozen=True)

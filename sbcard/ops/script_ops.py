@@ -7,7 +7,6 @@ expanded arguments, and returns a short note to show (never a secret).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import replace
 
 from sbcard.apdu import commands as cmds
@@ -16,7 +15,7 @@ from sbcard.apdu.sw import CardError
 from sbcard.card.codecs import join_name, split_name
 from sbcard.card.elements import BY_KEY, split_records
 from sbcard.card.filesystem import SSSE
-from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.card.profiles import PKI_GENERATION, profile_for
 from sbcard.errors import BadInputError
 from sbcard.ops.auth import external_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, reload_pin, verify_pin
@@ -131,13 +130,6 @@ def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     return "PIN correct"
 
 
-@functools.cache
-def _pki_profile() -> CardProfile:
-    """The 3.0 profile sm2-issue works by: read once per process (it is package data; a
-    TOML parse per card cost a tenth of a 3.0 card), only read from, never changed."""
-    return load_profile("mohrss-3.0")
-
-
 @OPERATIONS.register("sm2-issue")
 def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     """``sm2-issue [ADMIN_PIN [USER_PIN]]``: the card's key pair (generated unless it holds
@@ -145,7 +137,7 @@ def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
     ca = runner.ctx.ca
     if ca is None:
         raise BadInputError(f"{st.where}: sm2-issue needs a certificate authority (--ca)")
-    profile = _pki_profile()
+    profile = profile_for(PKI_GENERATION)
     v = runner.vars
     today = dt.date.today()
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
-from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
+from sbcard.card.profiles.sections import Sm2AuthConfig
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.crypto.symmetric import sm3
@@ -305,12 +305,12 @@ class PkiState:
 
 
 def install(card: SimCard, persona: Persona) -> None:
-    if SECTION not in persona.profile.extra:
+    config = persona.profile.sm2_auth
+    if config is None:
         return
     conf = _conf(persona)
     if conf.get("enabled", True) is False:
         return
-    config = Sm2AuthConfig.from_profile(persona.profile)
     cert_ef = EfSpec(f"EF{config.cert_fid:04X}", config.cert_fid, None, Structure.TRANSPARENT,
                      "签名证书", "signature certificate", read=Access(),
                      write=Access.parse(f"key:{ADMIN_MARK:X}"), size=CERT_FILE_SIZE)
@@ -337,8 +337,7 @@ def install(card: SimCard, persona: Persona) -> None:
                      card_certificate(persona, key) if key is not None and issued else None,
                      admin_pin=str(conf.get("admin_pin", "12345678")),
                      user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]),
-                     sign_config=(sign_config(persona.profile)
-                                  if SIGN_SECTION in persona.profile.extra else None))
+                     sign_config=persona.profile.pki_sign)
     state.set_key(key)
     if state.certificate is not None:
         state.set_certificate(state.certificate.der)
