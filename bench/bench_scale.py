@@ -86,7 +86,8 @@ def run_size(n: int, cards: int, journal: str, folder: Path, full: bool) -> dict
     run_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with Journal(journal) as j:          # as `personalise --resume` does
-        hs = load_holders(csv, validated=j.known_holders())
+        hs = load_holders(csv, validated=j.known_holders(),
+                          unchanged=j.loaded_before(csv))
         batch = j.open_batch(csv, hs, "bench", resume=True).batch_id
         counts = j.counts(batch)
     resume_s = time.perf_counter() - t0

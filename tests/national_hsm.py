@@ -21,8 +21,7 @@ from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
 from sbcard.keys.builtin import builtin_key_file
 
-ADDRESSES = {v: int(k, 16)
-             for k, v in load_profile("mohrss-2.0").extra["hsm_addresses"].items()}
+ADDRESSES = {v: k for k, v in load_profile("mohrss-2.0").hsm_addresses.items()}
 
 
 def _fields(line: str) -> list[str]:

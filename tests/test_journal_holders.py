@@ -294,3 +294,87 @@ def test_csv_reader_keeps_blank_line_short_row_and_space_rules(tmp_path):
     path.write_text("a,b\n1,2,3\n", encoding="utf-8")
     with pytest.raises(BadInputError, match="row 2 has more fields"):
         read_csv_rows(path)
+
+
+def entries(location: str, batch_id: int) -> list[tuple]:
+    with Journal(location) as j:
+        return [tuple(r) for r in j.db.execute(
+            "SELECT e.row_no, e.holder_id, e.open, e.note, e.data_sha256, h.data_sha256, "
+            "h.status FROM entry e JOIN holder h ON h.id = e.holder_id WHERE e.batch_id = ? "
+            "ORDER BY e.row_no", (batch_id,)).fetchall()]
+
+
+def resume_load(location: str, csv: Path):
+    """What ``personalise --resume`` does before the first card."""
+    from sbcard.ops.holders import load_holders
+
+    with Journal(location) as j:
+        hs = load_holders(csv, validated=j.known_holders(), unchanged=j.loaded_before(csv))
+        return hs, j.open_batch(csv, hs, "t", resume=True)
+
+
+def test_same_file_resume_still_sees_what_other_batches_changed(tmp_path, journal_at):
+    """Resuming the very file loaded last time skips re-checking and re-matching settled rows
+    (issue 10 §8), but whatever another batch did to its holders since is still found: a card
+    finished there, holder data that CSV changed, a re-issue — as a full match finds it."""
+    from sbcard.ops.holders import load_holders
+
+    rows = holder_rows(6)
+    a = write_csv(tmp_path / "a.csv", rows)
+    b = write_csv(tmp_path / "b.csv", rows[:3])
+    with Journal(journal_at) as j:
+        batch_b = j.open_batch(b, load_holders(b), "t", resume=False).batch_id
+        batch_a = j.open_batch(a, load_holders(a), "t", resume=False).batch_id
+        claim = j.claim(batch_b, "CARD-B1", "r")          # row 1 is finished by batch b
+        j.finish(batch_b, claim.holder_id, "done")
+        claim = j.claim(batch_a, "CARD-A2", "r")          # row 2 finished in a, then
+        j.finish(batch_a, claim.holder_id, "done")        # re-issued by batch b (lost card)
+    assert claim.ssn == rows[1]["ssn"]
+    write_csv(b, [rows[0], rows[1], dict(rows[2], name="测试三改")])   # b changes row 3
+    with Journal(journal_at) as j:
+        j.open_batch(b, load_holders(b), "t", resume=True, reissue=[rows[1]["ssn"]])
+    hs, opened = resume_load(journal_at, a)              # a: the same bytes as before
+    assert hs.file_sha256 and [h.data_sha256 for h in hs] == [
+        h.data_sha256 for h in load_holders(a)]
+    said = "\n".join(opened.notices)
+    assert "row 2 " in said and "already has a card (CARD-B1" in said
+    fast = entries(journal_at, batch_a)
+    assert fast[2][4] == fast[2][5]                       # row 3: a's data is used again
+    with Journal(journal_at) as j:
+        assert j.counts(batch_a).had_card == 1
+        assert j.db.execute("SELECT COUNT(*) FROM event WHERE batch_id = ? AND what = "
+                            "'data updated'", (batch_a,)).fetchone()[0] == 1
+        latest = j.db.execute("SELECT id FROM holder WHERE ssn = ? AND issue_no = 2",
+                              (rows[1]["ssn"],)).fetchone()[0]
+    assert fast[1][1] == latest                          # row 2: the re-issue made in b
+    # a full match (holders not known to be this file's) finds nothing more to change
+    with Journal(journal_at) as j:
+        again = j.open_batch(a, list(load_holders(a)), "t", resume=True)
+    assert entries(journal_at, batch_a) == fast and again.notices == opened.notices
+
+
+def test_same_file_resume_checks_and_hashes_no_row(tmp_path, monkeypatch):
+    """The same bytes resume without a check or a hash per row; one changed byte and the
+    file is read as new (only the changed row checked: test above this one)."""
+    from sbcard.ops import holders as holders_mod
+
+    rows = holder_rows(5)
+    csv = write_csv(tmp_path / "h.csv", rows)
+    journal = str(tmp_path / "j.sqlite")
+    with Journal(journal) as j:
+        first = holders_mod.load_holders(csv)
+        j.open_batch(csv, first, "t", resume=False)
+    work: list[str] = []
+    real_check, real_hasher = holders_mod._check_row, holders_mod._row_hasher
+    monkeypatch.setattr(holders_mod, "_check_row",
+                        lambda values: work.append("check") or real_check(values))
+    monkeypatch.setattr(holders_mod, "_row_hasher",
+                        lambda *a: work.append("hash") or real_hasher(*a))
+    again, opened = resume_load(journal, csv)
+    assert work == [] and not opened.notices
+    assert [(h.row, h.values, h.data_sha256) for h in again] == [
+        (h.row, h.values, h.data_sha256) for h in first]
+    csv.write_bytes(csv.read_bytes() + b"\n")            # a blank line: not the same bytes
+    again, _ = resume_load(journal, csv)
+    assert work == ["hash"] and [h.data_sha256 for h in again] == [
+        h.data_sha256 for h in first]

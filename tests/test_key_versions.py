@@ -76,8 +76,7 @@ def test_shared_test_key_file_is_not_changed() -> None:
 
 def test_hsm_address_follows_the_version() -> None:
     profile = load_profile("mohrss-3.0")
-    addresses = {int(k, 16): v for k, v in profile.extra["hsm_addresses"].items()}
-    hsm = HsmStepSource(lambda _r: {}, addresses)
+    hsm = HsmStepSource(lambda _r: {}, profile.hsm_addresses)
     assert hsm.address(KEY_UKSSSE) == "0094"
     hsm.key_version = 3
     assert hsm.address(KEY_UKSSSE) == "0096" and hsm.address(KEY_RKSSSE) == "004E"

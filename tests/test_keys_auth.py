@@ -259,7 +259,12 @@ def test_application_block_with_mac_then_9303():
 
     _card, ch, _ = channel_for("demo")
     ctx = read_context(ch)
+    from sbcard.card.filesystem import KEY_BK
+
     bad = cmds.CommandApdu(0x84, 0x1E, 0x00, 0x01, bytes(4))
+    ch.check(cmds.get_challenge())
+    assert ch.send(bad).sw == 0x6982            # no BK external authentication (part 7 §13)
+    external_authenticate(ch, builtin_key_file(), ctx, KEY_BK)
     ch.check(cmds.get_challenge())
     assert ch.send(bad).sw == 0x6988                         # wrong MAC: refused
     block_application(ch, builtin_key_file(), ctx)
@@ -270,12 +275,13 @@ def test_application_block_with_mac_then_9303():
 
 
 def test_card_block_with_mac_then_6a81():
-    from sbcard.card.filesystem import KEY_STK
+    from sbcard.card.filesystem import KEY_BK, KEY_STK
     from sbcard.ops.read import read_context
 
     card, ch, _ = channel_for("demo")
     ctx = read_context(ch)
     keys = builtin_key_file()
+    external_authenticate(ch, keys, ctx, KEY_BK)        # lock control key first (part 7 §13)
     challenge = ch.check(cmds.get_challenge()).data
     header = bytes((0x84, 0x16, 0x00, 0x00, 0x04))
     mac = keys.mac(ctx, KEY_STK, challenge, header)

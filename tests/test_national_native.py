@@ -117,7 +117,10 @@ CTYPES_SIGN = textwrap.dedent("""
     rc = lib.PKI_SignData(b"123456", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
     out = ctypes.create_string_buffer(1024)
-    print(lib.PKI_VerifySign(data, buf.value, 1, out), lib.PKI_VerifySign(b"x", buf.value, 1, out))
+    lib.PKI_VerifySign.argtypes = [ctypes.c_char_p] * 4 + [ctypes.c_int, ctypes.c_char_p]
+    lib.PKI_VerifySign.restype = ctypes.c_long
+    print(lib.PKI_VerifySign(b"", b"", data, buf.value, 1, out),
+          lib.PKI_VerifySign(b"", b"", b"x", buf.value, 1, out))
     rc = lib.PKI_SignData(b"000000", data, 1, buf)
     print(rc, buf.value.decode("gbk"), sep="\\n")
 """)
@@ -140,6 +143,30 @@ def test_ctypes_pki_sign_data(native):
     assert public is not None
     assert sm2.verify(public, "社保卡签名测试".encode("gbk"), bytes.fromhex(signature))
     assert (int(rc_wrong), text_wrong) == (codes.PIN_WRONG, codes.pin_wrong_message(2))
+
+
+CTYPES_DEBIT = textwrap.dedent("""
+    import ctypes, sys
+    lib = ctypes.CDLL(sys.argv[1])
+    lib.iDoDebit.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+    buf = ctypes.create_string_buffer(1024)
+    rc = lib.iDoDebit(1, b"", b"120.50|100.00|20261202120000|", buf)
+    print(rc, buf.value.decode("gbk"), sep="\\n")
+    lib.iReadDebitRecord.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    print(lib.iReadDebitRecord(1, buf))
+""")
+
+
+def test_ctypes_debit_functions_are_exported_and_say_why_not(native):
+    lib, _ = native
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(SBCARD_SIM="v3", HOME="/nonexistent", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CTYPES_DEBIT, str(lib)], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rc, text, rc_record = done.stdout.splitlines()
+    assert int(rc) == codes.UNSUPPORTED and "医疗消费未实现" in text
+    assert int(rc_record) == codes.UNSUPPORTED
 
 
 def test_a_result_that_does_not_fit_is_an_error_not_an_overflow(monkeypatch):

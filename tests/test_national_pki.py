@@ -99,15 +99,47 @@ def test_simulator_signs_only_the_profile_command() -> None:
 
 
 def test_verify_sign_with_the_card_certificate() -> None:
+    """LD/T 6001.5-2023 §7's form: PKI_VerifySign(pUserPin, pCert, pClearText, pSignature,
+    iType); an empty pCert means the card's own certificate (EF 0018)."""
     d = SSCardDriver(DriverConfig(sim="pkipin"))
     code, signature = d.PKI_SignData("123456", DATA, 1)
     assert code == 0
-    assert d.PKI_VerifySign(DATA, signature, 1) == (0, "")
-    assert d.PKI_VerifySign(DATA + "x", signature, 1)[0] == codes.CARD_MISMATCH
+    assert d.PKI_VerifySign("", "", DATA, signature, 1) == (0, "")
+    assert d.PKI_VerifySign("", "", DATA + "x", signature, 1)[0] == codes.CARD_MISMATCH
     forged = signature[:-2] + ("00" if signature[-2:] != "00" else "01")
-    assert d.PKI_VerifySign(DATA, forged, 1)[0] == codes.CARD_MISMATCH
+    assert d.PKI_VerifySign("", "", DATA, forged, 1)[0] == codes.CARD_MISMATCH
     # pkipin is the v3 card plus a user PIN: same card, same key, so v3 verifies it too
-    assert SSCardDriver(DriverConfig(sim="v3")).PKI_VerifySign(DATA, signature, 1) == (0, "")
-    assert d.PKI_VerifySign(DATA, "ABCD", 1)[0] == codes.BAD_DATA
-    assert SSCardDriver(DriverConfig(sim="demo")).PKI_VerifySign(DATA, signature, 1)[0] == \
-        codes.CARD_TYPE
+    assert SSCardDriver(DriverConfig(sim="v3")).PKI_VerifySign("", "", DATA, signature, 1) \
+        == (0, "")
+    assert d.PKI_VerifySign("", "", DATA, "ABCD", 1)[0] == codes.BAD_DATA
+    assert SSCardDriver(DriverConfig(sim="demo")).PKI_VerifySign("", "", DATA, signature,
+                                                                 1)[0] == codes.CARD_TYPE
+
+
+def test_verify_sign_with_a_given_certificate_and_der_signature() -> None:
+    import base64
+
+    from sbcard.crypto import sm2
+
+    d = SSCardDriver(DriverConfig(sim="pkipin"))
+    code, signature = d.PKI_SignData("123456", DATA, 1)
+    assert code == 0
+    cert = card_certificate("pkipin")
+    der_sig = sm2.signature_to_der(bytes.fromhex(signature)).hex()
+    nocard = SSCardDriver(DriverConfig(sim="demo"))       # pCert given: the card is not used
+    for form in (cert.to_pem(), cert.der.hex().upper(), base64.b64encode(cert.der).decode()):
+        assert nocard.PKI_VerifySign("", form, DATA, signature, 1) == (0, "")
+        assert nocard.PKI_VerifySign("", form, DATA, der_sig, 1) == (0, "")
+        assert nocard.PKI_VerifySign("", form, "other", signature, 1)[0] == codes.CARD_MISMATCH
+    assert nocard.PKI_VerifySign("", "not a certificate", DATA, signature, 1)[0] == \
+        codes.BAD_DATA
+
+
+def test_verify_sign_checks_the_user_pin_when_given() -> None:
+    d = SSCardDriver(DriverConfig(sim="pkipin"))
+    code, signature = d.PKI_SignData("123456", DATA, 1)
+    assert code == 0
+    assert d.PKI_VerifySign("123456", "", DATA, signature, 1) == (0, "")
+    code, text = d.PKI_VerifySign("000000", "", DATA, signature, 1)
+    assert code == codes.PIN_WRONG and "2" in text
+    assert d.PKI_VerifySign("12", "", DATA, signature, 1)[0] == codes.PIN_LENGTH

@@ -282,7 +282,7 @@ def test_3_0_card_gets_an_sm2_key_pair_and_a_certificate_that_verifies(tmp_path)
     t = T0Layer(SimulatedTransport(cards[0]))
     t.connect()
     result = sm2_authenticate(ApduChannel(t), load_profile("mohrss-3.0"),
-                              load_trust_roots("test"))
+                              load_trust_roots("test"), user_pin="123456")  # blank3's default
     assert holder_rows(2)[0]["card_no"] in result.subject
     _ = SessionOptions
 

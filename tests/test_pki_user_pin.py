@@ -83,9 +83,9 @@ def test_cli_reports_pki_pin_needed_and_takes_the_pin(capsys) -> None:
     assert "genuine" in out and "123456" not in out + err
 
 
-def test_issue_with_the_two_apdu_export_of_public_code() -> None:
-    """[sm2_issue] export_fetch: 80C9820008C0020012C2020013 without Le, then 80C9828000
-    (leithergit/Z390Kylin Evolis_Z390_printer.cpp), answered 0040 ‖ X ‖ Y."""
+def test_issue_with_the_one_apdu_export_option() -> None:
+    """[sm2_issue] export_fetch = "": the export with Le 42 in one APDU (our former default;
+    the profile's default is now public code's two-APDU form, tests/test_pki_issue.py)."""
     import dataclasses
     import datetime as dt
 
@@ -93,12 +93,14 @@ def test_issue_with_the_two_apdu_export_of_public_code() -> None:
     from sbcard.ops.pki_issue import CertificateAuthority, issue_sm2
 
     base = load_profile("mohrss-3.0")
-    extra = {**base.extra, "sm2_issue": {**base.extra["sm2_issue"],
-                                         "export_fetch": "80C9828000"}}
-    profile = dataclasses.replace(base, extra=extra)
+    assert base.sm2_issue is not None
+    profile = dataclasses.replace(base, sm2_issue=dataclasses.replace(
+        base.sm2_issue, export_fetch=b""))
     card, ch, sent = _card("blank3")
-    cert = issue_sm2(ch, profile, CertificateAuthority.load("test"), admin_pin=None,
-                     card_no="C0000018X", region="519900", not_before=dt.date(2024, 1, 1),
-                     not_after=dt.date(2034, 1, 1))
-    assert "80C9820008C0020012C2020013" in sent and "80C9828000" in sent
-    assert card.pki is not None and cert.public_key == card.pki.key.public_key
+    issued = issue_sm2(ch, profile, CertificateAuthority.load("test"), admin_pin=None,
+                       card_no="C0000018X", region="519900", not_before=dt.date(2024, 1, 1),
+                       not_after=dt.date(2034, 1, 1))
+    assert "80C9820008C0020012C202001342" in sent
+    assert "80C9828000" not in sent
+    assert card.pki is not None and card.pki.key is not None
+    assert issued.generated and issued.certificate.public_key == card.pki.key.public_key

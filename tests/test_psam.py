@@ -353,9 +353,10 @@ def test_terminal_number_and_has_key():
     psam = source()
     assert psam.terminal_number == "519900000001"
     assert psam.has_key(0x0A) and psam.has_key(0x00)
-    assert not psam.has_key(0x05)                                # BK: not in [psam_keys]
-    with pytest.raises(BadInputError, match="maps no PSAM key to card key 05"):
-        psam.auth_data(DES_CTX, 0x05, bytes(8), bytes(8))
+    assert psam.has_key(0x05)                  # BK: [psam_keys] "05" ([S9] appendix B.2)
+    assert not psam.has_key(0x0D)              # a regional key: not in [psam_keys]
+    with pytest.raises(BadInputError, match="maps no PSAM key to card key 0D"):
+        psam.auth_data(DES_CTX, 0x0D, bytes(8), bytes(8))
     psam.close()
     psam.close()
 

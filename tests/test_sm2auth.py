@@ -233,8 +233,8 @@ def test_profile_mismatch_is_a_card_error_naming_the_assumption(tmp_path):
 
 @pytest.mark.parametrize(("section", "message"), [
     ({"bogus": 1}, "unknown key"),
-    ({"send": "both"}, "send must be one of"),
-    ({"signature": "asn1"}, "signature must be one of"),
+    ({"send": "both"}, "send: must be one of"),
+    ({"signature": "asn1"}, "signature: must be one of"),
     ({"ins": "8"}, "odd number"),
     ({"p2": "0000"}, "must be 1 byte"),
     ({"adf_name": ""}, "adf_name or adf_fid"),
@@ -475,3 +475,29 @@ def test_cli_uses_the_simulated_personas_profile(capsys, tmp_path):
     assert code == 0, err
     assert "TEST card C0000018X" in out
     assert ">> 802A9E9A24C2020013" in err and ">> 0088" not in err
+
+
+def test_same_der_parses_once_and_any_other_bytes_are_parsed_and_checked_again():
+    """A certificate built, written and read back is parsed once (issue 10 §8 throughput);
+    the reuse is by exact bytes, so one changed byte is parsed (and refused) as ever."""
+    der = x509.Certificate.from_pem(shipped_root_pem()).der
+    first = x509.Certificate.from_der(der)
+    assert x509.Certificate.from_der(bytearray(der), "again") is first
+    tampered = bytearray(der)
+    tampered[-1] ^= 0x01                                   # inside the signature
+    other = x509.Certificate.from_der(bytes(tampered))
+    assert other is not first and other.signature != first.signature
+    broken = der[:-1] + b"\x00\x00"                        # not one DER value any more
+    for _ in range(2):
+        with pytest.raises(x509.CertificateFormatError, match="card EF 0018"):
+            x509.Certificate.from_der(broken, "card EF 0018")
+
+
+def test_builtin_key_file_is_a_fresh_source_each_time():
+    """The shipped key file is parsed once per process, but each caller gets its own key
+    source (choosing a key version on one never changes another)."""
+    from sbcard.keys.builtin import builtin_key_file
+
+    a, b = builtin_key_file(), builtin_key_file()
+    a.key_version = 2
+    assert a is not b and b.key_version is None and a.roots == b.roots

@@ -115,12 +115,13 @@ def personalise(ctx: click.Context, holders: Path, recipe: Path | None, journal:
     if release or show_status:
         return _journal_admin(holders, journal_path, release, show_status, as_json)
     notices: list[str] = []
-    validated = None
     if resume and (is_server_url(journal_path) or Path(journal_path).exists()):
         with Journal(journal_path) as log:         # rows it holds were checked already
-            validated = log.known_holders()
-    holder_list = load_holders(holders, need_pin=False, notices=notices, validated=validated,
-                               data=csv_data)
+            holder_list = load_holders(holders, notices=notices, data=csv_data,
+                                       validated=log.known_holders(),
+                                       unchanged=log.loaded_before(holders))
+    else:
+        holder_list = load_holders(holders, notices=notices, data=csv_data)
     has_pin = all(h.values.get("pin") for h in holder_list)
     initial_pin = None
     if initial_pin_stdin:
@@ -188,7 +189,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
          authority, initial_pin: str | None, *, resume: bool, reissue: tuple[str, ...],
          report: Path | None, readers: tuple[str, ...], robot: tuple, no_progress: bool,
          recipe_name: str, progress_every: int = 10, csv_data: bytes | None = None) -> int:
-    from sbcard.card.profiles import load_profile
+    from sbcard.card.profiles import profile_for
     from sbcard.compose import SimSlot
     from sbcard.ops.batch_report import OutcomeLog, ReportWriter, describe, summary
     from sbcard.ops.journal import Journal
@@ -234,7 +235,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
 
     outcomes = OutcomeLog(report_writer, show)
     plan = BatchPlan(opened.batch_id, {h.row: h for h in holder_list}, recipes, keys,
-                     load_profile("mohrss-2.0"), initial_pin=initial_pin, ca=authority,
+                     profile_for(), initial_pin=initial_pin, ca=authority,
                      on_outcome=outcomes)
     robot_get, robot_done, robot_error = robot
     try:

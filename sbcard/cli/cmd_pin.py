@@ -30,8 +30,8 @@ class PinReader:
     def one(self, label: str):
         from sbcard.ops.pin import Pin
 
-        if self.from_stdin:
-            line = self._stream.readline()  # type: ignore[union-attr]
+        if self._stream is not None:            # --pin-stdin
+            line = self._stream.readline()
             if not line:
                 raise BadInputError(f"--pin-stdin: no line for {label}")
             text = line.strip()
@@ -147,7 +147,7 @@ def verify_card_cmd(ctx: click.Context, sm2: bool, trust: str | None, pki_pin: b
 
 def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: bool,
                      want_pin: bool = False, pin_stdin: bool = False) -> int:
-    from sbcard.card.profiles import load_profile
+    from sbcard.card.profiles import PKI_GENERATION, profile_for
     from sbcard.ops.sm2auth import (
         TEST_TRUST,
         Sm2AuthConfig,
@@ -165,13 +165,12 @@ def _verify_card_sm2(ctx: click.Context, sm2: bool, trust: str | None, as_json: 
         click.echo("WARNING: trusting the public TEST root: only simulated cards chain to it",
                    err=True)
     st = state(ctx)
-    profile = load_profile("mohrss-3.0")
+    profile = profile_for(PKI_GENERATION)
     if st.sim is not None:              # a simulated card speaks its own profile's command
-        from sbcard.ops.sm2auth import SECTION
         from sbcard.sim.persona import load_persona
 
         persona_profile = load_persona(st.sim).profile
-        if SECTION in persona_profile.extra:
+        if persona_profile.sm2_auth is not None:
             profile = persona_profile
     user_pin = None
     if want_pin or Sm2AuthConfig.from_profile(profile).user_pin == "required":

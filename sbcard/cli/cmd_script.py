@@ -127,7 +127,7 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path 
         return ExitCode.OK
     st = state(ctx)
     with st.key_source() as keys, st.session() as channel:
-        from sbcard.card.profiles import load_profile
+        from sbcard.card.profiles import profile_for
         from sbcard.ops.script_ops import OPERATIONS
 
         authority = None
@@ -135,7 +135,7 @@ def run_cmd(ctx: click.Context, file: str, var: tuple[str, ...], var_file: Path 
             from sbcard.ops.pki_issue import CertificateAuthority
 
             authority = CertificateAuthority.load(ca)
-        context = ScriptContext(keys=keys, profile=load_profile("mohrss-2.0"),
+        context = ScriptContext(keys=keys, profile=profile_for(),
                                 variables=variables, ca=authority, operations=OPERATIONS)
         ScriptRunner(channel, context, echo=echo).run(parsed)
     return ExitCode.OK

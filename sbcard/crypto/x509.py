@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -102,6 +103,18 @@ _KEY_USAGE_ASN1 = dict(zip(KEY_USAGE_BITS, ("digital_signature", "non_repudiatio
 
 #: Longest certificate accepted (a card file is about 1 KB; this is a sanity bound).
 MAX_CERT_SIZE = 16 * 1024
+#: The last certificates parsed, by their exact DER bytes (a parse is a pure function of
+#: them and a Certificate never changes): see ``Certificate.from_der``.
+_RECENT: dict[bytes, Certificate] = {}
+_RECENT_MAX = 16
+_RECENT_LOCK = threading.Lock()                  # batches run one thread per reader
+
+
+def _remember(der: bytes, cert: Certificate) -> None:
+    with _RECENT_LOCK:
+        if len(_RECENT) >= _RECENT_MAX:
+            _RECENT.pop(next(iter(_RECENT)))         # the oldest
+        _RECENT[der] = cert
 
 
 # --------------------------------------------------------------------------- errors
@@ -293,13 +306,21 @@ class Certificate:
     # -- loading ----------------------------------------------------------------------------
     @classmethod
     def from_der(cls, data: bytes, what: str = "certificate") -> Certificate:
+        """Parsed, DER checked strictly. The same bytes parse to the same (immutable)
+        certificate: the last few are kept, so a certificate built, written to a card and
+        read back to be proved is parsed once, not twice (each parse re-encodes to check
+        DER; a tenth of a 3.0 personalisation)."""
         data = bytes(data)
         if len(data) > MAX_CERT_SIZE:
             raise CertificateFormatError(f"{what}: {len(data)} bytes is too large for a "
                                          "certificate")
+        known = _RECENT.get(data)
+        if known is not None:
+            return known
         try:
             cert = cls._parse(data, what)
             _ = cert.is_ca, cert.key_usage        # malformed extensions fail here, not later
+            _remember(data, cert)
             return cert
         except CertificateFormatError:
             raise

@@ -18,7 +18,7 @@ from pathlib import Path
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
-from sbcard.keys.keyfile import KeyFile
+from sbcard.keys.keyfile import KeyFile, RootKey
 
 MATERIAL_DIR = "material"
 ROOT_CERT_FILE = "test-root-ca.pem"
@@ -38,11 +38,19 @@ def _material() -> Traversable:
 
 
 def builtin_key_file(name: str = "test") -> KeyFile:
-    """A shipped key file by name (``test``: the keys every simulated card derives from)."""
+    """A shipped key file by name (``test``: the keys every simulated card derives from).
+    A new KeyFile each call (a caller may choose its key version); the package file is
+    parsed and checked once per process (every simulated card installs its keys from it)."""
+    return KeyFile(list(_builtin_roots(name)), f"key file built-in {name} keys")
+
+
+@functools.cache
+def _builtin_roots(name: str) -> tuple[RootKey, ...]:
     path = _material().joinpath(f"{name}-keys.toml")
     if not path.is_file():
         raise FileNotFoundError(f"no built-in key file {name!r}")
-    return KeyFile.from_mapping(tomllib.loads(path.read_text("utf-8")), f"built-in {name} keys")
+    return tuple(KeyFile.from_mapping(tomllib.loads(path.read_text("utf-8")),
+                                      f"built-in {name} keys").roots)
 
 
 def test_root_pem() -> str:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles.sections import HsmAddress
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
@@ -46,7 +46,7 @@ class HsmError(SbcardError):
     """The HSM refused or answered something unusable."""
 
 
-def hsm_address(addresses: dict, key_id: int, version: int | None,
+def hsm_address(addresses: Mapping[int, HsmAddress], key_id: int, version: int | None,
                 name: str = "HSM") -> str | None:
     """The HSM logical address of card key ``key_id`` at key ``version``. A profile gives one
     address, or one per version from 1 (``"04" = ["0094", "0095", "0096"]``: UKSSSE v1-v3;
@@ -64,7 +64,7 @@ def hsm_address(addresses: dict, key_id: int, version: int | None,
 
 
 class HsmStepSource(KeySource):
-    def __init__(self, exchange: Exchange, addresses: dict[int, str] | None = None,
+    def __init__(self, exchange: Exchange, addresses: Mapping[int, HsmAddress] | None = None,
                  name: str = "HSM") -> None:
         self.exchange = exchange
         self.addresses = addresses or {}
@@ -199,7 +199,8 @@ class NationalHsmSource(KeySource):
     follow the same pattern; they are sbcard's assumption, written down in docs/keys.md.
     """
 
-    def __init__(self, run: Callable[[str], str], addresses: dict[int, str] | None = None,
+    def __init__(self, run: Callable[[str], str],
+                 addresses: Mapping[int, HsmAddress] | None = None,
                  name: str = "HSM (national)") -> None:
         self.run = run
         self.addresses = addresses or {}
@@ -280,14 +281,3 @@ def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str
     argv = split_command(command, "hsm_command")
     return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
                                        error=HsmError)
-
-
-def open_hsm(command: str, protocol: str = "json", profile: str = "mohrss-2.0") -> KeySource:
-    """An HSM key source running ``command``: ``national`` strings or sbcard's ``json``."""
-    prof = load_profile(profile)
-    addresses = {int(k, 16): v for k, v in prof.extra.get("hsm_addresses", {}).items()}
-    if protocol == "national":
-        return NationalHsmSource(national_command(command), addresses)
-    if protocol == "json":
-        return HsmStepSource(command_exchange(command), addresses)
-    raise BadInputError(f"HSM protocol is 'national' or 'json', not {protocol!r}")

@@ -29,16 +29,16 @@ the order 2, 1, 3 and what worked is remembered per key and environment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW, CardError
 from sbcard.card.filesystem import RID_MOHRSS
-from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.card.profiles import CardProfile, load_profile, profile_for
+from sbcard.card.profiles.sections import PsamKeyRef
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError, MismatchError, SbcardError
 from sbcard.hexutil import is_ascii_digits
@@ -62,60 +62,17 @@ INS_CIPHER_DATA = 0xFA           # CLA 80
 CIPHER_MAC, CIPHER_MORE, CIPHER_IV = 0x01, 0x02, 0x04
 
 LEVEL_ORDER = (2, 1, 3)
-DEFAULT_PROFILE = "mohrss-3.0"
 #: Largest data field sent in one CIPHER DATA (a multiple of both block sizes); longer input
 #: is chained. PSAM buffers are small, so this stays below the 255 a short APDU allows.
 MAX_CIPHER_DATA = 0xF0
 MAC_LEN = 4
 
 
-@dataclass(frozen=True)
-class PsamKeyRef:
-    """Where one card key's root sits on the PSAM: usage type (low 5 bits) and key ID."""
-
-    card_key_id: int
-    usage_type: int
-    psam_key_id: int
-    name: str
-    #: PSAM key ID per card key version (part 9 §6.1: a PSAM key record has an ID, no
-    #: version, so each version of a card key is a PSAM key of its own — ASSUMPTION, the
-    #: IDs are a region's, given in the profile: ``versions = { "3" = "14" }``).
-    versions: tuple[tuple[int, int], ...] = ()
-
-    def for_version(self, version: int | None) -> PsamKeyRef | None:
-        """This reference with the PSAM key ID of ``version``; None when there is none."""
-        if version is None:
-            return self
-        found = dict(self.versions).get(version)
-        if found is None:
-            return self if version == 1 and not self.versions else None
-        return PsamKeyRef(self.card_key_id, self.usage_type, found, f"{self.name} v{version}")
-
-    def usage(self, levels: int) -> int:
-        return (levels << 5) | self.usage_type
-
-
 def psam_key_map(profile: CardProfile) -> dict[int, PsamKeyRef]:
     """The profile's ``[psam_keys]`` table as ``{card key ID: PsamKeyRef}``."""
-    table = profile.extra.get("psam_keys")
-    if not isinstance(table, Mapping) or not table:
+    if not profile.psam_keys:
         raise BadInputError(f"card profile {profile.name} has no [psam_keys] table")
-    refs: dict[int, PsamKeyRef] = {}
-    for card_key, entry in table.items():
-        where = f"card profile {profile.name} [psam_keys] {card_key!r}"
-        try:
-            kid = int(str(card_key), 16)
-            usage_type = int(entry["type"])
-            psam_id = int(str(entry["id"]), 16)
-            versions = tuple(sorted((int(v), int(str(i), 16))
-                                    for v, i in dict(entry.get("versions", {})).items()))
-        except (KeyError, TypeError, ValueError):
-            raise BadInputError(f"{where}: needs type = <0..31> and id = \"<hex>\"") from None
-        if not (0 <= kid <= 0xFF and 0 <= usage_type <= 0x1F and 0 <= psam_id <= 0xFF):
-            raise BadInputError(f"{where}: key ID, type or PSAM ID out of range")
-        refs[kid] = PsamKeyRef(kid, usage_type, psam_id, str(entry.get("name", card_key)),
-                               versions)
-    return refs
+    return dict(profile.psam_keys)
 
 
 def decode_terminal_number(data: bytes) -> str:
@@ -142,10 +99,11 @@ class PsamKeySource(KeySource):
     authentication, which some issuers require before ``BF DE``, is not handled here.
     """
 
-    def __init__(self, channel: ApduChannel, profile: CardProfile | str = DEFAULT_PROFILE, *,
+    def __init__(self, channel: ApduChannel, profile: CardProfile | str | None = None, *,
                  name: str | None = None, on_close: Callable[[], None] | None = None,
                  max_data: int = MAX_CIPHER_DATA, reader: str | None = None) -> None:
-        prof = load_profile(profile) if isinstance(profile, str) else profile
+        prof = (profile_for() if profile is None
+                else load_profile(profile) if isinstance(profile, str) else profile)
         if max_data < 32 or max_data > 0xFF:
             raise BadInputError(f"max_data must be 32..255, got {max_data}")
         self.channel = channel

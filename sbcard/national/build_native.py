@@ -188,8 +188,10 @@ def build(outdir: str | Path = "build/native", *, verbose: bool = False) -> Path
                                        for name, params in decls))
     ffibuilder.set_source("_sscard_embed", c_source(decls), include_dirs=[str(NATIVE)])
     ffibuilder.embedding_init_code(init_code(decls))
-    built = ffibuilder.compile(tmpdir=str(out), target="libSSCardDriver.*", verbose=verbose)
+    # the header first: the C source includes "SSCardDriver.h" from its own folder (``out``),
+    # so a copy left by an earlier build would otherwise win over the current one
     (out / "SSCardDriver.h").write_bytes(HEADER.read_bytes())
+    built = ffibuilder.compile(tmpdir=str(out), target="libSSCardDriver.*", verbose=verbose)
     return Path(built)
 
 

@@ -44,8 +44,13 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "iGetCardType": ((), ("pCardType", "pOutInfo")),
     "iGetReaderInfo": ((), ("pReaderSN", "pPsamTermNo")),
     "iGetDeviceInfo": ((), ("pOutInfo",)),
+    "iDoDebit": (("iType", "pCardInfo", "pPayInfo"), ("pOutInfo",)),
+    "iDoDebit_HSM_Step1": (("iType", "pCardInfo", "pPayInfo"), ("pOutInfo",)),
+    "iDoDebit_HSM_Step2": (("pKey",), ("pOutInfo",)),
+    "iReadDebitRecord": (("iType",), ("pOutInfo",)),
     "PKI_SignData": (("pUserPin", "pInData", "iType"), ("pOutInfo",)),
-    "PKI_VerifySign": (("pInData", "pSignData", "iType"), ("pOutInfo",)),
+    "PKI_VerifySign": (("pUserPin", "pCert", "pClearText", "pSignature", "iType"),
+                       ("pOutInfo",)),
 }
 
 _lock = threading.Lock()

@@ -14,6 +14,8 @@ Calls are serialised per reader (a lock per reader); different readers run in pa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import threading
@@ -30,15 +32,27 @@ from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.sw import NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
-from sbcard.card.profiles import load_profile
-from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
-from sbcard.crypto import sm2
+from sbcard.card.profiles import PKI_GENERATION, profile_for
+from sbcard.compose import (
+    KeySourceOptions,
+    SessionOptions,
+    connect_session,
+    make_link,
+    open_key_source,
+    open_psam,
+)
+from sbcard.crypto import sm2, x509
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
-from sbcard.keys.hsm import open_hsm
 from sbcard.national import codes, dffiles
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
+from sbcard.national.debit import (
+    DEBIT_RECORD_UNSUPPORTED,
+    DEBIT_UNSUPPORTED,
+    parse_debit_key,
+    parse_pay_info,
+)
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
 from sbcard.national.pinpad import verify_on_pin_pad
@@ -54,17 +68,19 @@ from sbcard.ops.read import (
     select_ssse,
 )
 from sbcard.ops.readers import reader_reports, watch_readers
-from sbcard.ops.session import stack
 from sbcard.ops.sm2auth import (
     NoPkiApplicationError,
     PkiPinNeededError,
     card_certificate,
+    select_pki,
     sign_config,
     sign_data,
+    verify_pki_user_pin,
 )
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
+    from sbcard.transport.base import Transport
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
@@ -80,13 +96,9 @@ NATIONAL_FUNCTIONS = (
     "iUnblockPIN", "iUnblockPIN_HSM_Step1", "iUnblockPIN_HSM_Step2", "iUnblockPIN_HSM_Step3",
     "iReadCard", "iReadCard_HSM_Step1", "iReadCard_HSM_Step2",
     "iGetCardType", "iGetReaderInfo", "iGetDeviceInfo",
+    "iDoDebit", "iDoDebit_HSM_Step1", "iDoDebit_HSM_Step2", "iReadDebitRecord",
     "PKI_SignData", "PKI_VerifySign",
 )
-
-#: The card profile that describes the PKI application's commands (``[sm2_auth]``,
-#: ``[pki_sign]``); only third-generation cards have the application.
-PKI_PROFILE = "mohrss-3.0"
-
 
 @dataclass
 class _Pending:
@@ -119,7 +131,7 @@ class SSCardDriver:
         self._clock = clock
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
-        self._sim_link: Any = None
+        self._sim_link: Transport | None = None
         self._keys: KeySource | None = None
         self._keys_error: NationalError | None = None
         self._keys_lock = threading.Lock()
@@ -169,7 +181,9 @@ class SSCardDriver:
             return ["sim"]
         return self.config.reader_for(itype)
 
-    def _link(self, reader: str | None) -> Any:
+    def _link(self, reader: str | None) -> Transport:
+        """The bare link to ``reader``'s card. The simulated card is one for every call, so
+        what a call changes (a PIN, a record) is there for the next."""
         if self.config.sim:
             if self._sim_link is None:
                 self._sim_link = make_link(SessionOptions(sim=self.config.sim))
@@ -194,14 +208,12 @@ class SSCardDriver:
                 if pending is not None:
                     self._drop(pending)
                 try:
-                    link = self._link(reader)
-                    transport = stack(link, SessionOptions())
-                    transport.connect()
+                    session = connect_session(SessionOptions(), self._link(reader))
                 except NoCardError as exc:
                     first_error = first_error or exc
                     continue
-                channel = ApduChannel(transport)
-                self._link_of[id(channel)] = link
+                transport, channel = session.transport, session.channel
+                self._link_of[id(channel)] = session.link
                 kept = False
                 try:
                     if keep is not None:
@@ -267,7 +279,8 @@ class SSCardDriver:
                 source = open_key_source(KeySourceOptions(psam=c.psam))
             else:
                 assert c.hsm_command is not None
-                source = open_hsm(c.hsm_command, c.hsm_protocol)
+                source = open_key_source(KeySourceOptions(hsm_command=c.hsm_command,
+                                                          hsm_protocol=c.hsm_protocol))
         except TransportError:
             raise NationalError(codes.NO_PSAM) from None
         except SbcardError as exc:
@@ -691,6 +704,56 @@ class SSCardDriver:
             elif event.event == "card removed":
                 yield CardEvent(event.reader, False, "")
 
+    # -- medical purse (DF04, offline mode) ----------------------------------------------------
+    def iDoDebit(self, iType: int, pCardInfo: str, pPayInfo: str) -> tuple[int, str]:
+        """消费交易 ([S9] §8.1): pPayInfo = ``总金额|个人账户+统筹金额|YYYYMMDDHHMMSS|``.
+
+        NOT IMPLEMENTED (−13, ``national.debit.DEBIT_UNSUPPORTED``) after the inputs are
+        checked (−23 for a malformed pPayInfo, −1 for an iType outside 1–4): the public
+        evidence does not define how the two amounts map onto the card's three, the
+        transaction type code, nor the card's DPK/DTK derivation (docs/national-interface.md).
+        """
+        def body() -> str:
+            self._readers(iType)
+            parse_pay_info(pPayInfo)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit", body)
+
+    def iDoDebit_HSM_Step1(self, iType: int, pCardInfo: str, pPayInfo: str) -> tuple[int, str]:
+        """基于加密机的消费交易（步骤一） ([S9] §8.2): would answer ``算法标识|密钥地址|伪随机数|
+        医疗消费交易序号|交易金额|交易类型|终端机编号|交易时间|``; −13 as iDoDebit."""
+        def body() -> str:
+            self._readers(iType)
+            parse_pay_info(pPayInfo)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit_HSM_Step1", body)
+
+    def iDoDebit_HSM_Step2(self, pKey: str) -> tuple[int, str]:
+        """基于加密机的消费交易（步骤二） ([S9] §8.3): pKey = ``终端交易序号|交易时间|MAC1|``;
+        −23 for a malformed pKey, else −13 as iDoDebit."""
+        def body() -> str:
+            parse_debit_key(pKey)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_UNSUPPORTED)
+
+        return self._call("iDoDebit_HSM_Step2", body)
+
+    def iReadDebitRecord(self, iType: int) -> tuple[int, str]:
+        """读消费交易记录 ([S9] §9.1): records ``交易序号^终端机编号^交易时间^本次消费总金额^
+        个人账户与统筹金额^`` separated by ``|``, from DF04 EF08 after the PIN. −13: DF04 is
+        not in sbcard's card model yet, and which record amounts make 本次消费总金额 is not
+        defined (docs/national-interface.md)."""
+        def body() -> str:
+            self._readers(iType)
+            raise NationalError(codes.UNSUPPORTED,
+                                codes.message(codes.UNSUPPORTED) + DEBIT_RECORD_UNSUPPORTED)
+
+        return self._call("iReadDebitRecord", body)
+
     # -- 3rd generation: PKI ------------------------------------------------------------------
     def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> tuple[int, str]:
         """数字签名: the card's PKI application signs pInData with its SM2 key.
@@ -707,7 +770,7 @@ class SSCardDriver:
             if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
                 raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
                                                       "（证书密码应为4-16位数字）")
-            config = sign_config(load_profile(PKI_PROFILE))
+            config = sign_config(profile_for(PKI_GENERATION))
             with self._card(iType) as channel:
                 try:
                     signed = sign_data(channel, config, pInData.encode("gbk"), pin or None)
@@ -722,36 +785,46 @@ class SSCardDriver:
 
         return self._call("PKI_SignData", body, pin=True)
 
-    def PKI_VerifySign(self, pInData: str, pSignData: str, iType: int) -> tuple[int, str]:
-        """验证签名: pSignData (r‖s, 128 hex) over pInData, with the key of the card's certificate.
+    def PKI_VerifySign(self, pUserPin: str, pCert: str, pClearText: str, pSignature: str,
+                       iType: int) -> tuple[int, str]:
+        """验证签名, in the form LD/T 6001.5-2023 (§7, 数字证书接口函数测试) gives:
+        ``PKI_VerifySign(char* pUserPin, char* pCert, char* pClearText, char* pSignature,
+        int iType, char* pOutInfo)``.
 
-        ASSUMPTION: the parameters are the header's (the spec reference's LD/T 6001.5 TOC lists
-        another form, with pUserPin and pCert); the data and signature as PKI_SignData makes
-        them. 0 and empty when it verifies; −22 (传入数据与卡内不符) when it does not; −23 for a
-        pSignData that is not 64 bytes of hex; −1 for a card without the PKI application.
+        Only the prototype is public; what each parameter holds is our ASSUMPTION
+        (docs/national-interface.md): pCert is the signer's certificate (PEM, or its DER as
+        hex or base64); empty = the certificate of the card in iType (EF 0018), read after
+        the PKI user PIN when pUserPin is given (as PKI_SignData). pClearText's GBK bytes are
+        the data; pSignature is r‖s (128 hex, PKI_SignData's output) or a DER SEQUENCE {r, s}
+        in hex. 0 and empty when it verifies; −22 when it does not; −23 for a malformed
+        pSignature or pCert; −1 without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            text = pSignData.strip()
-            try:
-                signature = bytes.fromhex(text)
-            except ValueError:
-                signature = b""
-            if len(signature) != 64:
-                raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                                    "（pSignData 应为128位十六进制 r‖s）")
-            config = sign_config(load_profile(PKI_PROFILE))
-            with self._card(iType) as channel:
-                try:
-                    _, public = card_certificate(channel, config)
-                except NoPkiApplicationError:
-                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                                         "（无PKI应用，非第三代社保卡）") from None
-            if not sm2.verify(public, pInData.encode("gbk"), signature, uid=config.user_id):
+            signature = _signature(pSignature)
+            config = sign_config(profile_for(PKI_GENERATION))
+            cert_text = pCert.strip()
+            if cert_text:
+                public = _certificate(cert_text).public_key
+            else:
+                pin = pUserPin.strip()
+                if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
+                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
+                                                          "（证书密码应为4-16位数字）")
+                with self._card(iType) as channel:
+                    try:
+                        if pin:
+                            select_pki(channel, config)
+                            verify_pki_user_pin(channel, config, pin)
+                        _, public = card_certificate(channel, config)
+                    except NoPkiApplicationError:
+                        raise _no_pki() from None
+            if public is None or not sm2.verify(public, pClearText.encode("gbk"), signature,
+                                                uid=config.user_id):
                 raise NationalError(codes.CARD_MISMATCH, f"{codes.message(codes.CARD_MISMATCH)}"
                                                          "（签名验证失败）")
             return ""
 
-        return self._call("PKI_VerifySign", body)
+        return self._call("PKI_VerifySign", body, pin=True)
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:
@@ -1042,3 +1115,43 @@ def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], No
             f.write(line)
 
     return write
+
+
+def _signature(text: str) -> bytes:
+    """PKI_VerifySign's pSignature: r‖s in 128 hex digits, or a DER SEQUENCE {r, s} in hex."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        raw = b""
+    if len(raw) == 64:
+        return raw
+    if raw[:1] == b"\x30":
+        try:
+            return sm2.signature_from_der(raw)
+        except Exception:           # any malformed DER is bad input
+            pass
+    raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                        "（pSignature 应为128位十六进制 r‖s 或 DER）")
+
+
+def _certificate(text: str) -> x509.Certificate:
+    """PKI_VerifySign's pCert: PEM, or the DER certificate as hex or base64."""
+
+    try:
+        if text.startswith("-----BEGIN"):
+            return x509.load_certificates(text, "pCert")[0]
+        compact = "".join(text.split())
+        try:
+            der = bytes.fromhex(compact)
+        except ValueError:
+            der = base64.b64decode(compact, validate=True)
+        return x509.Certificate.from_der(der, "pCert")
+    except (x509.CertificateFormatError, binascii.Error, ValueError, IndexError):
+        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
+                                            "（pCert 不是证书：PEM，或DER的十六进制/Base64）") \
+            from None
+
+
+def _no_pki() -> NationalError:
+    return NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
+                                          "（无PKI应用，非第三代社保卡）")

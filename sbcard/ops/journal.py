@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ from sbcard.errors import BadInputError, RefusedError
 from sbcard.ops.audit import mask_ssn
 from sbcard.ops.holders import (  # noqa: F401 (data_sha256: its old home)
     Holder,
+    Holders,
     data_sha256,
     sheet_row,
 )
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS batch (
     id          {identity},
     name        TEXT NOT NULL UNIQUE,  -- the CSV's file name: an edited CSV is the same batch
     csv_path    TEXT NOT NULL,
-    csv_sha256  TEXT NOT NULL,         -- of the last load, for the record
+    csv_sha256  TEXT NOT NULL,         -- of the last load (its entries are that file's rows)
     recipe      TEXT,
     created_at  TEXT NOT NULL
 );
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS entry (
     holder_id   INTEGER NOT NULL REFERENCES holder(id),
     open        INTEGER NOT NULL,      -- 1 while the holder waits for a card
     note        TEXT,                  -- 'had a card': done before this batch named them
+    data_sha256 TEXT,                  -- the row's data_sha256 at the last load (NULL:
+                                       -- unknown), so the same file resumes without re-checks
     PRIMARY KEY (batch_id, row_no),
     UNIQUE (batch_id, holder_id)
 );
@@ -211,6 +214,7 @@ class _Db:
         for statement in SCHEMA.format(identity=identity).split(";"):
             if statement.strip():
                 self.conn.execute(statement)
+        self._add_entry_digest()
         self.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) "
                      "DO NOTHING", (SCHEMA_VERSION,))
         if self.server:
@@ -230,6 +234,14 @@ class _Db:
             raise BadInputError(f"journal {redact_url(str(location))} was written by an older "
                                 "sbcard (batches by CSV hash): finish it with that version, "
                                 "or start a new journal with --journal")
+
+    def _add_entry_digest(self) -> None:
+        """Journals written before ``entry.data_sha256`` get the column (NULL: unknown)."""
+        if self.server:
+            self.conn.execute("ALTER TABLE entry ADD COLUMN IF NOT EXISTS data_sha256 TEXT")
+        elif not self.conn.execute("SELECT 1 FROM pragma_table_info('entry') WHERE "
+                                   "name = 'data_sha256'").fetchone():
+            self.conn.execute("ALTER TABLE entry ADD COLUMN data_sha256 TEXT")
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.server else sql
@@ -315,13 +327,20 @@ class Journal:
         ``reissue``: ID numbers whose done card is replaced by a new one (a lost card), an
         explicit, audited act; a CSV column ``reissue`` (1/yes/是) asks the same per row.
         ``csv_sha256``: the CSV's hash when it is not a file to read (stdin).
+        Holders from ``load_holders`` carry the hash of the bytes they were checked from:
+        the batch keeps it, with each row's ``data_sha256``, for ``loaded_before``; and when
+        those bytes are the ones loaded last time, only the rows whose holder changed since
+        are matched again (``_unsettled``).
         """
-        sha = csv_sha256 or file_sha256(csv_path)
+        own = holders.file_sha256 if isinstance(holders, Holders) else ""
+        sha = own or csv_sha256 or file_sha256(csv_path)
         name = batch_name(csv_path)
         wanted = {s.strip().upper() for s in reissue if s.strip()}
         with self.tx() as db:
-            row = db.execute("SELECT id FROM batch WHERE name = ?", (name,)).fetchone()
+            row = db.execute("SELECT id, csv_sha256 FROM batch WHERE name = ?",
+                             (name,)).fetchone()
             created = row is None
+            same_file = not created and bool(own) and row[1] == own
             if row is not None:
                 if not resume:
                     c = self._counts(db, row[0])
@@ -330,14 +349,15 @@ class Journal:
                         f"{c.remaining} to go): add --resume to continue it")
                 batch_id = int(row[0])
                 db.execute("UPDATE batch SET csv_path = ?, csv_sha256 = ? WHERE id = ?",
-                           (str(csv_path), sha, batch_id))
+                           (str(csv_path), sha if own else "", batch_id))
             else:
                 batch_id = int(db.execute(
                     "INSERT INTO batch (name, csv_path, csv_sha256, recipe, created_at) "
                     "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (name, str(csv_path), sha, recipe, _now())).fetchone()[0])
+                    (name, str(csv_path), sha if own else "", recipe, _now())).fetchone()[0])
             opened = BatchOpened(batch_id, created=created)
-            self._match_holders(db, batch_id, holders, wanted, opened.notices)
+            self._match_holders(db, batch_id, holders, wanted, opened.notices,
+                                same_file=same_file)
             self._event(db, batch_id, None, None, None,
                         "batch created" if created else "batch loaded",
                         f"{len(holders)} holders, csv sha256 {sha[:16]}")
@@ -345,26 +365,58 @@ class Journal:
 
     def _latest(self, db: _Db, ssns: list[str]) -> dict[str, tuple]:
         """Each known holder's latest issue: ssn → (id, issue_no, batch_id, data_sha256,
-        status, card_id, card_no, updated_at)."""
+        status, card_id, updated_at). A batch that is much of the journal (a resume) reads
+        the whole table in one pass: a 50,000-row scan costs less than as many index probes."""
+        columns = "ssn, id, issue_no, batch_id, data_sha256, status, card_id, updated_at"
+        total = db.execute("SELECT COUNT(*) FROM holder").fetchone()[0]
+        if not total:
+            return {}
+        if len(ssns) * 4 >= total:
+            wanted = set(ssns)
+            rows = [r for r in db.execute(f"SELECT {columns} FROM holder").fetchall()
+                    if r[0] in wanted]
+        else:
+            rows = [r for part in _chunks(ssns) for r in db.execute(
+                f"SELECT {columns} FROM holder WHERE ssn IN ({', '.join('?' * len(part))})",
+                part).fetchall()]
         latest: dict[str, tuple] = {}
-        for part in _chunks(ssns):
-            marks = ", ".join("?" * len(part))
-            for r in db.execute(
-                    "SELECT ssn, id, issue_no, batch_id, data_sha256, status, card_id, card_no,"
-                    f" updated_at FROM holder WHERE ssn IN ({marks})", part).fetchall():
-                if r[0] not in latest or r[2] > latest[r[0]][1]:
-                    latest[r[0]] = tuple(r[1:])
+        for r in rows:
+            if r[0] not in latest or r[2] > latest[r[0]][1]:
+                latest[r[0]] = tuple(r[1:])
         return latest
 
+    @staticmethod
+    def _unsettled(db: _Db, batch_id: int) -> dict[int, tuple]:
+        """The batch's entries that matching could change or must speak about, for a
+        load of exactly the file loaded last time (so each entry's ``data_sha256`` is its
+        row's): row → (holder_id, open, note, data_sha256). Settled — left out — is an entry
+        whose holder is still the latest issue of that ID number, with the same data, the
+        ``open`` matching would give, no note, and not a card done in another batch: for it
+        matching finds nothing to write and nothing to say."""
+        return {int(r[0]): (int(r[1]), int(r[2]), r[3], r[4]) for r in db.execute(
+            "SELECT e.row_no, e.holder_id, e.open, e.note, e.data_sha256 FROM entry e "
+            "JOIN holder h ON h.id = e.holder_id WHERE e.batch_id = ? AND NOT COALESCE("
+            "e.data_sha256 IS NOT NULL AND e.data_sha256 = h.data_sha256 AND e.note IS NULL"
+            " AND e.open = CASE WHEN h.status = 'pending' AND h.card_id IS NULL THEN 1 "
+            "ELSE 0 END AND (h.status <> 'done' OR h.batch_id = e.batch_id) AND NOT EXISTS "
+            "(SELECT 1 FROM holder n WHERE n.ssn = h.ssn AND n.issue_no > h.issue_no), "
+            "FALSE)", (batch_id,)).fetchall()}
+
     def _match_holders(self, db: _Db, batch_id: int, holders: list, wanted: set[str],
-                       notices: list[str]) -> None:
+                       notices: list[str], *, same_file: bool = False) -> None:
+        have: dict[int, tuple] | None = None
+        if same_file and not wanted and not any(
+                h.values.get("reissue", "").strip() for h in holders):
+            have = self._unsettled(db, batch_id)
+            holders = [h for h in holders if h.row in have]
         ssns = [h.ssn.upper() for h in holders]
         latest = self._latest(db, ssns)
         now = _now()
         new_rows: list[tuple] = []
         reissues: list[tuple[str, str]] = []
         updates: list[tuple] = []
-        desired: dict[int, tuple[str, int, str | None]] = {}   # row → (ssn, open, note)
+        #: row → (ssn, open, note, data_sha256)
+        desired: dict[int, tuple[str, int, str | None, str]] = {}
         for h, ssn in zip(holders, ssns, strict=True):
             data = h.data_sha256
             cur = latest.get(ssn)
@@ -375,18 +427,18 @@ class Journal:
                     notices.append(f"{_who(h, ssn)}: re-issue asked, but they have no card "
                                    "yet: made as their first card")
                 new_rows.append((ssn, 1, batch_id, h.card_no, data, "pending", now))
-                desired[h.row] = (ssn, 1, None)
+                desired[h.row] = (ssn, 1, None, data)
                 continue
-            hid, issue_no, made_in, old_data, status, card_id, _card_no, at = cur
+            hid, issue_no, made_in, old_data, status, card_id, at = cur
             if status == "done":
                 if asked and not (issue_no > 1 and made_in == batch_id):
                     reissues.append((ssn, f"card {card_id} replaced (re-issue {issue_no + 1})"))
                     new_rows.append((ssn, issue_no + 1, batch_id, h.card_no, data, "pending",
                                      now))
-                    desired[h.row] = (ssn, 1, None)
+                    desired[h.row] = (ssn, 1, None, data)
                     continue
                 note = HAD_A_CARD if made_in != batch_id else None
-                desired[h.row] = (ssn, 0, note)
+                desired[h.row] = (ssn, 0, note, data)
                 if old_data != data:
                     notices.append(f"{_who(h, ssn)}: data changed since their card {card_id} "
                                    f"was made ({at[:10]}); that card is kept, no new card is "
@@ -403,7 +455,7 @@ class Journal:
                 updates.append((h.card_no, data, now, hid))
                 self._event(db, batch_id, h.row, card_id, None, "data updated",
                             "holder data changed in the CSV; the new data is used")
-            desired[h.row] = (ssn, int(status == "pending" and card_id is None), None)
+            desired[h.row] = (ssn, int(status == "pending" and card_id is None), None, data)
         db.executemany("INSERT INTO holder (ssn, issue_no, batch_id, card_no, data_sha256, "
                        "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", new_rows)
         db.executemany("UPDATE holder SET card_no = ?, data_sha256 = ?, updated_at = ? "
@@ -413,25 +465,45 @@ class Journal:
             self._event(db, batch_id, row_no, None, None, "re-issue", detail)
         if new_rows:
             latest.update(self._latest(db, [r[0] for r in new_rows]))
-        want = {row: (latest[ssn][0], open_, note) for row, (ssn, open_, note) in desired.items()}
-        have = {int(r[0]): (int(r[1]), int(r[2]), r[3]) for r in db.execute(
-            "SELECT row_no, holder_id, open, note FROM entry WHERE batch_id = ?",
-            (batch_id,)).fetchall()}
+        want = {row: (latest[ssn][0], open_, note, data)
+                for row, (ssn, open_, note, data) in desired.items()}
+        if have is None:                # all rows matched: every entry of the batch counts
+            have = {int(r[0]): (int(r[1]), int(r[2]), r[3], r[4]) for r in db.execute(
+                "SELECT row_no, holder_id, open, note, data_sha256 FROM entry WHERE "
+                "batch_id = ?", (batch_id,)).fetchall()}
         gone = [(batch_id, row) for row, v in have.items() if want.get(row) != v]
         db.executemany("DELETE FROM entry WHERE batch_id = ? AND row_no = ?", gone)
-        db.executemany("INSERT INTO entry (batch_id, row_no, holder_id, open, note) VALUES "
-                       "(?, ?, ?, ?, ?)",
+        db.executemany("INSERT INTO entry (batch_id, row_no, holder_id, open, note, "
+                       "data_sha256) VALUES (?, ?, ?, ?, ?, ?)",
                        [(batch_id, row, *v) for row, v in want.items() if have.get(row) != v])
 
     def known_holders(self) -> Callable[[Holder], bool]:
         """A test for CSV holders: is this holder, with exactly this data (its
         ``data_sha256``, computed once when the CSV was read), in the journal already (and so
         checked when it came in)?"""
-        known = {(ssn, sha) for ssn, sha in
-                 self.db.execute("SELECT ssn, data_sha256 FROM holder").fetchall()}
-        if not known:
-            return lambda _holder: False
-        return lambda h: (h.values.get("ssn", "").upper(), h.data_sha256) in known
+        known: set[tuple[str, str]] | None = None
+
+        def test(h: Holder) -> bool:
+            nonlocal known
+            if known is None:                   # only when a row is not known unchanged
+                known = {(ssn, sha) for ssn, sha in
+                         self.db.execute("SELECT ssn, data_sha256 FROM holder").fetchall()}
+            return (h.values.get("ssn", "").upper(), h.data_sha256) in known
+        return test
+
+    def loaded_before(self, csv_path: Path) -> Callable[[str], Sequence[str] | None]:
+        """For ``load_holders(unchanged=…)``: given a CSV's SHA-256, each row's data hash
+        if this batch's last load was exactly that file (every row was checked then), else
+        None. While the journal is open."""
+        def digests(sha: str) -> Sequence[str] | None:
+            rows = self.db.execute(
+                "SELECT e.row_no, e.data_sha256 FROM entry e JOIN batch b ON b.id = "
+                "e.batch_id WHERE b.name = ? AND b.csv_sha256 = ? ORDER BY e.row_no",
+                (batch_name(csv_path), sha)).fetchall()
+            if not rows or any(r[0] != n or not r[1] for n, r in enumerate(rows, 1)):
+                return None
+            return [r[1] for r in rows]
+        return digests
 
     def reserve_sim_serials(self, count: int) -> int:
         """The first of ``count`` simulated-card serials never handed out by this journal

@@ -12,6 +12,7 @@ with ``--resume``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -111,6 +112,13 @@ def card_id_of(channel: ApduChannel) -> tuple[str, int | None]:
     return records[0].value.hex().upper(), info.algorithm_id
 
 
+@functools.lru_cache(maxsize=8)
+def _file_name(path: str) -> str:
+    """A recipe's file name for the journal's step column (a Path per step cost more than
+    the step's own journal write)."""
+    return Path(path).name
+
+
 def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
                     plan: BatchPlan) -> CardOutcome:
     start = time.perf_counter()
@@ -149,7 +157,7 @@ def personalise_one(channel: ApduChannel, slot_name: str, journal: Journal,
     runner = ScriptRunner(channel, context)
 
     def on_step(st) -> None:
-        journal.step(claim.holder_id, f"{Path(st.file).name}:{st.line} {st.verb}")
+        journal.step(claim.holder_id, f"{_file_name(st.file)}:{st.line} {st.verb}")
 
     try:
         runner.run(recipe, on_step=on_step)

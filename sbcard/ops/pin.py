@@ -18,6 +18,7 @@ from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import SW, AuthFailedError, BlockedError, CardError
 from sbcard.card.codecs import CN
 from sbcard.card.filesystem import (
+    KEY_BK,
     KEY_PUK,
     KEY_STK,
     PIN_MAX_DIGITS,
@@ -178,19 +179,30 @@ def reload_pin(channel: ApduChannel, keys: KeySource, ctx: CardContext, new: Pin
     _puk_then_stk(channel, keys, ctx, "reload", 0x01, new.block(), encrypt=True)
 
 
-def block_application(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
-    """APPLICATION BLOCK (84 1E 00 01), permanent. MAC key STK: an assumption (spec §5.7)."""
+def _bk_then_stk(channel: ApduChannel, keys: KeySource, ctx: CardContext, what: str,
+                 ins: int, p2: int) -> None:
+    """CARD / APPLICATION BLOCK as part 7 §13 orders application maintenance: EXTERNAL
+    AUTHENTICATE with the lock control key BK (part 6 table 3: "控制锁定卡片或应用操作的密钥"),
+    then the command MACed with STK ("产生应用锁定、卡片锁定…命令的 MAC"). Both keys are
+    checked before the card is touched."""
+    for key_id in (KEY_BK, KEY_STK):
+        if not keys.has_key(key_id):
+            raise RefusedError(f"{keys.name} lacks card key {key_id:02X} needed to {what}")
     with channel.exclusive():
         select_ssse(channel)
-        _sm_command(channel, keys, ctx, 0x1E, 0x00, 0x01)
+        external_authenticate(channel, keys, ctx, KEY_BK)
+        _sm_command(channel, keys, ctx, ins, 0x00, p2)
+
+
+def block_application(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
+    """APPLICATION BLOCK (84 1E 00 01 ‖ MAC, part 5 §6.1), permanent: SELECT then answers 9303."""
+    _bk_then_stk(channel, keys, ctx, "block the application", 0x1E, 0x01)
 
 
 def block_card(channel: ApduChannel, keys: KeySource, ctx: CardContext) -> None:
-    """CARD BLOCK (84 16 00 00 ‖ MAC, part 5 and sscard-spec §4.1), permanent: afterwards the
-    card answers 6A81 to every command. MAC key STK, the same assumption as APPLICATION BLOCK."""
-    with channel.exclusive():
-        select_ssse(channel)
-        _sm_command(channel, keys, ctx, 0x16, 0x00, 0x00)
+    """CARD BLOCK (84 16 00 00 ‖ MAC, part 5 §6.2), permanent: afterwards the card answers
+    6A81 to every command."""
+    _bk_then_stk(channel, keys, ctx, "block the card", 0x16, 0x00)
 
 
 __all__ = ["AuthFailedError", "BlockedError", "CardError", "Pin", "PinStatus", "block_application",

@@ -18,46 +18,19 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.profiles import CardProfile
+from sbcard.card.profiles.sections import ISSUE_SECTION, IssueConfig
 from sbcard.crypto import sm2, x509
-from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.hexutil import parse_hex
 from sbcard.keys.builtin import test_root
-from sbcard.ops.sm2auth import Sm2AuthConfig, read_certificate, select_pki, sm2_authenticate
+from sbcard.ops.sm2auth import (
+    Sm2AuthConfig,
+    read_certificate,
+    select_pki,
+    sm2_authenticate,
+    verify_pki_pin,
+)
 
-SECTION = "sm2_issue"
-
-
-@dataclass(frozen=True)
-class IssueConfig:
-    admin_verify: bytes
-    generate: bytes
-    export: bytes
-    export_le: int
-    export_header: int
-    cert_chunk: int
-    default_admin_pin: str
-    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
-    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
-    export_fetch: bytes = b""
-
-    @classmethod
-    def from_profile(cls, profile: CardProfile) -> IssueConfig:
-        section = profile.extra.get(SECTION)
-        if not isinstance(section, dict):
-            raise BadInputError(f"card profile {profile.name} has no [{SECTION}] section: it "
-                                "does not say how to issue SM2 keys")
-        try:
-            return cls(parse_hex(section["admin_verify"], "admin_verify"),
-                       parse_hex(section["generate"], "generate"),
-                       parse_hex(section["export"], "export"),
-                       int(section.get("export_le", 66)), int(section.get("export_header", 2)),
-                       int(section.get("cert_chunk", 240)),
-                       str(section.get("default_admin_pin", "12345678")),
-                       parse_hex(str(section.get("export_fetch", "")), "export_fetch"))
-        except KeyError as exc:
-            raise BadInputError(f"card profile {profile.name} [{SECTION}]: missing {exc}") \
-                from None
+SECTION = ISSUE_SECTION
 
 
 @dataclass(frozen=True)
@@ -91,31 +64,77 @@ def _apdu(header_and_data: bytes, le: int | None, name: str) -> CommandApdu:
     return CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, le, name=name)
 
 
+def read_card_key(channel: ApduChannel, conf: IssueConfig,
+                  auth: Sm2AuthConfig) -> sm2.PublicKey | None:
+    """The key pair the card already holds (EF ``key_fid``), or None when the EF is all zeros.
+
+    Public issuance code reads ``00A40000020012`` + ``00B0000042`` and generates only when
+    the answer is all zeros (leithergit/Z390Kylin Evolis_Z390_printer.cpp, ReadCard).
+    """
+    assert conf.key_fid is not None
+    channel.check(cmds.select_ef(conf.key_fid, p1=auth.select_p1))
+    data = channel.check(cmds.read_binary(0, conf.key_read_le)).data
+    if not any(data):
+        return None
+    point = data[conf.export_header:conf.export_header + 64]
+    if len(point) != 64:
+        raise MismatchError(f"EF {conf.key_fid:04X} holds {len(data)} bytes, not a public key "
+                            f"({conf.export_header} + 64)")
+    return sm2.PublicKey.from_bytes(point)
+
+
+def _generate(channel: ApduChannel, conf: IssueConfig) -> sm2.PublicKey:
+    channel.check(_apdu(conf.generate, None, "GENERATE SM2 KEY PAIR"))
+    if conf.export_fetch:
+        channel.check(_apdu(conf.export, None, "EXPORT SM2 PUBLIC KEY"))
+        fetch = CommandApdu.parse(conf.export_fetch)
+        answer = channel.check(CommandApdu(fetch.cla, fetch.ins, fetch.p1, fetch.p2,
+                                           fetch.data, fetch.le or 256,
+                                           name="FETCH SM2 PUBLIC KEY")).data
+    else:
+        answer = channel.check(_apdu(conf.export, conf.export_le,
+                                     "EXPORT SM2 PUBLIC KEY")).data
+    point = answer[conf.export_header:conf.export_header + 64]
+    if len(point) != 64:
+        raise MismatchError(f"the card exported {len(answer)} bytes, not a public key "
+                            f"({conf.export_header} + 64)")
+    return sm2.PublicKey.from_bytes(point)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What :func:`issue_sm2` did: the certificate, and whether the card made a new key."""
+
+    certificate: x509.Certificate
+    generated: bool
+
+
 def issue_sm2(channel: ApduChannel, profile: CardProfile, ca: CertificateAuthority, *,
               admin_pin: str | None, card_no: str, region: str,
-              not_before: dt.date, not_after: dt.date) -> x509.Certificate:
-    """Generate on the card, certify, write, read back, and prove with a signature."""
+              not_before: dt.date, not_after: dt.date,
+              user_pin: str | None = None) -> Issued:
+    """Certify the card's key pair (generated on the card unless it holds one), write the
+    certificate, read it back, and prove it with a signature.
+
+    The order is public issuance code's (leithergit/Z390Kylin): read EF 0012; when it is
+    empty, VERIFY the user PIN, generate and export; VERIFY the user (if not yet) and the
+    admin PIN; write EF 0018.
+    """
     conf = IssueConfig.from_profile(profile)
     auth = Sm2AuthConfig.from_profile(profile)
-    pin = admin_pin or conf.default_admin_pin
+    upin = user_pin or conf.default_user_pin
     with channel.exclusive():
         select_pki(channel, auth)
-        challenge = channel.check(cmds.get_challenge(8)).data
-        block = bytes.fromhex(pin + ("F" if len(pin) % 2 else ""))
-        proof = pki_pin_proof(block, challenge)
-        channel.check(_apdu(conf.admin_verify + bytes((len(proof),)) + proof, None,
-                            "VERIFY admin PIN (PKI)"))
-        channel.check(_apdu(conf.generate, None, "GENERATE SM2 KEY PAIR"))
-        if conf.export_fetch:
-            channel.check(_apdu(conf.export, None, "EXPORT SM2 PUBLIC KEY"))
-            fetch = CommandApdu.parse(conf.export_fetch)
-            answer = channel.check(CommandApdu(fetch.cla, fetch.ins, fetch.p1, fetch.p2,
-                                               fetch.data, fetch.le or 256,
-                                               name="FETCH SM2 PUBLIC KEY")).data
-        else:
-            answer = channel.check(_apdu(conf.export, conf.export_le,
-                                         "EXPORT SM2 PUBLIC KEY")).data
-        public = sm2.PublicKey.from_bytes(answer[conf.export_header:conf.export_header + 64])
+        public = read_card_key(channel, conf, auth) if conf.key_fid is not None else None
+        generated = public is None
+        if conf.user_verify:
+            verify_pki_pin(channel, conf.user_verify, upin, auth.pin_challenge_length,
+                           "VERIFY user PIN (PKI)", "the PKI user PIN")
+        if public is None:
+            public = _generate(channel, conf)
+        verify_pki_pin(channel, conf.admin_verify, admin_pin or conf.default_admin_pin,
+                       auth.pin_challenge_length, "VERIFY admin PIN (PKI)",
+                       "the PKI admin PIN")
         subject = x509.Name.build(c="CN", o=ca.certificate.subject.get(x509.OID_O) or "issuer",
                                   ou=region or None, cn=f"card {card_no}")
         cert = x509.build_certificate(
@@ -129,5 +148,6 @@ def issue_sm2(channel: ApduChannel, profile: CardProfile, ca: CertificateAuthori
         if read_certificate(channel, auth) != der:
             raise MismatchError("the certificate read back from the card differs from the one "
                                 "written")
-        sm2_authenticate(channel, auth, [ca.certificate])
-    return cert
+        sm2_authenticate(channel, auth, [ca.certificate],
+                         user_pin=upin if conf.user_verify else None)
+    return Issued(cert, generated)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from sbcard.apdu import commands as cmds
@@ -30,8 +29,7 @@ from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
-from sbcard.card.profiles import CardProfile
-from sbcard.errors import BadInputError
+from sbcard.card.profiles.sections import Addressing
 from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import context_from, external_authenticate
@@ -45,24 +43,6 @@ _NO_MULTI = frozenset({SW.WRONG_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPP
 _NO_SFI = frozenset({SW.FUNCTION_NOT_SUPPORTED, SW.FILE_NOT_FOUND, SW.RECORD_NOT_FOUND,
                      SW.WRONG_P1P2, SW.WRONG_DATA, SW.INCOMPATIBLE_FILE, SW.NO_CURRENT_EF,
                      SW.WRONG_OFFSET})
-
-
-class Addressing(StrEnum):
-    """How READ RECORD / READ BINARY name the file; the other one is the fallback."""
-
-    SFI = "sfi"                # P2 (or P1) carries the SFI: no SELECT EF, fewest APDUs
-    SELECT_EF = "select-ef"    # SELECT EF by FID, then P2 refers to the current EF (traces)
-
-    @classmethod
-    def of(cls, profile: CardProfile | None) -> Addressing:
-        """The profile's first choice (``[read] addressing``), SFI when it says nothing."""
-        value = (profile.extra.get("read", {}) if profile else {}).get("addressing", "sfi")
-        try:
-            return cls(str(value))
-        except ValueError:
-            raise BadInputError(f"card profile {profile.name if profile else ''}: "
-                                f"[read] addressing must be sfi or select-ef, got "
-                                f"{value!r}") from None
 
 
 class _SfiRefused(Exception):

@@ -17,7 +17,7 @@ On top (docs/apdu-scripts.md has the full reference)::
     write-element name ${name}                       # a data element, encoded by the card model
     read-element card_no expect ${card_no}           # read back, decode, compare
     reload-pin ${pin}                                # set the PIN (PUK + STK secure messaging)
-    sm2-issue ${admin_pin}                           # 3.0: SM2 key pair + certificate (--ca)
+    sm2-issue ${admin_pin} ${pki_user_pin}           # 3.0: SM2 key pair + certificate (--ca)
     verify-pin ${pin}                                # VERIFY, refusing at one try left
     echo personalised ${card_no}
 
@@ -59,7 +59,7 @@ NAMED_OPS = {
     "read-element": (1, 3),
     "reload-pin": (1, 1),
     "verify-pin": (1, 1),
-    "sm2-issue": (0, 1),
+    "sm2-issue": (0, 2),
     "echo": (0, 999),
 }
 CONTROL = {"reset": (0, 0), "exit": (0, 0), "set": (2, 999), "option": (2, 2),

@@ -15,7 +15,7 @@ from sbcard.apdu.sw import CardError
 from sbcard.card.codecs import join_name, split_name
 from sbcard.card.elements import BY_KEY, split_records
 from sbcard.card.filesystem import SSSE
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import PKI_GENERATION, profile_for
 from sbcard.errors import BadInputError
 from sbcard.ops.auth import external_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, reload_pin, verify_pin
@@ -132,11 +132,12 @@ def op_verify_pin(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
 
 @OPERATIONS.register("sm2-issue")
 def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
-    """``sm2-issue [ADMIN_PIN]``: key pair on the card, certificate from --ca, proved."""
+    """``sm2-issue [ADMIN_PIN [USER_PIN]]``: the card's key pair (generated unless it holds
+    one), certificate from --ca, proved. Empty PINs take the profile's defaults."""
     ca = runner.ctx.ca
     if ca is None:
         raise BadInputError(f"{st.where}: sm2-issue needs a certificate authority (--ca)")
-    profile = load_profile("mohrss-3.0")
+    profile = profile_for(PKI_GENERATION)
     v = runner.vars
     today = dt.date.today()
 
@@ -144,13 +145,15 @@ def op_sm2_issue(runner: ScriptRunner, st: Statement, args: list[str]) -> str:
         text = v.get(key) or ""
         return dt.date.fromisoformat(text) if text else default
 
-    cert = issue_sm2(runner.card, profile, ca,
-                     admin_pin=args[0] if args else None, card_no=v.get("card_no", ""),
-                     region=runner._card_context().region,
-                     not_before=day("issue_date", today),
-                     not_after=day("expiry_date", today.replace(year=today.year + 10)))
+    issued = issue_sm2(runner.card, profile, ca,
+                       admin_pin=args[0] if args else None,
+                       user_pin=args[1] if len(args) > 1 else None, card_no=v.get("card_no", ""),
+                       region=runner._card_context().region,
+                       not_before=day("issue_date", today),
+                       not_after=day("expiry_date", today.replace(year=today.year + 10)))
     runner._card_ctx = None          # the PKI application is selected now
-    return f"SM2 key pair generated on the card; certificate {cert.describe()} written, " \
+    made = "generated on the card" if issued.generated else "already on the card (EF 0012)"
+    return f"SM2 key pair {made}; certificate {issued.certificate.describe()} written, " \
            "read back and proved by a signature"
 
 

@@ -225,14 +225,20 @@ def verify_pki_user_pin(channel: ApduChannel, config: Sm2AuthConfig, pin: str) -
     GET CHALLENGE (``pin_challenge_length``), then ``user_pin_verify`` ‖ 10 ‖
     SM4-ECB_{SM3(PIN as BCD)[0:16]}(challenge). 63Cx/6983 raise the usual PIN errors.
     """
+    verify_pki_pin(channel, config.user_pin_verify, pin, config.pin_challenge_length,
+                   "VERIFY PKI user PIN", "the PKI user PIN")
+
+
+def verify_pki_pin(channel: ApduChannel, head: bytes, pin: str, challenge_length: int,
+                   name: str, what: str) -> None:
+    """The PKI application's PIN proof with the VERIFY header ``head`` (user ``00200181``,
+    admin ``00200100``, public issuance code leithergit/Z390Kylin)."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
-        raise BadInputError("the PKI user PIN is 4 to 16 digits")
-    challenge = channel.check(cmds.get_challenge(config.pin_challenge_length)).data
+        raise BadInputError(f"{what} is 4 to 16 digits")
+    challenge = channel.check(cmds.get_challenge(challenge_length)).data
     block = bytes.fromhex(pin + ("F" if len(pin) % 2 else ""))
     proof = pki_pin_proof(block, challenge)
-    head = config.user_pin_verify
-    channel.check(CommandApdu(head[0], head[1], head[2], head[3], proof,
-                              name="VERIFY PKI user PIN"))
+    channel.check(CommandApdu(head[0], head[1], head[2], head[3], proof, name=name))
 
 
 def sm2_authenticate(channel: ApduChannel, profile: CardProfile | Sm2AuthConfig,

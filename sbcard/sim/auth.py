@@ -20,6 +20,7 @@ from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.dfs import DF_BY_NAME, key_ref
 from sbcard.card.filesystem import (
+    KEY_BK,
     KEY_IRK,
     KEY_PUK,
     KEY_STK,
@@ -249,11 +250,20 @@ def h_pin_sm(card: SimCard, cmd: CommandApdu) -> Reply:
     return b"", SW.OK
 
 
+def _lock_control(card: SimCard) -> bool:
+    """Part 7 §13: application maintenance (card/application block) only after EXTERNAL
+    AUTHENTICATE with the lock control key BK (part 6 table 3, 发卡方), then the command
+    MACed with STK."""
+    return KEY_BK in card.authenticated
+
+
 def h_application_block(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
         return b"", SW.WRONG_P1P2
     if card.current_df.spec is not SSSE:
         return b"", SW.CONDITIONS_NOT_SATISFIED
+    if not _lock_control(card):
+        return b"", SW.SECURITY_NOT_SATISFIED
     sw = _check_mac(card, cmd, KEY_STK)
     if sw is not None:
         return b"", sw
@@ -262,6 +272,12 @@ def h_application_block(card: SimCard, cmd: CommandApdu) -> Reply:
 
 
 def h_card_block(card: SimCard, cmd: CommandApdu) -> Reply:
+    """84 16 00 00 04 MAC (part 5 §6.2, table 8): afterwards every command of every
+    application answers 6A81 and does nothing (``SimCard._refuse``), across resets."""
+    if (cmd.p1, cmd.p2) != (0x00, 0x00):
+        return b"", SW.WRONG_P1P2
+    if not _lock_control(card):
+        return b"", SW.SECURITY_NOT_SATISFIED
     sw = _check_mac(card, cmd, KEY_STK)
     if sw is not None:
         return b"", sw

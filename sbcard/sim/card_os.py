@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sbcard.sim.faults import FaultInjector
     from sbcard.sim.persona import Persona
     from sbcard.sim.pki import PkiState
+    from sbcard.sim.purse import PurseState
 
 #: 00 ISO, 04 ISO with secure messaging, 80/84 proprietary (plain / MAC), B0 medical purse.
 SUPPORTED_CLA = frozenset({0x00, 0x04, 0x80, 0x84, 0xB0})
@@ -136,6 +137,7 @@ class SimCard(CardOS):
         self.auth: AuthState | None = None
         self.sm_session: bytes | None = None          # STK session key of the latest MAC
         self.pki: PkiState | None = None
+        self.purse: PurseState | None = None          # DF04 medical purse (sim/purse.py)
         self.faults: FaultInjector | None = None
         self._reset_state()
 

@@ -28,7 +28,7 @@ from sbcard.card.filesystem import (
     DfSpec,
     Structure,
 )
-from sbcard.card.profiles import CardProfile, load_profile
+from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
@@ -133,7 +133,7 @@ class Persona:
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
 EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install",
+                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
                                 "sbcard.sim.faults:install_from_persona")
 
 
@@ -332,7 +332,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
                 raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
     _check_shape(data, origin)
     try:
-        profile = load_profile(str(data.get("profile", "mohrss-2.0")))
+        profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
         behaviour = Behaviour(**data.get("behaviour", {}))
     except TypeError as exc:
         raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None

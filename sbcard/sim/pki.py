@@ -8,6 +8,11 @@ Installed on personas whose card profile has an ``[sm2_auth]`` section (``mohrss
 * the card's SM2 key pair, derived deterministically from the persona (ATR, card number,
   region, holder ID) so every build of a persona is the same card; ``[extra.pki] key`` may
   give the private key in hex instead;
+* EF 0012, the signature public key as public issuance code reads it (``00A40000020012`` +
+  ``00B0000042``: 2-byte header ‖ X ‖ Y, all zeros while the card holds no key pair;
+  leithergit/Z390Kylin Evolis_Z390_printer.cpp ReadCard). ``[extra.pki] key_pair = false``
+  (default: as ``issued``) is a card without a key pair yet; ``key_pair = true, issued =
+  false`` a card that holds its key pair but no certificate;
 * EF 0018, the signature certificate (DER, zero-padded to 2 KB, free READ BINARY), issued by
   the public **TEST** root CA shipped in ``sbcard/keys/material/``; validity from the persona's
   issue and expiry dates (``[extra.pki] not_before`` / ``not_after`` override them);
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
-from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
+from sbcard.card.profiles.sections import Sm2AuthConfig
 from sbcard.crypto import sm2, x509
 from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
 from sbcard.crypto.symmetric import sm3
@@ -45,6 +50,10 @@ __all__ = ["install", "issue_card_certificate", "make_test_root", "test_root",
            "write_test_root"]
 
 CERT_FILE_SIZE = 0x800
+#: EF 0012: header ‖ X ‖ Y, read with Le 42 by public issuance code (Z390 ReadCard).
+KEY_FILE_ID = 0x0012
+#: ASSUMPTION: the 2-byte header before X ‖ Y (public code strips 2 bytes without looking).
+KEY_HEADER = b"\x00\x40"
 #: Security-status marker for "admin PIN verified in the PKI application" (not a card key
 #: ID; cleared like every security state when another application is selected).
 ADMIN_MARK = 0x1AD
@@ -134,7 +143,7 @@ def _conf(persona: Persona) -> dict[str, Any]:
     if not isinstance(conf, dict):
         raise BadInputError(f"persona {persona.name}: [extra.pki] must be a table")
     unknown = set(conf) - {"enabled", "key", "not_before", "not_after", "issued", "admin_pin",
-                           "user_pin"}
+                           "user_pin", "key_pair"}
     if unknown:
         raise BadInputError(f"persona {persona.name}: [extra.pki] has unknown key(s) "
                             f"{', '.join(sorted(unknown))}")
@@ -156,7 +165,7 @@ class PkiState:
     config: Sm2AuthConfig
     ddf: SimDF | None
     adf: SimDF
-    key: sm2.PrivateKey
+    key: sm2.PrivateKey | None        # None: no key pair yet (EF 0012 all zeros)
     certificate: x509.Certificate | None
     signatures: int = 0
     admin_pin: str = "12345678"
@@ -168,6 +177,16 @@ class PkiState:
     @property
     def cert_ef(self):
         return self.adf.efs[self.config.cert_fid]
+
+    @property
+    def key_ef(self):
+        return self.adf.efs[KEY_FILE_ID]
+
+    def set_key(self, key: sm2.PrivateKey | None) -> None:
+        """The card's key pair; EF 0012 shows its public half (zeros when there is none)."""
+        self.key = key
+        self.key_ef.data[:] = (KEY_HEADER + key.public_key.to_bytes(prefix=False)
+                               if key is not None else bytes(len(KEY_HEADER) + 64))
 
     def set_certificate(self, der: bytes) -> None:
         """Write raw bytes (a certificate, or anything) into EF 0018, zero-padded."""
@@ -211,14 +230,18 @@ class PkiState:
         return b"", SW.OK
 
     def generate_key_pair(self, card: SimCard, cmd: CommandApdu) -> Reply:
-        """80 40 00 00 08 C0020012 C2020013: a new key pair; the old certificate is void."""
+        """80 40 00 00 08 C0020012 C2020013: a new key pair; the old certificate is void.
+
+        Needs the user PIN: public issuance code verifies it (00 20 01 81 10 …) right before
+        this command and no other PIN (leithergit/Z390Kylin Evolis_Z390_printer.cpp ReadCard).
+        """
         if cmd.cla != 0x80:
             return b"", SW.CLA_NOT_SUPPORTED
-        if ADMIN_MARK not in card.authenticated:
+        if USER_MARK not in card.authenticated:
             return b"", SW.SECURITY_NOT_SATISFIED
         if cmd.data != bytes.fromhex("C0020012C2020013"):
             return b"", SW.WRONG_DATA
-        self.key = sm2.PrivateKey.generate()
+        self.set_key(sm2.PrivateKey.generate())
         self.certificate = None
         self.cert_ef.data[:] = b"\x00" * CERT_FILE_SIZE
         return b"", SW.OK
@@ -227,6 +250,8 @@ class PkiState:
         """80 C9 82 00 08 C0020012 C2020013: header 0040 ‖ X ‖ Y of the signature key. Sent
         without Le it only prepares the answer, which ``80 C9 82 80 00`` then fetches — the
         two-APDU form of public issuance code (leithergit/Z390Kylin)."""
+        if self.key is None:
+            return b"", SW.KEY_NOT_FOUND
         if cmd.cla == 0x80 and (cmd.p1, cmd.p2) == (0x82, 0x80) and not cmd.data:
             return le_reply(card, cmd, b"\x00\x40" + self.key.public_key.to_bytes(prefix=False),
                             le_zero_rule=False)
@@ -254,6 +279,8 @@ class PkiState:
     def _sign(self, conf: Sm2AuthConfig, card: SimCard, cmd: CommandApdu) -> Reply:
         if cmd.cla != conf.cla:
             return b"", SW.CLA_NOT_SUPPORTED
+        if self.key is None:
+            return b"", SW.KEY_NOT_FOUND
         if self.user_pin is not None and USER_MARK not in card.authenticated:
             return b"", SW.SECURITY_NOT_SATISFIED
         if (cmd.p1, cmd.p2) != (conf.p1, conf.p2):
@@ -278,18 +305,21 @@ class PkiState:
 
 
 def install(card: SimCard, persona: Persona) -> None:
-    if SECTION not in persona.profile.extra:
+    config = persona.profile.sm2_auth
+    if config is None:
         return
     conf = _conf(persona)
     if conf.get("enabled", True) is False:
         return
-    config = Sm2AuthConfig.from_profile(persona.profile)
     cert_ef = EfSpec(f"EF{config.cert_fid:04X}", config.cert_fid, None, Structure.TRANSPARENT,
                      "签名证书", "signature certificate", read=Access(),
                      write=Access.parse(f"key:{ADMIN_MARK:X}"), size=CERT_FILE_SIZE)
+    key_ef = EfSpec(f"EF{KEY_FILE_ID:04X}", KEY_FILE_ID, None, Structure.TRANSPARENT,
+                    "签名公钥", "signature public key", read=Access(), write=Access(never=True),
+                    size=len(KEY_HEADER) + 64)
     adf_fid = config.adf_fid if config.adf_fid is not None else DEFAULT_ADF_FID
     adf = SimDF.build(DfSpec("SS.CERT.ADF1", adf_fid, config.adf_name, "证书应用",
-                             "certificate application (ADF)", children=(cert_ef,)),
+                             "certificate application (ADF)", children=(key_ef, cert_ef)),
                       None, _fci(config.adf_name))
     ddf = None
     if config.ddf_name:
@@ -297,13 +327,18 @@ def install(card: SimCard, persona: Persona) -> None:
                                  "PKI application (DDF)"), None, _fci(config.ddf_name))
         card.apps[config.ddf_name] = ddf
     card.apps[config.adf_name] = adf
-    key = card_key(persona)
     issued = conf.get("issued", True) is not False
-    state = PkiState(config, ddf, adf, key, card_certificate(persona, key) if issued else None,
+    has_key = conf.get("key_pair", issued) is not False
+    if issued and not has_key:
+        raise BadInputError(f"persona {persona.name}: [extra.pki] issued = true needs a key "
+                            "pair (key_pair = true)")
+    key = card_key(persona) if has_key else None
+    state = PkiState(config, ddf, adf, key,
+                     card_certificate(persona, key) if key is not None and issued else None,
                      admin_pin=str(conf.get("admin_pin", "12345678")),
                      user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]),
-                     sign_config=(sign_config(persona.profile)
-                                  if SIGN_SECTION in persona.profile.extra else None))
+                     sign_config=persona.profile.pki_sign)
+    state.set_key(key)
     if state.certificate is not None:
         state.set_certificate(state.certificate.der)
     card.pki = state

@@ -35,7 +35,7 @@ from typing import Any
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card import factors as card_factors
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import DEFAULT_PROFILE, load_profile
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_cbc, encrypt_ecb, xor_bytes
 from sbcard.errors import BadInputError
@@ -446,7 +446,7 @@ def psam_persona_from_mapping(data: dict[str, Any], origin: str = "<psam persona
                             "one byte each")
     atr = parse_hex(str(data.get("atr", "3B6D00000081544C008684" + serial_cn[-12:])),
                     f"PSAM persona {origin} atr")
-    keys = _place_keys(conf, str(data.get("profile", "mohrss-3.0")), terminal[:6], origin,
+    keys = _place_keys(conf, str(data.get("profile", DEFAULT_PROFILE)), terminal[:6], origin,
                        environments)
     return PsamPersona(
         name=str(data.get("name", Path(origin).stem)),

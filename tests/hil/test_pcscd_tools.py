@@ -205,11 +205,34 @@ def test_personalise_3_0_cards_through_pcscd_then_verify_card_sm2(serve, tmp_pat
                "--no-progress")
     assert r.returncode == 0, r.stderr
     assert served.card.pki.certificate is None      # the card made its own key
-    r = sbcard("-r", READER, "verify", "card", "--sm2", "--trust", "test", "--json")
+    r = sbcard("-r", READER, "verify", "card", "--sm2", "--trust", "test", "--json",
+               "--pki-pin-stdin", stdin="123456\n")     # blank3's default PKI user PIN
     assert r.returncode == 0, r.stderr
     assert holder_rows(1)[0]["card_no"] in json.loads(r.stdout)["subject"]
     r = sbcard("-r", READER, "--keys", "test", "read", "--json")
     assert json.loads(r.stdout)["name"] == holder_rows(1)[0]["name"]
+
+
+def test_personalise_card_that_holds_a_key_pair_through_pcscd(serve, tmp_path):
+    """A 3.0 card whose EF 0012 already holds a key pair (persona keyed3): personalisation
+    through pcscd reads it (00A40000020012 + 00B0000042, leithergit/Z390Kylin ReadCard) and
+    certifies that key; it sends no key generation (80 40)."""
+    from tests.holders_factory import holder_rows, write_csv
+
+    served = serve("keyed3")
+    before = served.card.pki.key
+    sent: list[str] = []
+    served.card.command_hooks.append(lambda _c, cmd: sent.append(cmd.to_bytes().hex().upper()))
+    csv = write_csv(tmp_path / "h.csv", holder_rows(1))
+    r = sbcard("-r", READER, "--keys", "test", "personalise", str(csv), "--ca", "test",
+               "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "00A40000020012" in sent and "00B0000042" in sent
+    assert not any(c.startswith("8040") for c in sent)
+    assert served.card.pki.key is before
+    r = sbcard("-r", READER, "verify", "card", "--sm2", "--trust", "test", "--pki-pin-stdin",
+               stdin="123456\n")
+    assert r.returncode == 0, r.stderr
 
 
 def test_exclusive_transaction_holds_other_programs_off(serve):

@@ -3,19 +3,52 @@
 Where the public spec leaves something open (EF06 read control on 3.0 cards, SM2 commands,
 SM4 diversification), the profile file states the assumption next to the value. Code reads
 profiles; it never special-cases a generation by itself.
+
+One loader (:func:`load_profile`) validates every section of a profile file into typed,
+frozen data (``sections.py``), so code reads ``profile.psam_keys`` or ``profile.sm2_auth``,
+never a raw TOML table. Every error is one line, ``card profile FILE: [section] key: what is
+wrong`` (``table.py``); unknown sections and keys are refused. :func:`profile_for` picks the
+built-in profile of a card generation; :data:`DEFAULT_PROFILE` is the one used when nothing
+tells the generation.
 """
 
 from __future__ import annotations
 
+import functools
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from sbcard.card.codes import SPEC_VERSION, spec_version_key
 from sbcard.card.filesystem import SSSE, Access, EfSpec
+from sbcard.card.profiles.sections import (
+    ISSUE_SECTION,
+    SECTION,
+    SIGN_SECTION,
+    HsmAddress,
+    IssueConfig,
+    PsamKeyRef,
+    ReadConfig,
+    Sm2AuthConfig,
+    hsm_addresses_from,
+    pki_sign_from,
+    psam_keys_from,
+)
+from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
 
 BUILTIN = ("mohrss-1.0", "mohrss-2.0", "mohrss-3.0")
+#: The profile used when nothing tells the card's generation (a persona without ``profile``,
+#: a script or batch without a card read yet, the HSM's address table, the PSAM key map).
+DEFAULT_PROFILE = "mohrss-2.0"
+#: The first generation whose profile describes the PKI application (``[sm2_auth]``,
+#: ``[pki_sign]``, ``[sm2_issue]``): what SM2 commands use when the card's profile has none.
+PKI_GENERATION = "3.0"
+#: The card algorithm names a profile may give (the SSSE FCI's 9F0C ids 01/02/03).
+ALGORITHMS = ("DES", "3DES", "SSF33", "SM4")
 
 
 @dataclass(frozen=True)
@@ -25,8 +58,23 @@ class CardProfile:
     description: str
     algorithm: str
     ef06_tags: tuple[int, ...]
-    access: dict[str, dict[str, Access]] = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    access: Mapping[str, Mapping[str, Access]] = field(default_factory=dict)
+    #: ``[read]``: how reads name the file first.
+    read: ReadConfig = field(default_factory=ReadConfig)
+    #: ``[psam_keys]``: card key ID → the PSAM key that diversifies it.
+    psam_keys: Mapping[int, PsamKeyRef] = field(default_factory=dict)
+    #: ``[hsm_addresses]``: card key ID → HSM logical address (or one per key version).
+    hsm_addresses: Mapping[int, HsmAddress] = field(default_factory=dict)
+    #: ``key_version``: the card key version authentication names (None: the default key).
+    key_version: int | None = None
+    #: ``[sm2_auth]``: the PKI application and its authentication command (3.0 cards).
+    sm2_auth: Sm2AuthConfig | None = None
+    #: ``[pki_sign]`` over ``[sm2_auth]``: the data-signing command.
+    pki_sign: Sm2AuthConfig | None = None
+    #: ``[sm2_issue]``: issuing the card's SM2 key pair and certificate.
+    sm2_issue: IssueConfig | None = None
+    #: Where the profile came from (``card profile mohrss-3.0.toml``), for messages.
+    origin: str = field(default="", compare=False)
 
     def read_access(self, ef: EfSpec) -> Access:
         return self.access.get(ef.name, {}).get("read", ef.read)
@@ -38,38 +86,124 @@ class CardProfile:
         return self.ef06_tags if ef.name == "EF06" else ef.tags
 
 
-def _from_mapping(data: dict, origin: str) -> CardProfile:
-    try:
-        access: dict[str, dict[str, Access]] = {}
-        for fname, rules in data.get("access", {}).items():
-            SSSE.child(fname)  # unknown file names are errors, not silent no-ops
-            access[fname] = {k: Access.parse(v) for k, v in rules.items()}
-        known = {"name", "generation", "description", "algorithm", "ef06_tags", "access"}
-        return CardProfile(
-            name=data["name"],
-            generation=str(data["generation"]),
-            description=data.get("description", ""),
-            algorithm=data.get("algorithm", "DES").upper(),
-            ef06_tags=tuple(int(t, 16) for t in data["ef06_tags"]),
-            access=access,
-            extra={k: v for k, v in data.items() if k not in known},
-        )
-    except (KeyError, ValueError) as exc:
-        raise BadInputError(f"card profile {origin}: missing or bad field {exc}") from None
+# --------------------------------------------------------------------------- sections
+
+
+def _access(t: Table) -> dict[str, dict[str, Access]]:
+    access: dict[str, dict[str, Access]] = {}
+    for fname in t.data:
+        try:
+            SSSE.child(fname)            # unknown file names are errors, not silent no-ops
+        except (KeyError, BadInputError):
+            t.fail(fname, "no such file in the SSSE")
+        rules = t.sub(fname)
+        rules.refuse_unknown({"read", "write"})
+        parsed: dict[str, Access] = {}
+        for kind in rules.data:
+            try:
+                parsed[kind] = Access.parse(rules.text(kind))
+            except BadInputError as exc:
+                rules.fail(kind, str(exc))
+        access[fname] = parsed
+    return access
+
+
+def _ef06_tags(t: Table) -> tuple[int, ...]:
+    tags = t.get("ef06_tags")
+    if not isinstance(tags, list) or not tags:
+        t.fail("ef06_tags", f"must be a list of record tags in hex (\"08\"), got {tags!r}")
+    return tuple(Table({"ef06_tags": tag}, t.origin).byte("ef06_tags") for tag in tags)
+
+
+#: Each section of a profile file and its validator: the one list of what a profile holds.
+SECTIONS: dict[str, Callable[[Table], Any]] = {
+    "access": _access,
+    "read": ReadConfig.from_table,
+    "psam_keys": psam_keys_from,
+    "hsm_addresses": hsm_addresses_from,
+    SECTION: Sm2AuthConfig.from_table,
+    ISSUE_SECTION: IssueConfig.from_table,
+    SIGN_SECTION: lambda t: t,           # validated over [sm2_auth] below
+}
+#: The top-level keys of a profile file.
+TOP_KEYS = ("name", "generation", "description", "algorithm", "ef06_tags", "key_version")
+
+
+def profile_from_mapping(data: Mapping[str, Any], origin: str) -> CardProfile:
+    """Validate a parsed profile file (``origin``: ``card profile FILE``) into a CardProfile."""
+    top = Table(data, origin)
+    top.refuse_unknown((*TOP_KEYS, *SECTIONS))
+    sections = {name: fn(Table.of(data[name], origin, name))
+                for name, fn in SECTIONS.items() if name in data}
+    sm2_auth: Sm2AuthConfig | None = sections.get(SECTION)
+    pki_sign = None
+    if SIGN_SECTION in sections:
+        if SECTION not in data:
+            top.fail(None, f"[{SIGN_SECTION}] needs [{SECTION}] (it changes its command)")
+        pki_sign = pki_sign_from(Table(data[SECTION], origin, SECTION), sections[SIGN_SECTION])
+    generation = top.get("generation")
+    if not isinstance(generation, str | int | float) or isinstance(generation, bool):
+        top.fail("generation", f"must be a version such as \"3.0\", got {generation!r}")
+    algorithm = top.text("algorithm", "DES").upper()
+    if algorithm not in ALGORITHMS:
+        top.fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    return CardProfile(
+        name=top.text("name"),
+        generation=str(generation),
+        description=top.text("description", ""),
+        algorithm=algorithm,
+        ef06_tags=_ef06_tags(top),
+        access=sections.get("access", {}),
+        read=sections.get("read", ReadConfig()),
+        psam_keys=sections.get("psam_keys", {}),
+        hsm_addresses=sections.get("hsm_addresses", {}),
+        key_version=(top.integer("key_version", None, 0, 255) if "key_version" in top
+                     else None),
+        sm2_auth=sm2_auth,
+        pki_sign=pki_sign,
+        sm2_issue=sections.get(ISSUE_SECTION),
+        origin=origin,
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@functools.lru_cache(maxsize=len(BUILTIN))
+def _builtin(name: str) -> CardProfile:
+    """A shipped profile, parsed once per process (package data; the result is frozen)."""
+    text = resources.files(__package__).joinpath(f"{name}.toml").read_text("utf-8")
+    return profile_from_mapping(tomllib.loads(text), f"card profile {name}.toml")
 
 
 def load_profile(name_or_path: str) -> CardProfile:
     """A built-in profile by name (``mohrss-3.0``, or just ``3.0``) or a TOML file path."""
     if name_or_path in BUILTIN or f"mohrss-{name_or_path}" in BUILTIN:
-        name = name_or_path if name_or_path in BUILTIN else f"mohrss-{name_or_path}"
-        text = resources.files(__package__).joinpath(f"{name}.toml").read_text("utf-8")
-        return _from_mapping(tomllib.loads(text), name)
+        return _builtin(name_or_path if name_or_path in BUILTIN else f"mohrss-{name_or_path}")
     path = Path(name_or_path)
     if not path.is_file():
         raise BadInputError(
             f"no card profile {name_or_path!r}: use one of {', '.join(BUILTIN)} or a TOML file"
         )
     try:
-        return _from_mapping(tomllib.loads(path.read_text("utf-8")), str(path))
+        data = tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInputError(f"card profile {path}: {exc}") from None
+    return profile_from_mapping(data, f"card profile {path}")
+
+
+def profile_for(version: str | None = None) -> CardProfile:
+    """The built-in profile of a card generation; :data:`DEFAULT_PROFILE` for None.
+
+    ``version`` is the EF05 规范版本 as read from the card (``"3.00"``, ``"2.0\\0"``; empty
+    means a 1.0 card, spec §3.1) or a generation (``"3.0"``): its first three characters
+    decide (``card.codes.spec_version_key``).
+    """
+    if version is None:
+        return load_profile(DEFAULT_PROFILE)
+    key = spec_version_key(version)
+    if SPEC_VERSION.lookup(key) is None:
+        known = ", ".join(n.removeprefix("mohrss-") for n in BUILTIN)
+        raise BadInputError(f"no card profile for specification version {version!r}: known "
+                            f"generations are {known}")
+    return load_profile(f"mohrss-{key}")

@@ -7,19 +7,23 @@ cryptography): the operations and the simulator compute with them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
-from sbcard.hexutil import parse_hex, to_hex
+from sbcard.hexutil import to_hex
 
 if TYPE_CHECKING:
     from sbcard.card.profiles import CardProfile
 
 #: Where the built-in profiles keep the SM2 authentication settings.
 SECTION = "sm2_auth"
+#: Issuing the card's SM2 key pair and certificate at personalisation.
+ISSUE_SECTION = "sm2_issue"
 #: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
 SIGN_SECTION = "pki_sign"
 #: The GM/T 0009 default signer ID (``sbcard.crypto.sm2.DEFAULT_ID``; a test keeps them equal).
@@ -28,40 +32,6 @@ DEFAULT_USER_ID = b"1234567812345678"
 _SEND_MODES = ("challenge", "digest")
 _HASH_MODES = ("sm3-z", "sm3")
 _USER_PIN_MODES = ("on-demand", "required")
-
-
-def _hex_field(section: dict[str, Any], key: str, default: str, size: int | None,
-               origin: str) -> bytes:
-    value = section.get(key, default)
-    if not isinstance(value, str):
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be a hex string")
-    raw = parse_hex(value, f"{origin} [{SECTION}] {key}")
-    if size is not None and len(raw) != size:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be {size} byte(s), "
-                            f"got {len(raw)}")
-    return raw
-
-
-def _byte(section: dict[str, Any], key: str, default: str, origin: str) -> int:
-    return _hex_field(section, key, default, 1, origin)[0]
-
-
-def _int(section: dict[str, Any], key: str, default: int, low: int, high: int,
-         origin: str) -> int:
-    value = section.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be an integer {low}..{high}, "
-                            f"got {value!r}")
-    return value
-
-
-def _choice(section: dict[str, Any], key: str, default: str, choices: Sequence[str],
-            origin: str) -> str:
-    value = str(section.get(key, default)).lower()
-    if value not in choices:
-        raise BadInputError(f"{origin}: [{SECTION}] {key} must be one of "
-                            f"{', '.join(choices)}, got {value!r}")
-    return value
 
 
 _KNOWN_KEYS = {"ddf_name", "adf_name", "adf_fid", "cert_fid", "read_chunk", "cla", "ins", "p1",
@@ -111,79 +81,73 @@ class Sm2AuthConfig:
 
     @classmethod
     def from_profile(cls, profile: CardProfile) -> Sm2AuthConfig:
-        section = profile.extra.get(SECTION)
-        if section is None:
+        """The profile's ``[sm2_auth]`` (validated when the profile was loaded)."""
+        if profile.sm2_auth is None:
             raise BadInputError(
                 f"card profile {profile.name} has no [{SECTION}] section: it describes no PKI "
                 "application (SM2 authentication needs a third-generation card profile)"
             )
-        return cls.from_mapping(section, f"card profile {profile.name}")
+        return profile.sm2_auth
 
     @classmethod
-    def from_mapping(cls, section: dict[str, Any], origin: str = "sm2_auth") -> Sm2AuthConfig:
-        if not isinstance(section, dict):
-            raise BadInputError(f"{origin}: [{SECTION}] must be a table")
-        unknown = set(section) - _KNOWN_KEYS
-        if unknown:
-            raise BadInputError(f"{origin}: [{SECTION}] has unknown key(s) "
-                                f"{', '.join(sorted(unknown))}")
+    def from_mapping(cls, section: Mapping[str, Any], origin: str = "sm2_auth",
+                     name: str = SECTION) -> Sm2AuthConfig:
+        """Validate the TOML table ``[name]`` (``[sm2_auth]``, or ``[pki_sign]`` over it)."""
+        return cls.from_table(Table.of(section, origin, name))
+
+    @classmethod
+    def from_table(cls, t: Table) -> Sm2AuthConfig:
+        t.refuse_unknown(_KNOWN_KEYS)
         d = cls()
-        ddf = _hex_field(section, "ddf_name", to_hex(d.ddf_name), None, origin)
-        adf = _hex_field(section, "adf_name", to_hex(d.adf_name), None, origin)
-        adf_fid = (int.from_bytes(_hex_field(section, "adf_fid", "", 2, origin), "big")
-                   if section.get("adf_fid") else None)
+        ddf = t.hex("ddf_name", to_hex(d.ddf_name))
+        adf = t.hex("adf_name", to_hex(d.adf_name))
+        adf_fid = int.from_bytes(t.hex("adf_fid", size=2), "big") if t.get("adf_fid") else None
         if not adf and adf_fid is None:
-            raise BadInputError(f"{origin}: [{SECTION}] needs adf_name or adf_fid")
+            t.fail("adf_name", "empty: give adf_name or adf_fid")
         for label, name in (("ddf_name", ddf), ("adf_name", adf)):
             if len(name) > 16:
-                raise BadInputError(f"{origin}: [{SECTION}] {label} is longer than 16 bytes")
-        send = _choice(section, "send", d.send, _SEND_MODES, origin)
-        hash_mode = _choice(section, "hash", d.hash, _HASH_MODES, origin)
-        if "user_id_hex" in section:
-            uid = _hex_field(section, "user_id_hex", "", None, origin)
+                t.fail(label, "is longer than 16 bytes")
+        send = t.choice("send", d.send, _SEND_MODES)
+        hash_mode = t.choice("hash", d.hash, _HASH_MODES)
+        if "user_id_hex" in t:
+            uid = t.hex("user_id_hex")
         else:
-            uid_text = section.get("user_id", d.user_id.decode("ascii"))
-            if not isinstance(uid_text, str):
-                raise BadInputError(f"{origin}: [{SECTION}] user_id must be a string")
-            uid = uid_text.encode("utf-8")
-        le_value = section.get("le", "00")
-        if le_value in ("", "none", None):
-            le = None
-        else:
-            le_byte = _byte(section, "le", "00", origin)
-            le = le_byte or 256
-        challenge_length = _int(section, "challenge_length", d.challenge_length, 1, 255, origin)
+            uid = t.text("user_id", d.user_id.decode("ascii")).encode("utf-8")
+        if len(uid) > 0x1FFF:
+            t.fail("user_id", "is too long")
+        le: int | None = None
+        if t.get("le", "00") not in ("", "none"):
+            le = t.byte("le", "00") or 256
+        challenge_length = t.integer("challenge_length", d.challenge_length, 1, 255)
+        ins = t.byte("ins", "88")
         config = cls(
             ddf_name=ddf,
             adf_name=adf,
             adf_fid=adf_fid,
-            cert_fid=int.from_bytes(_hex_field(section, "cert_fid", "0018", 2, origin), "big"),
-            read_chunk=_int(section, "read_chunk", d.read_chunk, 8, 256, origin),
-            cla=_byte(section, "cla", "00", origin),
-            ins=_byte(section, "ins", "88", origin),
-            p1=_byte(section, "p1", "00", origin),
-            p2=_byte(section, "p2", "00", origin),
-            data_prefix=_hex_field(section, "data_prefix", "", None, origin),
+            cert_fid=int.from_bytes(t.hex("cert_fid", "0018", 2), "big"),
+            read_chunk=t.integer("read_chunk", d.read_chunk, 8, 256),
+            cla=t.byte("cla", "00"),
+            ins=ins,
+            p1=t.byte("p1", "00"),
+            p2=t.byte("p2", "00"),
+            data_prefix=t.hex("data_prefix", ""),
             challenge_length=challenge_length,
             send=send,
             hash=hash_mode,
             user_id=uid,
             le=le,
-            signature=_choice(section, "signature", "raw", ("raw", "der"), origin),
-            response_prefix=_hex_field(section, "response_prefix", "", None, origin),
-            user_pin=_choice(section, "user_pin", d.user_pin, _USER_PIN_MODES, origin),
-            user_pin_verify=_hex_field(section, "user_pin_verify", "00200181", 4, origin),
-            pin_challenge_length=_int(section, "pin_challenge_length", 16, 8, 16, origin),
-            select_p1=_byte(section, "select_p1", "00", origin),
-            name=str(section.get("name", d.name if _byte(section, "ins", "88", origin) == 0x88
-                                  else "SM2 authentication command")),
-            origin=origin,
+            signature=t.choice("signature", "raw", ("raw", "der")),
+            response_prefix=t.hex("response_prefix", ""),
+            user_pin=t.choice("user_pin", d.user_pin, _USER_PIN_MODES),
+            user_pin_verify=t.hex("user_pin_verify", "00200181", 4),
+            pin_challenge_length=t.integer("pin_challenge_length", 16, 8, 16),
+            select_p1=t.byte("select_p1", "00"),
+            name=t.text("name", d.name if ins == 0x88 else "SM2 authentication command"),
+            origin=t.origin,
         )
         payload = 32 if send == "digest" else challenge_length
         if len(config.data_prefix) + payload > 255:
-            raise BadInputError(f"{origin}: [{SECTION}] data_prefix + challenge exceed 255 bytes")
-        if len(uid) > 0x1FFF:
-            raise BadInputError(f"{origin}: [{SECTION}] user_id is too long")
+            t.fail("data_prefix", "data_prefix + challenge exceed 255 bytes")
         return config
 
     def command(self, payload: bytes) -> CommandApdu:
@@ -207,14 +171,181 @@ def sign_config(profile: CardProfile) -> Sm2AuthConfig:
     command. It must send the digest (``send = "digest"``): data of any length is hashed here
     into e = SM3(Z‖data), and the card signs e.
     """
-    base = profile.extra.get(SECTION)
-    sign = profile.extra.get(SIGN_SECTION)
-    if not isinstance(base, dict) or not isinstance(sign, dict):
+    if profile.pki_sign is None:
         raise BadInputError(f"card profile {profile.name} has no [{SECTION}] and [{SIGN_SECTION}]"
                             " sections: it describes no PKI signing command (a 3.0 profile does)")
-    config = Sm2AuthConfig.from_mapping({**base, **sign},
-                                        f"card profile {profile.name} [{SIGN_SECTION}]")
+    return profile.pki_sign
+
+
+def pki_sign_from(base: Table, sign: Table) -> Sm2AuthConfig:
+    """``[pki_sign]`` validated over ``[sm2_auth]``: the command must send the digest."""
+    merged = Table({**base.data, **sign.data}, sign.origin, SIGN_SECTION)
+    config = Sm2AuthConfig.from_table(merged)
     if config.send != "digest":
-        raise BadInputError(f"card profile {profile.name}: [{SIGN_SECTION}] send must be "
-                            "\"digest\" (data of any length is signed through its digest)")
+        merged.fail("send", "must be \"digest\" (data of any length is signed through its "
+                    "digest)")
     return config
+
+
+# --------------------------------------------------------------------------- [read]
+
+
+class Addressing(StrEnum):
+    """How READ RECORD / READ BINARY name the file; the other one is the fallback."""
+
+    SFI = "sfi"                # P2 (or P1) carries the SFI: no SELECT EF, fewest APDUs
+    SELECT_EF = "select-ef"    # SELECT EF by FID, then P2 refers to the current EF (traces)
+
+    @classmethod
+    def of(cls, profile: CardProfile | None) -> Addressing:
+        """The profile's first choice (``[read] addressing``), SFI when there is no profile."""
+        return profile.read.addressing if profile is not None else cls.SFI
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """``[read]``: how reads name the file first (the other way is the fallback)."""
+
+    addressing: Addressing = Addressing.SFI
+
+    @classmethod
+    def from_table(cls, t: Table) -> ReadConfig:
+        t.refuse_unknown({"addressing"})
+        return cls(Addressing(t.choice("addressing", Addressing.SFI, tuple(Addressing))))
+
+
+# --------------------------------------------------------------------------- [psam_keys]
+
+
+@dataclass(frozen=True)
+class PsamKeyRef:
+    """Where one card key's root sits on the PSAM: usage type (low 5 bits) and key ID."""
+
+    card_key_id: int
+    usage_type: int
+    psam_key_id: int
+    name: str
+    #: PSAM key ID per card key version (part 9 §6.1: a PSAM key record has an ID, no
+    #: version, so each version of a card key is a PSAM key of its own — ASSUMPTION, the
+    #: IDs are a region's, given in the profile: ``versions = { "3" = "14" }``).
+    versions: tuple[tuple[int, int], ...] = ()
+
+    def for_version(self, version: int | None) -> PsamKeyRef | None:
+        """This reference with the PSAM key ID of ``version``; None when there is none."""
+        if version is None:
+            return self
+        found = dict(self.versions).get(version)
+        if found is None:
+            return self if version == 1 and not self.versions else None
+        return PsamKeyRef(self.card_key_id, self.usage_type, found, f"{self.name} v{version}")
+
+    def usage(self, levels: int) -> int:
+        return (levels << 5) | self.usage_type
+
+
+def psam_keys_from(t: Table) -> dict[int, PsamKeyRef]:
+    """``[psam_keys]``: ``"0A" = { type = 7, id = "0A", name = "RKSSSE", versions = {…} }``."""
+    refs: dict[int, PsamKeyRef] = {}
+    for card_key in t.data:
+        kid = t.hex_key(card_key)
+        entry = t.sub(card_key)
+        entry.refuse_unknown({"type", "id", "name", "versions"})
+        versions: list[tuple[int, int]] = []
+        if "versions" in entry:
+            table = entry.sub("versions")
+            for version in table.data:
+                if not (version.isascii() and version.isdigit() and 1 <= int(version) <= 255):
+                    table.fail(version, "a key version is a number 1..255")
+                versions.append((int(version), table.byte(version)))
+        refs[kid] = PsamKeyRef(kid, entry.integer("type", None, 0, 0x1F), entry.byte("id"),
+                               entry.text("name", card_key), tuple(sorted(versions)))
+    return refs
+
+
+# --------------------------------------------------------------------------- [hsm_addresses]
+
+#: One HSM logical address, or one per card key version from 1.
+HsmAddress = str | tuple[str, ...]
+
+
+def hsm_addresses_from(t: Table) -> dict[int, HsmAddress]:
+    """``[hsm_addresses]``: ``"02" = "0173"`` or ``"04" = ["0094", "0095", "0096"]``."""
+    out: dict[int, HsmAddress] = {}
+    for card_key, value in t.data.items():
+        kid = t.hex_key(card_key)
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(a, str) and a for a in items):
+            t.fail(card_key, "must be an address (\"0173\") or a list of them, one per "
+                   f"key version, got {value!r}")
+        for address in items:                    # hex digits, as the HSM request carries them
+            Table({card_key: address}, t.origin, t.section).hex(card_key)
+        out[kid] = tuple(items) if isinstance(value, list) else value
+    return out
+
+
+# --------------------------------------------------------------------------- [sm2_issue]
+
+
+@dataclass(frozen=True)
+class IssueConfig:
+    """``[sm2_issue]``: the issuance commands and their order's options (spec §6.2).
+
+    The sources of each default are written beside the values in ``mohrss-3.0.toml``.
+    """
+
+    admin_verify: bytes
+    generate: bytes
+    export: bytes
+    export_le: int
+    export_header: int
+    cert_chunk: int
+    default_admin_pin: str
+    #: Two-APDU export as public issuance code does it: ``export`` without Le, then this
+    #: command (``80C9828000``, leithergit/Z390Kylin Evolis_Z390_printer.cpp) fetches the key.
+    export_fetch: bytes = b""
+    #: VERIFY header of the user PIN proof sent before key generation (``00200181``, the
+    #: same public code); empty = no user PIN before generation.
+    user_verify: bytes = b""
+    default_user_pin: str = "123456"
+    #: The public-key EF read first (``00A40000020012`` + ``00B0000042``): a card whose EF
+    #: is not all zeros already holds a key pair, which is certified instead of replaced.
+    key_fid: int | None = None
+    key_read_le: int = 66
+
+    @classmethod
+    def from_profile(cls, profile: CardProfile) -> IssueConfig:
+        if profile.sm2_issue is None:
+            raise BadInputError(f"card profile {profile.name} has no [{ISSUE_SECTION}] section: "
+                                "it does not say how to issue SM2 keys")
+        return profile.sm2_issue
+
+    @classmethod
+    def from_table(cls, t: Table) -> IssueConfig:
+        t.refuse_unknown({"admin_verify", "generate", "export", "export_le", "export_header",
+                          "cert_chunk", "default_admin_pin", "export_fetch", "user_verify",
+                          "default_user_pin", "key_fid", "key_read_le"})
+        pins = {}
+        for key, default in (("default_admin_pin", "12345678"), ("default_user_pin", "123456")):
+            pins[key] = t.text(key, default)
+            if not (pins[key].isascii() and pins[key].isdigit()):
+                t.fail(key, "must be digits 0-9 as text")
+        commands = {key: t.hex(key, "") for key in ("generate", "export", "export_fetch")}
+        for key in ("generate", "export"):
+            if key not in t:
+                t.fail(key, "missing")
+        for key, command in commands.items():
+            if command and len(command) < 4:
+                t.fail(key, "must be a command: CLA INS P1 P2 [Lc data] in hex")
+        user_verify = t.hex("user_verify", "")
+        if user_verify and len(user_verify) != 4:
+            t.fail("user_verify", "must be 4 bytes (CLA INS P1 P2) or empty")
+        key_fid = t.hex("key_fid", "")
+        if key_fid and len(key_fid) != 2:
+            t.fail("key_fid", "must be 2 bytes (a file ID) or empty")
+        header = t.integer("export_header", 2, 0, 189)
+        return cls(t.hex("admin_verify", size=4), commands["generate"], commands["export"],
+                   t.integer("export_le", 66, header + 64, 256), header,
+                   t.integer("cert_chunk", 240, 1, 255), pins["default_admin_pin"],
+                   commands["export_fetch"], user_verify, pins["default_user_pin"],
+                   int.from_bytes(key_fid, "big") if key_fid else None,
+                   t.integer("key_read_le", 66, header + 64, 256))

@@ -45,8 +45,12 @@ long iWriteCard_HSM_Step2(char* pKey, char* pWriteData, char* pOutInfo);
 long iGetCardType(unsigned char* pCardType, char* pOutInfo);
 long iGetReaderInfo(char* pReaderSN, char* pPsamTermNo);
 long iGetDeviceInfo(char* pOutInfo);
+long iDoDebit(int iType, char* pCardInfo, char* pPayInfo, char* pOutInfo);
+long iDoDebit_HSM_Step1(int iType, char* pCardInfo, char* pPayInfo, char* pOutInfo);
+long iDoDebit_HSM_Step2(char* pKey, char* pOutInfo);
+long iReadDebitRecord(int iType, char* pOutInfo);
 long PKI_SignData(char* pUserPin, char* pInData, int iType, char* pOutInfo);
-long PKI_VerifySign(char* pInData, char* pSignData, int iType, char* pOutInfo);
+long PKI_VerifySign(char* pUserPin, char* pCert, char* pClearText, char* pSignature, int iType, char* pOutInfo);
 
 #ifdef __cplusplus
 }
