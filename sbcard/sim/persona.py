@@ -119,7 +119,7 @@ class Persona:
         pin = PinState(None if pin_value is None else str(pin_value),
                        int(self.pin.get("tries", max_tries)), max_tries)
         apps = {SSSE.df_name: ssse}
-        for df in build_dfs(self.profile.extra.get("dfs"), self.df_records, self.name):
+        for df in build_dfs(self.profile.dfs, self.df_records, self.name):
             df.parent = ssse
             apps[df.spec.df_name] = df
         card = SimCard(self.atr, mf, apps, pin, self.behaviour,

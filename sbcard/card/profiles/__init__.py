@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.card.codes import SPEC_VERSION, spec_version_key
+from sbcard.card.dfs import DF_BY_NAME
 from sbcard.card.filesystem import SSSE, Access, EfSpec
 from sbcard.card.profiles.sections import (
     ISSUE_SECTION,
@@ -67,6 +68,8 @@ class CardProfile:
     hsm_addresses: Mapping[int, HsmAddress] = field(default_factory=dict)
     #: ``key_version``: the card key version authentication names (None: the default key).
     key_version: int | None = None
+    #: ``dfs``: the application DFs under the SSSE the card carries (``sbcard.card.dfs``).
+    dfs: tuple[str, ...] = ()
     #: ``[sm2_auth]``: the PKI application and its authentication command (3.0 cards).
     sm2_auth: Sm2AuthConfig | None = None
     #: ``[pki_sign]`` over ``[sm2_auth]``: the data-signing command.
@@ -115,6 +118,13 @@ def _ef06_tags(t: Table) -> tuple[int, ...]:
     return tuple(Table({"ef06_tags": tag}, t.origin).byte("ef06_tags") for tag in tags)
 
 
+def _dfs(t: Table) -> tuple[str, ...]:
+    names = t.get("dfs", [])
+    if not isinstance(names, list) or any(n not in DF_BY_NAME for n in names):
+        t.fail("dfs", f"must be a list of {', '.join(DF_BY_NAME)}, got {names!r}")
+    return tuple(names)
+
+
 #: Each section of a profile file and its validator: the one list of what a profile holds.
 SECTIONS: dict[str, Callable[[Table], Any]] = {
     "access": _access,
@@ -126,7 +136,8 @@ SECTIONS: dict[str, Callable[[Table], Any]] = {
     SIGN_SECTION: lambda t: t,           # validated over [sm2_auth] below
 }
 #: The top-level keys of a profile file.
-TOP_KEYS = ("name", "generation", "description", "algorithm", "ef06_tags", "key_version")
+TOP_KEYS = ("name", "generation", "description", "algorithm", "ef06_tags", "key_version",
+            "dfs")
 
 
 def profile_from_mapping(data: Mapping[str, Any], origin: str) -> CardProfile:
@@ -159,6 +170,7 @@ def profile_from_mapping(data: Mapping[str, Any], origin: str) -> CardProfile:
         hsm_addresses=sections.get("hsm_addresses", {}),
         key_version=(top.integer("key_version", None, 0, 255) if "key_version" in top
                      else None),
+        dfs=_dfs(top),
         sm2_auth=sm2_auth,
         pki_sign=pki_sign,
         sm2_issue=sections.get(ISSUE_SECTION),
