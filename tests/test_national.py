@@ -398,8 +398,9 @@ def test_iread_card_by_national_file_address():
                    "SSSEEF06|51990020010228001X|买买提·测试|$")
     assert d.iReadCard(1, 1, info, "SSSEEF05|03|$") == (0, "SSSEEF05|3.00|$")   # PIN first
     assert d.iReadCard(1, 1, info, "SSSEEF06|08|$")[0] == -27010   # EF06 wants RK, not PIN
-    code, text = d.iReadCard(1, 2, info, "DF01EF15|2A|40:2|$")
-    assert code == -23 and "DF01EF15" in text
+    code, text = d.iReadCard(1, 2, info, "DF01EF0B|01|$")     # not a file of the notice
+    assert code == -23 and "EF0B" in text
+    assert d.iReadCard(1, 2, info, "DF01EF15|2A|40:2|$") == (0, "DF01EF15||^^^|$")  # blank
     assert d.iReadCard(1, 2, info, "SSSEEF05|01:2|$")[0] == -27267
     assert d.iReadCard(1, 2, "519900D156000005C06667791A2B3C4E|C0000018X|",
                        "SSSEEF05|01|$")[0] == -22
