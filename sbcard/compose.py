@@ -33,7 +33,7 @@ from sbcard.errors import BadInputError, SbcardError, TransportError
 from sbcard.keys.base import KeySource
 from sbcard.keys.keyfile import KeyFile
 from sbcard.ops.readers import reader_name, wait_for_card
-from sbcard.ops.session import StackOptions, link_protocol, open_channel, stack
+from sbcard.ops.session import StackOptions, link_protocol, stack
 from sbcard.transport.base import Transport
 
 if TYPE_CHECKING:
@@ -87,14 +87,41 @@ def make_link(options: SessionOptions) -> Transport:
                          reserved=options.reserved)
 
 
+@dataclass(frozen=True)
+class CardSession:
+    """One connected card session that its owner closes: the bare link (a PIN pad's
+    control channel is on it), the stacked transport and the channel operations use."""
+
+    link: Transport
+    transport: Transport
+    channel: ApduChannel
+
+    def close(self) -> None:
+        self.transport.disconnect()
+
+
+def connect_session(options: SessionOptions, link: Transport | None = None) -> CardSession:
+    """Connect ``link`` (by default a new one, :func:`make_link`) with the stack ``options``
+    ask for. :func:`open_session` is the scoped form; the national driver keeps a session
+    powered between HSM steps and reuses one simulated card across calls (``link``)."""
+    bare = link if link is not None else make_link(options)
+    wrapped = options.wrap_link(bare) if options.wrap_link is not None else bare
+    transport = stack(wrapped, options)
+    transport.connect()
+    return CardSession(bare, transport, ApduChannel(transport))
+
+
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
     """A connected card session as ``options`` say (waiting for the card if asked)."""
     if options.wait > 0 and options.sim is None:
         wait_for_card(options.reader, options.wait, say=options.on_wait,
                       reserved=options.reserved)
-    with open_channel(lambda: make_link(options), options) as channel:
-        yield channel
+    session = connect_session(options)
+    try:
+        yield session.channel
+    finally:
+        session.close()
 
 
 # --------------------------------------------------------------------------- key sources
@@ -104,13 +131,16 @@ def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
 class KeySourceOptions:
     keys: str | None = None            # key file path, or "test"
     psam: str | None = None            # PSAM reader (index/name/fragment), or "sim"
-    hsm_command: str | None = None     # program answering JSON requests
+    hsm_command: str | None = None     # program answering HSM requests
     hsm_stdio: bool = False            # HSM step mode by hand over stderr/stdin
     #: How the PSAM's own link is traced and recorded (``trace``, ``wrap_link``), the way
     #: the user card's is: the PSAM is a second card session.
     psam_session: SessionOptions = field(default_factory=SessionOptions)
     #: Card key version (``--key-version``); None = the profile's ``key_version``, if any.
     key_version: int | None = None
+    #: How ``hsm_command`` is spoken to: sbcard's ``json`` steps, or the ``national`` strings
+    #: (one run per request: two lines on stdin, the hex answer on stdout).
+    hsm_protocol: str = "json"
 
     @property
     def given(self) -> list[str]:
@@ -155,9 +185,20 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
         if options.psam == "sim":
             return open_psam(replace(options.psam_session, sim="psam:default"))
         return open_psam(replace(options.psam_session, reader=options.psam))
-    from sbcard.keys.hsm import HsmStepSource, command_exchange, stdio_exchange
+    from sbcard.keys.hsm import (
+        HsmStepSource,
+        NationalHsmSource,
+        command_exchange,
+        national_command,
+        stdio_exchange,
+    )
 
     addresses = (profile or profile_for()).hsm_addresses
+    if options.hsm_protocol == "national" and options.hsm_command:
+        return NationalHsmSource(national_command(options.hsm_command), addresses)
+    if options.hsm_protocol != "json":
+        raise BadInputError(f"HSM protocol is 'national' or 'json', not "
+                            f"{options.hsm_protocol!r}")
     exchange = (command_exchange(options.hsm_command) if options.hsm_command
                 else stdio_exchange())
     return HsmStepSource(exchange, addresses)

@@ -33,7 +33,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sbcard.card.profiles import DEFAULT_PROFILE, load_profile
 from sbcard.card.profiles.sections import HsmAddress
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
@@ -282,13 +281,3 @@ def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str
     argv = split_command(command, "hsm_command")
     return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
                                        error=HsmError)
-
-
-def open_hsm(command: str, protocol: str = "json", profile: str = DEFAULT_PROFILE) -> KeySource:
-    """An HSM key source running ``command``: ``national`` strings or sbcard's ``json``."""
-    addresses = load_profile(profile).hsm_addresses
-    if protocol == "national":
-        return NationalHsmSource(national_command(command), addresses)
-    if protocol == "json":
-        return HsmStepSource(command_exchange(command), addresses)
-    raise BadInputError(f"HSM protocol is 'national' or 'json', not {protocol!r}")

@@ -33,11 +33,17 @@ from sbcard.apdu.sw import NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import PKI_GENERATION, profile_for
-from sbcard.compose import KeySourceOptions, SessionOptions, make_link, open_key_source, open_psam
+from sbcard.compose import (
+    KeySourceOptions,
+    SessionOptions,
+    connect_session,
+    make_link,
+    open_key_source,
+    open_psam,
+)
 from sbcard.crypto import sm2, x509
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
-from sbcard.keys.hsm import open_hsm
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
@@ -62,7 +68,6 @@ from sbcard.ops.read import (
     select_ssse,
 )
 from sbcard.ops.readers import reader_reports, watch_readers
-from sbcard.ops.session import stack
 from sbcard.ops.sm2auth import (
     NoPkiApplicationError,
     PkiPinNeededError,
@@ -75,6 +80,7 @@ from sbcard.ops.sm2auth import (
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
+    from sbcard.transport.base import Transport
 
 #: HSM logical key addresses the national step strings carry (spec §5.8, appendix B of the
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
@@ -125,7 +131,7 @@ class SSCardDriver:
         self._clock = clock
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
-        self._sim_link: Any = None
+        self._sim_link: Transport | None = None
         self._keys: KeySource | None = None
         self._keys_error: NationalError | None = None
         self._keys_lock = threading.Lock()
@@ -175,7 +181,9 @@ class SSCardDriver:
             return ["sim"]
         return self.config.reader_for(itype)
 
-    def _link(self, reader: str | None) -> Any:
+    def _link(self, reader: str | None) -> Transport:
+        """The bare link to ``reader``'s card. The simulated card is one for every call, so
+        what a call changes (a PIN, a record) is there for the next."""
         if self.config.sim:
             if self._sim_link is None:
                 self._sim_link = make_link(SessionOptions(sim=self.config.sim))
@@ -200,14 +208,12 @@ class SSCardDriver:
                 if pending is not None:
                     self._drop(pending)
                 try:
-                    link = self._link(reader)
-                    transport = stack(link, SessionOptions())
-                    transport.connect()
+                    session = connect_session(SessionOptions(), self._link(reader))
                 except NoCardError as exc:
                     first_error = first_error or exc
                     continue
-                channel = ApduChannel(transport)
-                self._link_of[id(channel)] = link
+                transport, channel = session.transport, session.channel
+                self._link_of[id(channel)] = session.link
                 kept = False
                 try:
                     if keep is not None:
@@ -273,7 +279,8 @@ class SSCardDriver:
                 source = open_key_source(KeySourceOptions(psam=c.psam))
             else:
                 assert c.hsm_command is not None
-                source = open_hsm(c.hsm_command, c.hsm_protocol)
+                source = open_key_source(KeySourceOptions(hsm_command=c.hsm_command,
+                                                          hsm_protocol=c.hsm_protocol))
         except TransportError:
             raise NationalError(codes.NO_PSAM) from None
         except SbcardError as exc:

@@ -21,10 +21,11 @@ import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
 
-MIN_DIGITS, MAX_DIGITS = 4, 16           # spec §7.2: the PIN pad takes 4–16 digits
+MIN_DIGITS, MAX_DIGITS = PIN_MIN_DIGITS, PIN_MAX_DIGITS   # spec §7.2: the PIN pad takes 4–16
 
 #: Assuan error codes pinentry answers with (GPG_ERR_CANCELED / GPG_ERR_TIMEOUT, with the
 #: pinentry source byte in front): the low 16 bits are the gpg-error code.

@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sbcard.card.elements import ELEMENTS
+from sbcard.national.fields import field_labels
 
 
 def labels() -> dict[str, dict[str, str]]:
     """Chinese and English names of the fields, from the one element table."""
-    table = {e.key: {"zh": e.zh, "en": e.en} for e in ELEMENTS}
-    table["region_code"] = {"zh": "发卡地区行政区划代码", "en": "Issuing region code"}
-    return table
+    return field_labels()
 
 
 class DriverAdapter:

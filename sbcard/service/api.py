@@ -16,8 +16,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
-from sbcard.hexutil import is_ascii_digits
+from sbcard.national.fields import PIN_MAX_DIGITS, PIN_MIN_DIGITS, is_ascii_digits, is_pin_digits
 from sbcard.service.core import BUSY, CardService, Outcome
 from sbcard.service.dialects import parse_json
 from sbcard.service.functions import BAD_PARAMETER, UNSUPPORTED, BadRequest, call_by_name
@@ -95,8 +94,7 @@ def pins_in(values: dict[str, Any], service: CardService) -> dict[str, str]:
         raise BadRequest(BAD_PARAMETER, "PINs are not accepted from the page (the PIN comes "
                                         "from the configured PIN source; kiosk mode is off)")
     for name, value in pins.items():
-        if (not isinstance(value, str) or not is_ascii_digits(value)
-                or not PIN_MIN_DIGITS <= len(value) <= PIN_MAX_DIGITS):
+        if not is_pin_digits(value):
             raise BadRequest(BAD_PARAMETER,
                              f"{name}: {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits (0-9)")
     return pins

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sbcard.apdu.redact import mask_pan_digits
+from sbcard.national.fields import mask_pan_digits
 
 #: Argument names whose value is secret whatever it looks like.
 SECRET_NAMES = frozenset({"pin", "oldpin", "newpin", "pkey", "key", "puk", "password"})
