@@ -30,8 +30,8 @@ class PinReader:
     def one(self, label: str):
         from sbcard.ops.pin import Pin
 
-        if self.from_stdin:
-            line = self._stream.readline()  # type: ignore[union-attr]
+        if self._stream is not None:            # --pin-stdin
+            line = self._stream.readline()
             if not line:
                 raise BadInputError(f"--pin-stdin: no line for {label}")
             text = line.strip()

@@ -97,7 +97,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
         data = redact_holder(data)
     if bank_info is not None:
         data["bank"] = bank_info.to_json(full_pan=redact is False)
-    if photo_bytes:
+    if photo_bytes and photo is not None:
         if to_stdout:
             import sys
 
@@ -105,7 +105,7 @@ def read(ctx: click.Context, as_json: bool, fmt: str | None, encoding: str,
             sys.stdout.buffer.write(photo_bytes)
             sys.stdout.buffer.flush()
         else:
-            photo.write_bytes(photo_bytes)  # type: ignore[union-attr]
+            photo.write_bytes(photo_bytes)
         data["photo"] = {"file": str(photo), "bytes": len(photo_bytes)}
     elif photo_problem is not None:
         data["photo"] = {"file": None, "bytes": 0, "problem": photo_problem[1]}

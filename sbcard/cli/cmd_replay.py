@@ -77,7 +77,10 @@ def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unkn
     def stop_soon() -> None:
         # The answer to the current command is sent after ``process`` returns: stop a moment
         # later, so the client gets it before the card leaves the reader.
-        timer = threading.Timer(0.2, server.stop)  # type: ignore[union-attr]
+        running = server
+        if running is None:                    # not serving yet: nothing to stop
+            return
+        timer = threading.Timer(0.2, running.stop)
         timer.daemon = True
         timer.start()
 

@@ -62,17 +62,16 @@ def serve(ctx: click.Context, sim_persona: str | None, config_path: str | None,
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
     config = load_service_config(config_path)
-    changes: dict[str, object] = {}
-    for name, value in (("api_port", port), ("function_port", function_port),
-                        ("decard_port", decard_port), ("rest_port", rest_port),
-                        ("hsm_mode", hsm_mode)):
-        if value is not None:
-            changes[name] = value
-    if origins:
-        changes["allowed_origins"] = (*config.allowed_origins, *origins)
-    if kiosk_pin_from_page:
-        changes["kiosk_pin_from_page"] = True
-    config = replace(config, **changes)  # type: ignore[arg-type]
+    config = replace(
+        config,
+        api_port=config.api_port if port is None else port,
+        function_port=config.function_port if function_port is None else function_port,
+        decard_port=config.decard_port if decard_port is None else decard_port,
+        rest_port=config.rest_port if rest_port is None else rest_port,
+        hsm_mode=config.hsm_mode if hsm_mode is None else hsm_mode,
+        allowed_origins=(*config.allowed_origins, *origins),
+        kiosk_pin_from_page=config.kiosk_pin_from_page or kiosk_pin_from_page,
+    )
     driver_config = _config(state(ctx), config_path)
     if sim_persona:
         driver_config = sim_driver_config(sim_persona, driver_config)

@@ -40,20 +40,18 @@ def wants_json(argv: Sequence[str] | None) -> bool:
 
 def text_of(exc: BaseException) -> Text:
     """The error in both languages: its own Chinese, the card's words, or the kind of failure."""
+    from sbcard.apdu.sw import CardError
     from sbcard.errors import ExitCode
 
     own = getattr(exc, "text", None)
     if isinstance(own, Text):
         return own
-    entry = getattr(exc, "entry", None)          # a CardError: the SW table has both
     code = int(getattr(exc, "exit_code", ExitCode.FAILURE))
-    if entry is not None:
-        command = getattr(exc, "command", "")
-        where = f"{command}: " if command else ""
-        tries = getattr(exc, "tries_left", None)
+    if isinstance(exc, CardError):               # the SW table has both languages
+        where = f"{exc.command}: " if exc.command else ""
+        tries = exc.tries_left
         left = f"（剩余{tries}次）" if tries else ""
-        return Text(f"{where}卡片返回 {exc.sw:04X} {entry.zh}{left}",  # type: ignore[attr-defined]
-                    str(exc))
+        return Text(f"{where}卡片返回 {exc.sw:04X} {exc.entry.zh}{left}", str(exc))
     return Text(f"{EXIT_ZH.get(code, '错误')}: {exc}", str(exc))
 
 

@@ -16,8 +16,16 @@ from typing import Protocol
 class Transport(ABC):
     """Bytes to one card and back."""
 
-    #: Human-readable name of where the card sits (reader name, "simulator: demo").
-    description: str = ""
+    _description: str = ""
+
+    @property
+    def description(self) -> str:
+        """Human-readable name of where the card sits (reader name, "simulator: demo")."""
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
 
     @abstractmethod
     def connect(self) -> None:
@@ -65,8 +73,13 @@ class TransportLayer(Transport):
         self.inner = inner
 
     @property
-    def description(self) -> str:  # type: ignore[override]
+    def description(self) -> str:
+        """The wrapped link's: a layer is not a place the card sits."""
         return self.inner.description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self.inner.description = value
 
     def connect(self) -> None:
         self.inner.connect()

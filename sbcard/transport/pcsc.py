@@ -204,7 +204,9 @@ class PcscTransport(Transport):
             raise
 
     def _refresh_atr(self) -> None:
-        s = self._ctx.scard  # type: ignore[union-attr]
+        if self._ctx is None:
+            raise TransportError(f"{self.description or 'reader'}: not connected")
+        s = self._ctx.scard
         rv, _reader, _state, _proto, atr = s.SCardStatus(self._card)
         _raise_for(s, rv, self.description)
         self._atr = bytes(atr)
