@@ -65,9 +65,8 @@ def test_dump_header_and_file_mode(capsys, tmp_path):
     assert dump.reader == "simulator: v3" and dump.protocol == "T=0"   # v3 ATR 3B6D0000…: T=0
     assert dump.atr == load_persona("v3").atr
     assert "masked" in dump.header
-    # EF05 with Le=00 is answered 6Cxx (part 5 §6.10.4) and sent again; EF06 is refused
-    assert [e.command[:8] for e in dump.exchanges] == ["00A40400", "00B2012D", "00B2012D",
-                                                       "00B20135"]
+    # EF05 with its exact Le (no 6Cxx, part 5 §6.10.4); EF06 is refused
+    assert [e.command[:8] for e in dump.exchanges] == ["00A40400", "00B2012D", "00B20135"]
     assert dump.exchanges[-1].sw == 0x6982
     assert stat.S_IMODE(path.stat().st_mode) == 0o600            # holder data inside
 
@@ -261,7 +260,7 @@ def test_replay_wraps_around_for_a_second_run(capsys, tmp_path):
     transport.connect()
     first = read_card(ApduChannel(transport)).to_json()
     second = read_card(ApduChannel(transport)).to_json()
-    assert first == second and card.finished and card.answered == 10
+    assert first == second and card.finished and card.answered == 6
 
 
 def test_replay_cannot_fake_card_authentication(capsys, tmp_path):

@@ -37,9 +37,9 @@ def test_sim_card_reads_the_demo_holder(sim_card, apdu_log):
     assert report["name"] == "测试一" and report["card_no"] == "A00000011"
     assert sim_card.persona.name == "demo" and report["atr"] == sim_card.atr.hex().upper()
     apdu_log.assert_sent("00A4 04 00 0F 7378312E")               # SELECT SSSE by name
-    # EF05 and EF06, all records; each Le=00 answered 6Cxx (part 5 §6.10.4), sent again
-    assert apdu_log.count(ins=0xB2) == 4
-    apdu_log.assert_sequence("00A404", "00B2012D00", "00B2012D", "00B2013500", "00B20135")
+    # EF05 and EF06, all records, each with its exact Le (no 6Cxx, part 5 §6.10.4)
+    assert apdu_log.count(ins=0xB2) == 2
+    apdu_log.assert_sequence("00A404", "00B2012D40", "00B201355B")
     apdu_log.assert_not_sent(ins=0x20)
 
 
@@ -120,11 +120,11 @@ def test_tear_on_read_record_removes_the_card(sim_card, apdu_log):
     assert read_card(sim_card.channel).to_json()["name"] == "测试一"
 
 
-def test_tear_at_the_fourth_apdu(sim_card, apdu_log):
-    sim_card.faults.tear_at(4)   # SELECT, EF05 Le=00 → 6Cxx, EF05 again, then EF06
+def test_tear_at_the_third_apdu(sim_card, apdu_log):
+    sim_card.faults.tear_at(3)   # SELECT, EF05 (exact Le), then EF06
     with pytest.raises(CardRemovedError):
         read_card(sim_card.channel)
-    assert apdu_log.torn == [3] and apdu_log[3].command.startswith("00B20135")
+    assert apdu_log.torn == [2] and apdu_log[2].command.startswith("00B20135")
 
 
 def test_chosen_status_word(sim_card):
@@ -391,7 +391,7 @@ _RECORD_REPLAY = textwrap.dedent("""
     def test_replay_by_marker(sim_card, apdu_log):
         assert sim_card.persona is None and sim_card.faults is None
         assert read_card(sim_card.channel).to_json()["name"] == "测试一"
-        assert sim_card.card.misses == [] and apdu_log.count(ins=0xB2) == 4
+        assert sim_card.card.misses == [] and apdu_log.count(ins=0xB2) == 2
 
     @pytest.mark.parametrize("sim_card", ["read.dump"], indirect=True)
     def test_replay_by_parameter(sim_card):

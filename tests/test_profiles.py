@@ -204,3 +204,20 @@ def test_a_region_changes_one_value(tmp_path: Path) -> None:
 def test_sections_without_the_feature_say_so() -> None:
     with pytest.raises(BadInputError, match=r"mohrss-2.0 has no \[sm2_issue\]"):
         IssueConfig.from_profile(load_profile("mohrss-2.0"))
+
+
+def test_no_module_names_a_profile_file_but_the_profiles_package() -> None:
+    """profile_for / DEFAULT_PROFILE / PKI_GENERATION are the one choice of a profile."""
+    import ast
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "sbcard"
+    named = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "profiles":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and re.fullmatch(r"mohrss-\d\.\d", node.value):
+                named.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert named == []

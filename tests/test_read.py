@@ -11,6 +11,7 @@ from sbcard.apdu.trace import TraceRecord
 from sbcard.card.elements import split_records
 from sbcard.compose import SessionOptions, open_session
 from sbcard.ops.read import SsseInfo, decode_records, read_card
+from sbcard.transport.base import TransportLayer
 from tests.cli_runner import run_cli
 
 # The shape of the EF05/EF06 dump in spec §3.7 ([S16]); region, serial and holder synthetic.
@@ -114,12 +115,44 @@ def wire_count(persona: str) -> tuple[int, dict]:
     return len(records), report.to_json()
 
 
-def test_multi_record_read_takes_five_apdus():
-    # SELECT, then one multi-record READ RECORD per EF sent with Le=00: the card answers 6Cxx
-    # with the length (part 5 §6.10.4) and the T=0 layer sends it again with that Le.
+def test_multi_record_read_takes_three_apdus():
+    # SELECT, then one multi-record READ RECORD per EF with the exact Le of the card model's
+    # records (tag, length, value): no 6Cxx (part 5 §6.10.4) and no re-send.
     n, j = wire_count("demo")
-    assert n == 5
+    assert n == 3
     assert j["name"] == "测试一" and j["card_no"] == "A00000011"
+
+
+def test_records_unlike_the_model_are_still_read_after_6cxx():
+    # A 1.0 layout (no 姓名扩展 4E): EF06's exact Le is too long, the card answers 6Cxx with
+    # its length and the T=0 layer re-sends: one extra APDU for that EF, nothing lost.
+    n, j = wire_count("v1")
+    assert n == 4 and j["name"] == "测试二"
+
+
+class _Iso6700(TransportLayer):
+    """A card that refuses a wrong exact Le with 6700 (not 6Cxx) and answers Le=00 with the
+    data, as a plain ISO 7816-4 card may."""
+
+    def transmit(self, command: bytes) -> bytes:
+        answer = self.inner.transmit(command)
+        if command[1] != 0xB2 or len(command) != 5 or answer[-2] != 0x6C:
+            return answer
+        if command[4] == 0:
+            return self.inner.transmit(command[:4] + answer[-1:])
+        return bytes.fromhex("6700")
+
+
+def test_card_answering_6700_to_a_wrong_exact_le_is_still_read():
+    from sbcard.apdu.channel import ApduChannel
+    from sbcard.apdu.t0 import T0Layer
+    from sbcard.sim.persona import load_persona
+    from sbcard.transport.simulated import SimulatedTransport
+
+    link = T0Layer(_Iso6700(SimulatedTransport(load_persona("v1").build_card())))
+    link.connect()
+    report = read_card(ApduChannel(link)).to_json()
+    assert report["name"] == "测试二" and report["sex"] == "2"
 
 
 def test_card_with_61xx_select_and_6cxx_le_zero_still_reads():

@@ -1,8 +1,9 @@
 """Read the card's identification and holder data (EF05, EF06) in as few APDUs as possible.
 
 Flow (spec §4.3 A/B): SELECT SSSE by name (FCI → algorithm) → EF05 and EF06 each with one
-READ RECORD "records P1..last" by SFI (3 APDUs in all on cards that support it; a card that
-wants the exact Le answers 6Cxx and the T=0 layer re-sends: 5 APDUs). Cards without the
+READ RECORD "records P1..last" by SFI with the exact Le the card model gives (3 APDUs in all
+on cards that support it; a card whose records differ answers 6Cxx and the T=0 layer
+re-sends, or 6700 and Le 00 is asked). Cards without the
 multi-record mode get one READ RECORD per record identifier with the exact Le. Records are
 matched by identifier (tag), never by number, because 1.0 cards lack 姓名扩展 (4E) and their
 record numbers differ.
@@ -118,7 +119,7 @@ def _read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
                 raise _SfiRefused(exc.sw) from None
             raise
     sfi = ef.sfi if way is Addressing.SFI else 0
-    response = channel.send(cmds.read_record(1, sfi=sfi, mode=RecordMode.FROM_P1))
+    response = _read_all(channel, ef, tags, sfi)
     if response.ok:
         return split_records(response.data)
     if response.sw not in _NO_MULTI | _NO_SFI:
@@ -141,6 +142,23 @@ def _read_records(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
         # Not one record found: the addressing, not the file, is what the card refused.
         raise _SfiRefused(SW.RECORD_NOT_FOUND)
     return records
+
+
+def _read_all(channel: ApduChannel, ef: EfSpec, tags: tuple[int, ...],
+              sfi: int) -> ResponseApdu:
+    """READ RECORD "records 1..last" with the exact Le the card model gives (each record is
+    tag, length, value: ``record_len``), so a card that wants the exact Le (the spec's T=0
+    behaviour, part 5 §6.10.4) answers at once instead of 6Cxx and a re-send. A card whose
+    records differ from the model still gets read: 6Cxx is re-sent with its length by the
+    T=0 layer; 6700, or an answer whose last record is cut short, asks again with Le 00."""
+    exact = sum(element(ef.name, tag).record_len for tag in tags)
+    if not 0 < exact < 256:
+        return channel.send(cmds.read_record(1, sfi=sfi, mode=RecordMode.FROM_P1))
+    response = channel.send(cmds.read_record(1, sfi=sfi, mode=RecordMode.FROM_P1, le=exact))
+    cut = response.ok and any(r.warnings for r in split_records(response.data))
+    if response.sw == SW.WRONG_LENGTH or cut:
+        response = channel.send(cmds.read_record(1, sfi=sfi, mode=RecordMode.FROM_P1))
+    return response
 
 
 def read_record_by_tag(channel: ApduChannel, ef: EfSpec, tag: int, *,

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.card.elements import BY_KEY
+from sbcard.card.profiles import profile_for
 from sbcard.sim.persona import Persona, _load_mapping, persona_from_mapping
 
-#: generation → card profile
-GENERATIONS = {"1": "mohrss-1.0", "2": "mohrss-2.0", "3": "mohrss-3.0"}
-#: generation → the 规范版本 field written when the base persona's does not fit
+#: generation → the 规范版本 field written when the base persona's does not fit (and the card
+#: profile, ``profile_for`` of it)
 SPEC_VERSIONS = {"1": "1.00", "2": "2.00", "3": "3.00"}
 #: keyword → ``[behaviour]`` field
 BEHAVIOUR_KEYWORDS = {"t0": "t0_get_response", "t0_get_response": "t0_get_response",
@@ -35,7 +35,7 @@ _UNSET: Any = object()
 def _generation_key(generation: str | int | float) -> str:
     text = str(generation).strip()
     key = text.split(".")[0]
-    if key not in GENERATIONS or text not in (key, f"{key}.0", f"{key}.00"):
+    if key not in SPEC_VERSIONS or text not in (key, f"{key}.0", f"{key}.00"):
         raise ValueError(f"generation {generation!r}: use 1.0, 2.0 or 3.0")
     return key
 
@@ -82,7 +82,7 @@ def persona_mapping(base: str = "demo", *, persona_name: str | None = None,
         data["description"] = description
     if generation is not None:
         gen = _generation_key(generation)
-        data["profile"] = GENERATIONS[gen]
+        data["profile"] = profile_for(SPEC_VERSIONS[gen]).name
         current = str(card_s.get("spec_version", ""))
         if "spec_version" not in fields and not current.startswith(gen):
             card_s["spec_version"] = SPEC_VERSIONS[gen]
