@@ -62,3 +62,25 @@ def test_card_events_report_the_served_card(pcscd_card):
         if event.reader == pcscd_card.reader:
             seen.append(event)
     assert seen[0].present and seen[0].atr.startswith("3B")
+
+
+@pytest.mark.parametrize("pcscd_card", ["v3"], indirect=True)
+def test_df_files_written_and_read_through_pcscd(native, pcscd_card, pcscd_service):
+    """iWriteCard, then iReadCard by RK key, on the 3.0 (SM4) card behind pcscd: C library and
+    Python API on the same served card (DF01–DF07, 人社信息函〔2012〕37号)."""
+    lib, exe = native
+    d = SSCardDriver(DriverConfig(contact_reader=pcscd_card.reader, key_source="keys",
+                                  keys="test"))
+    code, line = d.iReadCardBas(1)
+    assert code == 0, line
+    info = f"{split_fields(line)[3]}|{split_fields(line)[2]}|"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(pcscd_service.env(), HOME="/nonexistent", SBCARD_READER=pcscd_card.reader,
+               SBCARD_KEYS="test")
+    done = subprocess.run([str(exe), str(lib), "writeread", info, "DF01EF0A|37|$DF04EF15|$",
+                           "DF01EF0A|CHN|$DF04EF15|0007^1^|$"], capture_output=True, env=env,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert done.stdout.decode("gbk").splitlines()[:2] == ["0", "DF01EF0A|CHN|$DF04EF15|0007^1^|$"]
+    # the served card kept what the C library wrote: the Python API reads it back
+    assert d.iReadCard(1, 2, info, "DF01EF0A|37|$") == (0, "DF01EF0A|CHN|$")
