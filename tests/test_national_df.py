@@ -117,3 +117,14 @@ def test_c_library_writes_and_reads_df_files(native) -> None:  # noqa: F811
     lines = c_call(native, "iWriteCard", "1", info, "DF04EF08|$", "DF04EF08|1^|$",
                    SBCARD_SIM="demo", SBCARD_KEYS="test")
     assert lines[0] == str(codes.BAD_DATA)
+
+
+@pytest.mark.parametrize("persona", ["demo", "v3"])
+def test_psam_key_source_holds_the_df_keys(persona: str) -> None:
+    """The simulated PSAM carries each DF key under the usage/ID of the reader-interface
+    spec's appendix B (e.g. RK1DF01 07/2E, UK5DF01 08/44); DES and SM4 cards."""
+    d = driver(sim=persona, key_source="psam", psam="sim")
+    info = _info(d)
+    assert d.iWriteCard(1, info, "DF01EF0A|37|$", "DF01EF0A|CHN|$") == (0, "")
+    assert d.iReadCard(1, 2, info, "DF01EF0A|37|$DF07EF06|F5|$") == (
+        0, "DF01EF0A|CHN|$DF07EF06||$")

@@ -36,6 +36,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW, CardError
+from sbcard.card.dfs import DF_KEYS
 from sbcard.card.filesystem import RID_MOHRSS
 from sbcard.card.profiles import CardProfile, load_profile, profile_for
 from sbcard.card.profiles.sections import PsamKeyRef
@@ -69,10 +70,16 @@ MAC_LEN = 4
 
 
 def psam_key_map(profile: CardProfile) -> dict[int, PsamKeyRef]:
-    """The profile's ``[psam_keys]`` table as ``{card key ID: PsamKeyRef}``."""
+    """The profile's ``[psam_keys]`` table as ``{card key ID: PsamKeyRef}``, plus the keys of
+    the profile's DFs (DF01–DF07) by their references (``sbcard.card.dfs.key_ref``), where the
+    reader-interface spec's appendix B gives their PSAM usage and ID (``DfKey.psam``)."""
     if not profile.psam_keys:
         raise BadInputError(f"card profile {profile.name} has no [psam_keys] table")
-    return dict(profile.psam_keys)
+    refs = dict(profile.psam_keys)
+    for key in DF_KEYS:
+        if key.psam is not None and key.df in profile.dfs:
+            refs.setdefault(key.ref, PsamKeyRef(key.ref, key.psam[0], key.psam[1], key.name))
+    return refs
 
 
 def decode_terminal_number(data: bytes) -> str:
