@@ -33,6 +33,13 @@ from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
 from sbcard.sim.dfs import build_dfs
+from sbcard.sim.extras import (
+    BankPersona,
+    FaultsPersona,
+    PkiPersona,
+    PursePersona,
+    extras_from,
+)
 
 ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
 MF_SPEC = DfSpec("MF", MF_FID, b"", "主文件", "master file")
@@ -51,9 +58,13 @@ class Persona:
     records: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
+    #: The optional sections, typed and validated (``sbcard.sim.extras``); None: absent.
+    pki: PkiPersona | None = None              # [extra.pki]
+    purse: PursePersona | None = None          # [extra.purse]
+    bank: BankPersona | None = None            # [bank]
+    faults: FaultsPersona | None = None        # [faults]
 
     @property
     def algorithm(self) -> str:
@@ -307,14 +318,6 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
     if value is not None and not (isinstance(value, str) and value.isascii()
                                   and value.isdigit() and 4 <= len(value) <= 12):
         raise BadInputError(f"{where}: [pin] value must be 4-12 digits 0-9 as text")
-    bank = data.get("bank")
-    if bank is not None:
-        if not isinstance(bank, dict):
-            raise BadInputError(f"{where}: [bank] must be a table")
-        pan = bank.get("pan", "")
-        if not (isinstance(pan, str) and pan.isascii() and pan.isdigit()
-                and 12 <= len(pan) <= 19):
-            raise BadInputError(f"{where}: [bank] pan must be 12-19 digits 0-9 as text")
 
 
 def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
@@ -336,6 +339,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         behaviour = Behaviour(**data.get("behaviour", {}))
     except TypeError as exc:
         raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
+    extras = extras_from(data, f"persona {origin}")
     atr = (parse_hex(data["atr"], f"persona {origin} atr") if "atr" in data
            else build_atr(card, data.get("atr_parts", {})))
     persona = Persona(
@@ -351,9 +355,8 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
         df_records=dict(data.get("df_records", {})),
-        extra={**data.get("extra", {}), "bank": data.get("bank"),
-               "faults": data.get("faults")},
         source=origin,
+        pki=extras.pki, purse=extras.purse, bank=extras.bank, faults=extras.faults,
     )
     if persona.algorithm not in ALGORITHM_IDS:
         raise BadInputError(f"persona {origin}: unknown algorithm {persona.algorithm!r}")

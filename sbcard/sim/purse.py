@@ -34,7 +34,6 @@ from sbcard.apdu.sw import SW
 from sbcard.card import purse as model
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, sm3
-from sbcard.errors import BadInputError
 from sbcard.sim.card_os import Reply, SimCard, le_reply
 
 if TYPE_CHECKING:
@@ -48,10 +47,6 @@ KEY_INDEX_UNSUPPORTED = 0x9403
 MAC_INVALID = 0x9302
 MAC_UNAVAILABLE = 0x9406
 NOT_ACCEPTED = 0x6901
-
-_KEYS = {"cia", "self_paid_total", "pool_paid_total", "pay_year", "starting_day", "seq",
-         "key_index", "key_version", "dpk", "dtk", "purchase_type"}
-
 
 @dataclass
 class PurseState:
@@ -233,42 +228,19 @@ def _proof(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
 
 # --------------------------------------------------------------------------- installation
 
-def _hex16(conf: dict[str, Any], key: str, default: bytes, persona: Persona) -> bytes:
-    if key not in conf:
-        return default
-    try:
-        raw = bytes.fromhex(str(conf[key]))
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise BadInputError(f"persona {persona.name}: [extra.purse] {key} must be 16 bytes hex")
-    return raw
-
-
 def state_for(persona: Persona) -> PurseState | None:
-    conf = persona.extra.get("purse")
+    """The purse of a persona's ``[extra.purse]`` (typed by ``sim/extras.py``), or None."""
+    conf = persona.purse
     if conf is None:
         return None
-    if not isinstance(conf, dict):
-        raise BadInputError(f"persona {persona.name}: [extra.purse] must be a table")
-    unknown = set(conf) - _KEYS
-    if unknown:
-        raise BadInputError(f"persona {persona.name}: [extra.purse] has unknown key(s) "
-                            f"{', '.join(sorted(unknown))}")
     seed = f"{persona.atr.hex()}|{persona.card.get('card_no', '')}".encode()
-    try:
-        return PurseState(
-            algorithm=Algorithm[persona.algorithm], cia=int(conf.get("cia", 0)),
-            spip=int(conf.get("self_paid_total", 0)), spfp=int(conf.get("pool_paid_total", 0)),
-            pay_year=int(conf.get("pay_year", 2026)),
-            starting_day=bytes.fromhex(str(conf.get("starting_day", "0101"))),
-            seq=int(conf.get("seq", 0)), key_index=int(conf.get("key_index", 1)),
-            key_version=int(conf.get("key_version", 1)),
-            dpk=_hex16(conf, "dpk", sm3(b"sbcard TEST DPK|" + seed)[:16], persona),
-            dtk=_hex16(conf, "dtk", sm3(b"sbcard TEST DTK|" + seed)[:16], persona),
-            purchase_type=int(str(conf.get("purchase_type", "06")), 16))
-    except ValueError as exc:
-        raise BadInputError(f"persona {persona.name}: [extra.purse]: {exc}") from None
+    return PurseState(
+        algorithm=Algorithm[persona.algorithm], cia=conf.cia, spip=conf.self_paid_total,
+        spfp=conf.pool_paid_total, pay_year=conf.pay_year, starting_day=conf.starting_day,
+        seq=conf.seq, key_index=conf.key_index, key_version=conf.key_version,
+        dpk=conf.dpk if conf.dpk is not None else sm3(b"sbcard TEST DPK|" + seed)[:16],
+        dtk=conf.dtk if conf.dtk is not None else sm3(b"sbcard TEST DTK|" + seed)[:16],
+        purchase_type=conf.purchase_type)
 
 
 def install(card: SimCard, persona: Persona) -> None:
