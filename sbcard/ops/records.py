@@ -38,6 +38,7 @@ from sbcard.card.dfs import (
 from sbcard.card.elements import split_records
 from sbcard.card.filesystem import KEY_IRK, SSSE, Access, DfSpec, EfSpec, Structure
 from sbcard.errors import BadInputError, RefusedError
+from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import external_authenticate, internal_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, guard_tries, pin_status
@@ -305,7 +306,7 @@ def write_file(session: DfSession, file: str, items: tuple[ItemRef, ...],
 def _write_commands(file: str, ef: EfSpec, items: tuple[ItemRef, ...],
                     texts: tuple[str, ...]) -> list[CommandApdu]:
     if ef.structure is Structure.TRANSPARENT:
-        data = bytes.fromhex(texts[0]) if texts else b""
+        data = parse_hex(texts[0], f"{file} content") if texts else b""
         if len(data) > ef.size:
             raise BadInputError(f"{file}: {len(data)} bytes, the file holds {ef.size}")
         return [cmds.update_binary(off, data[off:off + 0xE0], sfi=ef.record_sfi if off == 0
