@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from sbcard.apdu import tlv
+from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import PBOC_DEBIT_AID
 from sbcard.card.profiles.table import Table
 from sbcard.hexutil import is_ascii_digits
@@ -179,7 +180,7 @@ class BankPersona:
     aid: bytes = PBOC_DEBIT_AID
     pdol: bytes = b""
     pdol_length: int = 0               # what the PDOL asks for, in bytes
-    gpo_sw: int = 0x9000               # GET PROCESSING OPTIONS answers this (9000: the AIP/AFL)
+    gpo_sw: int = SW.OK                  # GET PROCESSING OPTIONS answers this (9000: the AIP/AFL)
     record_sfi: int = 1
     pse: bool = False                  # a contact directory 1PAY.SYS.DDF01 lists the AID
     ppse: bool = False                 # a contactless directory 2PAY.SYS.DDF01 lists it

@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 
 DF04_FID = 0xDF04
 EF08_FID = 0xEF08
-INSUFFICIENT_FUNDS = 0x9401
-COUNTER_MAX = 0x9402
-KEY_INDEX_UNSUPPORTED = 0x9403
-MAC_INVALID = 0x9302
-MAC_UNAVAILABLE = 0x9406
-NOT_ACCEPTED = 0x6901
 
 @dataclass
 class PurseState:
@@ -105,7 +99,7 @@ def handle(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.ins == model.INS_STARTING_DAY:
         return _starting_day(card, st, cmd)
     if nxt is None and (cmd.ins, p1) in {(i, p) for i, p, _ in model.NEXT_STATE}:
-        return _fail(st, NOT_ACCEPTED)
+        return _fail(st, SW.NOT_ACCEPTED)
     if cmd.ins == model.INS_GET_BALANCE:
         return _balance(card, st, cmd)
     if cmd.ins == model.INS_INITIALIZE and cmd.p1 == 0x01:
@@ -147,14 +141,14 @@ def _init_purchase(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
     if not _pin_ok(card):
         return _fail(st, SW.SECURITY_NOT_SATISFIED)
     if cmd.data[0] != st.key_index:
-        return _fail(st, KEY_INDEX_UNSUPPORTED)
+        return _fail(st, SW.KEY_INDEX_UNSUPPORTED)
     n = int.from_bytes
     amounts = model.Amounts(n(cmd.data[1:5], "big"), n(cmd.data[5:9], "big"),
                             n(cmd.data[9:13], "big"))
     if amounts.account > st.cia:
-        return _fail(st, INSUFFICIENT_FUNDS)
+        return _fail(st, SW.INSUFFICIENT_FUNDS)
     if st.seq >= 0xFFFF:
-        return _fail(st, COUNTER_MAX)
+        return _fail(st, SW.COUNTER_MAX)
     random = secrets.token_bytes(4)
     st.state = model.PurseState.PURCHASE
     st.pending = {"amounts": amounts, "terminal": bytes(cmd.data[13:19]), "random": random}
@@ -177,7 +171,7 @@ def _debit(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
     expected = card_algos.mac(st.algorithm, session,
                               model.mac1_data(amounts, st.purchase_type, terminal, when))
     if mac1 != expected:
-        return _fail(st, MAC_INVALID)
+        return _fail(st, SW.MAC_INVALID)
     day = _bcd_date(when)
     if day is None:
         return _fail(st, SW.WRONG_DATA)
@@ -222,7 +216,7 @@ def _proof(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
         return _fail(st, SW.WRONG_LENGTH)
     proof = st.proofs.get((cmd.p2, int.from_bytes(cmd.data, "big")))
     if proof is None:
-        return b"", MAC_UNAVAILABLE
+        return b"", SW.MAC_UNAVAILABLE
     return le_reply(card, cmd, proof, le_zero_rule=False)
 
 
