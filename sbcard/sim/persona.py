@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,11 @@ from sbcard.card.filesystem import (
 from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
+from sbcard.sim import auth as sim_auth
+from sbcard.sim import faults as sim_faults
+from sbcard.sim import pboc as sim_pboc
+from sbcard.sim import pki as sim_pki
+from sbcard.sim import purse as sim_purse
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
 from sbcard.sim.dfs import build_dfs
 from sbcard.sim.extras import (
@@ -141,19 +147,17 @@ class Persona:
         return card
 
 
-#: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
-#: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
-                                "sbcard.sim.faults:install_from_persona")
+#: The optional simulator modules (authentication, PBOC, PKI, purse, faults): each installs
+#: its command handlers and typed state on a freshly built card, in this order. A static
+#: tuple of functions, imported like any other module: no registry to mutate.
+EXTENSIONS: tuple[Callable[[SimCard, Persona], None], ...] = (
+    sim_auth.install, sim_pboc.install, sim_pki.install, sim_purse.install,
+    sim_faults.install_from_persona)
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
-    import importlib
-
-    for target in EXTENSIONS:
-        module, func = target.split(":")
-        getattr(importlib.import_module(module), func)(card, persona)
+    for install in EXTENSIONS:
+        install(card, persona)
 
 
 def _name_values(name: str | None) -> dict[str, str]:
