@@ -24,6 +24,7 @@ import re
 import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from tests.test_national_native import native  # noqa: F401  (session fixture: l
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_READER = "sbcard-sim"
-PSAM_TERMINAL = "519900000001"        # the simulated PSAM's EF 0016 (sim/psam persona default)
+PSAM_TERMINAL = "519900000001"        # EF 0016 of the simulated PSAM "default" (persona data)
 DEVICE_NUMBER = "SBTEST0001"          # [terminal] device_number of the table's driver.toml
 
 Ctx = dict[str, str]
@@ -64,6 +65,7 @@ class Scenario:
     persona: str
     keys: str                         # the [keys] section of driver.toml
     calls: tuple[Call, ...]
+    terminal: str = PSAM_TERMINAL     # 终端机编号 of its simulated PSAM
     sent: tuple[tuple[str, int], ...] = ()   # through pcscd: APDU prefix, times the card saw it
 
 
@@ -75,13 +77,17 @@ LINE_2_0 = ("519900|519900199001010015|A00000011|519900D15600000500000001FFFFFFF
             f"{DEVICE_NUMBER}|")
 
 
-def _info(out: list[str], ctx: Ctx) -> None:
-    f = split_fields(out[0])
-    ctx["info"] = f"{f[3]}|{f[2]}|"                       # pCardInfo = 卡识别码|卡号|
+def _line(expected: str) -> Callable[[list[str], Ctx], None]:
+    """The iReadCardBas line exactly; its 卡识别码|卡号| is pCardInfo for the later calls."""
+    def check(out: list[str], ctx: Ctx) -> None:
+        assert out == [expected]
+        f = split_fields(expected)
+        ctx["info"] = f"{f[3]}|{f[2]}|"
+    return check
 
 
 def _reader_info(out: list[str], ctx: Ctx) -> None:
-    assert out == [ctx["reader"], PSAM_TERMINAL]
+    assert out == [ctx["reader"], ctx["terminal"]]
 
 
 def _device_info(out: list[str], ctx: Ctx) -> None:
@@ -115,18 +121,6 @@ def _step1_3_0(out: list[str], ctx: Ctx) -> None:
     ctx["card"] = f"{f[0]}|{f[1]}|{f[2]}|"
 
 
-def _same_line_as_the_hsm_steps(out: list[str], ctx: Ctx) -> None:
-    assert out == [ctx["line"]]
-    assert split_fields(out[0])[4] == "买买提·测试" and split_fields(out[0])[6] == "3.00"
-
-
-def _same_but_terminal(out: list[str], line: str) -> None:
-    """The HSM Step2 line is the iReadCardBas line, but field 10 (终端机编号): Step2 takes
-    only the configured number, never the PSAM's (driver._read_step2; see natfaces.md)."""
-    got, want = split_fields(out[0]), split_fields(line)
-    assert got[:9] + got[10:] == want[:9] + want[10:] and len(got) == len(want) == 11
-
-
 def _matches(pattern: str) -> Callable[[list[str], Ctx], None]:
     def check(out: list[str], ctx: Ctx) -> None:
         assert re.fullmatch(pattern, out[0]), out[0]
@@ -156,8 +150,10 @@ PIN_2_0 = Scenario("pin-2.0", "demo", 'source = "psam"\npsam = "sim"', (
     Call("iGetCardType", (), 0, ["1", ""]),
     Call("iGetReaderInfo", (), 0, _reader_info),
     Call("iGetDeviceInfo", (), 0, _device_info),
-    Call("iReadCardBas", (1,), 0, [LINE_2_0]),
-    Call("iReadCardBas", (3,), 0, _info),
+    Call("iReadCardBas", (3,), 0, _line(LINE_2_0)),
+    # DF files with the PSAM's DF keys (UK to write, RK to read: no PIN)
+    Call("iWriteCard", (1, info, "DF01EF0A|37|$", "DF01EF0A|CHN|$"), 0, [""]),
+    Call("iReadCard", (1, 2, info, "DF01EF0A|37|$"), 0, ["DF01EF0A|CHN|$"]),
     Call("iVerifyPIN", (1,), 0, [""], pins=("123456",)),
     Call("iVerifyPIN", (1,), codes.PIN_WRONG, [codes.pin_wrong_message(2)], pins=("000000",)),
     Call("iChangePIN", (1,), codes.PIN_DIFFERENT, None, pins=("123456", "258025", "258026")),
@@ -174,16 +170,24 @@ PIN_2_0 = Scenario("pin-2.0", "demo", 'source = "psam"\npsam = "sim"', (
     Call("iReloadPIN", (1, info), 0, [""], pins=("147258", "147258")),
     Call("iVerifyPIN", (1,), 0, [""], pins=("147258",)),
     Call("iReadCardBas_HSM_Step1", (1,), 0, _step1_2_0, keep="step1"),
-    Call("iReadCardBas_HSM_Step2", (lambda ctx: read_step_key(ctx["step1"]),), 0,
-         lambda out, ctx: _same_but_terminal(out, LINE_2_0)),
+    Call("iReadCardBas_HSM_Step2", (lambda ctx: read_step_key(ctx["step1"]),), 0, [LINE_2_0]),
 ), sent=(("805E0100", 1), ("84240001", 1), ("84240000", 1)))   # CHANGE PIN, RELOAD, UNBLOCK
 
-HSM_3_0 = Scenario("hsm-3.0", "v3", 'source = "keys"\nkeys = "test"', (
+#: The v3 card's line; 终端机编号 from the PSAM "nork" (persona data), 终端设备号 configured.
+LINE_3_0 = ("519900|51990020010228001X|C0000018X|519900D156000005C06667791A2B3C4D|买买提·测试|"
+            f"0081544C9686845199C0666779|3.00|20230315|20330315|519900000003|{DEVICE_NUMBER}|")
+
+# The integrators' fallback: a PSAM without RKSSSE (−2203), so the 3.0 card is read, its PIN
+# reloaded/unblocked and its DF files read and written by the HSM steps.
+HSM_3_0 = Scenario("hsm-3.0", "v3", 'source = "psam"\npsam = "sim:nork"', (
     Call("iGetCardType", (), 0, ["1", ""]),
+    Call("iGetReaderInfo", (), 0, _reader_info),
+    Call("iReadCardBas", (1,), codes.PSAM_NO_RKSSSE),
     Call("iReadCardBas_HSM_Step1", (1,), 0, _step1_3_0, keep="step1"),
-    Call("iReadCardBas_HSM_Step2", (lambda ctx: read_step_key(ctx["step1"]),), 0, _info,
-         keep="line"),
-    Call("iReadCardBas", (1,), 0, _same_line_as_the_hsm_steps),
+    Call("iReadCardBas_HSM_Step2", (lambda ctx: read_step_key(ctx["step1"]),), 0,
+         _line(LINE_3_0)),
+    Call("iReadCardBas_HSM_Step2", (lambda ctx: read_step_key(ctx["step1"]),),
+         codes.NOT_CONNECTED),                                            # Step1 again first
     Call("iReloadPIN_HSM_Step1", (1, info), 0,
          _matches(r"03\|0090\|[0-9A-F]{16}\|[0-9A-F]{16}\|"), keep="r1"),
     Call("iReloadPIN_HSM_Step2", (_hsm("r1"),), 0,
@@ -210,16 +214,17 @@ HSM_3_0 = Scenario("hsm-3.0", "v3", 'source = "keys"\nkeys = "test"', (
     Call("iReadCard_HSM_Step2", (_hsm("e1"),), 0,
          ["SSSEEF06|51990020010228001X|买买提·测试|$"]),
     Call("iReadCard_HSM_Step1", (1, info, "SSSEEF05|01|$"), codes.HSM_NOT_NEEDED),
-    # the same files with the key source, and by PIN
-    Call("iWriteCard", (1, info, "DF01EF0A|37|$", "DF01EF0A|CHN|$"), 0, [""]),
-    Call("iReadCard", (1, 2, info, "DF01EF0A|37|$DF01EF15|2A|$"), 0,
-         ["DF01EF0A|CHN|$DF01EF15|5|$"]),
-    Call("iReadCard", (1, 1, info, "SSSEEF05|03|$"), 0, ["SSSEEF05|3.00|$"], pins=("135790",)),
+    # this PSAM holds no DF keys either: −24, the code that sends integrators to the HSM
+    # steps (codes.HSM_FALLBACK); by PIN the files read without keys
+    Call("iWriteCard", (1, info, "DF01EF0A|37|$", "DF01EF0A|CHN|$"), codes.PSAM_KEY_LEVEL),
+    Call("iReadCard", (1, 2, info, "DF01EF15|2A|$"), codes.PSAM_KEY_LEVEL),
+    Call("iReadCard", (1, 1, info, "DF01EF15|2A|$SSSEEF05|03|$"), 0,
+         ["DF01EF15|5|$SSSEEF05|3.00|$"], pins=("135790",)),
     # 3rd generation SM2: the v3 card signs without a user PIN
     Call("PKI_SignData", ("", "616263", 1), 0, _signature_verifies, keep="sig"),
     Call("PKI_VerifySign", ("", "", "616263", lambda ctx: ctx["sig"], 1), 0, [""]),
     Call("PKI_VerifySign", ("", "", "616264", lambda ctx: ctx["sig"], 1), codes.CARD_MISMATCH),
-), sent=(("84240001", 1), ("84240000", 1)))
+), terminal="519900000003", sent=(("84240001", 1), ("84240000", 1)))
 
 SCENARIOS = (PIN_2_0, HSM_3_0)
 
@@ -326,9 +331,9 @@ def station(tmp_path: Path, scenario: Scenario, reader: str | None,
                PYTHONPATH=str(ROOT))
     from sbcard.sim.persona import load_persona
 
-    key_source = split_fields(scenario.keys.replace('"', "|").replace("\n", "|"))[1]
     ctx = {"reader": reader or SIM_READER, "device": reader or f"simulator:{scenario.persona}",
-           "key_source": key_source, "atr": load_persona(scenario.persona).atr.hex().upper()}
+           "key_source": tomllib.loads(scenario.keys)["source"], "terminal": scenario.terminal,
+           "atr": load_persona(scenario.persona).atr.hex().upper()}
     return Station(config, queue, env, ctx)
 
 
