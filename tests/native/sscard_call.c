@@ -10,6 +10,8 @@
  *   sscard_call LIB list                   the function table: "NAME INPUTS OUTPUTS" per line
  *   sscard_call LIB threads N ITYPE        N threads call iReadCardBas(ITYPE) 5 times each;
  *                                          prints "threads ok" when every answer is the same
+ *   sscard_call LIB seq ITYPE F1 F2 ...    calls the (int iType, char*) functions F1, F2, ...
+ *                                          in turn on one card; prints each code and output
  *   sscard_call LIB writeread INFO ADDR DATA   iWriteCard, then iReadCard by RK, one card
  *
  * Every output buffer is 1024 bytes (the national convention) followed by a guard zone that
@@ -191,6 +193,20 @@ int main(int argc, char **argv) {
     if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); return 3; }
     if (!strcmp(f, "serve")) return serve();
     if (!strcmp(f, "threads") && argc == 5) return threads(atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(f, "seq") && argc >= 5) {
+        for (int i = 4; i < argc; i++) {
+            const struct function *fn = find(argv[i]);
+            if (!fn || fn->inputs != 1 || fn->outputs != 1) {
+                fprintf(stderr, "seq: %s is not a (int iType, char*) function\n", argv[i]);
+                return 2;
+            }
+            char *out[2];
+            long rc = call(fn, argv + 3, out);
+            printf("%ld\n%s\n", rc, out[0]);
+            free(out[0]);
+        }
+        return 0;
+    }
     char *out[2];
     long rc;
     int outs = 1;
