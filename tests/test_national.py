@@ -60,6 +60,113 @@ def test_status_words_are_negative_decimal_and_pin_rules():
     assert codes.for_sw(0x6D00)[0] == -0x6D00 and "6D00" in codes.for_sw(0x6D00)[1]
 
 
+#: ``gdgly/SI_3rdCard`` ``code/SSCARD/SSCARD/SSCARD/SSCARDCtrl.cpp`` lines 33-86 (``returnMap``),
+#: copied row for row as (ret, msg, sw1‖sw2); 0x0000 = the row carries no SW. The typos are
+#: the source's (``25538`` without its minus sign, the leading space of −25537).
+PUBLIC_RETURNMAP = (
+    (-1, "卡类型不对", 0xFF00),
+    (-2, "无卡", 0x0000),
+    (-3, "有卡未上电", 0xFF20),
+    (-4, "卡无应答", 0xFF21),
+    (-5, "加载动态库错", 0x0000),
+    (-11, "读卡器连接错", 0xFF11),
+    (-12, "未建立连接", 0xFF10),
+    (-13, "（动态库）不支持该命令", 0x0000),
+    (-14, "（发给动态库的）命令参数错", 0xFF50),
+    (-15, "信息校验和出错", 0x0000),
+    (-20, "卡识别码格式错", 0x0000),
+    (-21, "内部认证失败（用户卡不合法)", 0xFF40),
+    (-22, "传入数据与卡内不符", 0x0000),
+    (-23, "传入数据不合法", 0xFF01),
+    (-24, "PSAM卡密钥级别不够", 0x0000),
+    (-25, "内部认证与加密机不一致失败", 0xFF41),
+    (-31, "用户取消密码输入", 0x0000),
+    (-32, "密码输入操作超时", 0x0000),
+    (-33, "输入密码长度错", 0x0000),
+    (-34, "两次输入密码不一致", 0x0000),
+    (-35, "初始密码不能交易", 0x0000),
+    (-36, "不能改为初始密码", 0x0000),
+    (-41, "运算数据含非法字符", 0x0000),
+    (-42, "运算数据长度错", 0x0000),
+    (-51, "PIN校验失败，剩余次数N次（根据卡返回信息）", 0x63C0),
+    (-52, "PIN锁定", 0x0000),
+    (-2201, "无PSAM卡", 0xFF30),
+    (-2202, "PSAM卡算法不支持（即PSAM卡内没有SSF33算法或SM4算法）", 0x0000),
+    (-2203, "PSAM卡内没有RKSSSE密钥（3.0卡读个人基本信息需要RKSSSE密钥外部认证）", 0x0000),
+    (-2204, "不需要加密机认证", 0x0000),
+    (-25536, "外部认证失败，剩余可尝试次数2、1、0次", 0x0000),
+    (-25537, " 外部认证失败，剩余可尝试次数2、1、0次", 0x0000),
+    (25538, "外部认证失败，剩余可尝试次数2、1、0次", 0x0000),
+    (-26368, "Lc/Le不正确", 0x6C00),
+    (-26369, "P1、 P2 与 Lc 不一致", 0x6700),
+    (-26370, "参数 P1、 P2 不正确", 0x6A86),
+    (-26371, "CLA 错", 0x6E00),
+    (-26881, "命令不接受（无效状态）", 0x6986),
+    (-27009, "命令与文件结构不相符、当前文件非所需文件", 0x6981),
+    (-27010, "不满足安全条件", 0x6982),
+    (-27011, "密钥锁定（算法锁定）鉴别方法锁定", 0x6983),
+    (-27012, "引用数据无效、随机数无效", 0x6984),
+    (-27013, "不满足使用条件、应用被锁定、应用未选择、余额上溢", 0x9303),
+    (-27016, "安全报文数据项不正确、MAC不正确", 0x6988),
+    (-27264, "数据域参数不正确", 0x6A80),
+    (-27265, "不支持该功能、卡中无MF、卡被锁定、应用锁定", 0x6A81),
+    (-27266, "未找到文件、文件标识相重、SFI不正确", 0x6A82),
+    (-27267, "未找到记录", 0x6A83),
+    (-27272, "未找到引用数据、未找到密钥", 0x6A88),
+    (-37634, "MAC无效", 0x0000),
+    (-37635, "应用已被永久锁定、卡片锁定", 0x9303),
+    (-37891, "PSAM卡不支持消费交易", 0x0000),
+    (-37894, "所需MAC（或/和TAC）不可用", 0x0000),
+    (-999, "未知错误", 0x0000),
+)
+
+#: ``code/JavaScript/SSCARD.js`` lines 627-680 (``retmsgJson``): the rows that carry a card SW
+#: (the FFxx rows are the vendor reader library's own statuses, not card SWs).
+PUBLIC_JS_SW = {0x6C00: -26368, 0x6700: -26369, 0x6A86: -26370, 0x6E00: -26371,
+                0x6986: -26881, 0x6981: -27009, 0x6982: -27010, 0x6A81: -27265,
+                0x6A82: -27266, 0x6A83: -27267, 0x6A88: -27272, 0x9303: -37635}
+
+
+def test_status_words_follow_the_public_returnmap():
+    for code, _text, sw in PUBLIC_RETURNMAP:
+        if sw == 0 or sw >> 8 == 0xFF:              # no SW / the reader library's statuses
+            continue
+        if sw == 0x63C0:
+            # SSCARDCtrl.cpp lines 101-107: every 63xx is −51 with the tries from SW2. sbcard
+            # does so in PIN commands, except 0 tries left = −52 PIN锁定 (codes.py docstring).
+            assert codes.for_sw(0x63C2, pin=True)[0] == code
+            assert codes.for_sw(0x63C0, pin=True)[0] == codes.PIN_LOCKED
+            continue
+        if (code, sw) == (-27013, 0x9303):
+            # A copy slip in the C++ (6985's text and code; it shadows line 83 there):
+            # SSCARD.js line 677 and the decimal rule agree on −37635.
+            assert codes.for_sw(sw)[0] == -37635
+            continue
+        assert codes.for_sw(sw)[0] == code, f"{sw:04X}"
+    for sw, code in PUBLIC_JS_SW.items():
+        assert codes.for_sw(sw)[0] == code, f"{sw:04X}"
+    assert codes.for_sw(0x6E80)[0] == -26371      # SSCARDCtrl.cpp 95-100, SSCARD.js 686: 6Exx
+    # SWs the public table does not list stay their negative decimal value.
+    assert [codes.for_sw(sw)[0] for sw in (0x6901, 0x6985, 0x6C08, 0x6D00, 0x9302, 0x63C1)] == [
+        -26881, -27013, -27656, -27904, -37634, -25537]
+
+
+def test_code_table_has_every_public_code_with_its_text():
+    for code, text, _sw in PUBLIC_RETURNMAP:
+        code = -abs(code)                            # the source's "25538"
+        ours = codes.message(code)
+        if code == codes.PIN_WRONG:                  # N, the tries, is filled in from the SW
+            assert ours == "PIN校验失败，剩余次数N次" and text.startswith(ours)
+        elif code in (-25536, -25537, -25538):       # ours says which of "2、1、0" it is
+            assert ours[:-2] in text and ours.endswith(f"{-25536 - code}次")
+        else:
+            assert "".join(ours.split()) == "".join(text.split()), code
+    assert codes.for_sw(0x6700) == (-26369, "P1、 P2 与 Lc 不一致")
+    assert codes.for_sw(0x6A86) == (-26370, "参数 P1、 P2 不正确")
+    assert codes.for_sw(0x6E00) == (-26371, "CLA 错")
+    assert codes.for_sw(0x6986) == (-26881, "命令不接受（无效状态）")
+
+
 # -- configuration ----------------------------------------------------------------------------
 def test_config_file_then_environment(tmp_path):
     f = tmp_path / "driver.toml"
