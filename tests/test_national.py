@@ -575,3 +575,52 @@ def test_iread_card_through_the_hsm_steps():
     code, out = d.iReadCard_HSM_Step2(national_answer(card, s1))
     assert (code, out) == (0, "SSSEEF06|51990020010228001X|买买提·测试|$")
     assert d.iReadCard_HSM_Step1(1, info, "SSSEEF05|01|$")[0] == -2204   # free to read
+
+
+# -- thread safety ------------------------------------------------------------------------------
+def _two_reader_driver() -> SSCardDriver:
+    """Readers "R1" (contact, a 3.0 card) and "R2" (contactless, a 2.0 card): two simulated
+    cards behind the driver's link to each reader, as two PC/SC readers would be."""
+    from sbcard.compose import SessionOptions, make_link
+
+    d = SSCardDriver(DriverConfig(contact_reader="R1", contactless_reader="R2",
+                                  key_source="none"), pin_source=FixedPinSource("123456"))
+    links = {"R1": make_link(SessionOptions(sim="v3")), "R2": make_link(SessionOptions(sim="demo"))}
+    d._link = lambda reader: links[reader]
+    return d
+
+
+def test_hsm_steps_on_one_reader_while_another_reader_ends_its_steps():
+    """Step2 on R1 looks for its pending Step1 among the cards left powered while a call on
+    R2 ends R2's pending steps (a PIN verify powers R2's card off). Deterministic: the moment
+    Step2 looks at R2's pending card, the R2 call runs to its end on another thread. Walking
+    the live table there raised "dictionary changed size during iteration" (−999)."""
+    import threading
+
+    from sbcard.national import driver as driver_module
+
+    d = _two_reader_driver()
+    info = "519900D15600000500000001FFFFFFFF|A00000011|"          # the demo card in R2
+    assert d.iReloadPIN_HSM_Step1(2, info)[0] == 0                 # R2: reload steps pending
+    code, step1 = d.iReadCardBas_HSM_Step1(1)                      # R1: read steps pending
+    assert code == 0
+    assert [p.reader for p in d._pendings()] == ["R2", "R1"]     # R2's is looked at first
+
+    r2_call: list[tuple[int, str]] = []
+    r2_thread = threading.Thread(target=lambda: r2_call.append(d.iVerifyPIN(2)))
+    r2_pending = d._pendings()[0]
+
+    class LookedAt(driver_module._Pending):
+        @property                                  # shadows the field while Step2 looks
+        def family(self):
+            if not r2_thread.is_alive() and not r2_call:
+                r2_thread.start()
+                r2_thread.join(timeout=10)          # an implementation that holds its lock
+            return self.__dict__["family"]          # here lets R2 finish after this call
+
+    r2_pending.__class__ = LookedAt
+    result = d.iReadCardBas_HSM_Step2(read_step_key(step1))
+    r2_thread.join(timeout=10)
+    assert r2_call == [(0, "")]                    # R2's call ended R2's steps and verified
+    assert result[0] == 0 and split_fields(result[1])[4] == "买买提·测试", result
+    assert d._pendings() == []
