@@ -1,14 +1,17 @@
 """The national reader interface (issue #13; #11 items 6 and 7) against the in-process simulator.
 
-Expected shapes come from the public sources, not from our reader code:
+Expected values come from the public sources, not from our reader code:
 - iReadCardBas line, HSM Step1/Step2 strings and the error table: ``gdgly/SI_3rdCard``
   ``code/SSCARD/SSCARD/SSCARD/SSCARDCtrl.cpp`` (``returnMap``, ``iReadCardBas_HSM_Step1/2``)
   and ``code/JavaScript/SSCARD.js`` (field comments: "卡复位信息（仅取历史字节）");
-- the spec's sample line ``639900|<SSN>|X00000019|639900D15600000500BF7C7A48FB4966|…|
-  00814E43238697159900BF7C7A|1.00|20101001|…`` (/work/shared/reference/sscard-spec.md §7.2);
-- the HSM trace ``docs/加密机方式指令流.txt``: Step1 ``519900|3B6D…AC|03|519900D1…FF|<16>|<16>|
-  <16>|<16>|00000000000000000000000000000000|``, PUK ``03|0090|<R>|<X>|``, PIN reload
-  ``03|0173|<R>|8424000114|123456`` → 20 bytes (SM4 card).
+- the reader spec's sample line, ``gdgly/SI_3rdCard`` ``docs/四川省社会保障卡读写机具规范2.0.doc``
+  §9.1.1.2: ``639900|111111198101011110|X00000019|639900D15600000500BF7C7A48FB4966|张三|
+  00814E43238697159900BF7C7A|1.00|20101001|20201001|410100813475|终端设备号|`` — persona
+  ``tests/personas/spec-sample.toml``, the whole line checked;
+- the HSM trace ``gdgly/SI_3rdCard`` ``docs/加密机方式指令流.txt``: Step1 ``519900|3B6D…AC|03|
+  519900D1…FF|<16>|<16>|<16>|<16>|00000000000000000000000000000000|`` (line 45; persona
+  ``tests/personas/hsm-trace.toml``, the whole string checked with the traced challenges),
+  PUK ``03|0090|<R>|<X>|``, PIN reload ``03|0173|<R>|8424000114|123456`` → 20 bytes (SM4 card).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tests.cli_runner import run_cli
 from tests.national_hsm import national_answer, read_step_key
 
 HSM = f"{sys.executable} -m tests.national_hsm"
+PERSONAS = Path(__file__).resolve().parent / "personas"
 HEX16 = re.compile(r"^[0-9A-F]{16}$")
 
 
@@ -624,3 +628,92 @@ def test_hsm_steps_on_one_reader_while_another_reader_ends_its_steps():
     assert r2_call == [(0, "")]                    # R2's call ended R2's steps and verified
     assert result[0] == 0 and split_fields(result[1])[4] == "买买提·测试", result
     assert d._pendings() == []
+
+
+# -- exact national strings: public samples ------------------------------------------------------
+#: ``gdgly/SI_3rdCard`` ``docs/四川省社会保障卡读写机具规范2.0.doc`` §9.1.1.2, the iReadCardBas
+#: example, as printed ("终端设备号" stands for the device number; the spec's note: "当没有终端
+#: 设备号时，终端设备号返回空字符串").
+SPEC_SAMPLE = ("639900|111111198101011110|X00000019|639900D15600000500BF7C7A48FB4966|张三|"
+               "00814E43238697159900BF7C7A|1.00|20101001|20201001|410100813475|终端设备号|")
+
+
+def test_ireadcardbas_is_the_spec_sample_line():
+    sim = str(PERSONAS / "spec-sample.toml")
+    sample = split_fields(SPEC_SAMPLE)
+    code, line = driver(sim, terminal_number=sample[9]).iReadCardBas(3)
+    assert (code, line) == (0, SPEC_SAMPLE.replace("|终端设备号|", "||"))
+    code, line = driver(sim, terminal_number=sample[9], device_number="DEV-01").iReadCardBas(3)
+    assert code == 0 and split_fields(line) == [*sample[:10], "DEV-01"]
+    d = driver(sim, key_source="none", terminal_number=sample[9])   # the HSM way: same line
+    code, step1 = d.iReadCardBas_HSM_Step1(1)
+    assert code == 0 and split_fields(step1)[:4] == [
+        "639900", "3B6D0000" + sample[5], "01", sample[3]]           # 1.0 card: DES (01)
+    assert d.iReadCardBas_HSM_Step2(read_step_key(step1)) == (
+        0, SPEC_SAMPLE.replace("|终端设备号|", "||"))
+
+
+#: ``gdgly/SI_3rdCard`` ``docs/加密机方式指令流.txt``: the card's answers to the reader's first
+#: commands (lines 1-14; the 卡号 of line 17 is the real card's and not copied).
+TRACE_ATR = "3B6D000000814A444686605199000001AC"                                       # line 1
+TRACE_EXCHANGES = (
+    ("00A404000F7378312E73682EC9E7BBE1B1A3D5CF",
+     "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA50988011E9F0C038601039000"),            # 3-4
+    ("00A4020002EF05", "9000"),                                                        # 6-7
+    ("00B2010012", "0110519900D15600000510000B26FFFFFFFF9000"),                        # 10-11
+    ("00B2030006", "0304332E30309000"),                                                # 13-14
+)
+#: Its Step1: the card's four challenges (lines 25, 29, 37, 41: 内部原始信息, 内部过程因子,
+#: 外部原始信息, 外部过程因子), the commands (lines 23-41) and the string sent to the HSM (45).
+TRACE_CHALLENGES = ("DBF7A936D0D18C9E", "32D9E876ADB31BBF", "E603E2CAADAF02B6",
+                    "98B4D293D091C331")
+TRACE_STEP1_COMMANDS = ["0084000008", "0084000008",
+                        "008800001032D9E876ADB31BBFDBF7A936D0D18C9E",
+                        "0084000008", "0084000008"]
+TRACE_STEP1 = ("519900|3B6D000000814A444686605199000001AC|03|519900D15600000510000B26FFFFFFFF|"
+               "32D9E876ADB31BBF|DBF7A936D0D18C9E|98B4D293D091C331|E603E2CAADAF02B6|"
+               "00000000000000000000000000000000|")
+
+
+def test_trace_card_answers_the_traced_commands():
+    from sbcard.compose import SessionOptions, make_link
+
+    link = make_link(SessionOptions(sim=str(PERSONAS / "hsm-trace.toml")))
+    link.connect()
+    assert link.atr.hex().upper() == TRACE_ATR
+    for command, answer in TRACE_EXCHANGES:
+        assert link.transmit(bytes.fromhex(command)).hex().upper() == answer, command
+
+
+def test_hsm_read_step1_is_the_traced_string(monkeypatch):
+    """Step1 on the trace's card, the card drawing the trace's challenges: the string sent to
+    the HSM is line 45 of the trace, byte for byte, and the commands are lines 23-41."""
+    from sbcard.sim import card_os
+    from sbcard.transport.base import TransportLayer
+
+    challenges = [bytes.fromhex(c) for c in TRACE_CHALLENGES]
+    monkeypatch.setattr(card_os.secrets, "token_bytes", lambda n: challenges.pop(0))
+    d = driver(str(PERSONAS / "hsm-trace.toml"), key_source="none")
+    sent: list[str] = []
+
+    class Recording(TransportLayer):
+        def transmit(self, command: bytes) -> bytes:
+            sent.append(command.hex().upper())
+            return super().transmit(command)
+
+    real_link = d._link
+    d._link = lambda reader: Recording(real_link(reader))
+    assert d.iReadCardBas_HSM_Step1(1) == (0, TRACE_STEP1)
+    # Line 31 writes INTERNAL AUTHENTICATE in its T=0 form, without Le (case 4 goes out as
+    # case 3 and the answer comes by GET RESPONSE, ISO 7816-3 §12.2.4); sbcard's APDU carries
+    # Le=00 as part 5 gives it (gdgly/SI_3rdCard "docs/社保卡指令文档资料_银海提供/第5部分
+    # 命令.pdf" §6.7.2 表22).
+    step1 = sent[sent.index("0084000008"):]
+    assert step1[2] == TRACE_STEP1_COMMANDS[2] + "00"
+    assert step1[:2] + step1[3:] == TRACE_STEP1_COMMANDS[:2] + TRACE_STEP1_COMMANDS[3:]
+    assert challenges == []
+    monkeypatch.undo()
+    code, line = d.iReadCardBas_HSM_Step2(read_step_key(TRACE_STEP1))   # our keys' answers
+    assert code == 0 and split_fields(line)[:4] == ["519900", "519900198503150021",
+                                                    "A00000038", split_fields(TRACE_STEP1)[3]]
+    assert split_fields(line)[5:7] == [TRACE_ATR[8:], "3.00"]
