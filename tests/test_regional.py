@@ -15,7 +15,7 @@ import pytest
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import SecurityStatusError
 from sbcard.card.profiles import load_profile
-from sbcard.errors import BadInputError
+from sbcard.errors import BadInputError, RefusedError
 from sbcard.keys.builtin import builtin_key_file
 from sbcard.ops.read import read_fingerprint
 from sbcard.ops.records import DfSession, ItemRef, Method, ReadAuth, read_file, write_file
@@ -167,5 +167,5 @@ def test_record_read_ef07_by_pin_is_refused_by_the_card(capsys) -> None:
     assert code == 2 and "key source" in err
     _, t = card_link("v3")
     session = DfSession(ApduChannel(t))
-    with pytest.raises(Exception, match="RKSSSE|key 0A|key source"):
+    with pytest.raises(RefusedError, match=r"needs the card key RKSSSE \(0A\)"):
         read_file(session, "SSSEEF07", (), ReadAuth(Method.PIN))

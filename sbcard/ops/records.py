@@ -204,7 +204,7 @@ class DfSession:
         if ref in self.keys_ok:
             return
         if keys is None:
-            raise RefusedError(f"{df.name}: this file needs card key {ref_name(ref)}; give a "
+            raise RefusedError(f"{df.name}: this file needs the card key {ref_name(ref)}; give a "
                                "key source (--keys / --psam / --hsm)")
         if not keys.has_key(ref):
             raise RefusedError(f"{keys.name} has no key for {ref_name(ref)}; nothing was sent")
