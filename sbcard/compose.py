@@ -191,11 +191,12 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
         HsmStepSource,
         NationalHsmSource,
         command_exchange,
+        hsm_address_map,
         national_command,
         stdio_exchange,
     )
 
-    addresses = (profile or profile_for()).hsm_addresses
+    addresses = hsm_address_map(profile or profile_for())
     if options.hsm_protocol == "national" and options.hsm_command:
         return NationalHsmSource(national_command(options.hsm_command), addresses)
     if options.hsm_protocol != "json":

@@ -169,3 +169,57 @@ def test_record_read_ef07_by_pin_is_refused_by_the_card(capsys) -> None:
     session = DfSession(ApduChannel(t))
     with pytest.raises(RefusedError, match=r"needs the card key RKSSSE \(0A\)"):
         read_file(session, "SSSEEF07", (), ReadAuth(Method.PIN))
+
+
+# --------------------------------------------------------------------------- DF06 keys
+
+#: A region's own PSAM/HSM places for the DF06 keys. No public source gives them (appendix B
+#: of the reader-interface spec lists DF01–DF05 and DF07 only; notice table B2 names the keys):
+#: these values are an example of what a region's overlay carries, nothing more.
+DF06_OVERLAY = '''
+name = "df06-example"
+[psam_keys]
+"RK1DF06" = { type = 7, id = "B5", name = "RK1DF06" }
+"UK1DF06" = { type = 7, id = "B6", name = "UK1DF06" }
+[hsm_addresses]
+"RK1DF06" = ["00C0", "00C1", "00C2"]
+'''
+
+
+def test_df06_keys_come_from_a_profile_through_psam_and_hsm(capsys, tmp_path) -> None:
+    from sbcard.card.dfs import KEY_BY_NAME
+    from sbcard.keys.hsm import HsmStepSource, hsm_address_map
+    from sbcard.keys.psam import psam_key_map
+
+    overlay = tmp_path / "df06.toml"
+    overlay.write_text(DF06_OVERLAY, "utf-8")
+    profile = load_profile(f"mohrss-2.0+{overlay}")
+    rk, uk = KEY_BY_NAME["RK1DF06"].ref, KEY_BY_NAME["UK1DF06"].ref
+    keys = psam_key_map(profile)
+    assert (keys[rk].usage(2), keys[rk].psam_key_id) == (0x47, 0xB5)
+    assert keys[uk].psam_key_id == 0xB6
+    assert rk not in psam_key_map(load_profile("mohrss-2.0"))        # no public place
+    addresses = hsm_address_map(profile)
+    assert addresses[rk] == ("00C0", "00C1", "00C2")
+    assert addresses[KEY_BY_NAME["RK1DF01"].ref] == ("004F", "0050", "0051")   # appendix B.1
+    assert HsmStepSource(lambda _r: {}, addresses).has_key(rk)
+    assert not HsmStepSource(lambda _r: {}, hsm_address_map(load_profile("2.0"))).has_key(rk)
+
+    card = tmp_path / "card.toml"
+    card.write_text('extends = "demo"\nname = "df06"\n[df_records]\ninclude = ["DF06"]\n'
+                    '"DF06EF05.C2" = "123456789"\n', "utf-8")
+    psam = tmp_path / "psam.toml"
+    psam.write_text(f'name = "df06"\nprofile = "mohrss-2.0+{overlay}"\n[keys]\nfile = "test"\n',
+                    "utf-8")
+    args = ("--sim", str(card), "--psam", f"sim:{psam}", "record")
+    code, out, err = run_cli(capsys, *args, "read", "DF06EF05", "C2", "--profile",
+                             f"mohrss-2.0+{overlay}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["items"][0]["text"] == "123456789"
+    code, _, err = run_cli(capsys, *args, "write", "DF06EF05", "C2=987654321", "--profile",
+                           f"mohrss-2.0+{overlay}")
+    assert code == 0, err
+    # without the region's data the PSAM key source knows no place for RK1DF06: nothing sent
+    code, _, err = run_cli(capsys, "--sim", str(card), "--psam", "sim", "record", "read",
+                           "DF06EF05", "C2")
+    assert code == 8 and "no key for RK1DF06" in err
