@@ -268,6 +268,9 @@ def _compose(name: str) -> CardProfile:
 def load_profile(name_or_path: str) -> CardProfile:
     """A built-in profile by name (``mohrss-3.0``, or just ``3.0``) or a TOML file path; a
     regional overlay follows with ``+`` (``mohrss-3.0+jiangsu``, ``2.0+my-region.toml``)."""
+    if Path(name_or_path).is_file():           # a file whose name holds a + is still a file
+        data, origin = _read_toml(Path(name_or_path), None)
+        return profile_from_mapping(data, origin)
     parts = name_or_path.split("+")
     if (parts[0] in BUILTIN or f"mohrss-{parts[0]}" in BUILTIN) and all(
             p in REGIONS for p in parts[1:]):

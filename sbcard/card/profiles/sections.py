@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.card.dfs import KEY_BY_NAME
-from sbcard.card.elements import CODECS, DataElement
+from sbcard.card.elements import DataElement
 from sbcard.card.filesystem import SSSE, Access, EfSpec, Structure
 from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
@@ -441,7 +441,6 @@ def regional_files_from(t: Table) -> dict[str, RegionalFile]:
             it = Table.of(row, t.origin, f"{f.section}.items.{i}")
             it.refuse_unknown(_ITEM_KEYS)
             fmt = it.choice("type", "an", _ITEM_FORMATS)
-            assert fmt in CODECS
             el = DataElement(it.byte("tag"), it.text("key"), it.text("zh"), it.text("en", ""),
                              fmt, it.integer("length", None, 1, 253), f"SSSE{name.upper()}")
             if any(e.tag == el.tag for e in items):
