@@ -341,11 +341,6 @@ def test_verify_pin_through_pinentry(tmp_path):
     assert d.iVerifyPIN(1) == (0, "")
 
 
-def test_pin_pad_without_the_feature_is_unsupported():
-    d = SSCardDriver(DriverConfig(sim="demo", pin_source="pinpad"))
-    assert d.iVerifyPIN(1)[0] == -13
-
-
 # -- the CLI ------------------------------------------------------------------------------------
 def test_sbcard_call_prints_code_and_output(capsys):
     code, out, _ = run_cli(capsys, "--sim", "v3", "--keys", "test", "call", "iReadCardBas", "3")
@@ -404,52 +399,6 @@ def test_iread_card_by_national_file_address():
     assert d.iReadCard(1, 2, info, "SSSEEF05|01:2|$")[0] == -27267
     assert d.iReadCard(1, 2, "519900D156000005C06667791A2B3C4E|C0000018X|",
                        "SSSEEF05|01|$")[0] == -22
-
-
-class PinPadLink:
-    """A reader with a PIN pad (PC/SC part 10) in front of the simulated card: it announces
-    FEATURE_VERIFY_PIN_DIRECT and, asked to verify, fills the APDU template of the
-    PIN_VERIFY_STRUCTURE with the digits "typed" on its keypad, as a CCID reader does."""
-
-    VERIFY_CODE = 0x42330006
-
-    def __init__(self, inner, typed: str | None) -> None:
-        self.inner, self.typed, self.structures = inner, typed, []
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def control(self, code: int, data: bytes) -> bytes:
-        from sbcard.national.pinpad import CM_IOCTL_GET_FEATURE_REQUEST
-
-        if code == CM_IOCTL_GET_FEATURE_REQUEST:
-            return bytes((0x06, 0x04)) + self.VERIFY_CODE.to_bytes(4, "big")
-        assert code == self.VERIFY_CODE
-        self.structures.append(data)
-        if self.typed is None:
-            return bytes.fromhex("6401")                # cancelled on the keypad
-        apdu = bytearray(data[19:])
-        block = self.typed + "F" * (2 * apdu[4] - len(self.typed))
-        apdu[5:] = bytes.fromhex(block)
-        return self.inner.transmit(bytes(apdu))
-
-
-@pytest.mark.parametrize(("typed", "code"), [("123456", 0), ("654321", -51), (None, -31)])
-def test_verify_pin_on_the_reader_pin_pad(typed, code):
-    from sbcard.national.pinpad import verify_structure
-
-    d = SSCardDriver(DriverConfig(sim="demo", pin_source="pinpad"))
-    real_link = d._link
-    links = []
-
-    def link_with_pad(reader):
-        links.append(PinPadLink(real_link(reader), typed))
-        return links[-1]
-
-    d._link = link_with_pad
-    assert d.iVerifyPIN(1)[0] == code
-    sent = links[-1].structures[0]
-    assert sent == verify_structure() and sent[19:] == bytes.fromhex("0020000003FFFFFF")
 
 
 def test_card_events_with_the_simulator():

@@ -55,7 +55,7 @@ from sbcard.national.debit import (
 )
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
-from sbcard.national.pinpad import verify_on_pin_pad
+from sbcard.national.pinpad import RELOAD_REFUSED, change_on_pin_pad, verify_on_pin_pad
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
@@ -855,11 +855,15 @@ class SSCardDriver:
         return self._call("iVerifyPIN", body, pin=True)
 
     def iChangePIN(self, iType: int) -> tuple[int, str]:
-        """修改密码: old PIN, new PIN twice (−34 when they differ)."""
+        """修改密码: old PIN, new PIN twice (−34 when they differ); −51 for a wrong old PIN.
+        On the PIN pad the reader collects all three and builds CHANGE PIN itself."""
         def body() -> str:
             with self._card(iType) as channel:
                 self._guarded_status(channel)
                 source = self._pins()
+                if source.on_reader:                 # the reader's keypad: PIN_MODIFY
+                    change_on_pin_pad(self._link_of[id(channel)])
+                    return ""
                 old = source.get_pin("请输入原密码")
                 new = source.get_pin("请输入新密码")
                 again = source.get_pin("请再次输入新密码")
@@ -893,6 +897,13 @@ class SSCardDriver:
             raise NationalError(codes.PIN_DIFFERENT)
         return new
 
+    def _refuse_pin_pad_for_reload(self) -> None:
+        """A reload's new PIN reaches the card enciphered under STK with a MAC (part 5 §6.8,
+        spec §5.7), made by the PSAM or HSM from the PIN; a PC/SC part 10 pad only puts
+        typed digits in clear into an APDU. Refused before the card is touched."""
+        if self._pins().on_reader:
+            raise NationalError(codes.UNSUPPORTED, RELOAD_REFUSED)
+
     def _keys_or_psam_error(self) -> KeySource:
         keys = self.key_source()
         if keys is None:
@@ -902,6 +913,7 @@ class SSCardDriver:
     def iReloadPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
         """重置密码: PUK external authentication, new PIN twice, 84 24 00 01 with STK (§5.7)."""
         def body() -> str:
+            self._refuse_pin_pad_for_reload()
             keys = self._keys_or_psam_error()
             with self._card(iType) as channel:
                 ctx = self._check_card_info(channel, pCardInfo)
@@ -924,6 +936,8 @@ class SSCardDriver:
 
     # -- PIN reload / unblock through the HSM steps -------------------------------------------
     def _puk_step1(self, family: str, itype: int, card_info: str) -> str:
+        if family == "reload":
+            self._refuse_pin_pad_for_reload()
         with self._card(itype, keep=family) as channel:
             pending = self._pending_for(channel)
             ctx = self._check_card_info(channel, card_info)
