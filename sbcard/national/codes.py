@@ -207,6 +207,30 @@ def for_sw(sw: int, *, pin: bool = False) -> tuple[int, str]:
     return code, message(code)
 
 
+#: What a PC/SC part 10 PIN-pad reader answers by itself to FEATURE_VERIFY_PIN_DIRECT /
+#: FEATURE_MODIFY_PIN_DIRECT, nothing sent to the card: 6400 timeout and 6401 cancel (libccid
+#: ``CCID_Receive``: CCID bError F0 / EF), 6402 the new PIN and its confirmation differ, 6403
+#: a PIN shorter or longer than wPINMaxExtraDigit allows, 6B80 the structure refused.
+PIN_PAD_ANSWERS: dict[int, int] = {
+    0x6400: PIN_TIMEOUT,
+    0x6401: PIN_CANCELLED,
+    0x6402: PIN_DIFFERENT,
+    0x6403: PIN_LENGTH,
+    0x6B80: UNSUPPORTED,
+}
+
+
+def for_pin_pad(sw: int) -> tuple[int, str]:
+    """(code, text) for a PIN-pad reader's answer: its own 64xx/6B80, else the card's SW
+    by the PIN-command rules (63Cx −51, 63C0/6983 −52)."""
+    code = PIN_PAD_ANSWERS.get(sw)
+    if code is None:
+        return for_sw(sw, pin=True)
+    if code == UNSUPPORTED:
+        return code, f"{message(code)}（读卡器不接受密码键盘参数，{sw:04X}）"
+    return code, message(code)
+
+
 class NationalError(SbcardError):
     """A failure with its national code; ``str`` is the Chinese text for pOutInfo."""
 
