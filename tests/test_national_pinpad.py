@@ -109,6 +109,17 @@ def test_odd_digit_pins_keep_the_cn_padding_nibble():
     assert change_apdu(5) == bytes.fromhex("805E010007FFFFFFFFFFFFFF")
 
 
+def test_reader_answers_in_the_one_code_table():
+    assert codes.for_pin_pad(0x6400) == (codes.PIN_TIMEOUT, "密码输入操作超时")
+    assert codes.for_pin_pad(0x6401) == (codes.PIN_CANCELLED, "用户取消密码输入")
+    assert codes.for_pin_pad(0x6402)[0] == codes.PIN_DIFFERENT
+    assert codes.for_pin_pad(0x6403)[0] == codes.PIN_LENGTH
+    assert codes.for_pin_pad(0x6B80)[0] == codes.UNSUPPORTED
+    assert codes.for_pin_pad(0x63C2) == (codes.PIN_WRONG, "PIN校验失败，剩余次数2次")
+    assert codes.for_pin_pad(0x63C0)[0] == codes.for_pin_pad(0x6983)[0] == codes.PIN_LOCKED
+    assert codes.for_pin_pad(0x6A81)[0] == -0x6A81
+
+
 # -- iVerifyPIN on the pad -----------------------------------------------------------------------
 @pytest.mark.parametrize(("typed", "code"), [(OLD, 0), (NEW, -51), (CANCEL, -31), (TIMEOUT, -32),
                                              ("1234", -33)])

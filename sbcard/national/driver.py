@@ -135,14 +135,19 @@ class SSCardDriver:
         self._keys: KeySource | None = None
         self._keys_error: NationalError | None = None
         self._keys_lock = threading.Lock()
+        # Cards left powered between HSM steps, by reader. Calls on different readers run in
+        # parallel and change this table, so every look and change holds _pending_lock
+        # (walking it unguarded while another reader's call changed it gave "dictionary
+        # changed size during iteration" → −999).
         self._pending: dict[str, _Pending] = {}
+        self._pending_lock = threading.Lock()
         self._link_of: dict[int, Any] = {}        # id(channel) → bare link (PIN pad control)
         self._logger = _call_logger(self.config.log_file)
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
         """Release the key source (PSAM reader) and any card left powered by an HSM step."""
-        for pending in list(self._pending.values()):
+        for pending in self._pendings():
             self._drop(pending)
         with self._keys_lock:
             if self._keys is not None:
@@ -204,7 +209,7 @@ class SSCardDriver:
             key = reader or "default"
             lock = self._lock(key)
             with lock:
-                pending = self._pending.pop(key, None)
+                pending = self._pop_pending(key)
                 if pending is not None:
                     self._drop(pending)
                 try:
@@ -217,12 +222,13 @@ class SSCardDriver:
                 kept = False
                 try:
                     if keep is not None:
-                        self._pending[key] = _Pending(keep, key, transport, channel)
+                        with self._pending_lock:
+                            self._pending[key] = _Pending(keep, key, transport, channel)
                     yield channel
                     kept = keep is not None
                 finally:
                     if not kept:
-                        self._pending.pop(key, None)
+                        self._pop_pending(key)
                         self._link_of.pop(id(channel), None)
                         transport.disconnect()
                 return
@@ -231,10 +237,23 @@ class SSCardDriver:
     def _drop(self, pending: _Pending) -> None:
         with contextlib.suppress(SbcardError):
             pending.transport.disconnect()
-        self._pending.pop(pending.reader, None)
+        self._pop_pending(pending.reader, pending)
+
+    def _pendings(self) -> list[_Pending]:
+        """The cards left powered now (a copy: other readers' calls change the table)."""
+        with self._pending_lock:
+            return list(self._pending.values())
+
+    def _pop_pending(self, key: str, only: _Pending | None = None) -> _Pending | None:
+        """Take ``key``'s pending card off the table (``only``: if it is still that one)."""
+        with self._pending_lock:
+            found = self._pending.get(key)
+            if found is None or (only is not None and found is not only):
+                return None
+            return self._pending.pop(key)
 
     def _take_pending(self, family: str, step: int) -> _Pending:
-        for pending in self._pending.values():
+        for pending in self._pendings():
             if pending.family == family and pending.step == step - 1:
                 return pending
         raise NationalError(codes.NOT_CONNECTED, f"{codes.message(codes.NOT_CONNECTED)}"
@@ -244,7 +263,9 @@ class SSCardDriver:
     def _continue(self, family: str, step: int, *, last: bool) -> Iterator[_Pending]:
         pending = self._take_pending(family, step)
         with self._lock(pending.reader):
-            if self._pending.get(pending.reader) is not pending:
+            with self._pending_lock:
+                current = self._pending.get(pending.reader)
+            if current is not pending:
                 raise NationalError(codes.NOT_CONNECTED)
             ok = False
             try:
@@ -407,7 +428,7 @@ class SSCardDriver:
                                self._terminal_sn())
 
     def _pending_for(self, channel: ApduChannel) -> _Pending:
-        return next(p for p in self._pending.values() if p.channel is channel)
+        return next(p for p in self._pendings() if p.channel is channel)
 
     def _terminal_sn(self) -> str:
         """终端SN in Step1: the configured device number, else 32 zeros (as in the trace)."""

@@ -170,29 +170,13 @@ def pin_pad_code(link: Any) -> int | None:
     return feature_code(link, FEATURE_VERIFY_PIN_DIRECT)
 
 
-#: What a part 10 reader answers itself (not the card), as national codes.
-READER_ANSWERS = {
-    0x6400: codes.PIN_TIMEOUT,       # bError F0: no key pressed in time
-    0x6401: codes.PIN_CANCELLED,     # bError EF: the cancel key
-    0x6402: codes.PIN_DIFFERENT,     # the new PIN and its confirmation differ
-    0x6403: codes.PIN_LENGTH,        # fewer or more digits than wPINMaxExtraDigit allows
-}
-
-
 def _check_answer(answer: bytes) -> None:
-    """None for 9000; the national error for a reader or card answer otherwise."""
+    """None for 9000; the national error (codes.for_pin_pad) for any other answer."""
     if len(answer) < 2:
         raise NationalError(codes.NO_ANSWER)
     sw = int.from_bytes(answer[-2:], "big")
-    if sw == 0x9000:
-        return
-    mapped = READER_ANSWERS.get(sw)
-    if mapped is not None:
-        raise NationalError(mapped)
-    if sw == 0x6B80:                 # the reader refused the structure itself
-        raise NationalError(codes.UNSUPPORTED, f"{codes.message(codes.UNSUPPORTED)}"
-                                               "（读卡器不接受密码键盘参数，6B80）")
-    raise NationalError(*codes.for_sw(sw, pin=True))
+    if sw != 0x9000:
+        raise NationalError(*codes.for_pin_pad(sw))
 
 
 def verify_on_pin_pad(link: Any) -> None:
@@ -200,7 +184,8 @@ def verify_on_pin_pad(link: Any) -> None:
     code = feature_code(link, FEATURE_VERIFY_PIN_DIRECT)
     if code is None:
         raise NationalError(codes.UNSUPPORTED,
-                            "读卡器没有密码键盘（PC/SC FEATURE_VERIFY_PIN_DIRECT）")
+                            f"{codes.message(codes.UNSUPPORTED)}"
+                            "（读卡器没有密码键盘：PC/SC FEATURE_VERIFY_PIN_DIRECT）")
     _check_answer(link.control(code, verify_structure()))
 
 
