@@ -7,6 +7,11 @@ all their people and numbers are synthetic.
 
 Raw overrides (``[records]``: ``"EF05.07" = "hex"``) let a persona carry bytes no valid
 value produces, such as a card number with a bad check character or a truncated record.
+
+A region's own SSSE record files (the profile's ``[regional_files]``, e.g. Jiangsu EF0D with
+``profile = "mohrss-3.0+jiangsu"``) hold the records ``[regional_records]`` gives as raw hex,
+in record order: ``EF0D = ["EA0C…", "EB03…"]``. The bytes are written in the persona from
+the public evidence (cited there), never encoded by sbcard's reader code.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from sbcard.sim import faults as sim_faults
 from sbcard.sim import pboc as sim_pboc
 from sbcard.sim import pki as sim_pki
 from sbcard.sim import purse as sim_purse
-from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
+from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF, SimEF
 from sbcard.sim.dfs import build_dfs
 from sbcard.sim.extras import (
     BankPersona,
@@ -66,6 +71,7 @@ class Persona:
     keys: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
+    regional_records: dict[str, Any] = field(default_factory=dict)
     #: The optional sections, typed and validated (``sbcard.sim.extras``); None: absent.
     pki: PkiPersona | None = None              # [extra.pki]
     purse: PursePersona | None = None          # [extra.purse]
@@ -114,6 +120,25 @@ class Persona:
                 raise BadInputError(f"persona {self.name}: {exc}") from None
         return out
 
+    def _add_regional_files(self, ssse: SimDF) -> None:
+        """The profile's regional record files, holding ``[regional_records]``' raw records."""
+        for name in self.regional_records:
+            if name not in self.profile.regional_files:
+                raise BadInputError(f"persona {self.name}: [regional_records] {name}: profile "
+                                    f"{self.profile.name} has no such regional file")
+        for name, regional in self.profile.regional_files.items():
+            ef = regional.ef
+            sim_ef = SimEF(ef, ef.read, ef.write)
+            rows = self.regional_records.get(name, [])
+            if not isinstance(rows, list):
+                raise BadInputError(f"persona {self.name}: [regional_records] {name} must be "
+                                    "a list of records in hex")
+            sim_ef.records = [bytearray(parse_hex(str(r), f"persona {self.name} {name}"))
+                              for r in rows]
+            ssse.efs[ef.fid] = sim_ef
+            if ef.sfi:
+                ssse.by_sfi[ef.sfi] = sim_ef
+
     def card_id(self) -> bytes:
         """卡的识别码: region (3 BCD) ‖ RID D156000005 ‖ serial (4) ‖ auth code (4)."""
         region = str(self.card.get("region", ""))
@@ -130,6 +155,7 @@ class Persona:
             elif ef.spec.name in self.files:
                 content = parse_hex(self.files[ef.spec.name], f"persona file {ef.spec.name}")
                 ef.data[: len(content)] = content
+        self._add_regional_files(ssse)
         ssse.blocked = bool(self.card.get("application_blocked", False))
         pin_value = self.pin.get("value")
         max_tries = int(self.pin.get("max_tries", 3))
@@ -263,11 +289,12 @@ def _resolve_extends(data: dict[str, Any], origin: str, depth: int = 0) -> dict[
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
-             "behaviour", "records", "files", "keys", "bank", "faults", "df_records"}
+             "behaviour", "records", "files", "keys", "bank", "faults", "df_records",
+             "regional_records"}
 
 
 _SECTIONS = ("atr_parts", "card", "holder", "pin", "behaviour", "records", "files", "keys",
-             "extra", "df_records")
+             "extra", "df_records", "regional_records")
 _MAX_TEXT = 64          # a persona's name
 
 
@@ -359,6 +386,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
         df_records=dict(data.get("df_records", {})),
+        regional_records={k.upper(): v for k, v in data.get("regional_records", {}).items()},
         source=origin,
         pki=extras.pki, purse=extras.purse, bank=extras.bank, faults=extras.faults,
     )
