@@ -1,5 +1,6 @@
-"""Persona sections beyond the records ([extra.pki], [extra.purse], [bank], [faults]): typed,
-validated once at load, one error style (``persona FILE: [section] key: what is wrong``)."""
+"""Persona sections: the optional ones ([extra.pki], [extra.purse], [bank], [faults]) typed,
+and every section validated once at load in one error style (``persona FILE: [section] key:
+what is wrong``), the card profile loader's."""
 
 from __future__ import annotations
 
@@ -49,9 +50,23 @@ def test_serve_options_add_to_the_persona_faults() -> None:
 
 
 @pytest.mark.parametrize(("text", "where", "what"), [
+    # the core sections, in the same style
+    ('holder = 3\n', "[holder]", "must be a table"),
+    ('description = 3\n', "description", "must be text"),
+    ('[pin]\ntries = 16\n', "[pin] tries", "must be a whole number 0-15"),
+    ('[pin]\ntries = 3\nmax_tries = 2\n', "[pin] tries", "is more than max_tries"),
+    ('[pin]\nvalue = 123456\n', "[pin] value", "must be 4-12 digits 0-9 as text"),
+    ('[card]\ncolour = "red"\n', "[card] colour", "unknown field"),
+    ('[card]\ncard_blocked = "yes"\n', "[card] card_blocked", "must be true or false"),
+    ('[holder]\nsex = 1\n', "[holder] sex", "must be text (quoted)"),
+    ('[behaviour]\nfast = true\n', "[behaviour]", "unknown key(s) fast"),
+    ('[behaviour]\nmulti_record = "no"\n', "[behaviour] multi_record",
+     "must be true or false"),
+    ('[behaviour]\nsfi_refused_sw = 0x1234\n', "[behaviour] sfi_refused_sw",
+     "must be a status word 0x6000..0x9FFF"),
     # [extra]
     ('[extra.bank]\npan = "1"\n', "[extra]", "unknown key(s) bank"),
-    ('extra = 3\n', "", "[extra] must be a table"),
+    ('extra = 3\n', "[extra]", "must be a table"),
     # [extra.pki]
     ('[extra.pki]\nenabled = "no"\n', "[extra.pki] enabled", "must be true or false"),
     ('[extra.pki]\nkey = "11"\n', "[extra.pki] key", "must be 32 byte(s), got 1"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from sbcard.card.filesystem import (
     Structure,
 )
 from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
+from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.sim import auth as sim_auth
@@ -317,38 +318,61 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
     where = f"persona {origin}"
     for section in _SECTIONS:
         if section in data and not isinstance(data[section], dict):
-            raise BadInputError(f"{where}: [{section}] must be a table, not "
+            raise BadInputError(f"{where}: [{section}]: must be a table, got "
                                 f"{type(data[section]).__name__}")
     for key in ("name", "description", "profile", "atr"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
-            raise BadInputError(f"{where}: {key} must be text, not {type(value).__name__}")
+            raise BadInputError(f"{where}: {key}: must be text, got {type(value).__name__}")
     name = str(data.get("name", ""))
     if len(name) > _MAX_TEXT or not name.isprintable():
-        raise BadInputError(f"{where}: name must be one line of at most {_MAX_TEXT} characters")
+        raise BadInputError(f"{where}: name: must be one line of at most {_MAX_TEXT} "
+                            "characters")
     if not str(data.get("profile", "")).isprintable():
-        raise BadInputError(f"{where}: profile must be one line (a name or a file)")
+        raise BadInputError(f"{where}: profile: must be one line (a name or a file)")
     for section in ("card", "holder"):
         for key, value in data.get(section, {}).items():
             if key in ("application_blocked", "card_blocked"):
                 if not isinstance(value, bool):
-                    raise BadInputError(f"{where}: [{section}] {key} must be true or false")
+                    raise BadInputError(f"{where}: [{section}] {key}: must be true or false, "
+                                        f"got {value!r}")
             elif not isinstance(value, str):
-                raise BadInputError(f"{where}: [{section}] {key} must be text (quoted), not "
+                raise BadInputError(f"{where}: [{section}] {key}: must be text (quoted), got "
                                     f"{type(value).__name__}")
     pin = data.get("pin", {})
     for key in ("tries", "max_tries"):
         value = pin.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or not 0 <= value <= 15):
-            raise BadInputError(f"{where}: [pin] {key} must be a whole number 0-15 (the "
+            raise BadInputError(f"{where}: [pin] {key}: must be a whole number 0-15 (the "
                                 f"card says tries left in one hex digit), got {value!r}")
     if isinstance(pin.get("tries"), int) and pin.get("tries", 0) > pin.get("max_tries", 15):
-        raise BadInputError(f"{where}: [pin] tries is more than max_tries")
+        raise BadInputError(f"{where}: [pin] tries: is more than max_tries")
     value = pin.get("value")
     if value is not None and not (isinstance(value, str) and value.isascii()
                                   and value.isdigit() and 4 <= len(value) <= 12):
-        raise BadInputError(f"{where}: [pin] value must be 4-12 digits 0-9 as text")
+        raise BadInputError(f"{where}: [pin] value: must be 4-12 digits 0-9 as text")
+
+
+def _behaviour(data: dict[str, Any], origin: str) -> Behaviour:
+    """``[behaviour]``: each key a field of :class:`Behaviour`, of its default's type."""
+    t = Table.of(data.get("behaviour", {}), f"persona {origin}", "behaviour")
+    defaults = Behaviour()
+    t.refuse_unknown(f.name for f in fields(Behaviour))
+    values: dict[str, Any] = {}
+    for key in t.data:
+        if isinstance(getattr(defaults, key), bool):
+            value = t.get(key)
+            if not isinstance(value, bool):
+                t.fail(key, f"must be true or false, got {value!r}")
+            values[key] = value
+        else:                                   # a status word (sfi_refused_sw)
+            value = t.get(key)
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or not 0x6000 <= value <= 0x9FFF):
+                t.fail(key, f"must be a status word 0x6000..0x9FFF, got {value!r}")
+            values[key] = value
+    return Behaviour(**values)
 
 
 def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
@@ -363,13 +387,11 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
     for section, values in (("card", card), ("holder", holder)):
         for key in values:
             if key not in BY_KEY and key not in _CARD_EXTRA:
-                raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
+                raise BadInputError(f"persona {origin}: [{section}] {key}: unknown field (not "
+                                    "a data element of sbcard.card.elements nor a card fact)")
     _check_shape(data, origin)
-    try:
-        profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
-        behaviour = Behaviour(**data.get("behaviour", {}))
-    except TypeError as exc:
-        raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
+    profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
+    behaviour = _behaviour(data, origin)
     extras = extras_from(data, f"persona {origin}")
     atr = (parse_hex(data["atr"], f"persona {origin} atr") if "atr" in data
            else build_atr(card, data.get("atr_parts", {})))
