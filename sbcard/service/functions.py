@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sbcard.hexutil import is_ascii_digits
 from sbcard.national import codes
 
 
@@ -89,7 +90,7 @@ def coerce(param: Param, value: Any, function: str) -> Any:
             raise BadRequest(BAD_PARAMETER, f"{param.name}: a number, not true/false", function)
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit() \
+        if isinstance(value, str) and is_ascii_digits(value.strip().lstrip("-")) \
                 and len(value.strip()) <= 10:
             return int(value)
         raise BadRequest(BAD_PARAMETER, f"{param.name}: a whole number expected", function)

@@ -37,7 +37,7 @@ from sbcard.card.filesystem import (
     Structure,
 )
 from sbcard.errors import BadInputError
-from sbcard.hexutil import parse_hex
+from sbcard.hexutil import is_ascii_digits, parse_hex
 from sbcard.sim.card_os import Reply, SimCard, SimDF
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def install(card: SimCard, persona: Persona) -> None:
     where = f"persona {persona.name}: [bank]"
     pan = str(bank.get("pan", ""))
     expiry = str(bank.get("expiry", ""))     # YYMMDD
-    if not (pan.isdigit() and 12 <= len(pan) <= 19 and expiry.isdigit() and len(expiry) == 6):
+    if not (is_ascii_digits(pan) and 12 <= len(pan) <= 19 and is_ascii_digits(expiry)
+            and len(expiry) == 6):
         raise BadInputError(f"{where} needs pan (12-19 digits) and expiry (YYMMDD)")
     aid = parse_hex(str(bank.get("aid", PBOC_DEBIT_AID.hex())), f"{where} aid")
     pdol = parse_hex(str(bank.get("pdol", "")), f"{where} pdol")
