@@ -240,6 +240,27 @@ def test_v1_layout_has_no_name_extension():
     assert tx(t, "00B2033400").startswith("0A01")           # record 3 of EF06 is 性别 on 1.0
 
 
+@pytest.mark.parametrize("digits", [4, 12, 13, 16])
+def test_persona_pin_value_takes_4_to_16_digits(digits):
+    """Part 5 §6.14: VERIFY Lc 02–08 (cn), so a PIN is 4–16 digits: a persona can hold any
+    PIN the card can (was 4–12), and the simulated card verifies it."""
+    pin = "1357924680135792"[:digits]
+    card = persona_from_mapping({"name": "p", "card": {"region": "110000",
+                                                      "card_no": "D2143569X"},
+                                 "pin": {"value": pin}}, "p").build_card()
+    t = T0Layer(SimulatedTransport(card))
+    t.connect()
+    tx(t, SELECT_SSSE)
+    block = pin + "F" * (digits % 2)
+    assert tx(t, f"00200000{len(block) // 2:02X}{block}") == "9000"
+
+
+@pytest.mark.parametrize("value", ["123", "12345678901234567", "１２３４５６", 123456])
+def test_persona_pin_value_outside_4_to_16_ascii_digits_is_refused(value):
+    with pytest.raises(BadInputError, match=r"\[pin\] value must be 4-16 digits 0-9 as text"):
+        persona_from_mapping({"name": "p", "pin": {"value": value}}, "p")
+
+
 def test_persona_errors_are_clear(tmp_path):
     with pytest.raises(BadInputError, match="no persona 'nope'"):
         load_persona("nope")
