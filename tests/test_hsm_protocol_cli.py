@@ -107,3 +107,15 @@ def test_sbcard_call_takes_the_option_over_the_driver_default(capsys, tmp_path, 
                              "call", "iReadCardBas", "3")
     assert code == 0, err
     assert out.splitlines()[0] == "0" and spoken in log.read_text(encoding="utf-8")
+
+
+def test_pin_unblock_mac_request_has_the_step2_shape(capsys, tmp_path):
+    """The unblock MAC request is iUnblockPIN_HSM_Step2's public shape
+    ``算法|密钥地址|过程因子|8424000004||`` (Sichuan reader spec v2.0 §7.2): empty PIN field."""
+    log = tmp_path / "hsm.log"
+    code, _, err = run_cli(capsys, "--sim", "pinblocked", "--hsm-command", logging_hsm(log),
+                           "--hsm-protocol", "national", "pin", "unblock")
+    assert code == 0, err
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if "|0173|" in line]
+    assert len(lines) == 1 and lines[0].startswith("01|0173|")          # demo-based: DES
+    assert lines[0].endswith("|8424000004||")
