@@ -1,9 +1,9 @@
 """Where the photo in EF08 ends (``ops.read.photo_length``), with expected offsets written
 down as literals, counted by hand from the bytes below, never worked out by the code under test.
 
-EF08 数字相片 is a transparent file of 0x1000 bytes holding a JPEG or a BMP "compressed to
-4096 bytes" (人社部发〔2012〕37号 notice §8.1.4, sscard-spec §3.5); the rest of the file is
-padding (00 from the COS, or FF written by a personalisation station). The image's own
+EF08 数字相片 is a transparent file of 0x1000 bytes holding a JPEG or a BMP compressed to fit
+it (人社信息函〔2012〕37号 §8.1.4, sscard-spec §3.5); the rest of the file is padding (00 from
+the COS, or FF written by a personalisation station: neither is specified). The image's own
 length says where it ends: a JPEG's EOI marker (ITU-T T.81 / ISO 10918-1 §B.1: markers, segment
 lengths, the entropy-coded scan where FF is stuffed as FF00 and RSTn are FFD0–FFD7) and a BMP's
 file-size field (``BM`` ‖ size, u32 little endian). Stripping trailing 00/FF would cut a BMP

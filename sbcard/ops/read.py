@@ -410,7 +410,7 @@ def photo_length(data: bytes) -> int:
     little endian); anything else, or an image whose end cannot be found, is kept whole (the
     file size). A file of nothing but padding (all 00 or all FF) holds no photo: 0.
 
-    EF08 holds "JPEG or BMP … compressed to 4096 bytes" (人社部发〔2012〕37号 §8.1.4). The
+    EF08 holds a JPEG or BMP compressed to fit 4096 bytes (人社信息函〔2012〕37号 §8.1.4). The
     padding is never stripped to find the end: that would cut a BMP whose last pixels are
     black or white, and the first FFD9 in a JPEG may end an Exif thumbnail in APP1.
     """
