@@ -39,10 +39,10 @@ def test_device_number_from_the_configuration_file(tmp_path):
     from sbcard.national.config import load_config
 
     conf = tmp_path / "driver.toml"
-    conf.write_text(f'sim = "demo"\n[keys]\nsource = "keys"\nkeys = "test"\n'
+    conf.write_text(f'[readers]\nsim = "demo"\n[keys]\nsource = "keys"\nkeys = "test"\n'
                     f'[terminal]\ndevice_number = "{DEVICE}"\n', encoding="utf-8")
     config = load_config(str(conf), {})
-    assert config.device_number == DEVICE
+    assert config.device_number == DEVICE and config.sim == "demo"    # never a real reader
     d = SSCardDriver(config, pin_source=FixedPinSource("123456"))
     assert split_fields(d.iReadCardBas(1)[1])[10] == DEVICE
 
