@@ -29,7 +29,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.commands import RecordMode
-from sbcard.apdu.sw import NotFoundError, SecurityStatusError
+from sbcard.apdu.sw import SW, NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import PKI_GENERATION, profile_for
@@ -643,7 +643,7 @@ class SSCardDriver:
             spec = EF05 if groups[0][0] == "EF05" else EF06
             probe = channel.send(cmds.read_record(groups[0][1][0][0], sfi=spec.sfi or 0,
                                                   mode=RecordMode.FIRST_ID))
-            if probe.sw != 0x6982:
+            if probe.sw != SW.SECURITY_NOT_SATISFIED:
                 raise NationalError(codes.HSM_NOT_NEEDED)
             original = channel.check(cmds.get_challenge(8)).data
             factor = channel.check(cmds.get_challenge(8)).data
@@ -1114,7 +1114,7 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
     if version[:1] == b"3":
         return True
     r = channel.send(cmds.read_record(0x08, sfi=EF06.sfi or 0, mode=RecordMode.FIRST_ID))
-    return r.sw == 0x6982
+    return r.sw == SW.SECURITY_NOT_SATISFIED
 
 
 def _pin_block(pin: str) -> bytes:

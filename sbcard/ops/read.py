@@ -30,6 +30,7 @@ from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF07, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.card.profiles import CardProfile, profile_for
 from sbcard.card.profiles.sections import Addressing
 from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
@@ -203,6 +204,11 @@ class CardReport:
         card_id = self.value("card_id")
         region = getattr(card_id, "region", None)
         return region if region and is_ascii_digits(region) else None
+
+    @property
+    def profile(self) -> CardProfile:
+        """The built-in card profile the card's own data chooses (version, FCI algorithm)."""
+        return profile_for(self.to_json())
 
     @property
     def algorithm_name(self) -> str | None:

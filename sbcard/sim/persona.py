@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,8 +39,20 @@ from sbcard.card.filesystem import (
 from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
+from sbcard.sim import auth as sim_auth
+from sbcard.sim import faults as sim_faults
+from sbcard.sim import pboc as sim_pboc
+from sbcard.sim import pki as sim_pki
+from sbcard.sim import purse as sim_purse
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF, SimEF
 from sbcard.sim.dfs import build_dfs
+from sbcard.sim.extras import (
+    BankPersona,
+    FaultsPersona,
+    PkiPersona,
+    PursePersona,
+    extras_from,
+)
 
 ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
 MF_SPEC = DfSpec("MF", MF_FID, b"", "主文件", "master file")
@@ -58,10 +71,14 @@ class Persona:
     records: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
     regional_records: dict[str, Any] = field(default_factory=dict)
+    #: The optional sections, typed and validated (``sbcard.sim.extras``); None: absent.
+    pki: PkiPersona | None = None              # [extra.pki]
+    purse: PursePersona | None = None          # [extra.purse]
+    bank: BankPersona | None = None            # [bank]
+    faults: FaultsPersona | None = None        # [faults]
 
     @property
     def algorithm(self) -> str:
@@ -158,19 +175,17 @@ class Persona:
         return card
 
 
-#: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
-#: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
-                                "sbcard.sim.faults:install_from_persona")
+#: The optional simulator modules (authentication, PBOC, PKI, purse, faults): each installs
+#: its command handlers and typed state on a freshly built card, in this order. A static
+#: tuple of functions, imported like any other module: no registry to mutate.
+EXTENSIONS: tuple[Callable[[SimCard, Persona], None], ...] = (
+    sim_auth.install, sim_pboc.install, sim_pki.install, sim_purse.install,
+    sim_faults.install_from_persona)
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
-    import importlib
-
-    for target in EXTENSIONS:
-        module, func = target.split(":")
-        getattr(importlib.import_module(module), func)(card, persona)
+    for install in EXTENSIONS:
+        install(card, persona)
 
 
 def _name_values(name: str | None) -> dict[str, str]:
@@ -338,14 +353,6 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
         # part 5 §6.14: VERIFY Lc 02–08 (cn), so 4–16 digits, as every other PIN check
         raise BadInputError(f"{where}: [pin] value must be {PIN_MIN_DIGITS}-{PIN_MAX_DIGITS} "
                             "digits 0-9 as text")
-    bank = data.get("bank")
-    if bank is not None:
-        if not isinstance(bank, dict):
-            raise BadInputError(f"{where}: [bank] must be a table")
-        pan = bank.get("pan", "")
-        if not (isinstance(pan, str) and pan.isascii() and pan.isdigit()
-                and 12 <= len(pan) <= 19):
-            raise BadInputError(f"{where}: [bank] pan must be 12-19 digits 0-9 as text")
 
 
 def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
@@ -367,6 +374,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         behaviour = Behaviour(**data.get("behaviour", {}))
     except TypeError as exc:
         raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
+    extras = extras_from(data, f"persona {origin}")
     atr = (parse_hex(data["atr"], f"persona {origin} atr") if "atr" in data
            else build_atr(card, data.get("atr_parts", {})))
     persona = Persona(
@@ -383,9 +391,8 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         keys=dict(data.get("keys", {})),
         df_records=dict(data.get("df_records", {})),
         regional_records={k.upper(): v for k, v in data.get("regional_records", {}).items()},
-        extra={**data.get("extra", {}), "bank": data.get("bank"),
-               "faults": data.get("faults")},
         source=origin,
+        pki=extras.pki, purse=extras.purse, bank=extras.bank, faults=extras.faults,
     )
     if persona.algorithm not in ALGORITHM_IDS:
         raise BadInputError(f"persona {origin}: unknown algorithm {persona.algorithm!r}")
