@@ -55,7 +55,7 @@ def test_serve_options_add_to_the_persona_faults() -> None:
     ('description = 3\n', "description", "must be text"),
     ('[pin]\ntries = 16\n', "[pin] tries", "must be a whole number 0-15"),
     ('[pin]\ntries = 3\nmax_tries = 2\n', "[pin] tries", "is more than max_tries"),
-    ('[pin]\nvalue = 123456\n', "[pin] value", "must be 4-12 digits 0-9 as text"),
+    ('[pin]\nvalue = 123456\n', "[pin] value", "must be 4-16 digits 0-9 as text"),
     ('[card]\ncolour = "red"\n', "[card] colour", "unknown field"),
     ('[card]\ncard_blocked = "yes"\n', "[card] card_blocked", "must be true or false"),
     ('[holder]\nsex = 1\n', "[holder] sex", "must be text (quoted)"),

@@ -166,6 +166,8 @@ def apply_environment(config: DriverConfig, environ: Mapping[str, str]) -> Drive
         if environ.get(env):
             changes[attr] = environ[env]
             changes["key_source"] = kind
+    if environ.get("SBCARD_HSM_PROTOCOL"):          # as `sbcard --hsm-protocol`
+        changes["hsm_protocol"] = environ["SBCARD_HSM_PROTOCOL"]
     if environ.get("SBCARD_PIN_SOURCE"):
         changes["pin_source"] = environ["SBCARD_PIN_SOURCE"]
     if not changes:

@@ -59,6 +59,7 @@ from sbcard.national.pinpad import RELOAD_REFUSED, change_on_pin_pad, verify_on_
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
+from sbcard.ops.private import open_private
 from sbcard.ops.read import (
     context_of,
     decode_records,
@@ -1147,7 +1148,7 @@ def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], No
         note = "" if code == 0 else f" {codes.message(code) if code in codes.BY_CODE else ''}"
         line = (f"{dt.datetime.now().isoformat(timespec='milliseconds')} {name} {code}"
                 f" {seconds * 1000:.1f}ms{note}\n")
-        with lock, contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
+        with lock, contextlib.suppress(OSError), open_private(path) as f:   # 0600 always
             f.write(line)
 
     return write

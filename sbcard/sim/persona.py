@@ -29,6 +29,8 @@ from sbcard.card.codecs import split_name
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
     MF_FID,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
     RID_MOHRSS,
     SSSE,
     DfSpec,
@@ -349,9 +351,11 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
     if isinstance(pin.get("tries"), int) and pin.get("tries", 0) > pin.get("max_tries", 15):
         raise BadInputError(f"{where}: [pin] tries: is more than max_tries")
     value = pin.get("value")
-    if value is not None and not (isinstance(value, str) and value.isascii()
-                                  and value.isdigit() and 4 <= len(value) <= 12):
-        raise BadInputError(f"{where}: [pin] value: must be 4-12 digits 0-9 as text")
+    if value is not None and not (isinstance(value, str) and value.isascii() and value.isdigit()
+                                  and PIN_MIN_DIGITS <= len(value) <= PIN_MAX_DIGITS):
+        # part 5 §6.14: VERIFY Lc 02–08 (cn), so 4–16 digits, as every other PIN check
+        raise BadInputError(f"{where}: [pin] value: must be {PIN_MIN_DIGITS}-{PIN_MAX_DIGITS} "
+                            "digits 0-9 as text")
 
 
 def _behaviour(data: dict[str, Any], origin: str) -> Behaviour:
