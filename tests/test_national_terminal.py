@@ -1,8 +1,9 @@
 """The national driver's configured terminal data and its own files (issue #13 leftovers):
 field 10 终端设备号 and Step1's 终端SN from ``[terminal] device_number``; the call log created
 0600 whatever the umask; the console PIN source (a hidden prompt, −31 on cancel, −33 on a
-bad PIN); driver.toml keys the driver does not know are refused. Field order: reader-interface spec §7.2 (iReadCardBas, 11 fields) and
-iReadCardBas_HSM_Step1 (终端SN the 9th) as in gdgly/SI_3rdCard ``SSCARDCtrl.cpp``."""
+bad PIN); driver.toml keys the driver does not know are refused. Field order:
+reader-interface spec §7.2 (iReadCardBas, 11 fields) and iReadCardBas_HSM_Step1 (终端SN the
+9th) as in gdgly/SI_3rdCard ``SSCARDCtrl.cpp``."""
 
 from __future__ import annotations
 
