@@ -1,8 +1,9 @@
 """The national driver's configured terminal data and its own files (issue #13 leftovers):
 field 10 终端设备号 and Step1's 终端SN from ``[terminal] device_number``; the call log created
 0600 whatever the umask; the console PIN source (a hidden prompt, −31 on cancel, −33 on a
-bad PIN). Field order: reader-interface spec §7.2 (iReadCardBas, 11 fields) and
-iReadCardBas_HSM_Step1 (终端SN the 9th) as in gdgly/SI_3rdCard ``SSCARDCtrl.cpp``."""
+bad PIN); driver.toml keys the driver does not know are refused. Field order:
+reader-interface spec §7.2 (iReadCardBas, 11 fields) and iReadCardBas_HSM_Step1 (终端SN the
+9th) as in gdgly/SI_3rdCard ``SSCARDCtrl.cpp``."""
 
 from __future__ import annotations
 
@@ -117,3 +118,40 @@ def test_driver_with_pin_source_console_verifies_the_typed_pin(monkeypatch):
     assert d.iVerifyPIN(1) == (0, "")
     fake_getpass(monkeypatch, EOFError())
     assert d.iVerifyPIN(1)[0] == -31
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('sim = "demo"\n', "unknown key 'sim' at the top level (did you mean [readers] sim?)"),
+    ('[readers]\nsimm = "demo"\n',
+     "[readers] has no key 'simm' (it has contact, contactless, sim)"),
+    ('[terminal]\ndevice = "X"\n', "[terminal] has no key 'device'"),
+    ('[keyz]\nsource = "keys"\n', "unknown key 'keyz' at the top level; the tables are [readers]"),
+])
+def test_a_misplaced_or_misspelt_configuration_key_is_refused(tmp_path, text, says):
+    """A top-level ``sim`` used to be ignored silently, and the driver then read whatever card
+    sat in the first real reader."""
+    from sbcard.errors import BadInputError
+    from sbcard.national.config import load_config
+
+    conf = tmp_path / "driver.toml"
+    conf.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInputError) as exc:
+        load_config(str(conf), {})
+    assert says in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_the_documented_example_and_a_service_table_load(tmp_path):
+    """The example in docs/national-interface.md loads; [service] is the service's to check."""
+    import re
+    from pathlib import Path
+
+    from sbcard.national.config import load_config
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "national-interface.md").read_text(
+        encoding="utf-8")
+    example = re.search(r"```toml\n(\[readers\].*?)```", doc, re.S)
+    assert example is not None
+    conf = tmp_path / "driver.toml"
+    conf.write_text(example.group(1) + '\n[service]\nanything = 1\n', encoding="utf-8")
+    config = load_config(str(conf), {})
+    assert config.log_file == "/var/log/sbcard/driver.log" and config.pin_guard
