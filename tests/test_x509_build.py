@@ -1,6 +1,8 @@
-"""Certificates sbcard builds are DER: ``build_certificate`` parses its own output without
-the strict round-trip check that input certificates get (a fifth of a 3.0 card's
-personalisation, docs/benchmarks.md), so every kind it builds is held to that check here."""
+"""Certificates sbcard builds: ``build_certificate`` makes the Certificate from what it
+encoded instead of parsing its output back with the strict DER round-trip check that input
+certificates get (that parse cost a fifth of a 3.0 card's personalisation,
+docs/benchmarks.md), so every kind it builds is held here to that check and to the parsed
+form, field by field."""
 
 from __future__ import annotations
 
