@@ -132,15 +132,20 @@ class Persona:
 
 #: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
 #: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
-                                "sbcard.sim.faults:install_from_persona")
+#: The second item names the profile section a module serves (None: every card): a card whose
+#: profile lacks it never imports the module (a 2.0 card loads no SM2 for the PKI module).
+EXTENSIONS: tuple[tuple[str, str | None], ...] = (
+    ("sbcard.sim.auth:install", None), ("sbcard.sim.pboc:install", None),
+    ("sbcard.sim.pki:install", "sm2_auth"), ("sbcard.sim.purse:install", None),
+    ("sbcard.sim.faults:install_from_persona", None))
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
     import importlib
 
-    for target in EXTENSIONS:
+    for target, section in EXTENSIONS:
+        if section is not None and getattr(persona.profile, section) is None:
+            continue
         module, func = target.split(":")
         getattr(importlib.import_module(module), func)(card, persona)
 
