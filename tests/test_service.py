@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -410,7 +411,7 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
 
 def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
                                                                   driver: FakeDriver) -> None:
-    driver.delay_s = 0.5
+    driver.hold = threading.Event()       # the first change stays at the card until set
     s = serve()
 
     async def go(c: aiohttp.ClientSession) -> None:
@@ -419,9 +420,12 @@ def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
         await until(lambda: s.service.queue.stats.running == 1, "the first change running")
         second = await c.ws_connect(s.url + "/ws/function")
         await second.send_str(json.dumps({"function": "iChangePIN", "iType": 3}))
-        await asyncio.sleep(0.1)          # the second one waits for the reader…
+        await until(lambda: s.service.queue.stats.waiting == 1,
+                    "the second one waiting for the reader")
         await second.close()              # …and its page goes away
         await first.close()               # the first page leaves mid-operation
+        assert driver.hold is not None
+        driver.hold.set()                 # the card finishes the first change
         await until(lambda: driver.pin_changes == 1 and s.service.queue.idle
                     and s.service.queue.stats.abandoned == 1,
                     "the first change done and the queued one dropped")
