@@ -130,7 +130,7 @@ def open_session(options: SessionOptions) -> Iterator[ApduChannel]:
 @dataclass(frozen=True)
 class KeySourceOptions:
     keys: str | None = None            # key file path, or "test"
-    psam: str | None = None            # PSAM reader (index/name/fragment), or "sim"
+    psam: str | None = None            # PSAM reader (index/name/fragment), "sim", "sim:NAME"
     hsm_command: str | None = None     # program answering HSM requests
     hsm_stdio: bool = False            # HSM step mode by hand over stderr/stdin
     #: How the PSAM's own link is traced and recorded (``trace``, ``wrap_link``), the way
@@ -182,18 +182,21 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
             return builtin_key_file()
         return KeyFile.load(options.keys, warn=warn)
     if options.psam is not None:
-        if options.psam == "sim":
-            return open_psam(replace(options.psam_session, sim="psam:default"))
-        return open_psam(replace(options.psam_session, reader=options.psam))
+        if options.psam == "sim" or options.psam.startswith("sim:"):
+            # "sim" = the default simulated PSAM; "sim:NAME" = the PSAM persona NAME
+            name = options.psam.partition(":")[2] or "default"
+            return open_psam(replace(options.psam_session, sim=f"psam:{name}"), profile)
+        return open_psam(replace(options.psam_session, reader=options.psam), profile)
     from sbcard.keys.hsm import (
         HsmStepSource,
         NationalHsmSource,
         command_exchange,
+        hsm_address_map,
         national_command,
         stdio_exchange,
     )
 
-    addresses = (profile or profile_for()).hsm_addresses
+    addresses = hsm_address_map(profile or profile_for())
     if options.hsm_protocol == "national" and options.hsm_command:
         return NationalHsmSource(national_command(options.hsm_command), addresses)
     if options.hsm_protocol != "json":
@@ -344,7 +347,8 @@ class Workbench:
         """A session on the card (T=0 help unless ``raw``), recorded and traced as asked."""
         writer, wrap = self._recorder(self.dump)
         reserved = dict(self.reserved)
-        if self.psam not in (None, "sim") and self.sim is None and not reserved:
+        if (self.psam is not None and self.psam != "sim" and not self.psam.startswith("sim:")
+                and self.sim is None and not reserved):
             # A command that does not use the PSAM still must not take its reader. If the
             # PSAM's reader is not there now, there is nothing to keep apart.
             with contextlib.suppress(TransportError):

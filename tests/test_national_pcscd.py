@@ -84,3 +84,19 @@ def test_df_files_written_and_read_through_pcscd(native, pcscd_card, pcscd_servi
     assert done.stdout.decode("gbk").splitlines()[:2] == ["0", "DF01EF0A|CHN|$DF04EF15|0007^1^|$"]
     # the served card kept what the C library wrote: the Python API reads it back
     assert d.iReadCard(1, 2, info, "DF01EF0A|37|$") == (0, "DF01EF0A|CHN|$")
+
+
+@pytest.mark.parametrize("pcscd_card", ["demo"], indirect=True)
+def test_pin_pad_source_on_a_reader_without_part_10_features(pcscd_card):
+    """vpcd answers SCardControl without PC/SC part 10 features: the pad source says so (−13
+    naming the feature) and nothing reaches the card (the PIN still verifies afterwards)."""
+    from sbcard.national import codes
+    from sbcard.national.pinsource import FixedPinSource
+
+    d = SSCardDriver(DriverConfig(contact_reader=pcscd_card.reader, pin_source="pinpad"))
+    code, text = d.iChangePIN(1)
+    assert code == codes.UNSUPPORTED and "FEATURE_MODIFY_PIN_DIRECT" in text
+    code, text = d.iVerifyPIN(1)
+    assert code == codes.UNSUPPORTED and "FEATURE_VERIFY_PIN_DIRECT" in text
+    d._pin_source = FixedPinSource("123456")
+    assert d.iVerifyPIN(1) == (0, "")

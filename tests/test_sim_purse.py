@@ -124,3 +124,36 @@ def test_purse_commands_outside_df04_keep_their_previous_meaning():
 def test_personas_without_purse_data_have_no_purse(persona):
     card, _, _ = recorded_sim_card(persona)
     assert card.purse is None
+
+
+def test_debit_records_read_back_with_record_read(capsys, tmp_path):
+    """Two purchases on the card, then `sbcard record read DF04EF08` (医疗交易明细, cyclic,
+    read PIN, notice table 7) gives them newest first, items as part 7 §12.6 wrote them."""
+    import json
+
+    from sbcard.sim import state as sim_state
+    from tests.cli_runner import run_cli
+
+    card, ch, _ = _card()
+    _verify_pin(ch)
+    _purchase(card, ch, purse.Amounts(account=1234, self_paid=500, pool_paid=10000))
+    _purchase(card, ch, purse.Amounts(account=1, self_paid=2, pool_paid=3),
+              when=bytes.fromhex("20261203093015"), terminal_seq=bytes.fromhex("0000002B"))
+    path = tmp_path / "card.json"
+    sim_state.save(path, sim_state.capture(card, "medical"))
+    code, out, err = run_cli(capsys, "--sim", "medical", "--sim-state", str(path), "record",
+                             "read", "DF04EF08", "--pin-stdin", "--json", stdin="123456\n")
+    assert code == 0, err
+    texts = [i["text"] for i in json.loads(out)["items"]]
+    # 交易序号 (b) ^ 交易类型 (an: the purchase type byte 06, not a printable character)
+    # ^ 终端机编号 ^ 交易时间 ^ 个人账户 ^ 个人自付 ^ 统筹 (b, fen as hex)
+    assert [t.split("^")[0] for t in texts] == ["0001", "0000"]
+    assert texts[0].split("^")[1] == "\x06"        # see docs/spec-uncertainties.md
+    assert texts[0].split("^")[2:7] == ["519900000001", "20261203093015", "00000001",
+                                        "00000002", "00000003"]
+    assert texts[1].split("^")[2:7] == ["519900000001", "20261202120000", "000004D2",
+                                        "000001F4", "00002710"]
+    code, out, err = run_cli(capsys, "--sim", "medical", "--sim-state", str(path), "record",
+                             "read", "DF04EF08", "1", "--pin-stdin", "--json", stdin="123456\n")
+    assert code == 0, err
+    assert json.loads(out)["items"][0]["text"] == texts[0]

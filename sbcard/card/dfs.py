@@ -72,10 +72,20 @@ def card_key_id(ref: int) -> int:
     return ref & 0xFF
 
 
+#: Names of the SSSE keys by card key ID (part 9 table B1, sscard-spec §5.2), for messages.
+SSSE_KEY_NAMES = MappingProxyType({0x00: "IRK", 0x02: "STK", 0x04: "UKSSSE", 0x05: "BK",
+                                   0x06: "PUK", 0x0A: "RKSSSE"})
+
+
 def ref_name(ref: int) -> str:
-    """``RK1DF03`` for a DF key reference, ``key 0A`` otherwise (for messages)."""
+    """``RK1DF03`` for a DF key reference, ``RKSSSE (0A)`` for a named SSSE key, ``key 0D``
+    otherwise (for messages)."""
     key = KEY_BY_REF.get(ref)
-    return key.name if key is not None else f"key {ref:02X}"
+    if key is not None:
+        return key.name
+    if ref in SSSE_KEY_NAMES:
+        return f"{SSSE_KEY_NAMES[ref]} ({ref:02X})"
+    return f"key {ref:02X}"
 
 
 def _k(name: str, kid: int, psam: str | None = None, hsm: int | None = None,

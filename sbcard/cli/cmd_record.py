@@ -1,13 +1,16 @@
-"""``sbcard record files|read|write``: the DF01–DF07 files of 人社信息函〔2012〕37号 (应用数据).
+"""``sbcard record files|read|write``: the DF01–DF07 files of 人社信息函〔2012〕37号 (应用数据),
+the SSSE's transparent EF07 指纹 / EF08 相片, and a region's own SSSE files (EF0D in Jiangsu)
+as the card profile describes them (``--profile mohrss-3.0+jiangsu``).
 
 Files and items are named as the national reader interface names them: ``DF01EF0A`` and a
 record identifier (``37``), ``40:2`` for the second record with identifier 40, a record number
-(``1`` = newest) in cyclic files. Values are text: cyclic records and B-TLV items are their
-items joined and ended with ``^``.
+(``1`` = newest) in cyclic files; SSSE files as ``SSSEEF07``. Values are text: cyclic records
+and B-TLV items are their items joined and ended with ``^``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +19,9 @@ from sbcard.cli.cmd_pin import FORCE_HELP, PIN_STDIN_HELP, PinReader
 from sbcard.cli.common import echo_json, label, state
 from sbcard.errors import BadInputError
 
+PROFILE_HELP = ("Card profile describing the card's files: a generation (mohrss-2.0, 3.0) "
+                "with regional overlays after + (mohrss-3.0+jiangsu: EF0D), or a TOML file. "
+                "Also maps card keys to PSAM keys (--psam). Default: mohrss-2.0.")
 AUTH_HELP = ("How to meet \"PIN 或 RK\" (PIN or read key): pin = ask for the PIN (default), "
              "key = external authentication with the DF's RK key from --keys/--psam/--hsm "
              "(spends no PIN try). Files that need both or only a key ask for what they need.")
@@ -28,6 +34,8 @@ def record() -> None:
     \b
     DF01 公共应用 public, DF02 就业与失业 employment, DF03 社会保险1 social insurance,
     DF04 社会保险2 medical, DF07 人事与人才 personnel (DF05/DF06 where a region has them).
+    SSSE files: SSSEEF07 指纹 fingerprint and SSSEEF08 相片 photo (RKSSSE key), and a
+    region's own files with --profile (SSSEEF0D with mohrss-3.0+jiangsu).
     Start with `sbcard record files` to see each file, its items and the keys it needs.
 
     \b
@@ -37,6 +45,8 @@ def record() -> None:
       sbcard record read DF02EF07 --auth key --keys test
       sbcard record write DF01EF0A 37=CHN --keys test
       sbcard record write DF02EF07 '2010101^20200101^20221231^测试公司^' --keys test
+      sbcard record read SSSEEF07 --keys test --out finger.bin
+      sbcard record read SSSEEF0D --profile mohrss-3.0+jiangsu
     """
 
 
@@ -49,7 +59,7 @@ def _structure_zh(ef) -> str:
             }[ef.structure]
 
 
-def _access_text(df: str, access) -> str:
+def _access_text(df: str, access, profile=None) -> str:
     from sbcard.card.dfs import KEY_BY_REF, key_ref
 
     if access.never:
@@ -57,50 +67,71 @@ def _access_text(df: str, access) -> str:
     if access.free:
         return "无 free"
     parts = []
+    ssse_names = {k: r.name for k, r in profile.psam_keys.items()} if profile else {}
+    ssse_names.setdefault(0x0A, "RKSSSE")
+    ssse_names.setdefault(0x04, "UKSSSE")
     for c in access.any_of:
         key = None if c.key_id is None else KEY_BY_REF.get(key_ref(df, c.key_id))
         name = f"{key.name} ({c.key_id:02X})" if key else ""
+        if df == "SSSE" and c.key_id is not None:
+            name = f"{ssse_names.get(c.key_id, 'key')} ({c.key_id:02X})"
         parts.append({"pin": "PIN", "key": name, "pin&key": f"PIN & {name}"}[c.kind])
     return " 或 ".join(parts)
 
 
+def _load_profile(name: str | None):
+    from sbcard.card.profiles import load_profile, profile_for
+
+    return profile_for() if name is None else load_profile(name)
+
+
 @record.command("files")
-@click.argument("df", required=False, metavar="[DF]")
+@click.argument("df", required=False, metavar="[DF|SSSE]")
+@click.option("--profile", "profile_name", metavar="PROFILE", default=None, help=PROFILE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def files_cmd(df: str | None, as_json: bool) -> None:
-    """List the DF files, their access keys and items (from the notice's tables).
+def files_cmd(df: str | None, profile_name: str | None, as_json: bool) -> None:
+    """List the files, their access keys and items (from the notice's tables and the profile).
 
     \b
-    No card is used. DF = DF01 … DF07 (default: all).
+    No card is used. DF = DF01 … DF07, or SSSE for EF07/EF08 and the profile's regional
+    files (default: all).
     """
-    from sbcard.card.dfs import DF_BY_NAME, ITEMS, RECORD_FIELDS, SUBITEMS
+    from sbcard.card.dfs import DF_BY_NAME, RECORD_FIELDS, SUBITEMS
+    from sbcard.ops.records import SSSE_PREFIX, resolve, ssse_files
 
-    names = [df.upper()] if df else list(DF_BY_NAME)
-    if any(n not in DF_BY_NAME for n in names):
-        raise BadInputError(f"no DF {df!r}: choose one of {', '.join(DF_BY_NAME)}")
+    profile = _load_profile(profile_name)
+    names = [df.upper()] if df else [*DF_BY_NAME, SSSE_PREFIX]
+    if any(n not in DF_BY_NAME and n != SSSE_PREFIX for n in names):
+        raise BadInputError(f"no DF {df!r}: choose one of {', '.join(DF_BY_NAME)} or SSSE")
     out: list[dict[str, Any]] = []
     for name in names:
-        spec = DF_BY_NAME[name]
-        for ef in spec.efs():
-            file = name + ef.name
+        files = (ssse_files(profile) if name == SSSE_PREFIX
+                 else tuple(name + ef.name for ef in DF_BY_NAME[name].efs()))
+        for file in files:
+            spec = resolve(file, profile)
+            ef = spec.ef
             items = [{"tag": f"{e.tag:02X}", "count": ef.tags.count(e.tag), "zh": e.zh,
                       "en": e.en, "type": e.fmt, "length": e.length,
                       "sub_items": [{"tag": f"{s.tag:02X}", "zh": s.zh, "en": s.en}
                                     for s in SUBITEMS.get((file, e.tag), ())]}
-                     for e in ITEMS.get(file, ())]
+                     for e in spec.items]
             fields = [{"zh": f.zh, "en": f.en, "type": f.fmt, "length": f.length}
                       for f in RECORD_FIELDS.get(file, ())]
-            out.append({"file": file, "df_zh": spec.zh, "zh": ef.zh, "en": ef.en,
-                        "structure": ef.structure.value, "sfi": f"{ef.sfi:02X}",
-                        "read": _access_text(name, ef.read),
-                        "write": _access_text(name, ef.write),
+            out.append({"file": file, "df_zh": spec.df.zh, "zh": ef.zh, "en": ef.en,
+                        "structure": ef.structure.value,
+                        "sfi": None if ef.sfi is None else f"{ef.sfi:02X}",
+                        "read": _access_text(spec.df.name, spec.read, profile),
+                        "write": _access_text(spec.df.name, spec.write, profile),
                         "records": ef.record_count or None, "size": ef.size or None,
                         "items": items, "record_items": fields})
     if as_json:
-        echo_json({"files": out, "source": "人社信息函〔2012〕37号 tables 4–9, appendix B"})
+        echo_json({"files": out, "profile": profile.name,
+                   "source": "人社信息函〔2012〕37号 tables 3–9, appendix B; regional files: "
+                             "the card profile"})
         return
     for f in out:
-        click.echo(f"{f['file']}  {f['zh']} {f['en']}  [{_structure_zh(_ef(f['file']))}"
+        click.echo(f"{f['file']}  {f['zh']} {f['en']}  "
+                   f"[{_structure_zh(resolve(f['file'], profile).ef)}"
                    + (f", {f['records']} 条" if f["records"] else "")
                    + (f", {f['size']} bytes" if f["size"] else "") + "]")
         click.echo(f"    {label('读', 'read')}: {f['read']}    "
@@ -115,15 +146,8 @@ def files_cmd(df: str | None, as_json: bool) -> None:
             click.echo(f"    ^{i}  {fld['zh']} {fld['en']} ({fld['type']} {fld['length']})")
 
 
-def _ef(file: str):
-    from sbcard.card.dfs import split_file_name
-
-    return split_file_name(file)[1]
-
-
-def _needs_pin(file: str, method: str) -> bool:
-    ef = _ef(file)
-    conds = ef.read.any_of
+def _needs_pin(spec, method: str) -> bool:
+    conds = spec.read.any_of
     if any(c.kind == "pin&key" for c in conds):
         return True
     if not any(c.kind == "pin" for c in conds):
@@ -131,18 +155,18 @@ def _needs_pin(file: str, method: str) -> bool:
     return method == "pin" or not any(c.kind == "key" for c in conds)
 
 
-def _needs_keys(file: str, method: str) -> bool:
-    conds = _ef(file).read.any_of
+def _needs_keys(spec, method: str) -> bool:
+    conds = spec.read.any_of
     has_key = any(c.kind == "key" for c in conds)
     if any(c.kind == "pin&key" for c in conds):
         return True
     return has_key and (method == "key" or not any(c.kind == "pin" for c in conds))
 
 
-def _all_items(file: str):
+def _all_items(spec):
     from sbcard.ops.records import ItemRef
 
-    ef = _ef(file)
+    ef = spec.ef
     seen: dict[int, int] = {}
     out = []
     for tag in ef.tags:
@@ -151,13 +175,11 @@ def _all_items(file: str):
     return tuple(out)
 
 
-def _describe(file: str, ref) -> tuple[str, str]:
-    from sbcard.card.dfs import item
-
+def _describe(spec, ref) -> tuple[str, str]:
     if ref.tag is None:
         return f"记录{ref.n}", f"record {ref.n}"
-    el = item(file, ref.tag)
-    more = f" {ref.n}" if ref.n > 1 or _ef(file).tags.count(ref.tag) > 1 else ""
+    el = spec.item(ref.tag)
+    more = f" {ref.n}" if ref.n > 1 or spec.ef.tags.count(ref.tag) > 1 else ""
     return el.zh + more, el.en + more
 
 
@@ -168,40 +190,70 @@ def _describe(file: str, ref) -> tuple[str, str]:
               show_default=True, help=AUTH_HELP)
 @click.option("--pin-stdin", is_flag=True, help=PIN_STDIN_HELP)
 @click.option("--force", is_flag=True, help=FORCE_HELP)
+@click.option("--profile", "profile_name", metavar="PROFILE", default=None, help=PROFILE_HELP)
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Transparent files (SSSEEF07 指纹, SSSEEF08): write the "
+                                 "content's bytes to this file instead of printing hex.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def read_cmd(ctx: click.Context, file: str, items: tuple[str, ...], method: str,
-             pin_stdin: bool, force: bool, as_json: bool) -> None:
+             pin_stdin: bool, force: bool, profile_name: str | None, out: Path | None,
+             as_json: bool) -> None:
     """Read items of one DF file (读应用数据).
 
     \b
-    FILE: DF01EF0A style (see `sbcard record files`). ITEM: a record identifier in hex
-    (37), with :n for the n-th record of that identifier (40:2); in a cyclic file a record
-    number (1 = newest). No ITEM: every item (every record of a cyclic file).
-    The PIN is asked for only when the file needs it and --auth is pin; with one try left
-    nothing is sent unless --force. Exit codes: 0 read, 6 wrong PIN, 7 blocked, 8 refused.
+    FILE: DF01EF0A style, or SSSEEF07 (see `sbcard record files`). ITEM: a record
+    identifier in hex (37), with :n for the n-th record of that identifier (40:2); in a
+    cyclic file a record number (1 = newest). No ITEM: every item (every record of a cyclic
+    file). The PIN is asked for only when the file needs it and --auth is pin; with one try
+    left nothing is sent unless --force. Exit codes: 0 read, 5 card refused (6982 without
+    the key), 6 wrong PIN, 7 blocked, 8 refused.
     """
-    from sbcard.ops.records import DfSession, ItemRef, Method, ReadAuth, read_file
+    from sbcard.card.filesystem import Structure
+    from sbcard.ops.records import (
+        DfSession,
+        ItemRef,
+        Method,
+        ReadAuth,
+        read_bytes,
+        read_file,
+        resolve,
+    )
 
-    ef = _ef(file)
-    file = file.upper()
+    profile = _load_profile(profile_name)
+    spec = resolve(file, profile)
+    ef = spec.ef
+    file = spec.name
+    if out is not None and ef.structure is not Structure.TRANSPARENT:
+        raise click.UsageError(f"--out goes with a transparent file; {file} holds records")
     refs = tuple(ItemRef.parse(i, ef) for i in items) or (
-        () if ef.tags == () else _all_items(file))
+        () if ef.tags == () else _all_items(spec))
     st = state(ctx)
-    pin = PinReader(pin_stdin).one("PIN 密码") if _needs_pin(file, method) else None
-    with st.key_source() as keys, st.session() as channel:
-        if _needs_keys(file, method) and keys is None:
+    pin = PinReader(pin_stdin).one("PIN 密码") if _needs_pin(spec, method) else None
+    with st.key_source(profile) as keys, st.session() as channel:
+        if _needs_keys(spec, method) and keys is None:
             raise click.UsageError("this read needs a key source: --keys, --psam or --hsm "
                                    "(or --auth pin where the file allows the PIN)")
-        result = read_file(DfSession(channel), file, refs,
-                           ReadAuth(Method(method), pin=pin, keys=keys, force=force))
+        auth = ReadAuth(Method(method), pin=pin, keys=keys, force=force)
+        if out is not None:
+            content = read_bytes(DfSession(channel), file, auth, profile=profile)
+        else:
+            result = read_file(DfSession(channel), file, refs, auth, profile=profile)
+    if out is not None:
+        out.write_bytes(content)
+        if as_json:
+            echo_json({"file": file, "zh": ef.zh, "en": ef.en, "out": str(out),
+                       "bytes": len(content)})
+        else:
+            click.echo(f"{file}  {ef.zh} {ef.en}: {len(content)} bytes → {out}")
+        return
     rows: list[tuple[str | None, str, str, str]]
     if not result.items:
         rows = [(None, f"记录{i}" if ef.record_count else "内容", f"record {i}"
                  if ef.record_count else "content", t)
                 for i, t in enumerate(result.texts, start=1)]
     else:
-        rows = [(str(r), *_describe(file, r), t) for r, t in zip(result.items, result.texts,
+        rows = [(str(r), *_describe(spec, r), t) for r, t in zip(result.items, result.texts,
                                                                   strict=True)]
     if as_json:
         echo_json({"file": file, "zh": ef.zh, "en": ef.en,
@@ -220,10 +272,11 @@ def read_cmd(ctx: click.Context, file: str, items: tuple[str, ...], method: str,
 @click.option("--mac", is_flag=True,
               help="Secure messaging: each write carries a MAC under the file's UK key "
                    "(CLA 04) instead of a prior external authentication.")
+@click.option("--profile", "profile_name", metavar="PROFILE", default=None, help=PROFILE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def write_cmd(ctx: click.Context, file: str, values: tuple[str, ...], mac: bool,
-              as_json: bool) -> None:
+              profile_name: str | None, as_json: bool) -> None:
     """Write items of one DF file with its update key (写应用数据).
 
     \b
@@ -235,10 +288,12 @@ def write_cmd(ctx: click.Context, file: str, values: tuple[str, ...], mac: bool,
     8 refused (no key, not writable), 5 card error.
     """
     from sbcard.card.filesystem import Structure
-    from sbcard.ops.records import DfSession, ItemRef, write_file
+    from sbcard.ops.records import DfSession, ItemRef, resolve, write_file
 
-    ef = _ef(file)
-    file = file.upper()
+    profile = _load_profile(profile_name)
+    spec = resolve(file, profile)
+    ef = spec.ef
+    file = spec.name
     refs: tuple[ItemRef, ...] = ()
     texts: tuple[str, ...] = values
     if ef.structure in (Structure.VARIABLE_RECORDS, Structure.FIXED_RECORDS):
@@ -253,11 +308,11 @@ def write_cmd(ctx: click.Context, file: str, values: tuple[str, ...], mac: bool,
     elif ef.structure is Structure.TRANSPARENT and len(values) != 1:
         raise BadInputError(f"{file} is transparent: give its content as one hex argument")
     st = state(ctx)
-    with st.key_source() as keys, st.session() as channel:
+    with st.key_source(profile) as keys, st.session() as channel:
         if keys is None:
             raise click.UsageError("writing needs a key source holding the file's UK key: "
                                    "--keys, --psam or --hsm")
-        write_file(DfSession(channel), file, refs, texts, keys, mac=mac)
+        write_file(DfSession(channel), file, refs, texts, keys, mac=mac, profile=profile)
     if as_json:
         echo_json({"file": file, "written": len(texts), "mac": mac})
         return

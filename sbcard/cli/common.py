@@ -12,6 +12,7 @@ import click
 
 if TYPE_CHECKING:
     from sbcard.apdu.channel import ApduChannel
+    from sbcard.card.profiles import CardProfile
     from sbcard.compose import Workbench
     from sbcard.keys.base import KeySource
 
@@ -76,9 +77,11 @@ class CliState:
         if self.verbosity >= 1:
             click.echo(message, err=True)
 
-    def key_source(self) -> AbstractContextManager[KeySource | None]:
-        """The key source the user named (None if none); closed afterwards."""
-        return self.bench.key_source()
+    def key_source(self, profile: CardProfile | None = None
+                   ) -> AbstractContextManager[KeySource | None]:
+        """The key source the user named (None if none); closed afterwards. ``profile``
+        maps card keys to PSAM keys and HSM addresses (default: the default profile's)."""
+        return self.bench.key_source(profile)
 
     def session(self, *, raw: bool = False) -> AbstractContextManager[ApduChannel]:
         if self.sim_state is not None:

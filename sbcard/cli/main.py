@@ -101,7 +101,8 @@ SHORT_HELP = {
               help="Key source: a key file (chmod 600) of root keys, diversified in software; "
                    "`test` = the public test keys of the simulated cards (env SBCARD_KEYS).")
 @click.option("--psam", metavar="READER|sim",
-              help="Key source: a PSAM card in this reader (`sim` = in-process simulated PSAM).")
+              help="Key source: a PSAM card in this reader (`sim` = in-process simulated PSAM, "
+                   "`sim:NAME` = the simulated PSAM persona NAME, e.g. sim:jiangsu).")
 @click.option("--hsm-command", metavar="CMD",
               help="Key source: an HSM in step mode; CMD gets one JSON request on stdin and "
                    "answers JSON on stdout (docs/keys.md).")

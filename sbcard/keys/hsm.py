@@ -33,6 +33,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sbcard.card.dfs import DF_KEYS
+from sbcard.card.profiles import CardProfile
 from sbcard.card.profiles.sections import HsmAddress
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
@@ -61,6 +63,19 @@ def hsm_address(addresses: Mapping[int, HsmAddress], key_id: int, version: int |
         raise HsmError(f"{name}: the profile gives card key {key_id:02X} one HSM address "
                        f"(version 1); none for version {version}")
     return entry
+
+
+def hsm_address_map(profile: CardProfile) -> dict[int, HsmAddress]:
+    """The profile's ``[hsm_addresses]`` plus the keys of its DFs (DF01–DF07) at the
+    logical addresses of the reader-interface spec's appendix B tables B.1/B.2 (``DfKey.hsm``:
+    three consecutive addresses = key versions 1–3, RK1DF01 004F–0051). A profile entry wins;
+    keys appendix B does not list (DF06's) have an address only where a profile gives one
+    (``"RK1DF06" = ["…", …]``)."""
+    out: dict[int, HsmAddress] = dict(profile.hsm_addresses)
+    for key in DF_KEYS:
+        if key.hsm is not None and key.df in profile.dfs:
+            out.setdefault(key.ref, tuple(f"{key.hsm + v:04X}" for v in range(3)))
+    return out
 
 
 class HsmStepSource(KeySource):

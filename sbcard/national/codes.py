@@ -1,15 +1,38 @@
 """The one table of return codes of the national reader interface, with their Chinese text.
 
-Sources (read to learn, not copied): the error table of 人社信息函〔2016〕38号 as restated in
-the Sichuan reader spec appendix A and implemented in ``gdgly/SI_3rdCard``
-``code/SSCARD/SSCARD/SSCARD/SSCARDCtrl.cpp`` (``returnMap``) and ``code/JavaScript/SSCARD.js``;
-see /work/shared/reference/sscard-spec.md §7.3. Rules:
+Sources: the error table of 人社信息函〔2016〕38号 as restated in the Sichuan reader spec
+appendix A (``gdgly/SI_3rdCard`` ``docs/四川省社会保障卡读写机具规范2.0.doc``) and as the public
+driver implements it: ``gdgly/SI_3rdCard`` ``code/SSCARD/SSCARD/SSCARD/SSCARDCtrl.cpp``
+(``returnMap`` lines 32-87, ``getRetMsgBySw1Sw2`` lines 91-119) and
+``code/JavaScript/SSCARD.js`` (``retmsgJson`` lines 626-681, ``getRetMsg`` lines 684-695).
+Rules:
 
 - 0 is success; −1 … −52 are driver codes; −2201 … −2204 are PSAM/HSM codes (integrators fall
   back to the ``*_HSM_Step`` functions on −2201, −2202, −2203, −27272 and −24).
-- A card status word the driver does not translate is returned as its negative decimal
-  value (6982 → −27010), with the national text where the table has one.
-- In PIN commands 63Cx becomes −51 ("N tries left", N = SW2 & 0x0F) and 6983 becomes −52.
+- A card status word the public driver maps gets the public driver's code, because that is
+  what integrators' code compares with (``PUBLIC_SW``; each row's ``sw``). Five of these are
+  not the SW's negative decimal: 6C00 → −26368, 6700 → −26369, 6A86 → −26370, 6E00 → −26371
+  (SSCARDCtrl.cpp lines 66-69, SSCARD.js lines 660-663) and 6986 → −26881 (line 70 / 664).
+  Like the public code (SSCARDCtrl.cpp lines 95-100, SSCARD.js line 686), every 6Exx is −26371.
+- A card status word the public table does not list is returned as its negative decimal
+  value (6982 → −27010, 6901 → −26881, 6C08 → −27656), with the national text where the table
+  has one, else our SW table's text. (The public driver answers −999 for those; the decimal
+  keeps the SW recoverable, as the spec's restatement §7.3 says card SWs are returned.)
+- In PIN commands 63Cx becomes −51 ("N tries left", N = SW2 & 0x0F) and 63C0 and 6983 become
+  −52. Outside PIN commands (external authentication) 63Cx stays negative decimal, i.e. the
+  table's −25536/−25537/−25538 rows.
+
+Where sbcard deliberately differs from the public C++ (each checked by
+``tests/test_national.py::test_status_words_follow_the_public_returnmap``):
+
+- SSCARDCtrl.cpp line 101 maps *every* 63xx to −51 "PIN校验失败", an external authentication
+  failure too; the table has its own rows for that (−25536…−25538), which sbcard returns.
+  63C0 in a PIN command is −52 PIN锁定 (no tries left), not "−51, 0 tries".
+- SSCARDCtrl.cpp line 75 pairs −27013 (6985's text) with 9303, a copy slip that shadows line 83
+  in its first-match loop; SSCARD.js line 677 pairs 9303 with −37635 (its text, its decimal),
+  as sbcard does; 6985 is −27013 by the decimal rule.
+- The FFxx pairs (−1 FF00, −2201 FF30, …) are the vendor reader library's own statuses, not
+  card SWs; sbcard reaches those codes from its own errors.
 
 The table's −25536/−25537/−25538 rows ("external authentication failed, 2/1/0 tries left") are
 63C0/63C1/63C2 by the negative-decimal rule, the reverse of the SW meaning (63Cx = x tries
@@ -36,6 +59,7 @@ class NationalCode:
     code: int
     zh: str          # the text integrators show (pOutInfo on failure)
     en: str          # for our docs and logs
+    sw: int | None = None    # the card SW the public driver maps to this code, if any
 
 
 OK = 0
@@ -112,29 +136,40 @@ TABLE: tuple[NationalCode, ...] = (
     NationalCode(-25536, "外部认证失败，剩余可尝试次数0次", "external auth failed (63C0)"),
     NationalCode(-25537, "外部认证失败，剩余可尝试次数1次", "external auth failed (63C1)"),
     NationalCode(-25538, "外部认证失败，剩余可尝试次数2次", "external auth failed (63C2)"),
-    NationalCode(-26368, "Lc/Le不正确", "6700 wrong length"),
-    NationalCode(-26881, "命令不接受（无效状态）", "6901 command not accepted"),
-    NationalCode(-27009, "命令与文件结构不相符、当前文件非所需文件", "6981"),
-    NationalCode(-27010, "不满足安全条件", "6982 security status not satisfied"),
-    NationalCode(-27011, "密钥锁定（算法锁定）鉴别方法锁定", "6983 key/method blocked"),
-    NationalCode(-27012, "引用数据无效、随机数无效", "6984 reference data invalid"),
+    # SWs with the public driver's pairing (SSCARDCtrl.cpp lines 66-70, SSCARD.js 660-664);
+    # texts as the public table prints them.
+    NationalCode(-26368, "Lc/Le不正确", "6C00 wrong Le (public pairing, not 6700)", 0x6C00),
+    NationalCode(-26369, "P1、 P2 与 Lc 不一致", "6700 wrong length (public pairing)", 0x6700),
+    NationalCode(-26370, "参数 P1、 P2 不正确", "6A86 P1/P2 wrong (public pairing)", 0x6A86),
+    NationalCode(-26371, "CLA 错", "6E00 (any 6Exx) class not supported (public pairing)",
+                 0x6E00),
+    NationalCode(-26881, "命令不接受（无效状态）",
+                 "6986 (public pairing) and 6901 (its decimal): command not accepted", 0x6986),
+    NationalCode(-27009, "命令与文件结构不相符、当前文件非所需文件", "6981", 0x6981),
+    NationalCode(-27010, "不满足安全条件", "6982 security status not satisfied", 0x6982),
+    NationalCode(-27011, "密钥锁定（算法锁定）鉴别方法锁定", "6983 key/method blocked", 0x6983),
+    NationalCode(-27012, "引用数据无效、随机数无效", "6984 reference data invalid", 0x6984),
     NationalCode(-27013, "不满足使用条件、应用被锁定、应用未选择、余额上溢", "6985"),
-    NationalCode(-27016, "安全报文数据项不正确、MAC不正确", "6988 secure messaging wrong"),
-    NationalCode(-27264, "数据域参数不正确", "6A80 data field wrong"),
-    NationalCode(-27265, "不支持该功能、卡中无MF、卡被锁定、应用锁定", "6A81"),
-    NationalCode(-27266, "未找到文件、文件标识相重、SFI不正确", "6A82 file not found"),
-    NationalCode(-27267, "未找到记录", "6A83 record not found"),
-    NationalCode(-27270, "参数P1、P2不正确", "6A86 P1/P2 wrong"),
-    NationalCode(-27272, "未找到引用数据、未找到密钥", "6A88 key not found"),
-    NationalCode(-28160, "CLA错", "6E00 class not supported"),
+    NationalCode(-27016, "安全报文数据项不正确、MAC不正确", "6988 secure messaging wrong", 0x6988),
+    NationalCode(-27264, "数据域参数不正确", "6A80 data field wrong", 0x6A80),
+    NationalCode(-27265, "不支持该功能、卡中无MF、卡被锁定、应用锁定", "6A81", 0x6A81),
+    NationalCode(-27266, "未找到文件、文件标识相重、SFI不正确", "6A82 file not found", 0x6A82),
+    NationalCode(-27267, "未找到记录", "6A83 record not found", 0x6A83),
+    NationalCode(-27272, "未找到引用数据、未找到密钥", "6A88 key not found", 0x6A88),
     NationalCode(-37634, "MAC无效", "9302 MAC invalid"),
-    NationalCode(-37635, "应用已被永久锁定、卡片锁定", "9303 application blocked"),
+    NationalCode(-37635, "应用已被永久锁定、卡片锁定", "9303 application blocked", 0x9303),
     NationalCode(-37891, "PSAM卡不支持消费交易", "9403"),
     NationalCode(-37894, "所需MAC（或/和TAC）不可用", "9406"),
     NationalCode(UNKNOWN, "未知错误", "unknown error"),
 )
 
 BY_CODE: dict[int, NationalCode] = {c.code: c for c in TABLE}
+
+#: Card SW → code where the public driver maps the SW (module docstring); the rest of the
+#: SWs are their negative decimal value.
+PUBLIC_SW: dict[int, int] = {c.sw: c.code for c in TABLE if c.sw is not None}
+#: SW1 whose every SW2 the public driver maps to one code (SSCARDCtrl.cpp lines 95-100).
+PUBLIC_SW1 = {0x6E: -26371}
 
 #: Codes after which integrators switch to the HSM steps (spec §5.8).
 HSM_FALLBACK = frozenset({NO_PSAM, PSAM_ALGORITHM, PSAM_NO_RKSSSE, -27272, PSAM_KEY_LEVEL})
@@ -156,16 +191,43 @@ def pin_wrong_message(tries: int) -> str:
 
 
 def for_sw(sw: int, *, pin: bool = False) -> tuple[int, str]:
-    """(code, text) for a card status word; ``pin`` applies the PIN-command rules."""
+    """(code, text) for a card status word; ``pin`` applies the PIN-command rules.
+
+    The public driver's code where it maps the SW (``PUBLIC_SW``, 6Exx), else −SW.
+    """
     if pin and sw & 0xFFF0 == 0x63C0:
         tries = sw & 0x0F
         return (PIN_LOCKED, message(PIN_LOCKED)) if tries == 0 else (
             PIN_WRONG, pin_wrong_message(tries))
     if pin and sw == 0x6983:
         return PIN_LOCKED, message(PIN_LOCKED)
-    code = -sw
+    code = PUBLIC_SW.get(sw) or PUBLIC_SW1.get(sw >> 8) or -sw
     if sw & 0xFFF0 == 0x63C0 and code not in BY_CODE:
         return code, f"认证失败，剩余可尝试次数{sw & 0x0F}次"
+    return code, message(code)
+
+
+#: What a PC/SC part 10 PIN-pad reader answers by itself to FEATURE_VERIFY_PIN_DIRECT /
+#: FEATURE_MODIFY_PIN_DIRECT, nothing sent to the card: 6400 timeout and 6401 cancel (libccid
+#: ``CCID_Receive``: CCID bError F0 / EF), 6402 the new PIN and its confirmation differ, 6403
+#: a PIN shorter or longer than wPINMaxExtraDigit allows, 6B80 the structure refused.
+PIN_PAD_ANSWERS: dict[int, int] = {
+    0x6400: PIN_TIMEOUT,
+    0x6401: PIN_CANCELLED,
+    0x6402: PIN_DIFFERENT,
+    0x6403: PIN_LENGTH,
+    0x6B80: UNSUPPORTED,
+}
+
+
+def for_pin_pad(sw: int) -> tuple[int, str]:
+    """(code, text) for a PIN-pad reader's answer: its own 64xx/6B80, else the card's SW
+    by the PIN-command rules (63Cx −51, 63C0/6983 −52)."""
+    code = PIN_PAD_ANSWERS.get(sw)
+    if code is None:
+        return for_sw(sw, pin=True)
+    if code == UNSUPPORTED:
+        return code, f"{message(code)}（读卡器不接受密码键盘参数，{sw:04X}）"
     return code, message(code)
 
 

@@ -51,7 +51,7 @@ from sbcard.national.debit import (
 )
 from sbcard.national.flows import REQUIRED, ClassifiedKeys, read_basic
 from sbcard.national.lines import ireadcardbas_line, join_fields, split_fields
-from sbcard.national.pinpad import verify_on_pin_pad
+from sbcard.national.pinpad import RELOAD_REFUSED, change_on_pin_pad, verify_on_pin_pad
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
@@ -122,14 +122,19 @@ class SSCardDriver:
         self._keys: KeySource | None = None
         self._keys_error: NationalError | None = None
         self._keys_lock = threading.Lock()
+        # Cards left powered between HSM steps, by reader. Calls on different readers run in
+        # parallel and change this table, so every look and change holds _pending_lock
+        # (walking it unguarded while another reader's call changed it gave "dictionary
+        # changed size during iteration" → −999).
         self._pending: dict[str, _Pending] = {}
+        self._pending_lock = threading.Lock()
         self._link_of: dict[int, Any] = {}        # id(channel) → bare link (PIN pad control)
         self._logger = _call_logger(self.config.log_file)
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
         """Release the key source (PSAM reader) and any card left powered by an HSM step."""
-        for pending in list(self._pending.values()):
+        for pending in self._pendings():
             self._drop(pending)
         with self._keys_lock:
             if self._keys is not None:
@@ -191,7 +196,7 @@ class SSCardDriver:
             key = reader or "default"
             lock = self._lock(key)
             with lock:
-                pending = self._pending.pop(key, None)
+                pending = self._pop_pending(key)
                 if pending is not None:
                     self._drop(pending)
                 try:
@@ -204,12 +209,13 @@ class SSCardDriver:
                 kept = False
                 try:
                     if keep is not None:
-                        self._pending[key] = _Pending(keep, key, transport, channel)
+                        with self._pending_lock:
+                            self._pending[key] = _Pending(keep, key, transport, channel)
                     yield channel
                     kept = keep is not None
                 finally:
                     if not kept:
-                        self._pending.pop(key, None)
+                        self._pop_pending(key)
                         self._link_of.pop(id(channel), None)
                         transport.disconnect()
                 return
@@ -218,10 +224,23 @@ class SSCardDriver:
     def _drop(self, pending: _Pending) -> None:
         with contextlib.suppress(SbcardError):
             pending.transport.disconnect()
-        self._pending.pop(pending.reader, None)
+        self._pop_pending(pending.reader, pending)
+
+    def _pendings(self) -> list[_Pending]:
+        """The cards left powered now (a copy: other readers' calls change the table)."""
+        with self._pending_lock:
+            return list(self._pending.values())
+
+    def _pop_pending(self, key: str, only: _Pending | None = None) -> _Pending | None:
+        """Take ``key``'s pending card off the table (``only``: if it is still that one)."""
+        with self._pending_lock:
+            found = self._pending.get(key)
+            if found is None or (only is not None and found is not only):
+                return None
+            return self._pending.pop(key)
 
     def _take_pending(self, family: str, step: int) -> _Pending:
-        for pending in self._pending.values():
+        for pending in self._pendings():
             if pending.family == family and pending.step == step - 1:
                 return pending
         raise NationalError(codes.NOT_CONNECTED, f"{codes.message(codes.NOT_CONNECTED)}"
@@ -231,7 +250,9 @@ class SSCardDriver:
     def _continue(self, family: str, step: int, *, last: bool) -> Iterator[_Pending]:
         pending = self._take_pending(family, step)
         with self._lock(pending.reader):
-            if self._pending.get(pending.reader) is not pending:
+            with self._pending_lock:
+                current = self._pending.get(pending.reader)
+            if current is not pending:
                 raise NationalError(codes.NOT_CONNECTED)
             ok = False
             try:
@@ -394,7 +415,7 @@ class SSCardDriver:
                                self._terminal_sn())
 
     def _pending_for(self, channel: ApduChannel) -> _Pending:
-        return next(p for p in self._pending.values() if p.channel is channel)
+        return next(p for p in self._pendings() if p.channel is channel)
 
     def _terminal_sn(self) -> str:
         """终端SN in Step1: the configured device number, else 32 zeros (as in the trace)."""
@@ -811,11 +832,15 @@ class SSCardDriver:
         return self._call("iVerifyPIN", body, pin=True)
 
     def iChangePIN(self, iType: int) -> tuple[int, str]:
-        """修改密码: old PIN, new PIN twice (−34 when they differ)."""
+        """修改密码: old PIN, new PIN twice (−34 when they differ); −51 for a wrong old PIN.
+        On the PIN pad the reader collects all three and builds CHANGE PIN itself."""
         def body() -> str:
             with self._card(iType) as channel:
                 self._guarded_status(channel)
                 source = self._pins()
+                if source.on_reader:                 # the reader's keypad: PIN_MODIFY
+                    change_on_pin_pad(self._link_of[id(channel)])
+                    return ""
                 old = source.get_pin("请输入原密码")
                 new = source.get_pin("请输入新密码")
                 again = source.get_pin("请再次输入新密码")
@@ -849,6 +874,13 @@ class SSCardDriver:
             raise NationalError(codes.PIN_DIFFERENT)
         return new
 
+    def _refuse_pin_pad_for_reload(self) -> None:
+        """A reload's new PIN reaches the card enciphered under STK with a MAC (part 5 §6.8,
+        spec §5.7), made by the PSAM or HSM from the PIN; a PC/SC part 10 pad only puts
+        typed digits in clear into an APDU. Refused before the card is touched."""
+        if self._pins().on_reader:
+            raise NationalError(codes.UNSUPPORTED, RELOAD_REFUSED)
+
     def _keys_or_psam_error(self) -> KeySource:
         keys = self.key_source()
         if keys is None:
@@ -858,6 +890,7 @@ class SSCardDriver:
     def iReloadPIN(self, iType: int, pCardInfo: str) -> tuple[int, str]:
         """重置密码: PUK external authentication, new PIN twice, 84 24 00 01 with STK (§5.7)."""
         def body() -> str:
+            self._refuse_pin_pad_for_reload()
             keys = self._keys_or_psam_error()
             with self._card(iType) as channel:
                 ctx = self._check_card_info(channel, pCardInfo)
@@ -880,6 +913,8 @@ class SSCardDriver:
 
     # -- PIN reload / unblock through the HSM steps -------------------------------------------
     def _puk_step1(self, family: str, itype: int, card_info: str) -> str:
+        if family == "reload":
+            self._refuse_pin_pad_for_reload()
         with self._card(itype, keep=family) as channel:
             pending = self._pending_for(channel)
             ctx = self._check_card_info(channel, card_info)

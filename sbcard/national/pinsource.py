@@ -4,9 +4,10 @@
 - ``PinentryPinSource``: GnuPG's ``pinentry`` program over its Assuan protocol (SETTITLE,
   SETDESC, SETPROMPT, GETPIN → ``D <pin>`` / ``ERR 83886179 Operation cancelled``), so a
   desktop gets the standard dialog (packages ``pinentry-gnome3``, ``pinentry-qt``, …).
-- ``PinPadPinSource``: the reader's own PIN pad (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT); the
-  PIN never enters this process. The driver verifies through the reader
-  (``sbcard.national.pinpad``); without the feature, or for a PIN it would have to read: −13.
+- ``PinPadPinSource``: the reader's own PIN pad (PC/SC part 10 FEATURE_VERIFY_PIN_DIRECT for
+  iVerifyPIN, FEATURE_MODIFY_PIN_DIRECT for iChangePIN); the PIN never enters this process.
+  The driver verifies and changes through the reader (``sbcard.national.pinpad``); without
+  the feature, or for a PIN it would have to read (iReloadPIN, iReadCard by PIN): −13.
 - ``FixedPinSource``: a PIN given by the caller (the local service's explicit kiosk mode, tests).
 
 A source returns digits or raises ``NationalError`` (−31 cancelled, −32 timed out, −33 length).
@@ -171,14 +172,16 @@ class PinentryPinSource(PinSource):
 
 
 class PinPadPinSource(PinSource):
-    """The reader verifies on its own keypad (FEATURE_VERIFY_PIN_DIRECT, PC/SC part 10)."""
+    """The reader verifies and changes on its own keypad (PC/SC part 10 features 06, 07)."""
 
     name = "pinpad"
     on_reader = True
 
     def get_pin(self, prompt: str, *, description: str = "") -> str:
+        # Only a function that hands the PIN to the host asks; the pad never does that.
         raise NationalError(codes.UNSUPPORTED,
-                            "读卡器没有密码键盘（PC/SC FEATURE_VERIFY_PIN_DIRECT）")
+                            f"{codes.message(codes.UNSUPPORTED)}（密码键盘上输入的密码不经过主机，"
+                            "密码键盘只用于 iVerifyPIN 和 iChangePIN）")
 
 
 def pin_source_for(kind: str, *, pinentry: str = "pinentry", fixed: str | None = None

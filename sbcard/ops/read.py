@@ -29,7 +29,7 @@ from sbcard.apdu.sw import SW, CardError, SecurityStatusError
 from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
-from sbcard.card.filesystem import EF05, EF06, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.card.filesystem import EF05, EF06, EF07, EF08, KEY_RKSSSE, SSSE, EfSpec
 from sbcard.card.profiles.sections import Addressing
 from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
@@ -372,36 +372,54 @@ def _read_binary_first(channel: ApduChannel, ef: EfSpec, chunk: int,
     return r
 
 
+def read_transparent(channel: ApduChannel, ef: EfSpec, *, keys: KeySource | None = None,
+                     chunk: int = 0xF0, addressing: Addressing = Addressing.SFI) -> bytes:
+    """A transparent SSSE file read whole (EF07 指纹 0x300 bytes, EF08 相片 0x1000 bytes,
+    both read key RKSSSE = card key 0A, 人社信息函〔2012〕37号 table 3): SELECT SSSE, READ
+    BINARY in chunks (sscard-spec §4 C: ``00B0 0000 F0…`` after external authentication
+    with RKSSSE [S13][S14]). The first read is tried without authentication; on 6982 the
+    card is authenticated with ``keys`` and the read repeated (SecurityStatusError without)."""
+    with channel.exclusive():
+        info = select_ssse(channel)
+        first = _read_binary_first(channel, ef, chunk, addressing)
+        if first.sw == SW.SECURITY_NOT_SATISFIED:
+            if keys is None:
+                raise SecurityStatusError(SW.SECURITY_NOT_SATISFIED,
+                                          f"READ BINARY {ef.name} ({ef.zh} needs RKSSSE)")
+            ef05 = read_records(channel, EF05, EF05.tags, addressing=addressing)
+            external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
+            first = _read_binary_first(channel, ef, chunk, addressing)
+        if not first.ok:
+            raise CardError.for_sw(first.sw, f"READ BINARY {ef.name}")
+        data = bytearray(first.data)
+        select_ef(channel, ef)
+        while len(data) < ef.size:
+            want = min(chunk, ef.size - len(data))
+            r = channel.send(cmds.read_binary(len(data), want))
+            if not r.ok and r.sw != SW.END_OF_FILE:
+                raise CardError.for_sw(r.sw, f"READ BINARY {ef.name} @{len(data)}")
+            if not r.data:
+                break
+            data += r.data
+    return bytes(data)
+
+
 def read_photo(channel: ApduChannel, *, keys: KeySource | None = None,
                chunk: int = 0xF0, addressing: Addressing = Addressing.SFI) -> bytes:
-    """EF08 数字相片 (4096 bytes, RKSSSE): READ BINARY in chunks after SELECT SSSE.
+    """EF08 数字相片 (4096 bytes, RKSSSE), :func:`read_transparent`.
 
     The file is 00- or FF-padded after the image; the image's own length (JPEG EOI, BMP
     size field) says where it ends, never the padding (``photo_length``).
     """
-    with channel.exclusive():
-        info = select_ssse(channel)
-        first = _read_binary_first(channel, EF08, chunk, addressing)
-        if first.sw == SW.SECURITY_NOT_SATISFIED:
-            if keys is None:
-                raise SecurityStatusError(SW.SECURITY_NOT_SATISFIED,
-                                          "READ BINARY EF08 (photo needs RKSSSE)")
-            ef05 = read_records(channel, EF05, EF05.tags, addressing=addressing)
-            external_authenticate(channel, keys, context_of(channel.atr, info, ef05), KEY_RKSSSE)
-            first = _read_binary_first(channel, EF08, chunk, addressing)
-        if not first.ok:
-            raise CardError.for_sw(first.sw, "READ BINARY EF08")
-        data = bytearray(first.data)
-        select_ef(channel, EF08)
-        while len(data) < EF08.size:
-            want = min(chunk, EF08.size - len(data))
-            r = channel.send(cmds.read_binary(len(data), want))
-            if not r.ok and r.sw != SW.END_OF_FILE:
-                raise CardError.for_sw(r.sw, f"READ BINARY EF08 @{len(data)}")
-            if not r.data:
-                break
-            data += r.data
-    return bytes(data[:photo_length(bytes(data))])
+    data = read_transparent(channel, EF08, keys=keys, chunk=chunk, addressing=addressing)
+    return data[:photo_length(data)]
+
+
+def read_fingerprint(channel: ApduChannel, *, keys: KeySource | None = None,
+                     chunk: int = 0xF0, addressing: Addressing = Addressing.SFI) -> bytes:
+    """EF07 指纹 (0x300 bytes from offset 0000, RKSSSE; notice table 9 gives it as "b" with
+    no inner format, §8.1.3 only says which fingers are taken): the whole file, as stored."""
+    return read_transparent(channel, EF07, keys=keys, chunk=chunk, addressing=addressing)
 
 
 def photo_length(data: bytes) -> int:

@@ -13,6 +13,13 @@ send UPDATE/APPEND RECORD under secure messaging (CLA 04, MAC under the UK key),
 writes may. A PIN try is only ever spent when the caller gave a PIN and a file needs it;
 the last try is kept unless ``force`` (the guard of ``sbcard verify pin``).
 Selecting another DF clears the card's security state, so each DF authenticates afresh.
+
+SSSE files go by the national form too (``SSSEEF07``, the reader-interface spec's
+``SSSEEF05|01|07|$``): the transparent EF07 指纹 and EF08 相片 (read key RKSSSE, card key 0A,
+人社信息函〔2012〕37号 table 3), and a region's own record files as its card profile describes
+them (``[regional_files]``, e.g. Jiangsu EF0D in ``mohrss-3.0+jiangsu``): their items, access
+keys, and whether records are named by number after SELECT EF (``address = "number"``, no SFI)
+all come from the profile, not from code.
 """
 
 from __future__ import annotations
@@ -28,20 +35,80 @@ from sbcard.apdu.sw import SW, CardError
 from sbcard.card import dftext
 from sbcard.card.dfs import (
     DF_BY_NAME,
+    ITEMS,
     RECORD_FIELDS,
-    item,
     key_ref,
     record_number,
     ref_name,
     split_file_name,
 )
-from sbcard.card.elements import split_records
+from sbcard.card.elements import DataElement, split_records
 from sbcard.card.filesystem import KEY_IRK, SSSE, Access, DfSpec, EfSpec, Structure
+from sbcard.card.profiles import CardProfile, profile_for
+from sbcard.card.profiles.sections import RecordAddress
 from sbcard.errors import BadInputError, RefusedError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import external_authenticate, internal_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, guard_tries, pin_status
-from sbcard.ops.read import read_context
+from sbcard.ops.read import read_context, select_ef
+
+#: The national prefix of SSSE files in pFileAddr (``SSSEEF05|01|07|$``).
+SSSE_PREFIX = "SSSE"
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """One file as ``record read/write`` address it: its DF, EF, items and access."""
+
+    name: str                       # DF01EF0A, SSSEEF07, SSSEEF0D
+    df: DfSpec
+    ef: EfSpec
+    items: tuple[DataElement, ...]
+    read: Access
+    write: Access
+    by_number: bool = False         # records named by number (P2 …100), not by identifier
+
+    def item(self, tag: int) -> DataElement:
+        for el in self.items:
+            if el.tag == tag:
+                return el
+        raise BadInputError(f"{self.name} has no data item with tag {tag:02X}")
+
+    def record_number(self, tag: int, n: int = 1) -> int:
+        return record_number(self.ef, tag, n)
+
+
+def ssse_files(profile: CardProfile | None = None) -> tuple[str, ...]:
+    """The SSSE files ``record`` commands address: the transparent EF07/EF08 and the
+    profile's regional files."""
+    prof = profile or profile_for()
+    return tuple(SSSE_PREFIX + n for n in (
+        *(ef.name for ef in SSSE.efs() if ef.structure is Structure.TRANSPARENT),
+        *prof.regional_files))
+
+
+def resolve(file: str, profile: CardProfile | None = None) -> RecordFile:
+    """``DF01EF0A`` (notice tables 4–9) or ``SSSEEFxx``: the national EF07/EF08, or a
+    regional file of ``profile`` (default: :func:`profile_for`)."""
+    text = file.strip().upper()
+    if not text.startswith(SSSE_PREFIX):
+        df, ef = split_file_name(text)
+        return RecordFile(text, df, ef, ITEMS.get(text, ()), ef.read, ef.write)
+    prof = profile or profile_for()
+    name = text[len(SSSE_PREFIX):]
+    regional = prof.regional_files.get(name)
+    if regional is not None:
+        return RecordFile(text, SSSE, regional.ef, regional.items, regional.ef.read,
+                          regional.ef.write, regional.address is RecordAddress.NUMBER)
+    national = [ef.name for ef in SSSE.efs() if ef.structure is Structure.TRANSPARENT]
+    if name in national:
+        ef = SSSE.ef(name)
+        return RecordFile(text, SSSE, ef, (), prof.read_access(ef), prof.write_access(ef))
+    files = [SSSE_PREFIX + n for n in (*national, *prof.regional_files)]
+    hint = "" if prof.regional_files else (" (a region's own files come with its profile, "
+                                          "e.g. --profile mohrss-3.0+jiangsu)")
+    raise BadInputError(f"{file!r}: profile {prof.name} knows the SSSE files "
+                        f"{', '.join(files)}{hint}; EF05/EF06 are read with `sbcard read`")
 
 
 class Method(StrEnum):
@@ -137,7 +204,7 @@ class DfSession:
         if ref in self.keys_ok:
             return
         if keys is None:
-            raise RefusedError(f"{df.name}: this file needs card key {ref_name(ref)}; give a "
+            raise RefusedError(f"{df.name}: this file needs the card key {ref_name(ref)}; give a "
                                "key source (--keys / --psam / --hsm)")
         if not keys.has_key(ref):
             raise RefusedError(f"{keys.name} has no key for {ref_name(ref)}; nothing was sent")
@@ -159,12 +226,11 @@ class DfSession:
         self.pin_ok = True
 
 
-def _meet_read(session: DfSession, df: DfSpec, ef: EfSpec, auth: ReadAuth) -> None:
-    access: Access = ef.read
+def _meet_read(session: DfSession, df: DfSpec, access: Access, auth: ReadAuth) -> None:
     if access.free:
         return
     if access.never:
-        raise RefusedError(f"{df.name}{ef.name} cannot be read")
+        raise RefusedError(f"{df.name} file cannot be read")
     conds = access.any_of
     both = [c for c in conds if c.kind == "pin&key"]
     keys_only = [c for c in conds if c.kind == "key"]
@@ -205,13 +271,21 @@ def _read_file_records(session: DfSession, ef: EfSpec) -> list[bytes]:
     return out
 
 
-def _read_item(session: DfSession, file: str, ef: EfSpec, ref: ItemRef) -> bytes:
-    """The value of the n-th record with identifier ``tag``: first, then next occurrences."""
+def _read_item(session: DfSession, spec: RecordFile, ref: ItemRef) -> bytes:
+    """The value of the n-th record with identifier ``tag``: first, then next occurrences;
+    in a file named by number (a regional file), the record of the item's place."""
     assert ref.tag is not None
-    el = item(file, ref.tag)
+    file, ef = spec.name, spec.ef
+    el = spec.item(ref.tag)
+    sfi = ef.sfi or 0                          # no SFI: the current EF (selected before)
+    if spec.by_number:
+        r = session.channel.send(cmds.read_record(spec.record_number(ref.tag, ref.n), sfi=sfi,
+                                                  le=el.record_len))
+        if not r.ok:
+            raise CardError.for_sw(r.sw, f"READ RECORD {file} {ref}")
     mode = RecordMode.FIRST_ID
-    for _ in range(ref.n):
-        r = session.channel.send(cmds.read_record(ref.tag, sfi=ef.record_sfi, mode=mode,
+    for _ in range(0 if spec.by_number else ref.n):
+        r = session.channel.send(cmds.read_record(ref.tag, sfi=sfi, mode=mode,
                                                   le=el.record_len))
         if not r.ok:
             raise CardError.for_sw(r.sw, f"READ RECORD {file} {ref}")
@@ -232,16 +306,20 @@ class FileRead:
     texts: tuple[str, ...]
 
 
-def read_file(session: DfSession, file: str, items: tuple[ItemRef, ...], auth: ReadAuth
-              ) -> FileRead:
-    """Read ``items`` of ``file`` (``DF01EF15``) after meeting its read access; texts as
-    ``sbcard.card.dftext`` writes them (cyclic: one text per record, newest first)."""
-    df, ef = split(file)
+def read_file(session: DfSession, file: str, items: tuple[ItemRef, ...], auth: ReadAuth,
+              *, profile: CardProfile | None = None) -> FileRead:
+    """Read ``items`` of ``file`` (``DF01EF15``, ``SSSEEF0D``) after meeting its read access;
+    texts as ``sbcard.card.dftext`` writes them (cyclic: one text per record, newest first;
+    transparent: the file's hex). ``profile`` describes SSSE regional files."""
+    spec = resolve(file, profile)
+    file, df, ef = spec.name, spec.df, spec.ef
     session.select(df)
-    _meet_read(session, df, ef, auth)
+    _meet_read(session, df, spec.read, auth)
     session.select(df)
     if ef.structure is Structure.TRANSPARENT:
         return FileRead(file, (), (_read_binary(session, ef).hex().upper(),))
+    if ef.sfi is None:
+        select_ef(session.channel, ef)
     if ef.structure is Structure.CYCLIC:
         records = _read_file_records(session, ef)
         chosen = records if not items else [
@@ -250,10 +328,23 @@ def read_file(session: DfSession, file: str, items: tuple[ItemRef, ...], auth: R
                                            for r in chosen))
     texts = []
     for ref in items:
-        value = _read_item(session, file, ef, ref)
+        value = _read_item(session, spec, ref)
         assert ref.tag is not None
-        texts.append(dftext.item_text(file, item(file, ref.tag), value))
+        texts.append(dftext.item_text(file, spec.item(ref.tag), value))
     return FileRead(file, items, tuple(texts))
+
+
+def read_bytes(session: DfSession, file: str, auth: ReadAuth, *,
+               profile: CardProfile | None = None) -> bytes:
+    """The whole content of a transparent file (``SSSEEF07`` 指纹, ``SSSEEF08``,
+    ``DF01EF16``) as bytes, after meeting its read access (EF07: RKSSSE, card key 0A)."""
+    spec = resolve(file, profile)
+    if spec.ef.structure is not Structure.TRANSPARENT:
+        raise BadInputError(f"{spec.name} is a record file, not a transparent one")
+    session.select(spec.df)
+    _meet_read(session, spec.df, spec.read, auth)
+    session.select(spec.df)
+    return _read_binary(session, spec.ef)
 
 
 def _read_binary(session: DfSession, ef: EfSpec) -> bytes:
@@ -277,33 +368,42 @@ def split(file: str) -> tuple[DfSpec, EfSpec]:
 
 
 def write_file(session: DfSession, file: str, items: tuple[ItemRef, ...],
-               texts: tuple[str, ...], keys: KeySource | None, *, mac: bool = False) -> None:
+               texts: tuple[str, ...], keys: KeySource | None, *, mac: bool = False,
+               profile: CardProfile | None = None) -> None:
     """Write ``texts`` to ``items`` of ``file``: record files item by item (UPDATE RECORD),
-    a cyclic file one new record per text (APPEND RECORD), a transparent file whole."""
-    df, ef = split(file)
-    if ef.write.never:
+    a cyclic file one new record per text (APPEND RECORD), a transparent file whole. A file
+    without SFI (a regional file) is selected by FID after the authentication."""
+    spec = resolve(file, profile)
+    file, df, ef = spec.name, spec.df, spec.ef
+    if spec.write.never:
         raise RefusedError(f"{file} ({ef.zh}) is not writable: the card's own transactions "
                            "write it (notice table 7: 不允许改写)")
-    key_ids = ef.write.key_ids()
+    key_ids = spec.write.key_ids()
     if not key_ids:
         raise RefusedError(f"{file} has no write key")
-    commands = _write_commands(file, ef, items, texts)
+    commands = _write_commands(spec, items, texts)
     ctx = session.context()
     session.select(df)
     if not mac:
         session.authenticate(df, key_ids[0], keys)
+        if ef.sfi is None:
+            select_ef(session.channel, ef)
         for cmd in commands:
             session.channel.check(cmd)
         return
     if keys is None:
         raise RefusedError(f"{file}: secure messaging needs a key source")
+    if ef.sfi is None:
+        select_ef(session.channel, ef)
     for cmd in commands:
         send_with_mac(session.channel, keys, ctx, key_ref(df.name, key_ids[0]),
                       replace(cmd, cla=0x04))
 
 
-def _write_commands(file: str, ef: EfSpec, items: tuple[ItemRef, ...],
+def _write_commands(spec: RecordFile, items: tuple[ItemRef, ...],
                     texts: tuple[str, ...]) -> list[CommandApdu]:
+    file, ef = spec.name, spec.ef
+    sfi = ef.sfi or 0                          # no SFI: the current EF (selected first)
     if ef.structure is Structure.TRANSPARENT:
         data = bytes.fromhex(texts[0]) if texts else b""
         if len(data) > ef.size:
@@ -321,13 +421,13 @@ def _write_commands(file: str, ef: EfSpec, items: tuple[ItemRef, ...],
     out = []
     for ref, text in zip(items, texts, strict=True):
         assert ref.tag is not None
-        el = item(file, ref.tag)
+        el = spec.item(ref.tag)
         record = el.encode_record_raw(dftext.item_value(file, el, text))
-        if ref.n == 1:
-            out.append(cmds.update_record(ref.tag, record, sfi=ef.record_sfi))
+        if ref.n == 1 and not spec.by_number:
+            out.append(cmds.update_record(ref.tag, record, sfi=sfi))
         else:
-            out.append(cmds.update_record(record_number(ef, ref.tag, ref.n), record,
-                                          sfi=ef.record_sfi, mode=RecordMode.NUMBER))
+            out.append(cmds.update_record(spec.record_number(ref.tag, ref.n), record,
+                                          sfi=sfi, mode=RecordMode.NUMBER))
     return out
 
 

@@ -7,6 +7,11 @@ all their people and numbers are synthetic.
 
 Raw overrides (``[records]``: ``"EF05.07" = "hex"``) let a persona carry bytes no valid
 value produces, such as a card number with a bad check character or a truncated record.
+
+A region's own SSSE record files (the profile's ``[regional_files]``, e.g. Jiangsu EF0D with
+``profile = "mohrss-3.0+jiangsu"``) hold the records ``[regional_records]`` gives as raw hex,
+in record order: ``EF0D = ["EA0C…", "EB03…"]``. The bytes are written in the persona from
+the public evidence (cited there), never encoded by sbcard's reader code.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from sbcard.card.filesystem import (
 from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
-from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF
+from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF, SimEF
 from sbcard.sim.dfs import build_dfs
 
 ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
@@ -54,6 +59,7 @@ class Persona:
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
+    regional_records: dict[str, Any] = field(default_factory=dict)
 
     @property
     def algorithm(self) -> str:
@@ -97,6 +103,25 @@ class Persona:
                 raise BadInputError(f"persona {self.name}: {exc}") from None
         return out
 
+    def _add_regional_files(self, ssse: SimDF) -> None:
+        """The profile's regional record files, holding ``[regional_records]``' raw records."""
+        for name in self.regional_records:
+            if name not in self.profile.regional_files:
+                raise BadInputError(f"persona {self.name}: [regional_records] {name}: profile "
+                                    f"{self.profile.name} has no such regional file")
+        for name, regional in self.profile.regional_files.items():
+            ef = regional.ef
+            sim_ef = SimEF(ef, ef.read, ef.write)
+            rows = self.regional_records.get(name, [])
+            if not isinstance(rows, list):
+                raise BadInputError(f"persona {self.name}: [regional_records] {name} must be "
+                                    "a list of records in hex")
+            sim_ef.records = [bytearray(parse_hex(str(r), f"persona {self.name} {name}"))
+                              for r in rows]
+            ssse.efs[ef.fid] = sim_ef
+            if ef.sfi:
+                ssse.by_sfi[ef.sfi] = sim_ef
+
     def card_id(self) -> bytes:
         """卡的识别码: region (3 BCD) ‖ RID D156000005 ‖ serial (4) ‖ auth code (4)."""
         region = str(self.card.get("region", ""))
@@ -113,6 +138,7 @@ class Persona:
             elif ef.spec.name in self.files:
                 content = parse_hex(self.files[ef.spec.name], f"persona file {ef.spec.name}")
                 ef.data[: len(content)] = content
+        self._add_regional_files(ssse)
         ssse.blocked = bool(self.card.get("application_blocked", False))
         pin_value = self.pin.get("value")
         max_tries = int(self.pin.get("max_tries", 3))
@@ -253,11 +279,12 @@ def _resolve_extends(data: dict[str, Any], origin: str, depth: int = 0) -> dict[
 
 
 _TOP_KEYS = {"name", "description", "profile", "atr", "atr_parts", "card", "holder", "pin",
-             "behaviour", "records", "files", "keys", "bank", "faults", "df_records"}
+             "behaviour", "records", "files", "keys", "bank", "faults", "df_records",
+             "regional_records"}
 
 
 _SECTIONS = ("atr_parts", "card", "holder", "pin", "behaviour", "records", "files", "keys",
-             "extra", "df_records")
+             "extra", "df_records", "regional_records")
 _MAX_TEXT = 64          # a persona's name
 
 
@@ -356,6 +383,7 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         files={k.upper(): v for k, v in data.get("files", {}).items()},
         keys=dict(data.get("keys", {})),
         df_records=dict(data.get("df_records", {})),
+        regional_records={k.upper(): v for k, v in data.get("regional_records", {}).items()},
         extra={**data.get("extra", {}), "bank": data.get("bank"),
                "faults": data.get("faults")},
         source=origin,

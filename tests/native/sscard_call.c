@@ -5,6 +5,8 @@
  *   sscard_call LIB FUNCTION [ARGS...]     prints the return code, then each output buffer
  *   sscard_call LIB threads N ITYPE        N threads call iReadCardBas(ITYPE) 5 times each;
  *                                          prints "threads ok" when every answer is the same
+ *   sscard_call LIB seq ITYPE F1 F2 ...    calls the (int iType, char*) functions F1, F2, ...
+ *                                          in turn on one card; prints each code and output
  *
  * Every output buffer is 1024 bytes (the national convention) followed by a guard zone that
  * must still hold its pattern after the call: the library must never write past 1024 bytes.
@@ -85,6 +87,16 @@ int main(int argc, char **argv) {
     if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); return 3; }
     const char *f = argv[2];
     if (strcmp(f, "threads") == 0 && argc == 5) return threads(atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(f, "seq") == 0 && argc >= 5) {
+        for (int i = 4; i < argc; i++) {
+            char *out = buffer();
+            long rc = ((fn_i_s)sym(argv[i]))(atoi(argv[3]), out);
+            if (!guard_ok(out)) { fprintf(stderr, "OVERFLOW\n"); return 4; }
+            printf("%ld\n%s\n", rc, out);
+            free(out);
+        }
+        return 0;
+    }
     char *a = buffer(), *b = buffer();
     long rc;
     int outs = 1;

@@ -33,15 +33,22 @@ from sbcard.card.profiles.sections import (
     IssueConfig,
     PsamKeyRef,
     ReadConfig,
+    RegionalFile,
     Sm2AuthConfig,
     hsm_addresses_from,
     pki_sign_from,
     psam_keys_from,
+    regional_files_from,
 )
 from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
 
 BUILTIN = ("mohrss-1.0", "mohrss-2.0", "mohrss-3.0")
+#: Regional overlays shipped with sbcard (``region-NAME.toml``): what a region adds to a
+#: generation's profile, named after it with ``+``: ``mohrss-3.0+jiangsu``.
+REGIONS = ("jiangsu",)
+#: What an overlay may give: the region's own files and the keys that guard them.
+OVERLAY_KEYS = ("name", "description", "regional_files", "psam_keys", "hsm_addresses")
 #: The profile used when nothing tells the card's generation (a persona without ``profile``,
 #: a script or batch without a card read yet, the HSM's address table, the PSAM key map).
 DEFAULT_PROFILE = "mohrss-2.0"
@@ -76,6 +83,8 @@ class CardProfile:
     pki_sign: Sm2AuthConfig | None = None
     #: ``[sm2_issue]``: issuing the card's SM2 key pair and certificate.
     sm2_issue: IssueConfig | None = None
+    #: ``[regional_files]``: the region's own SSSE record files (EF0D in Jiangsu), by name.
+    regional_files: Mapping[str, RegionalFile] = field(default_factory=dict)
     #: Where the profile came from (``card profile mohrss-3.0.toml``), for messages.
     origin: str = field(default="", compare=False)
 
@@ -134,6 +143,7 @@ SECTIONS: dict[str, Callable[[Table], Any]] = {
     SECTION: Sm2AuthConfig.from_table,
     ISSUE_SECTION: IssueConfig.from_table,
     SIGN_SECTION: lambda t: t,           # validated over [sm2_auth] below
+    "regional_files": regional_files_from,
 }
 #: The top-level keys of a profile file.
 TOP_KEYS = ("name", "generation", "description", "algorithm", "ef06_tags", "key_version",
@@ -174,6 +184,7 @@ def profile_from_mapping(data: Mapping[str, Any], origin: str) -> CardProfile:
         sm2_auth=sm2_auth,
         pki_sign=pki_sign,
         sm2_issue=sections.get(ISSUE_SECTION),
+        regional_files=sections.get("regional_files", {}),
         origin=origin,
     )
 
@@ -181,27 +192,91 @@ def profile_from_mapping(data: Mapping[str, Any], origin: str) -> CardProfile:
 # --------------------------------------------------------------------------- loading
 
 
-@functools.lru_cache(maxsize=len(BUILTIN))
-def _builtin(name: str) -> CardProfile:
-    """A shipped profile, parsed once per process (package data; the result is frozen)."""
-    text = resources.files(__package__).joinpath(f"{name}.toml").read_text("utf-8")
-    return profile_from_mapping(tomllib.loads(text), f"card profile {name}.toml")
+def _read_toml(path: Path | None, builtin: str | None) -> tuple[dict[str, Any], str]:
+    """A profile or overlay file's mapping and its ``card profile FILE`` origin."""
+    if builtin is not None:
+        text = resources.files(__package__).joinpath(f"{builtin}.toml").read_text("utf-8")
+        return tomllib.loads(text), f"card profile {builtin}.toml"
+    assert path is not None
+    try:
+        return tomllib.loads(path.read_text("utf-8")), f"card profile {path}"
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"card profile {path}: {exc}") from None
 
 
-def load_profile(name_or_path: str) -> CardProfile:
-    """A built-in profile by name (``mohrss-3.0``, or just ``3.0``) or a TOML file path."""
+def _base_mapping(name_or_path: str) -> tuple[dict[str, Any], str]:
     if name_or_path in BUILTIN or f"mohrss-{name_or_path}" in BUILTIN:
-        return _builtin(name_or_path if name_or_path in BUILTIN else f"mohrss-{name_or_path}")
+        return _read_toml(None, name_or_path if name_or_path in BUILTIN
+                          else f"mohrss-{name_or_path}")
     path = Path(name_or_path)
     if not path.is_file():
         raise BadInputError(
             f"no card profile {name_or_path!r}: use one of {', '.join(BUILTIN)} or a TOML file"
-        )
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"card profile {path}: {exc}") from None
-    return profile_from_mapping(data, f"card profile {path}")
+            f" (with regional overlays: {BUILTIN[-1]}+{REGIONS[0]})")
+    return _read_toml(path, None)
+
+
+def _overlay_mapping(name_or_path: str) -> tuple[dict[str, Any], str]:
+    if name_or_path in REGIONS:
+        data, origin = _read_toml(None, f"region-{name_or_path}")
+    elif Path(name_or_path).is_file():
+        data, origin = _read_toml(Path(name_or_path), None)
+    else:
+        raise BadInputError(f"no regional overlay {name_or_path!r}: use one of "
+                            f"{', '.join(REGIONS)} or a TOML file")
+    Table(data, origin).refuse_unknown(OVERLAY_KEYS)
+    return data, origin
+
+
+def overlay(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s tables merged in, key by key (the overlay wins)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if key in ("name", "description"):
+            continue
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+@functools.lru_cache(maxsize=16)
+def _builtin(name: str) -> CardProfile:
+    """A shipped profile (with shipped overlays), parsed once per process (frozen)."""
+    return _compose(name)
+
+
+def _compose(name: str) -> CardProfile:
+    """``BASE`` or ``BASE+OVERLAY[+OVERLAY…]``: the base profile, each overlay merged in."""
+    base, *overlays = name.split("+")
+    data, origin = _base_mapping(base)
+    names = [str(data.get("name", base))]
+    descriptions = [str(data.get("description", ""))]
+    for part in overlays:
+        extra, extra_origin = _overlay_mapping(part)
+        data = overlay(data, extra)
+        origin = f"{origin} + {extra_origin.removeprefix('card profile ')}"
+        names.append(str(extra.get("name", Path(part).stem)))
+        descriptions.append(str(extra.get("description", "")))
+    if overlays:
+        data = {**data, "name": "+".join(names),
+                "description": "; ".join(d for d in descriptions if d)}
+    return profile_from_mapping(data, origin)
+
+
+def load_profile(name_or_path: str) -> CardProfile:
+    """A built-in profile by name (``mohrss-3.0``, or just ``3.0``) or a TOML file path; a
+    regional overlay follows with ``+`` (``mohrss-3.0+jiangsu``, ``2.0+my-region.toml``)."""
+    if Path(name_or_path).is_file():           # a file whose name holds a + is still a file
+        data, origin = _read_toml(Path(name_or_path), None)
+        return profile_from_mapping(data, origin)
+    parts = name_or_path.split("+")
+    if (parts[0] in BUILTIN or f"mohrss-{parts[0]}" in BUILTIN) and all(
+            p in REGIONS for p in parts[1:]):
+        base = parts[0] if parts[0] in BUILTIN else f"mohrss-{parts[0]}"
+        return _builtin("+".join([base, *parts[1:]]))
+    return _compose(name_or_path)
 
 
 def profile_for(version: str | None = None) -> CardProfile:

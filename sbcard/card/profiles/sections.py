@@ -13,6 +13,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
+from sbcard.card.dfs import KEY_BY_NAME
+from sbcard.card.elements import DataElement
+from sbcard.card.filesystem import SSSE, Access, EfSpec, Structure
 from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
 from sbcard.hexutil import to_hex
@@ -243,11 +246,20 @@ class PsamKeyRef:
         return (levels << 5) | self.usage_type
 
 
+def _card_key(t: Table, key: str) -> int:
+    """A table key naming a card key: its hex ID (``"0A"``, an SSSE key) or the name of a
+    DF key (``"RK1DF06"``: ``sbcard.card.dfs.DF_KEYS``), whose IDs repeat across DFs and so
+    are named rather than numbered (the reference ``dfs.key_ref``)."""
+    found = KEY_BY_NAME.get(key.upper())
+    return found.ref if found is not None else t.hex_key(key)
+
+
 def psam_keys_from(t: Table) -> dict[int, PsamKeyRef]:
-    """``[psam_keys]``: ``"0A" = { type = 7, id = "0A", name = "RKSSSE", versions = {…} }``."""
+    """``[psam_keys]``: ``"0A" = { type = 7, id = "0A", name = "RKSSSE", versions = {…} }``;
+    a DF key by its name, ``"RK1DF06" = { type = 7, id = "…" }``."""
     refs: dict[int, PsamKeyRef] = {}
     for card_key in t.data:
-        kid = t.hex_key(card_key)
+        kid = _card_key(t, card_key)
         entry = t.sub(card_key)
         entry.refuse_unknown({"type", "id", "name", "versions"})
         versions: list[tuple[int, int]] = []
@@ -269,10 +281,11 @@ HsmAddress = str | tuple[str, ...]
 
 
 def hsm_addresses_from(t: Table) -> dict[int, HsmAddress]:
-    """``[hsm_addresses]``: ``"02" = "0173"`` or ``"04" = ["0094", "0095", "0096"]``."""
+    """``[hsm_addresses]``: ``"02" = "0173"`` or ``"04" = ["0094", "0095", "0096"]``; a DF
+    key by its name (``"RK1DF06" = "…"``)."""
     out: dict[int, HsmAddress] = {}
     for card_key, value in t.data.items():
-        kid = t.hex_key(card_key)
+        kid = _card_key(t, card_key)
         items = value if isinstance(value, list) else [value]
         if not items or not all(isinstance(a, str) and a for a in items):
             t.fail(card_key, "must be an address (\"0173\") or a list of them, one per "
@@ -349,3 +362,95 @@ class IssueConfig:
                    commands["export_fetch"], user_verify, pins["default_user_pin"],
                    int.from_bytes(key_fid, "big") if key_fid else None,
                    t.integer("key_read_le", 66, header + 64, 256))
+
+
+# --------------------------------------------------------------------------- [regional_files]
+
+#: SSSE files beyond the national ones (a region's local extension, sscard-spec §2.1: new EFs
+#: from EF0C upward) that a profile may describe. Only record files of SIMPLE-TLV records.
+_FILE_KEYS = {"fid", "sfi", "zh", "en", "read", "write", "address", "items", "source"}
+_ITEM_KEYS = {"tag", "key", "zh", "en", "type", "length"}
+#: Formats a regional item may have: the spec's own (codecs.py), not the identifier codecs.
+_ITEM_FORMATS = ("an", "cn", "date", "b")
+
+
+class RecordAddress(StrEnum):
+    """How a regional record file's records are named in READ/UPDATE RECORD."""
+
+    NUMBER = "number"          # P1 = record number (P2 …100 / 04 on the current EF)
+    IDENTIFIER = "identifier"  # P1 = record identifier = tag (P2 …000 / 00)
+
+
+@dataclass(frozen=True)
+class RegionalFile:
+    """``[regional_files.EF0D]``: one local record file of the SSSE, as a profile gives it.
+
+    ``ef`` is the card model's file (access rules, FID, SFI or none: SELECT EF by FID then
+    the current EF); ``items`` its data items in record order (record n = item n).
+    """
+
+    ef: EfSpec
+    items: tuple[DataElement, ...]
+    address: RecordAddress
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.ef.name
+
+    def item(self, tag: int) -> DataElement:
+        for el in self.items:
+            if el.tag == tag:
+                return el
+        raise BadInputError(f"SSSE{self.name} has no data item with tag {tag:02X} (the "
+                            f"profile gives {', '.join(f'{e.tag:02X}' for e in self.items)})")
+
+    def record_number(self, tag: int) -> int:
+        """Record number of item ``tag``: its place in the profile's list, from 1."""
+        return self.items.index(self.item(tag)) + 1
+
+
+def _access_rule(t: Table, key: str) -> Access:
+    try:
+        return Access.parse(t.text(key))
+    except BadInputError as exc:
+        t.fail(key, str(exc))
+
+
+def regional_files_from(t: Table) -> dict[str, RegionalFile]:
+    """``[regional_files]``: ``EF0D = { fid = "EF0D", read = "free", write = "key:0D",
+    items = [{ tag = "EA", key = "person_id", zh = "人员识别号", type = "an", length = 12 },
+    …] }`` (one table per file, named by its EF name)."""
+    out: dict[str, RegionalFile] = {}
+    for name in t.data:
+        f = t.sub(name)
+        f.refuse_unknown(_FILE_KEYS)
+        fid = int.from_bytes(f.hex("fid", size=2), "big")
+        if name.upper() != f"EF{fid & 0xFF:02X}" or fid >> 8 != 0xEF:
+            f.fail("fid", f"must be EFxx and match the file's name {name!r}")
+        if any(ef.fid == fid for ef in SSSE.efs()):
+            f.fail("fid", f"{name} is a national SSSE file, not a regional one")
+        sfi = f.byte("sfi") if f.get("sfi", "") != "" else None
+        if sfi is not None and not 1 <= sfi <= 30:
+            f.fail("sfi", "must be 01..1E, or \"\" (none: SELECT EF by FID first)")
+        rows = f.get("items")
+        if not isinstance(rows, list) or not rows:
+            f.fail("items", "must be a list of { tag, key, zh, en, type, length } tables")
+        items: list[DataElement] = []
+        for i, row in enumerate(rows, start=1):
+            it = Table.of(row, t.origin, f"{f.section}.items.{i}")
+            it.refuse_unknown(_ITEM_KEYS)
+            fmt = it.choice("type", "an", _ITEM_FORMATS)
+            el = DataElement(it.byte("tag"), it.text("key"), it.text("zh"), it.text("en", ""),
+                             fmt, it.integer("length", None, 1, 253), f"SSSE{name.upper()}")
+            if any(e.tag == el.tag for e in items):
+                it.fail("tag", f"{el.tag:02X} is given twice")
+            items.append(el)
+        ef = EfSpec(name.upper(), fid, sfi, Structure.VARIABLE_RECORDS, f.text("zh"),
+                    f.text("en", ""), read=_access_rule(f, "read"),
+                    write=_access_rule(f, "write"), tags=tuple(e.tag for e in items))
+        out[ef.name] = RegionalFile(ef, tuple(items),
+                                    RecordAddress(f.choice("address", "number",
+                                                           tuple(RecordAddress))),
+                                    f.text("source", ""))
+    return out
