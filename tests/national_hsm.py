@@ -4,6 +4,7 @@
   stdin line 1 the card ``区划|复位信息|算法标识|``, line 2 the request, e.g.
   ``03|0090|<过程因子>|<原始信息>|`` → ``A‖原始信息``; ``03|0173|<R>|8424000114|<PIN>`` →
   enc ‖ MAC; or one line, the whole ``iReadCardBas_HSM_Step1`` output → the Step2 pKey;
+  the DF-file steps ``算法标识|0052|<过程因子>|<原始信息>|`` (UK6DF01 …) → ``A‖原始信息``;
 - sbcard's JSON requests (delegated to ``tests.fake_hsm``).
 
 Keys: the repository's public test keys (the simulated cards are derived from them).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
+from sbcard.card.dfs import DF_KEYS
 from sbcard.card.filesystem import KEY_IRK, KEY_RKSSSE, KEY_STK
 from sbcard.card.profiles import load_profile
 from sbcard.crypto.symmetric import Algorithm
@@ -22,6 +24,9 @@ from sbcard.keys.base import CardContext
 from sbcard.keys.builtin import builtin_key_file
 
 ADDRESSES = {v: k for k, v in load_profile("mohrss-2.0").hsm_addresses.items()}
+# DF keys (iReadCard/iWriteCard HSM steps) at their version-1 logical address, Sichuan reader
+# spec appendix B tables B.1/B.2 (sbcard.card.dfs.DF_KEYS); key source reference as value.
+ADDRESSES.update({f"{k.hsm:04X}": k.ref for k in DF_KEYS if k.hsm is not None})
 
 
 def _fields(line: str) -> list[str]:

@@ -449,7 +449,8 @@ class SSCardDriver:
             missing = [k for k in REQUIRED if not data.get(k)]
             if missing:
                 raise NationalError(-0x6A83, f"{codes.message(-0x6A83)}：{', '.join(missing)}")
-            return ireadcardbas_line(data, terminal_number=self.config.terminal_number,
+            # 终端机编号 as iReadCardBas gives it: the −2203 fallback has a PSAM to ask
+            return ireadcardbas_line(data, terminal_number=self.terminal_number(),
                                      device_number=self.config.device_number)
 
     # -- files by address ---------------------------------------------------------------------

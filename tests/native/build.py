@@ -15,7 +15,10 @@ def build_library(outdir: Path) -> Path:
 
 
 def build_caller(outdir: Path) -> Path:
+    """The gcc test program, compiled against the SSCardDriver.h that ``build_library`` put
+    in ``outdir``, so gcc checks every call's argument types against the header."""
     exe = outdir / "sscard_call"
-    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", str(exe),
-                    str(HERE / "sscard_call.c"), "-ldl", "-lpthread"], check=True)
+    subprocess.run(["gcc", "-O1", "-Wall", "-Wextra", "-Werror", "-I", str(outdir),
+                    "-o", str(exe), str(HERE / "sscard_call.c"), "-ldl", "-lpthread"],
+                   check=True)
     return exe
