@@ -777,11 +777,12 @@ class SSCardDriver:
         wrong/blocked PIN, −33 when the card wants the PIN and none was given, −1 for a card
         without the PKI application (not a 3.0 card).
         """
-        from sbcard.national import pki
+        def body() -> str:
+            from sbcard.national import pki  # inside the call: nothing raises out
 
-        return self._call("PKI_SignData",
-                          lambda: pki.sign_data(lambda: self._card(iType), pUserPin, pInData),
-                          pin=True)
+            return pki.sign_data(lambda: self._card(iType), pUserPin, pInData)
+
+        return self._call("PKI_SignData", body, pin=True)
 
     def PKI_VerifySign(self, pUserPin: str, pCert: str, pClearText: str, pSignature: str,
                        iType: int) -> tuple[int, str]:
@@ -797,12 +798,13 @@ class SSCardDriver:
         in hex. 0 and empty when it verifies; −22 when it does not; −23 for a malformed
         pSignature or pCert; −1 without the PKI application (not a 3.0 card).
         """
-        from sbcard.national import pki
+        def body() -> str:
+            from sbcard.national import pki  # inside the call: nothing raises out
 
-        return self._call("PKI_VerifySign",
-                          lambda: pki.verify_sign(lambda: self._card(iType), pUserPin, pCert,
-                                                  pClearText, pSignature),
-                          pin=True)
+            return pki.verify_sign(lambda: self._card(iType), pUserPin, pCert, pClearText,
+                                   pSignature)
+
+        return self._call("PKI_VerifySign", body, pin=True)
 
     # -- PIN --------------------------------------------------------------------------------
     def _guarded_status(self, channel: ApduChannel) -> Any:
