@@ -68,3 +68,10 @@ def test_medical_transactions_cannot_be_written(capsys) -> None:
 def test_bad_file_name_is_one_line(capsys) -> None:
     code, _, err = run_cli(capsys, "--sim", "demo", "record", "read", "DF09EF05")
     assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_transparent_file_content_that_is_not_hex_is_one_line(capsys) -> None:
+    code, _, err = run_cli(capsys, "--sim", "demo", "--keys", "test", "record", "write",
+                           "DF01EF16", "zz")
+    assert code == 3 and "DF01EF16 content: 'z' at position 1 is not a hex digit" in err
+    assert "Traceback" not in err

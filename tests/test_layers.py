@@ -73,13 +73,16 @@ LAZY_BOUNDARIES = ("sbcard.cli", "sbcard.__main__", "sbcard.testing.plugin",
                    "sbcard.compose")
 
 #: Single function-level imports elsewhere, each (importer, imported) with its reason: heavy
-#: code kept off a path that never needs it, where a split module alone cannot do it (the
-#: method must stay on the class the national interface names).
+#: code kept off a path that never needs it, where a split module alone cannot do it (a
+#: method the national interface names; an extension the simulator installs by profile).
 LAZY_IMPORTS: dict[tuple[str, str], str] = {
     ("sbcard.national.driver", "sbcard.national.pki"):
         "PKI_SignData/PKI_VerifySign load SM2, X.509 and asn1crypto only when called: every "
         "other national function's first call from C stays light (issue 13, "
         "tests/test_national_native.py)",
+    ("sbcard.sim.persona", "sbcard.sim.pki"):
+        "the simulated PKI application (SM2 keys, X.509 certificates) loads only for a card "
+        "whose profile has [sm2_auth]: a simulated 2.0 card's first call stays light too",
 }
 
 
@@ -242,6 +245,26 @@ def test_lazy_imports_only_at_the_boundaries():
     bad = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {t} inside a function"
            for m, targets in GRAPH.items() if not m.startswith(LAZY_BOUNDARIES)
            for t, line, lazy in targets if lazy and (m, t) not in LAZY_IMPORTS]
+    assert bad == []
+
+
+#: Where a module is imported by a name computed at run time (``importlib.import_module``):
+#: the CLI's command table (``--help`` speed) and the ``sbcard.testing`` facade (PEP 562).
+DYNAMIC_IMPORTS = ("sbcard.cli.main", "sbcard.testing")
+
+
+def test_no_import_by_name_outside_the_boundaries():
+    """``importlib.import_module("sbcard.…")`` hides an import from the graph above (and so
+    from every rule): allowed only where a lazy boundary needs it."""
+    bad = []
+    for module, path in MODULES.items():
+        if module in DYNAMIC_IMPORTS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
+                    and getattr(node.func, "attr", getattr(node.func, "id", ""))
+                    in ("import_module", "__import__")):
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert bad == []
 
 

@@ -27,7 +27,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.commands import RecordMode
-from sbcard.apdu.sw import NotFoundError, SecurityStatusError
+from sbcard.apdu.sw import SW, NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.compose import (
@@ -55,6 +55,7 @@ from sbcard.national.pinpad import RELOAD_REFUSED, change_on_pin_pad, verify_on_
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
+from sbcard.ops.private import open_private
 from sbcard.ops.read import (
     context_of,
     decode_records,
@@ -629,7 +630,7 @@ class SSCardDriver:
             spec = EF05 if groups[0][0] == "EF05" else EF06
             probe = channel.send(cmds.read_record(groups[0][1][0][0], sfi=spec.sfi or 0,
                                                   mode=RecordMode.FIRST_ID))
-            if probe.sw != 0x6982:
+            if probe.sw != SW.SECURITY_NOT_SATISFIED:
                 raise NationalError(codes.HSM_NOT_NEEDED)
             original = channel.check(cmds.get_challenge(8)).data
             factor = channel.check(cmds.get_challenge(8)).data
@@ -1071,7 +1072,7 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
     if version[:1] == b"3":
         return True
     r = channel.send(cmds.read_record(0x08, sfi=EF06.sfi or 0, mode=RecordMode.FIRST_ID))
-    return r.sw == 0x6982
+    return r.sw == SW.SECURITY_NOT_SATISFIED
 
 
 def _pin_block(pin: str) -> bytes:
@@ -1105,7 +1106,7 @@ def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], No
         note = "" if code == 0 else f" {codes.message(code) if code in codes.BY_CODE else ''}"
         line = (f"{dt.datetime.now().isoformat(timespec='milliseconds')} {name} {code}"
                 f" {seconds * 1000:.1f}ms{note}\n")
-        with lock, contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
+        with lock, contextlib.suppress(OSError), open_private(path) as f:   # 0600 always
             f.write(line)
 
     return write
