@@ -359,10 +359,11 @@ class ProfileChoice:
         if self.rule is not None:
             return (f"card profile {self.profile.name}: issuing region {self.region} starts "
                     f"with {self.rule.prefix} → overlay {self.rule.overlay} (regions.toml: "
-                    f"{self.rule.source}); name another with --profile")
+                    f"{self.rule.source}); name another with --profile or driver.toml "
+                    "[card] profile")
         where = f"issuing region {self.region}" if self.region else "no issuing region read"
         return (f"card profile {self.profile.name}: {where}, no regional overlay in "
-                "regions.toml; name one with --profile")
+                "regions.toml; name one with --profile or driver.toml [card] profile")
 
 
 def choose_profile(named: str | None, region: str | None,
