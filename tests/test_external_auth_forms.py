@@ -3,8 +3,11 @@ authentication data, 9–16 "鉴别所需的原始信息", 17 an optional key ve
 E(session key from the card's challenge, 原始信息) (part 4 §9.2–9.3). Nothing there fixes
 what the 原始信息 is, so the two public forms are the same command:
 
-- sbcard (and the public HSM trace, gdgly/SI_3rdCard ``docs/加密机方式指令流.txt``): two
-  GET CHALLENGEs, X = the first, the session key from the second (the current one);
+- sbcard's library (``ops/auth.py``): X = a fresh terminal random, the session key from the
+  card's challenge R;
+- sbcard's national HSM steps, as the reader spec says (Sichuan §2.2.2 (4): 过程因子 and
+  原始信息 both "从卡片获得的随机数") and the public HSM trace shows (gdgly/SI_3rdCard
+  ``docs/加密机方式指令流.txt``): two GET CHALLENGEs, X = the first, R = the second;
 - the Jiangsu kiosk code ([JSK], JSCardKiosks CardWriteRead): one GET CHALLENGE R,
   ``0082000D10 E(R) ‖ R`` — X = R.
 
@@ -39,7 +42,7 @@ def test_kiosk_form_cryptogram_of_the_challenge_then_the_challenge() -> None:
     assert tx(t, WRITE_EA) == "9000"
 
 
-def test_sbcard_form_first_challenge_as_original_information() -> None:
+def test_hsm_step_form_first_challenge_as_original_information() -> None:
     _, t = card_link("jiangsu")
     assert tx(t, SELECT_SSSE).endswith("9000")
     x = bytes.fromhex(tx(t, "0084000008")[:-4])
