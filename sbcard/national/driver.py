@@ -507,7 +507,9 @@ class SSCardDriver:
         <卡号>|$…``). iAuthType 1: the PIN first (PIN source); 2: the RK key (key source),
         only when the card asks for it.
 
-        Files: SSSE EF05/EF06 and the DF01–DF07 files of 人社信息函〔2012〕37号 (``DF01EF15|2A|
+        Files: SSSE EF05/EF06, the transparent SSSEEF07/EF08 by name alone (``SSSEEF07|$``,
+        hex; §2.1.2 (4)), a region's SSSE file of the call's card profile (``SSSEEF0D|EA|$``;
+        :meth:`card_profile`) and the DF01–DF07 files of 人社信息函〔2012〕37号 (``DF01EF15|2A|
         40:2|$``; a cyclic file alone = every record, ``a^b^|c^d^|``; ``sbcard.national.
         dffiles``); an unknown file is −23 with the reason. Values as ``read --json`` shows
         them, dates YYYYMMDD (address format: spec §7.2; ``:n`` = the n-th record with that
@@ -561,8 +563,9 @@ class SSCardDriver:
         the values (``DF01EF07|1|$``; a cyclic file: records to append, ``DF02EF07|a^b^c^d^|$``;
         a transparent file: its hex content). External authentication with each file's UK
         key from the key source (−2201 without one), then UPDATE/APPEND RECORD or UPDATE
-        BINARY (reader-interface spec §3.1.3). Output: empty on success. SSSE files and DF04
-        EF08 (不允许改写) are −23."""
+        BINARY (reader-interface spec §3.1.3). Output: empty on success. SSSEEF07/EF08 and a
+        region's file of the call's profile (``SSSEEF0D``) are written as DF files are;
+        SSSEEF05/EF06 (issuance) and DF04 EF08 (不允许改写) are −23."""
         return self._call("iWriteCard",
                           lambda: self._write_files(iType, pCardInfo, pFileAddr, pWriteData))
 
