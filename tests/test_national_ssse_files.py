@@ -63,6 +63,7 @@ def test_ef07_by_its_national_name_transparent_whole() -> None:
     code, out = d.iReadCard(1, 1, info, "SSSEEF07|$")    # RKSSSE whatever iAuthType
     assert code == 0 and out.startswith("SSSEEF07|" + FINGER_HEX) and out.endswith("|$")
     assert len(split_fields(out.removesuffix("$"))[1]) == 2 * 0x300      # the whole file
+    assert d.iReadCard(1, 2, info, "SSSEEF07|01|$")[1] == out   # an item after it: ignored
     code, out = d.iReadCard(1, 2, info, "SSSEEF05|07|$SSSEEF07|$")
     assert code == 0 and out.startswith("SSSEEF05|C0000018X|$SSSEEF07|" + FINGER_HEX)
     assert driver("v3", key_source="none").iReadCard(1, 1, info, "SSSEEF07|$")[0] \

@@ -95,6 +95,9 @@ def parse_groups(text: str) -> list[DfGroup]:
 
 def _items(group: DfGroup, profile: CardProfile | None = None) -> tuple[ItemRef, ...]:
     ef = _spec(group.file, profile).ef
+    if ef.structure is Structure.TRANSPARENT:
+        # named alone (§2.1.2 (4)); a public kiosk writes ``SSSEEF08|01|$``: items ignored
+        return ()
     try:
         return tuple(ItemRef.parse(f, ef) for f in group.fields if f.strip())
     except BadInputError as exc:
