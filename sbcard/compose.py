@@ -197,11 +197,14 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
     )
 
     addresses = hsm_address_map(profile or profile_for())
-    if options.hsm_protocol == "national" and options.hsm_command:
-        return NationalHsmSource(national_command(options.hsm_command), addresses)
-    if options.hsm_protocol != "json":
+    if options.hsm_protocol not in ("national", "json"):
         raise BadInputError(f"HSM protocol is 'national' or 'json', not "
                             f"{options.hsm_protocol!r}")
+    if options.hsm_protocol == "national":
+        if not options.hsm_command:      # the national strings are one program run each
+            raise BadInputError("the national HSM protocol needs --hsm-command (--hsm-stdio "
+                                "speaks sbcard's JSON requests)")
+        return NationalHsmSource(national_command(options.hsm_command), addresses)
     exchange = (command_exchange(options.hsm_command) if options.hsm_command
                 else stdio_exchange())
     return HsmStepSource(exchange, addresses)
@@ -268,6 +271,7 @@ class Workbench:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    hsm_protocol: str = "json"          # how hsm_command is spoken to: json | national
     key_version: int | None = None      # card key version (Lc 11 byte); None: the profile's
     trace: Say | None = None
     steps: Say | None = None
@@ -326,7 +330,8 @@ class Workbench:
         try:
             source = open_key_source(
                 KeySourceOptions(self.keys, self.psam, self.hsm_command, self.hsm_stdio,
-                                 psam_session=psam_session, key_version=self.key_version),
+                                 psam_session=psam_session, key_version=self.key_version,
+                                 hsm_protocol=self.hsm_protocol),
                 profile, warn=self.warn)
             psam_reader = getattr(source, "reader", None)
             if psam_reader:

@@ -69,3 +69,10 @@ def test_bad_file_name_is_one_line(capsys) -> None:
     code, _, err = run_cli(capsys, "--sim", "demo", "record", "read", "DF09EF05")
     lines = err.strip().splitlines()          # the profile choice is said first (regions.toml)
     assert code != 0 and len(lines) == 2 and lines[0].startswith("card profile mohrss-2.0:")
+
+
+def test_transparent_file_content_that_is_not_hex_is_one_line(capsys) -> None:
+    code, _, err = run_cli(capsys, "--sim", "demo", "--keys", "test", "record", "write",
+                           "DF01EF16", "zz")
+    assert code == 3 and "DF01EF16 content: 'z' at position 1 is not a hex digit" in err
+    assert "Traceback" not in err

@@ -47,7 +47,8 @@ def test_fault_answer_data_is_hex_checked():
     t = link({"answer": [{"match": "00B2", "sw": "9000", "data": "0x01 02"}]})
     t.transmit(SELECT)
     assert t.transmit(bytes.fromhex("00B2072C00")) == bytes.fromhex("01029000")
-    with pytest.raises(BadInputError, match="fault answer data: 'x' at position 4"):
+    with pytest.raises(BadInputError,
+                       match=r"\[faults\.answer\.1\] data: 'x' at position 4 is not a hex"):
         link({"answer": [{"match": "00B2", "sw": "9000", "data": "0x1x"}]})
 
 

@@ -235,6 +235,26 @@ def test_lazy_imports_only_at_the_boundaries():
     assert bad == []
 
 
+#: Where a module is imported by a name computed at run time (``importlib.import_module``):
+#: the CLI's command table (``--help`` speed) and the ``sbcard.testing`` facade (PEP 562).
+DYNAMIC_IMPORTS = ("sbcard.cli.main", "sbcard.testing")
+
+
+def test_no_import_by_name_outside_the_boundaries():
+    """``importlib.import_module("sbcard.…")`` hides an import from the graph above (and so
+    from every rule): allowed only where a lazy boundary needs it."""
+    bad = []
+    for module, path in MODULES.items():
+        if module in DYNAMIC_IMPORTS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
+                    and getattr(node.func, "attr", getattr(node.func, "id", ""))
+                    in ("import_module", "__import__")):
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert bad == []
+
+
 @pytest.mark.parametrize(("importer", "imported", "fragment"), [
     ("sbcard.ops.read", "sbcard.sim.persona", "may be imported only by"),
     ("sbcard.sim.pki", "sbcard.ops.sm2auth", "is below"),

@@ -140,6 +140,16 @@ def _signature_verifies(out: list[str], ctx: Ctx) -> None:
     assert public is not None and sm2.verify(public, b"616263", bytes.fromhex(out[0]))
 
 
+def _says(text: str) -> Callable[[list[str], Ctx], None]:
+    def check(out: list[str], ctx: Ctx) -> None:
+        assert text in out[0], out[0]
+    return check
+
+
+#: pPayInfo = 总金额|个人账户+统筹金额|YYYYMMDDHHMMSS| (driver.iDoDebit, [S9] §8.1)
+PAY = "120.50|100.00|20261202120000|"
+
+
 def info(ctx: Ctx) -> str:
     return ctx["info"]
 
@@ -224,6 +234,12 @@ HSM_3_0 = Scenario("hsm-3.0", "v3", 'source = "psam"\npsam = "sim:nork"', (
     Call("PKI_SignData", ("", "616263", 1), 0, _signature_verifies, keep="sig"),
     Call("PKI_VerifySign", ("", "", "616263", lambda ctx: ctx["sig"], 1), 0, [""]),
     Call("PKI_VerifySign", ("", "", "616264", lambda ctx: ctx["sig"], 1), codes.CARD_MISMATCH),
+    # medical purse (医疗消费): exported, and say why not (docs/national-interface.md)
+    Call("iDoDebit", (1, info, PAY), codes.UNSUPPORTED, _says("医疗消费未实现")),
+    Call("iDoDebit_HSM_Step1", (1, info, PAY), codes.UNSUPPORTED, _says("医疗消费未实现")),
+    Call("iDoDebit_HSM_Step2", ("00",), codes.BAD_DATA),
+    Call("iReadDebitRecord", (1,), codes.UNSUPPORTED, _says("读消费交易记录未实现")),
+    Call("iGetDeviceInfo", (), 0, _device_info),
 ), terminal="519900000003", sent=(("84240001", 1), ("84240000", 1)))
 
 SCENARIOS = (PIN_2_0, HSM_3_0)
@@ -391,6 +407,10 @@ def test_c_program_table_is_the_header(native):  # noqa: F811
                             check=True).stdout.split("\n")
     table = {name: (int(i), int(o)) for name, i, o in (x.split() for x in listed if x)}
     assert table == {name: (len(i), len(o)) for name, (i, o) in cabi.SIGNATURES.items()}
+
+
+def test_the_table_calls_every_function_of_the_header():
+    assert {c.name for s in SCENARIOS for c in s.calls} == set(cabi.SIGNATURES)
 
 
 @pytest.mark.parametrize("face", FACES)

@@ -117,6 +117,8 @@ def test_other_card_has_no_ef0d_unless_the_config_names_the_overlay() -> None:
     assert config.profile == "mohrss-2.0+jiangsu"
     with pytest.raises(Exception, match=r"^driver.toml: card.profile: no regional overlay"):
         from_mapping({"card": {"profile": "mohrss-2.0+mars"}}, "driver.toml")
+    with pytest.raises(Exception, match=r"^driver.toml: \[card\] has no key 'profil'"):
+        from_mapping({"card": {"profil": "mohrss-2.0+jiangsu"}}, "driver.toml")
 
 
 def test_df06_keys_reach_the_hsm_steps_from_the_session_profile(tmp_path: Path) -> None:

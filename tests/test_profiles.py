@@ -16,6 +16,7 @@ from sbcard.card.profiles import (
     PKI_GENERATION,
     SECTIONS,
     TOP_KEYS,
+    generation_of,
     load_profile,
     profile_for,
     profile_from_mapping,
@@ -93,6 +94,42 @@ def test_profile_for_reads_the_spec_version() -> None:
     assert profile_for(PKI_GENERATION).sm2_auth is not None
     with pytest.raises(BadInputError, match=r"no card profile for specification version '9\.9'"):
         profile_for("9.9")
+
+
+@pytest.mark.parametrize(("persona", "expected"), [
+    ("v1", "mohrss-1.0"),          # empty 规范版本 on an issued card: 1.0 (reader interface §10.2)
+    ("demo", "mohrss-2.0"),        # "2.00"
+    ("t0quirks", "mohrss-2.0"),    # "2.0" (read as the card pads it)
+    ("v3", "mohrss-3.0"),          # "3.00"
+    ("blank3", "mohrss-3.0"),      # blank: no version yet, the FCI says SM4
+    ("blank", DEFAULT_PROFILE),    # blank DES card: nothing tells, the default
+])
+def test_profile_for_chooses_from_the_simulated_cards_own_data(persona: str,
+                                                               expected: str) -> None:
+    from sbcard.compose import SessionOptions, open_session
+    from sbcard.ops.read import read_card
+    from sbcard.sim.persona import load_persona
+
+    with open_session(SessionOptions(sim=persona)) as channel:
+        report = read_card(channel)
+    assert profile_for(report.to_json()).name == expected
+    assert report.profile.name == expected
+    assert load_persona(persona).profile.name == expected     # the card it really is
+
+
+def test_profile_for_card_data_rules() -> None:
+    issued = {"card_no": "A00000011", "card_type": "3"}
+    assert generation_of({"spec_version": "2.01", "algorithm": "SM4 (16-byte blocks)"}) \
+        == "2.01"                                   # the version decides over the algorithm
+    assert generation_of({**issued, "spec_version": None}) == ""          # 1.0
+    assert generation_of({"spec_version": None, "card_id": "51", "init_org": "9"}) is None
+    assert generation_of({"algorithm": 3}) == "3.0"                # the FCI's 9F0C/86 id
+    assert generation_of({"algorithm": "03"}) == "3.0"
+    assert generation_of({"algorithm": "DES/3DES (8-byte blocks)"}) is None
+    assert generation_of({"algorithm": "unknown (07)"}) is None
+    assert generation_of({}) is None and profile_for({}).name == DEFAULT_PROFILE
+    with pytest.raises(BadInputError, match=r"specification version '9\.00'"):
+        profile_for({**issued, "spec_version": "9.00"})
 
 
 MINIMAL = 'name = "region"\ngeneration = "3.0"\nef06_tags = ["08"]\n'

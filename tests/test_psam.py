@@ -255,19 +255,28 @@ def test_sm4_only_psam_has_a_plain_mf():
 
 
 def test_bad_psam_personas():
+    """One line each, in the card profile loader's style: ``PSAM persona X: [section] key:``."""
     with pytest.raises(BadInputError, match="no PSAM persona 'nope'"):
         load_psam_persona("nope")
-    with pytest.raises(BadInputError, match="unknown field"):
+    with pytest.raises(BadInputError, match=r"<psam persona>: unknown key\(s\) colour"):
         psam_persona_from_mapping({"colour": "red"})
-    with pytest.raises(BadInputError, match="terminal must be 12 digits"):
+    with pytest.raises(BadInputError, match=r"\[keys\]: unknown key\(s\) colour"):
+        psam_persona_from_mapping({"keys": {"colour": "red"}})
+    with pytest.raises(BadInputError, match="terminal: must be 12 digits"):
         psam_persona_from_mapping({"terminal": "5199"})
-    with pytest.raises(BadInputError, match="environments must be DES and/or SM4"):
+    with pytest.raises(BadInputError,
+                       match=r"\[keys\] environments: must be DES and/or SM4"):
         psam_persona_from_mapping({"keys": {"environments": ["SSF33"]}})
-    with pytest.raises(BadInputError, match=r"levels must be 1\.\.2"):
+    with pytest.raises(BadInputError, match=r"\[keys\] levels: must be 1\.\.2"):
         psam_persona_from_mapping({"keys": {"levels": 3}})
-    with pytest.raises(BadInputError, match="card_keys must be hex"):
+    with pytest.raises(BadInputError, match=r"\[keys\] card_keys: must be hex"):
         psam_persona_from_mapping({"keys": {"card_keys": ["zz"]}})
-    with pytest.raises(BadInputError, match=r"\[behaviour\]"):
+    with pytest.raises(BadInputError, match=r"atr: 'Z' at position 1"):
+        psam_persona_from_mapping({"atr": "ZZ"})
+    with pytest.raises(BadInputError,
+                       match=r"\[behaviour\] enforce_usage: must be true or false"):
+        psam_persona_from_mapping({"behaviour": {"enforce_usage": "no"}})
+    with pytest.raises(BadInputError, match=r"\[behaviour\]: unknown key\(s\) loud"):
         psam_persona_from_mapping({"behaviour": {"loud": True}})
 
 

@@ -204,6 +204,23 @@ def test_cli_ireadcardbas_line(capsys):
     assert fields[0] == "519900" and fields[2] == "A00000011"
     assert fields[5] == "00814A44468660519900000001" and fields[7] == "20210601"
     assert fields[9] == "000000000000"
+    assert fields[6] == "2.00"          # 规范版本 as the national samples print it ("N.00")
+
+
+def test_cli_ireadcardbas_line_in_gbk(capsysbinary):
+    """--encoding gbk: the line as the national DLL hands it over (GBK bytes, issue #11
+    item 6); 买买提·测试 is C2F2 C2F2 CCE1 A1A4 B2E2 CAD4 in GB 2312/GBK (· = A1A4)."""
+    from sbcard.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--sim", "v3", "--keys", "test", "read", "--format", "ireadcardbas",
+              "--encoding", "gbk"])
+    out, _ = capsysbinary.readouterr()
+    assert exc.value.code == 0
+    fields = out.rstrip(b"\r\n").split(b"|")
+    assert fields[4] == bytes.fromhex("C2F2C2F2CCE1A1A4B2E2CAD4")
+    assert fields[1] == b"51990020010228001X" and fields[6] == b"3.00"
+    assert "买买提·测试".encode() not in out                  # not UTF-8
 
 
 def test_cli_ireadcardbas_needs_authentication_and_never_prints_a_partial_line(capsys):

@@ -39,7 +39,7 @@ def test_select_unknown_name_and_file():
     assert tx(t, "00A4040005A00000000100") == "6A82"
     tx(t, SELECT_SSSE)
     assert tx(t, "00A4020002EF0C") == "6A82"
-    assert tx(t, "00A4020002EF05") == "9000"
+    assert tx(t, "00A4020002EF05")[-4:] == "9000"
 
 
 @pytest.mark.parametrize(
@@ -76,6 +76,31 @@ def test_read_record_wrong_le_gives_6cxx():
     tx(t, SELECT_SSSE)
     assert tx(t, "00B2072C05") == "6C0B"
     assert tx(t, "00B2072C0B").endswith("9000")
+
+
+def _builtin_personas() -> list[str]:
+    from sbcard.sim.persona import builtin_personas
+
+    return builtin_personas()
+
+
+@pytest.mark.parametrize("persona", _builtin_personas())
+def test_every_persona_answers_a_wrong_le_with_6cxx(persona):
+    """Part 5 §6.10.4 (READ RECORD): "当 Le=00 时，应以 6Cxx 返回可读的实际长度", and a wrong
+    Le gets the actual length the same way (ISO 7816-3 §10.3.3, 6Cxx). EF05 record 07 (卡号,
+    an 9: ``07 09`` ‖ 9 characters) is 0x0B bytes on every card. Read after SELECT EF (P2 04,
+    the current EF), which every persona takes (``selectef`` refuses SFI reads)."""
+    _, t = card_link(persona, raw=True)
+    selected = tx(t, SELECT_SSSE)
+    if persona == "appblocked":        # a blocked application answers 9303 before any Le rule
+        assert selected == "9303" and tx(t, "00B2072C00") == "9303"
+        return
+    assert selected[-4:] in ("9000", "611E"), selected
+    assert tx(t, "00A4020002EF05")[-4:] == "9000"
+    for wrong in ("00", "05", "0A", "0C", "FF"):
+        assert tx(t, "00B20704" + wrong) == "6C0B", wrong
+    answer = tx(t, "00B207040B")
+    assert answer.startswith("0709") and answer.endswith("9000") and len(answer) == 2 * 13
 
 
 def test_le_zero_6c_quirk_and_no_multi_record():
@@ -215,10 +240,31 @@ def test_v1_layout_has_no_name_extension():
     assert tx(t, "00B2033400").startswith("0A01")           # record 3 of EF06 is 性别 on 1.0
 
 
+@pytest.mark.parametrize("digits", [4, 12, 13, 16])
+def test_persona_pin_value_takes_4_to_16_digits(digits):
+    """Part 5 §6.14: VERIFY Lc 02–08 (cn), so a PIN is 4–16 digits: a persona can hold any
+    PIN the card can (was 4–12), and the simulated card verifies it."""
+    pin = "1357924680135792"[:digits]
+    card = persona_from_mapping({"name": "p", "card": {"region": "110000",
+                                                      "card_no": "D2143569X"},
+                                 "pin": {"value": pin}}, "p").build_card()
+    t = T0Layer(SimulatedTransport(card))
+    t.connect()
+    tx(t, SELECT_SSSE)
+    block = pin + "F" * (digits % 2)
+    assert tx(t, f"00200000{len(block) // 2:02X}{block}") == "9000"
+
+
+@pytest.mark.parametrize("value", ["123", "12345678901234567", "１２３４５６", 123456])
+def test_persona_pin_value_outside_4_to_16_ascii_digits_is_refused(value):
+    with pytest.raises(BadInputError, match=r"\[pin\] value: must be 4-16 digits 0-9 as text"):
+        persona_from_mapping({"name": "p", "pin": {"value": value}}, "p")
+
+
 def test_persona_errors_are_clear(tmp_path):
     with pytest.raises(BadInputError, match="no persona 'nope'"):
         load_persona("nope")
-    with pytest.raises(BadInputError, match="unknown field 'shoe_size'"):
+    with pytest.raises(BadInputError, match=r"\[holder\] shoe_size: unknown field"):
         persona_from_mapping({"holder": {"shoe_size": 42}})
     with pytest.raises(BadInputError, match=r"persona x: .*姓名"):
         persona_from_mapping({"name": "x", "holder": {"name": "测试\U00020000"}}, "x")

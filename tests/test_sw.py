@@ -62,3 +62,29 @@ def test_every_named_status_word_has_its_own_table_row():
         assert entry in SW_TABLE, f"{sw.name} {sw:04X} has no row in SW_TABLE"
     assert f"{SW.FILE_NOT_FOUND:04X}" == "6A82"
     assert lookup_sw(SW.VERIFY_FAILED | 2).kind is SwKind.AUTH_FAILED
+
+
+def test_status_words_are_named_outside_the_sw_table() -> None:
+    """sim, ops, keys, compose and national name status words (``SW.FILE_NOT_FOUND``) rather
+    than write ``0x6A82``: a raw literal equal to an ``SW`` member is a missed name. Negative
+    national return codes (``-0x6A83``) are not status words. national/codes.py is left out:
+    its table transcribes the public driver's code ↔ status word pairs as data, and its PIN-pad
+    answers (PC/SC part 10, 64xx) are not card status words; so is national/pinpad.py."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "sbcard"
+    named = {int(member) for member in SW}
+    literal = re.compile(r"(?<![-\w])0x([0-9A-Fa-f]{4})\b")
+    found = []
+    for part in ("sim", "ops", "keys", "national", "compose.py"):
+        paths = [root / part] if part.endswith(".py") else sorted((root / part).rglob("*.py"))
+        for path in paths:
+            if path.relative_to(root).as_posix() in ("national/codes.py",
+                                                     "national/pinpad.py"):
+                continue
+            for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+                code = line.split("#", 1)[0]
+                found += [f"{path.relative_to(root)}:{n}: {m.group(0)}"
+                          for m in literal.finditer(code) if int(m.group(1), 16) in named]
+    assert found == []

@@ -37,8 +37,10 @@ class SW(IntEnum):
     OK = 0x9000
     MORE_DATA = 0x6100                     # | bytes still available
     END_OF_FILE = 0x6282                   # fewer bytes than Le
+    FILE_INVALIDATED = 0x6283              # selected file invalidated
     VERIFY_FAILED = 0x63C0                 # | tries left
     WRONG_LENGTH = 0x6700
+    NOT_ACCEPTED = 0x6901                  # command not accepted (purse state, part 5 §7)
     INCOMPATIBLE_FILE = 0x6981
     SECURITY_NOT_SATISFIED = 0x6982
     AUTH_BLOCKED = 0x6983
@@ -60,7 +62,12 @@ class SW(IntEnum):
     INS_NOT_SUPPORTED = 0x6D00
     CLA_NOT_SUPPORTED = 0x6E00
     NO_DIAGNOSIS = 0x6F00
+    MAC_INVALID = 0x9302
     APPLICATION_BLOCKED = 0x9303
+    INSUFFICIENT_FUNDS = 0x9401            # purse: balance too low (part 5 §7)
+    COUNTER_MAX = 0x9402                   # purse: transaction counter at its maximum
+    KEY_INDEX_UNSUPPORTED = 0x9403
+    MAC_UNAVAILABLE = 0x9406               # purse: no transaction proof for that number
 
 
 @dataclass(frozen=True)

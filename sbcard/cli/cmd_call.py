@@ -85,6 +85,8 @@ def _config(st: Any, path: str | None) -> Any:
         if value:
             changes[attr] = value
             changes["key_source"] = kind
+    if st.hsm_protocol:
+        changes["hsm_protocol"] = st.hsm_protocol
     return replace(config, **changes) if changes else config
 
 

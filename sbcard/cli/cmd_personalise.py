@@ -280,7 +280,7 @@ def _run(st, holders: Path, holder_list: list, journal_path: str | Path, recipes
 
 def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
                    show_status: bool, as_json: bool = False) -> int:
-    from sbcard.ops.batch_report import open_existing, release_card, status_lines
+    from sbcard.ops.batch_report import open_existing, release_card, status_json, status_lines
 
     log, batch_id = open_existing(holders, journal_path)
     with log:
@@ -288,25 +288,9 @@ def _journal_admin(holders: Path, journal_path: str | Path, release: str | None,
             click.echo(release_card(log, batch_id, release))
             return ExitCode.OK
         if as_json:
-            echo_json(_status_json(log, batch_id))
+            echo_json(status_json(log, batch_id))
             return ExitCode.OK
         for line in status_lines(log, batch_id):
             click.echo(line)
     return ExitCode.OK
 
-
-def _status_json(log, batch_id: int) -> dict:
-    from dataclasses import asdict
-
-    from sbcard.ops.audit import mask_ssn
-    from sbcard.ops.holders import sheet_row
-
-    keys = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
-            "detail", "note", "issue_no")
-    holders = []
-    for r in log.holders(batch_id):
-        entry = dict(zip(keys, r, strict=True))
-        entry["ssn"] = mask_ssn(entry["ssn"])
-        entry["row"] = sheet_row(entry["row"])
-        holders.append(entry)
-    return {"holders": holders, "counts": asdict(log.counts(batch_id))}

@@ -66,6 +66,8 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
     """
     from dataclasses import replace
 
+    from sbcard.card.profiles.table import Table
+    from sbcard.sim.extras import FaultsPersona
     from sbcard.sim.persona import load_persona
     from sbcard.sim.vpcd import VpcdServer
     from sbcard.transport.base import VirtualCard
@@ -83,20 +85,20 @@ def serve(persona: str, port: int, host: str, t0: bool, wait: float, quiet: bool
         loaded = load_persona(persona)
         if t0:
             loaded.behaviour = replace(loaded.behaviour, t0_get_response=True)
-        faults = dict(loaded.extra.get("faults") or {})
-        if tear_at:
-            faults["tear_at"] = tear_at
-        if tear_on:
-            faults["tear_on"] = tear_on
-        if delay_ms:
-            faults["delay_ms"] = delay_ms
+        options: dict[str, object] = {key: value for key, value in
+                                      (("tear_at", tear_at), ("tear_on", tear_on),
+                                       ("delay_ms", delay_ms)) if value}
+        answers = []
         for item in fail:
             match, sep, sw = item.partition("=")
             if not sep or len(sw) != 4:
                 raise click.BadParameter(f"{item!r} is not HEX=SW (e.g. 00B2=6A83)",
                                          param_hint="--fail")
-            faults.setdefault("answer", []).append({"match": match, "sw": sw})
-        loaded.extra["faults"] = faults
+            answers.append({"match": match, "sw": sw})
+        if answers:
+            options["answer"] = answers
+        more = FaultsPersona.from_table(Table(options, "sbcard sim serve", "faults"))
+        loaded.faults = (loaded.faults or FaultsPersona()).adding(more)
         card, kind = loaded.build_card(), "persona"
         name, atr = loaded.name, loaded.atr
 

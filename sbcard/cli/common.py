@@ -29,6 +29,8 @@ class CliState:
     psam: str | None = None
     hsm_command: str | None = None
     hsm_stdio: bool = False
+    #: --hsm-protocol: ``json`` or ``national``; None = json (``sbcard call``: the driver's)
+    hsm_protocol: str | None = None
     key_version: int | None = None      # --key-version: card key version (Lc 11 byte)
     dump: Path | None = None            # --dump FILE: record every session of this run
     wait: float = 0.0                   # --wait SECONDS: for the card to be inserted
@@ -48,6 +50,7 @@ class CliState:
             self._bench = Workbench(
                 reader=self.reader, sim=self.sim, keys=self.keys, psam=self.psam,
                 hsm_command=self.hsm_command, hsm_stdio=self.hsm_stdio,
+                hsm_protocol=self.hsm_protocol or "json",
                 key_version=self.key_version,
                 trace=(lambda text: click.echo(text, err=True)) if self.trace else None,
                 steps=self.step if self.verbosity == 1 else None, dump=self.dump,

@@ -104,10 +104,17 @@ SHORT_HELP = {
               help="Key source: a PSAM card in this reader (`sim` = in-process simulated PSAM, "
                    "`sim:NAME` = the simulated PSAM persona NAME, e.g. sim:jiangsu).")
 @click.option("--hsm-command", metavar="CMD",
-              help="Key source: an HSM in step mode; CMD gets one JSON request on stdin and "
-                   "answers JSON on stdout (docs/keys.md).")
+              help="Key source: an HSM in step mode; CMD gets one request on stdin and "
+                   "answers on stdout: JSON, or the national strings with --hsm-protocol "
+                   "national (docs/keys.md).")
 @click.option("--hsm-stdio", is_flag=True,
               help="Key source: HSM step mode by hand (requests on stderr, answers on stdin).")
+@click.option("--hsm-protocol", "hsm_protocol", type=click.Choice(["national", "json"]),
+              envvar="SBCARD_HSM_PROTOCOL", default=None, metavar="NAME",
+              help="How --hsm-command is spoken to (env SBCARD_HSM_PROTOCOL): `json` (sbcard's "
+                   "JSON requests; the default) or `national` (the national HSM strings, "
+                   "`03|0090|R|X|` → hex, as in the public HSM-mode trace; docs/keys.md). "
+                   "`sbcard call` defaults to the driver configuration's.")
 @click.option("--key-version", "key_version", type=click.IntRange(0, 255), default=None,
               envvar="SBCARD_KEY_VERSION", metavar="N",
               help="Card key version: sent as the 17th byte of INTERNAL/EXTERNAL AUTHENTICATE "
@@ -148,7 +155,8 @@ SHORT_HELP = {
 @click.version_option(__version__, "-V", "--version", prog_name="sbcard")
 @click.pass_context
 def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | None,
-        psam: str | None, hsm_command: str | None, hsm_stdio: bool, key_version: int | None,
+        psam: str | None, hsm_command: str | None, hsm_stdio: bool, hsm_protocol: str | None,
+        key_version: int | None,
         trace: bool,
         dump: Path | None, wait: float, no_redact: bool, verbose: int, quiet: bool,
         sim_state: Path | None,
@@ -174,7 +182,8 @@ def cli(ctx: click.Context, reader: str | None, sim: str | None, keys: str | Non
         raise click.UsageError("--dump needs a file, not - (stdout carries the command's "
                                "output; use --trace to see the exchanges on stderr)")
     ctx.obj = CliState(reader=reader, sim=sim, trace=trace or verbose >= 2, keys=keys,
-                       psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio, dump=dump,
+                       psam=psam, hsm_command=hsm_command, hsm_stdio=hsm_stdio,
+                       hsm_protocol=hsm_protocol, dump=dump,
                        wait=wait, verbosity=-1 if quiet else verbose,
                        redact_holder=not no_redact, lang=lang or default_lang(),
                        sim_state=sim_state, key_version=key_version)

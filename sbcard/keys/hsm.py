@@ -208,10 +208,14 @@ class NationalHsmSource(KeySource):
     - external authentication: ``A|ADDR|R|X|`` → ``A_data‖X`` (32 hex) or ``A_data`` (16 hex)
     - internal authentication (IRK, address 0170): ``A|0170|R1|R2|`` → expected answer (16 hex)
     - PIN reload (STK, 0173): ``A|0173|R|84240001Lc|PIN|`` → enciphered PIN ‖ MAC
-    - any other MAC: ``A|ADDR|R|<header and data hex>|`` → MAC (8 hex), or the APDU ending in it
+    - any other MAC: ``A|ADDR|R|<header and data hex>||`` → MAC (8 hex), or the APDU ending
+      in it. The empty last field is the PIN's: the shape of iUnblockPIN_HSM_Step2's output
+      ``算法|密钥地址|过程因子|8424000004||`` (Sichuan reader spec v2.0 §7.2, restating
+      人社信息函〔2016〕38号), so an HSM bridge sees the same string either way.
 
-    The middle two shapes beyond the trace (internal authentication, a MAC over other data)
-    follow the same pattern; they are sbcard's assumption, written down in docs/keys.md.
+    Beyond the public trace: the internal authentication string (the trace authenticates
+    through the whole Step1 line instead) and MACs over other commands; they follow the same
+    pattern and are sbcard's assumption (docs/keys.md, docs/spec-uncertainties.md).
     """
 
     def __init__(self, run: Callable[[str], str],
@@ -262,7 +266,7 @@ class NationalHsmSource(KeySource):
         return answer[:8]
 
     def mac(self, ctx: CardContext, key_id: int, challenge: bytes, data: bytes) -> bytes:
-        answer = self._ask(ctx, self._line(ctx, key_id, challenge, data))
+        answer = self._ask(ctx, self._line(ctx, key_id, challenge, data, ""))
         if len(answer) < 4:
             raise HsmError(f"{self.name}: MAC answer is {len(answer)} bytes")
         return answer[-4:]

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sbcard.apdu.sw import CardError, lookup_sw
+from sbcard.apdu.sw import SW, CardError, lookup_sw
 from sbcard.errors import (
     BadInputError,
     CardRemovedError,
@@ -195,14 +195,14 @@ def for_sw(sw: int, *, pin: bool = False) -> tuple[int, str]:
 
     The public driver's code where it maps the SW (``PUBLIC_SW``, 6Exx), else −SW.
     """
-    if pin and sw & 0xFFF0 == 0x63C0:
+    if pin and sw & 0xFFF0 == SW.VERIFY_FAILED:
         tries = sw & 0x0F
         return (PIN_LOCKED, message(PIN_LOCKED)) if tries == 0 else (
             PIN_WRONG, pin_wrong_message(tries))
-    if pin and sw == 0x6983:
+    if pin and sw == SW.AUTH_BLOCKED:
         return PIN_LOCKED, message(PIN_LOCKED)
     code = PUBLIC_SW.get(sw) or PUBLIC_SW1.get(sw >> 8) or -sw
-    if sw & 0xFFF0 == 0x63C0 and code not in BY_CODE:
+    if sw & 0xFFF0 == SW.VERIFY_FAILED and code not in BY_CODE:
         return code, f"认证失败，剩余可尝试次数{sw & 0x0F}次"
     return code, message(code)
 

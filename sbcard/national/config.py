@@ -118,7 +118,40 @@ def _text(value: Any, where: str) -> str | None:
     return text or None
 
 
+#: The driver's tables and their keys (docs/national-interface.md); ``[service]`` belongs to
+#: the local service (``sbcard.service.config``), which checks it itself.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "readers": ("contact", "contactless", "sim"),
+    "keys": ("source", "psam", "keys", "hsm_command", "hsm_protocol"),
+    "terminal": ("terminal_number", "device_number"),
+    "pin": ("source", "pinentry", "guard"),
+    "output": ("max_bytes",),
+    "log": ("file",),
+    "card": ("profile",),
+}
+
+
+def _refuse_unknown(data: dict[str, Any], origin: str) -> None:
+    """A misspelt or misplaced key is an error, never silently ignored: a ``sim`` outside
+    ``[readers]`` would otherwise send the driver to a real reader."""
+    for key in data:
+        if key in SECTIONS or key == "service":
+            continue
+        home = [f"[{name}] {key}" for name, keys in SECTIONS.items() if key in keys]
+        hint = f" (did you mean {' or '.join(home)}?)" if home else ""
+        raise BadInputError(f"{origin}: unknown key {key!r} at the top level{hint}; the tables "
+                            f"are {', '.join(f'[{n}]' for n in (*SECTIONS, 'service'))}")
+    for name, keys in SECTIONS.items():
+        table = data.get(name)
+        if isinstance(table, dict):
+            for key in table:
+                if key not in keys:
+                    raise BadInputError(f"{origin}: [{name}] has no key {key!r} (it has "
+                                        f"{', '.join(keys)})")
+
+
 def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig:
+    _refuse_unknown(data, origin)
     readers = _section(data, "readers", origin)
     keys = _section(data, "keys", origin)
     terminal = _section(data, "terminal", origin)
@@ -182,6 +215,8 @@ def apply_environment(config: DriverConfig, environ: Mapping[str, str]) -> Drive
         if environ.get(env):
             changes[attr] = environ[env]
             changes["key_source"] = kind
+    if environ.get("SBCARD_HSM_PROTOCOL"):          # as `sbcard --hsm-protocol`
+        changes["hsm_protocol"] = environ["SBCARD_HSM_PROTOCOL"]
     if environ.get("SBCARD_PIN_SOURCE"):
         changes["pin_source"] = environ["SBCARD_PIN_SOURCE"]
     if not changes:

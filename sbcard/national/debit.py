@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from sbcard.card.purse import MAX_AMOUNT_FEN
+from sbcard.hexutil import is_ascii_digits
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
 from sbcard.national.lines import split_fields
@@ -60,7 +61,7 @@ def _fen(text: str, what: str) -> int:
 
 def _time(text: str, what: str) -> dt.datetime:
     try:
-        if len(text) != 14 or not text.isdigit():
+        if len(text) != 14 or not is_ascii_digits(text):   # strptime takes １２ too
             raise ValueError
         return dt.datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:

@@ -29,7 +29,7 @@ from sbcard.apdu import commands as cmds
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.commands import RecordMode
-from sbcard.apdu.sw import NotFoundError, SecurityStatusError
+from sbcard.apdu.sw import SW, NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import (
@@ -67,6 +67,7 @@ from sbcard.national.pinpad import RELOAD_REFUSED, change_on_pin_pad, verify_on_
 from sbcard.national.pinsource import PinSource, check_digits, pin_source_for
 from sbcard.ops.auth import external_authenticate
 from sbcard.ops.pin import Pin, pin_status, reload_pin, unblock_pin
+from sbcard.ops.private import open_private
 from sbcard.ops.read import (
     context_of,
     decode_records,
@@ -697,7 +698,7 @@ class SSCardDriver:
             spec = EF05 if groups[0][0] == "EF05" else EF06
             probe = channel.send(cmds.read_record(groups[0][1][0][0], sfi=spec.sfi or 0,
                                                   mode=RecordMode.FIRST_ID))
-            if probe.sw != 0x6982:
+            if probe.sw != SW.SECURITY_NOT_SATISFIED:
                 raise NationalError(codes.HSM_NOT_NEEDED)
             # RKSSSE's address from the session profile ([hsm_addresses] "0A" = 004C)
             address = dffiles.hsm_key_address(KEY_RKSSSE,
@@ -1175,7 +1176,7 @@ def _needs_rkssse(channel: ApduChannel, version: bytes) -> bool:
     if version[:1] == b"3":
         return True
     r = channel.send(cmds.read_record(0x08, sfi=EF06.sfi or 0, mode=RecordMode.FIRST_ID))
-    return r.sw == 0x6982
+    return r.sw == SW.SECURITY_NOT_SATISFIED
 
 
 def _pin_block(pin: str) -> bytes:
@@ -1212,7 +1213,7 @@ def _call_logger(path: str | None) -> Callable[..., None]:
             note = f" {extra}"
         line = (f"{dt.datetime.now().isoformat(timespec='milliseconds')} {name} {code}"
                 f" {seconds * 1000:.1f}ms{note}\n")
-        with lock, contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
+        with lock, contextlib.suppress(OSError), open_private(path) as f:   # 0600 always
             f.write(line)
 
     return write

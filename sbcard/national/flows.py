@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbcard.apdu.channel import ApduChannel
-from sbcard.apdu.sw import CardError, SecurityStatusError
+from sbcard.apdu.sw import SW, CardError, SecurityStatusError
 from sbcard.card.filesystem import EF05, EF06, KEY_IRK, KEY_RKSSSE
 from sbcard.errors import BadInputError, MismatchError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
@@ -44,7 +44,7 @@ class ClassifiedKeys(KeySource):
             return exc
         if isinstance(exc, TransportError):
             return NationalError(codes.NO_PSAM)
-        if (isinstance(exc, CardError) and exc.sw in (0x6A88, 0x6A83)) or (
+        if (isinstance(exc, CardError) and exc.sw in (SW.KEY_NOT_FOUND, SW.RECORD_NOT_FOUND)) or (
                 isinstance(exc, BadInputError) and "maps no PSAM key" in str(exc)):
             return NationalError(codes.PSAM_NO_RKSSSE if key_id == KEY_RKSSSE
                                  else codes.PSAM_KEY_LEVEL)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sbcard.hexutil import is_ascii_digits
+
 NO_TERMINAL = "000000000000"
 
 
@@ -28,7 +30,7 @@ def national_version(value: object) -> str:
     if not text:
         return "1.00"
     major, _, minor = text.partition(".")
-    if major.isdigit() and (minor.isdigit() or not minor):
+    if is_ascii_digits(major) and (is_ascii_digits(minor) or not minor):
         return f"{int(major)}.{(minor + '00')[:2]}"
     return text
 

@@ -163,7 +163,7 @@ def select_debit_application(channel: ApduChannel) -> tuple[bytes, bytes] | None
         r = channel.send(cmds.select_by_name(aid))
         if r.ok:
             return aid, r.data
-        if r.sw not in (SW.FILE_NOT_FOUND, SW.FUNCTION_NOT_SUPPORTED, 0x6283,
+        if r.sw not in (SW.FILE_NOT_FOUND, SW.FUNCTION_NOT_SUPPORTED, SW.FILE_INVALIDATED,
                         SW.APPLICATION_BLOCKED):
             raise CardError.for_sw(r.sw, "SELECT PBOC debit application")
     for directory in (_pse_aids, _ppse_aids):

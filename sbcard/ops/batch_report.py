@@ -12,8 +12,9 @@ import csv
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sbcard.errors import BadInputError
 from sbcard.ops.audit import mask_ssn
@@ -134,6 +135,23 @@ def status_lines(journal: Journal, batch_id: int) -> list[str]:
                  f"{c.rejected} cards rejected, {c.pending} pending, {c.in_progress} in "
                  "progress/torn")
     return lines
+
+
+#: The keys of one holder in :func:`status_json`, in the journal's column order.
+STATUS_KEYS = ("row", "ssn", "card_no", "card_id", "status", "step", "attempts", "reader",
+               "detail", "note", "issue_no")
+
+
+def status_json(journal: Journal, batch_id: int) -> dict[str, Any]:
+    """``personalise --status --json``: every holder (ID number masked, spreadsheet row) and
+    the batch's counts."""
+    holders = []
+    for r in journal.holders(batch_id):
+        entry = dict(zip(STATUS_KEYS, r, strict=True))
+        entry["ssn"] = mask_ssn(entry["ssn"])
+        entry["row"] = sheet_row(entry["row"])
+        holders.append(entry)
+    return {"holders": holders, "counts": asdict(journal.counts(batch_id))}
 
 
 def release_card(journal: Journal, batch_id: int, card_id: str) -> str:

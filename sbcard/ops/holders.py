@@ -213,8 +213,8 @@ def column_letter(index: int) -> str:
     return letters
 
 
-_SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+\d+$", re.IGNORECASE)
-_SLASH_DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+\d+$", re.IGNORECASE | re.ASCII)
+_SLASH_DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$", re.ASCII)
 
 
 def excel_hint(key: str, value: str) -> str | None:
@@ -226,7 +226,7 @@ def excel_hint(key: str, value: str) -> str | None:
         y, m, d = value.split("/")
         return (f"a spreadsheet reformatted the date: write {y}{int(m):02d}{int(d):02d} "
                 "and format the column as Text")
-    if key == "ethnicity" and value.isdigit() and len(value) == 1:
+    if key == "ethnicity" and is_ascii_digits(value) and len(value) == 1:
         return (f"a spreadsheet dropped the leading zero: write 0{value} and format the "
                 "column as Text")
     return None

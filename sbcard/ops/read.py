@@ -30,6 +30,7 @@ from sbcard.card import codes
 from sbcard.card.codecs import Decoded, join_name, json_value
 from sbcard.card.elements import ELEMENTS, RawRecord, element, elements_of, split_records
 from sbcard.card.filesystem import EF05, EF06, EF07, EF08, KEY_RKSSSE, SSSE, EfSpec
+from sbcard.card.profiles import CardProfile, profile_for
 from sbcard.card.profiles.sections import Addressing
 from sbcard.hexutil import is_ascii_digits
 from sbcard.keys.base import CardContext, KeySource
@@ -203,6 +204,11 @@ class CardReport:
         card_id = self.value("card_id")
         region = getattr(card_id, "region", None)
         return region if region and is_ascii_digits(region) else None
+
+    @property
+    def profile(self) -> CardProfile:
+        """The built-in card profile the card's own data chooses (version, FCI algorithm)."""
+        return profile_for(self.to_json())
 
     @property
     def algorithm_name(self) -> str | None:
@@ -423,12 +429,17 @@ def read_fingerprint(channel: ApduChannel, *, keys: KeySource | None = None,
 
 
 def photo_length(data: bytes) -> int:
-    """Where the image in EF08 ends: JPEG up to its EOI marker (FFD9), BMP by its header's
-    file-size field (``BM`` ‖ size, little endian); otherwise the file up to its 00/FF padding.
+    """Where the image in EF08 ends: a JPEG at its EOI marker (FFD9, found by walking the
+    segments, ITU-T T.81 §B.1), a BMP by its header's file-size field (``BM`` ‖ size, u32
+    little endian); anything else, or an image whose end cannot be found, is kept whole (the
+    file size). A file of nothing but padding (all 00 or all FF) holds no photo: 0.
 
-    Stripping trailing 00/FF bytes would cut a BMP whose last pixels are black or white,
-    and a JPEG's EOI is itself ``FF D9``.
+    EF08 holds a JPEG or BMP compressed to fit 4096 bytes (人社信息函〔2012〕37号 §8.1.4). The
+    padding is never stripped to find the end: that would cut a BMP whose last pixels are
+    black or white, and the first FFD9 in a JPEG may end an Exif thumbnail in APP1.
     """
+    if not data.strip(b"\x00") or not data.strip(b"\xff"):
+        return 0
     if data[:2] == b"\xff\xd8":
         eoi = _jpeg_end(data)
         if eoi is not None:
@@ -437,32 +448,36 @@ def photo_length(data: bytes) -> int:
         size = int.from_bytes(data[2:6], "little")
         if 14 <= size <= len(data):
             return size
-    return len(data.rstrip(b"\x00").rstrip(b"\xff")) if data else 0
+    return len(data)
 
 
 def _jpeg_end(data: bytes) -> int | None:
     """Offset after the EOI that ends the JPEG: walk the segments, then the entropy-coded
     scan (where FF is followed by 00 or a restart marker), so an FFD9 inside a segment
-    (a thumbnail in APP1) is not taken for the end."""
+    (a thumbnail in APP1) is not taken for the end. None when no EOI is found."""
     pos = 2
     n = len(data)
-    while pos + 4 <= n:
+    while pos + 2 <= n:
         if data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
-        if marker == 0xFF:
+        if marker == 0xFF:                           # fill byte before a marker
             pos += 1
             continue
         if marker == 0xD9:
             return pos + 2
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn, TEM: no length
             pos += 2
             continue
+        if pos + 4 > n:
+            return None
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            return None
         pos += 2 + length
         if marker == 0xDA:                           # start of scan: entropy-coded data
             while pos + 1 < n:
-                if data[pos] == 0xFF and data[pos + 1] not in (0x00,) and not (
+                if data[pos] == 0xFF and data[pos + 1] != 0x00 and not (
                         0xD0 <= data[pos + 1] <= 0xD7):
                     break
                 pos += 1

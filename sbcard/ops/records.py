@@ -47,6 +47,7 @@ from sbcard.card.filesystem import KEY_IRK, SSSE, Access, DfSpec, EfSpec, Struct
 from sbcard.card.profiles import CardProfile, profile_for
 from sbcard.card.profiles.sections import RecordAddress
 from sbcard.errors import BadInputError, RefusedError
+from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.ops.auth import external_authenticate, internal_authenticate, send_with_mac
 from sbcard.ops.pin import Pin, guard_tries, pin_status
@@ -405,7 +406,7 @@ def _write_commands(spec: RecordFile, items: tuple[ItemRef, ...],
     file, ef = spec.name, spec.ef
     sfi = ef.sfi or 0                          # no SFI: the current EF (selected first)
     if ef.structure is Structure.TRANSPARENT:
-        data = bytes.fromhex(texts[0]) if texts else b""
+        data = parse_hex(texts[0], f"{file} content") if texts else b""
         if len(data) > ef.size:
             raise BadInputError(f"{file}: {len(data)} bytes, the file holds {ef.size}")
         return [cmds.update_binary(off, data[off:off + 0xE0], sfi=ef.record_sfi if off == 0

@@ -89,8 +89,8 @@ def coerce(param: Param, value: Any, function: str) -> Any:
             raise BadRequest(BAD_PARAMETER, f"{param.name}: a number, not true/false", function)
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit() \
-                and len(value.strip()) <= 10:
+        digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+        if digits.isascii() and digits.isdigit() and len(value.strip()) <= 10:   # not "３"
             return int(value)
         raise BadRequest(BAD_PARAMETER, f"{param.name}: a whole number expected", function)
     if not isinstance(value, str):

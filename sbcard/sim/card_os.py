@@ -102,7 +102,7 @@ class Behaviour:
     # docs/EgAPP-20180611.log); SFI-referenced READ RECORD/BINARY then answers this SW
     # (part 5 table 5: 6A86 wrong P1/P2; 6A82 and 6A81 are other COS' choices).
     sfi_read: bool = True
-    sfi_refused_sw: int = 0x6A86
+    sfi_refused_sw: int = SW.WRONG_P1P2
 
 
 def decode_pin(data: bytes) -> str | None:

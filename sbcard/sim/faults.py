@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sbcard.errors import BadInputError
 from sbcard.hexutil import hex_mask_matches, parse_hex
+from sbcard.sim.extras import FaultsPersona
 from sbcard.transport.base import CardTornError
 
 
@@ -163,7 +163,8 @@ class FaultInjector:
 
 
 def install_from_persona(card: Any, persona: Any) -> None:
-    """Persona ``[faults]`` (or ``sbcard sim serve`` options), as data::
+    """Persona ``[faults]`` (or ``sbcard sim serve`` options), as data (typed and validated
+    by ``sim/extras.py``: :class:`~sbcard.sim.extras.FaultsPersona`)::
 
         [faults]
         tear_at = 25                 # the 25th command after power-on tears the card
@@ -173,22 +174,16 @@ def install_from_persona(card: Any, persona: Any) -> None:
         match = "00B2"               # these commands …
         sw = "6A83"                  # … get this status word (optionally: data, times)
     """
-    spec = (persona.extra or {}).get("faults") or {}
-    if not spec:
+    spec: FaultsPersona | None = persona.faults
+    if spec is None or spec.empty:
         return
-    known = {"tear_at", "tear_on", "delay_ms", "answer"}
-    unknown = set(spec) - known
-    if unknown:
-        raise BadInputError(f"persona {persona.name}: [faults] has unknown key(s) "
-                            f"{', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
     injector = FaultInjector(card)
     card.faults = injector
-    if spec.get("tear_at"):
-        injector.tear_at(int(spec["tear_at"]))
-    if spec.get("tear_on"):
-        injector.tear_on(str(spec["tear_on"]))
-    if spec.get("delay_ms"):
-        injector.delay(float(spec["delay_ms"]) / 1000)
-    for rule in spec.get("answer", []):
-        injector.answer(str(rule["sw"]), str(rule.get("match", "")) or None,
-                        data=str(rule.get("data", "")), times=rule.get("times"))
+    if spec.tear_at:
+        injector.tear_at(spec.tear_at)
+    if spec.tear_on:
+        injector.tear_on(spec.tear_on)
+    if spec.delay_ms:
+        injector.delay(spec.delay_ms / 1000)
+    for rule in spec.answer:
+        injector.answer(rule.sw, rule.match, data=rule.data, times=rule.times)

@@ -23,21 +23,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sbcard.apdu import tlv
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import (
     PBOC_DDF_NAME,
     PBOC_DEBIT,
-    PBOC_DEBIT_AID,
     PBOC_PPSE_NAME,
     Access,
     DfSpec,
     EfSpec,
     Structure,
 )
-from sbcard.errors import BadInputError
-from sbcard.hexutil import parse_hex
 from sbcard.sim.card_os import Reply, SimCard, SimDF
 
 if TYPE_CHECKING:
@@ -68,24 +64,11 @@ def _directory_df(name: bytes, label: str) -> DfSpec:
 
 
 def install(card: SimCard, persona: Persona) -> None:
-    bank = persona.extra.get("bank")
-    if not bank:
+    bank = persona.bank                      # [bank], typed by sim/extras.py
+    if bank is None:
         return
-    where = f"persona {persona.name}: [bank]"
-    pan = str(bank.get("pan", ""))
-    expiry = str(bank.get("expiry", ""))     # YYMMDD
-    if not (pan.isdigit() and 12 <= len(pan) <= 19 and expiry.isdigit() and len(expiry) == 6):
-        raise BadInputError(f"{where} needs pan (12-19 digits) and expiry (YYMMDD)")
-    aid = parse_hex(str(bank.get("aid", PBOC_DEBIT_AID.hex())), f"{where} aid")
-    pdol = parse_hex(str(bank.get("pdol", "")), f"{where} pdol")
-    try:
-        pdol_length = sum(length for _tag, length in tlv.parse_dol(pdol))
-    except tlv.TlvError as exc:
-        raise BadInputError(f"{where} pdol: {exc}") from None
-    gpo_sw = int(str(bank.get("gpo_sw", "9000")), 16)
-    record_sfi = int(bank.get("record_sfi", 1))
-    if not 1 <= record_sfi <= 10:
-        raise BadInputError(f"{where} record_sfi must be 1..10")
+    pan, expiry, aid, pdol = bank.pan, bank.expiry, bank.aid, bank.pdol
+    pdol_length, gpo_sw, record_sfi = bank.pdol_length, bank.gpo_sw, bank.record_sfi
 
     prop = _tlv(0x50, LABEL) + _tlv(0x87, b"\x01") + (_tlv(0x9F38, pdol) if pdol else b"")
     fci = _tlv(0x6F, _tlv(0x84, aid) + _tlv(0xA5, prop))
@@ -99,12 +82,12 @@ def install(card: SimCard, persona: Persona) -> None:
     afl = bytes((record_sfi << 3, 1, 1, 0))   # SFI, records 1..1, none for offline auth
 
     entry = _tlv(0x61, _tlv(0x4F, aid) + _tlv(0x50, LABEL) + _tlv(0x87, b"\x01"))
-    if bank.get("pse"):
+    if bank.pse:
         pse = SimDF.build(_directory_df(PBOC_DDF_NAME, "PSE"), None,
                           _tlv(0x6F, _tlv(0x84, PBOC_DDF_NAME) + _tlv(0xA5, _tlv(0x88, b"\x01"))))
         pse.by_sfi[1].records = [bytearray(_tlv(0x70, entry))]
         card.apps[PBOC_DDF_NAME] = pse
-    if bank.get("ppse"):
+    if bank.ppse:
         ppse_fci = _tlv(0x6F, _tlv(0x84, PBOC_PPSE_NAME) + _tlv(0xA5, _tlv(0xBF0C, entry)))
         card.apps[PBOC_PPSE_NAME] = SimDF.build(_directory_df(PBOC_PPSE_NAME, "PPSE"), None,
                                                 ppse_fci)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,31 @@ from sbcard.card.codecs import split_name
 from sbcard.card.elements import BY_KEY, element
 from sbcard.card.filesystem import (
     MF_FID,
+    PIN_MAX_DIGITS,
+    PIN_MIN_DIGITS,
     RID_MOHRSS,
     SSSE,
     DfSpec,
     Structure,
 )
 from sbcard.card.profiles import DEFAULT_PROFILE, CardProfile, load_profile
+from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
+from sbcard.sim import auth as sim_auth
+from sbcard.sim import faults as sim_faults
+from sbcard.sim import pboc as sim_pboc
+from sbcard.sim import pki as sim_pki
+from sbcard.sim import purse as sim_purse
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF, SimEF
 from sbcard.sim.dfs import build_dfs
+from sbcard.sim.extras import (
+    BankPersona,
+    FaultsPersona,
+    PkiPersona,
+    PursePersona,
+    extras_from,
+)
 
 ALGORITHM_IDS = {"DES": 0x01, "3DES": 0x01, "SSF33": 0x02, "SM4": 0x03}
 MF_SPEC = DfSpec("MF", MF_FID, b"", "主文件", "master file")
@@ -56,10 +72,14 @@ class Persona:
     records: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     df_records: dict[str, Any] = field(default_factory=dict)   # sbcard.sim.dfs
     regional_records: dict[str, Any] = field(default_factory=dict)
+    #: The optional sections, typed and validated (``sbcard.sim.extras``); None: absent.
+    pki: PkiPersona | None = None              # [extra.pki]
+    purse: PursePersona | None = None          # [extra.purse]
+    bank: BankPersona | None = None            # [bank]
+    faults: FaultsPersona | None = None        # [faults]
 
     @property
     def algorithm(self) -> str:
@@ -156,19 +176,17 @@ class Persona:
         return card
 
 
-#: Optional simulator modules (authentication, PBOC, …) as "module:function"; each installs
-#: its command handlers and state on a freshly built card. A static list: no registry to mutate.
-EXTENSIONS: tuple[str, ...] = ("sbcard.sim.auth:install", "sbcard.sim.pboc:install",
-                                "sbcard.sim.pki:install", "sbcard.sim.purse:install",
-                                "sbcard.sim.faults:install_from_persona")
+#: The optional simulator modules (authentication, PBOC, PKI, purse, faults): each installs
+#: its command handlers and typed state on a freshly built card, in this order. A static
+#: tuple of functions, imported like any other module: no registry to mutate.
+EXTENSIONS: tuple[Callable[[SimCard, Persona], None], ...] = (
+    sim_auth.install, sim_pboc.install, sim_pki.install, sim_purse.install,
+    sim_faults.install_from_persona)
 
 
 def _install_extensions(card: SimCard, persona: Persona) -> None:
-    import importlib
-
-    for target in EXTENSIONS:
-        module, func = target.split(":")
-        getattr(importlib.import_module(module), func)(card, persona)
+    for install in EXTENSIONS:
+        install(card, persona)
 
 
 def _name_values(name: str | None) -> dict[str, str]:
@@ -302,46 +320,63 @@ def _check_shape(data: dict[str, Any], origin: str) -> None:
     where = f"persona {origin}"
     for section in _SECTIONS:
         if section in data and not isinstance(data[section], dict):
-            raise BadInputError(f"{where}: [{section}] must be a table, not "
+            raise BadInputError(f"{where}: [{section}]: must be a table, got "
                                 f"{type(data[section]).__name__}")
     for key in ("name", "description", "profile", "atr"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
-            raise BadInputError(f"{where}: {key} must be text, not {type(value).__name__}")
+            raise BadInputError(f"{where}: {key}: must be text, got {type(value).__name__}")
     name = str(data.get("name", ""))
     if len(name) > _MAX_TEXT or not name.isprintable():
-        raise BadInputError(f"{where}: name must be one line of at most {_MAX_TEXT} characters")
+        raise BadInputError(f"{where}: name: must be one line of at most {_MAX_TEXT} "
+                            "characters")
     if not str(data.get("profile", "")).isprintable():
-        raise BadInputError(f"{where}: profile must be one line (a name or a file)")
+        raise BadInputError(f"{where}: profile: must be one line (a name or a file)")
     for section in ("card", "holder"):
         for key, value in data.get(section, {}).items():
             if key in ("application_blocked", "card_blocked"):
                 if not isinstance(value, bool):
-                    raise BadInputError(f"{where}: [{section}] {key} must be true or false")
+                    raise BadInputError(f"{where}: [{section}] {key}: must be true or false, "
+                                        f"got {value!r}")
             elif not isinstance(value, str):
-                raise BadInputError(f"{where}: [{section}] {key} must be text (quoted), not "
+                raise BadInputError(f"{where}: [{section}] {key}: must be text (quoted), got "
                                     f"{type(value).__name__}")
     pin = data.get("pin", {})
     for key in ("tries", "max_tries"):
         value = pin.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or not 0 <= value <= 15):
-            raise BadInputError(f"{where}: [pin] {key} must be a whole number 0-15 (the "
+            raise BadInputError(f"{where}: [pin] {key}: must be a whole number 0-15 (the "
                                 f"card says tries left in one hex digit), got {value!r}")
     if isinstance(pin.get("tries"), int) and pin.get("tries", 0) > pin.get("max_tries", 15):
-        raise BadInputError(f"{where}: [pin] tries is more than max_tries")
+        raise BadInputError(f"{where}: [pin] tries: is more than max_tries")
     value = pin.get("value")
-    if value is not None and not (isinstance(value, str) and value.isascii()
-                                  and value.isdigit() and 4 <= len(value) <= 12):
-        raise BadInputError(f"{where}: [pin] value must be 4-12 digits 0-9 as text")
-    bank = data.get("bank")
-    if bank is not None:
-        if not isinstance(bank, dict):
-            raise BadInputError(f"{where}: [bank] must be a table")
-        pan = bank.get("pan", "")
-        if not (isinstance(pan, str) and pan.isascii() and pan.isdigit()
-                and 12 <= len(pan) <= 19):
-            raise BadInputError(f"{where}: [bank] pan must be 12-19 digits 0-9 as text")
+    if value is not None and not (isinstance(value, str) and value.isascii() and value.isdigit()
+                                  and PIN_MIN_DIGITS <= len(value) <= PIN_MAX_DIGITS):
+        # part 5 §6.14: VERIFY Lc 02–08 (cn), so 4–16 digits, as every other PIN check
+        raise BadInputError(f"{where}: [pin] value: must be {PIN_MIN_DIGITS}-{PIN_MAX_DIGITS} "
+                            "digits 0-9 as text")
+
+
+def _behaviour(data: dict[str, Any], origin: str) -> Behaviour:
+    """``[behaviour]``: each key a field of :class:`Behaviour`, of its default's type."""
+    t = Table.of(data.get("behaviour", {}), f"persona {origin}", "behaviour")
+    defaults = Behaviour()
+    t.refuse_unknown(f.name for f in fields(Behaviour))
+    values: dict[str, Any] = {}
+    for key in t.data:
+        if isinstance(getattr(defaults, key), bool):
+            value = t.get(key)
+            if not isinstance(value, bool):
+                t.fail(key, f"must be true or false, got {value!r}")
+            values[key] = value
+        else:                                   # a status word (sfi_refused_sw)
+            value = t.get(key)
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or not 0x6000 <= value <= 0x9FFF):
+                t.fail(key, f"must be a status word 0x6000..0x9FFF, got {value!r}")
+            values[key] = value
+    return Behaviour(**values)
 
 
 def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
@@ -356,13 +391,12 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
     for section, values in (("card", card), ("holder", holder)):
         for key in values:
             if key not in BY_KEY and key not in _CARD_EXTRA:
-                raise BadInputError(f"persona {origin}: [{section}] has unknown field {key!r}")
+                raise BadInputError(f"persona {origin}: [{section}] {key}: unknown field (not "
+                                    "a data element of sbcard.card.elements nor a card fact)")
     _check_shape(data, origin)
-    try:
-        profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
-        behaviour = Behaviour(**data.get("behaviour", {}))
-    except TypeError as exc:
-        raise BadInputError(f"persona {origin}: [behaviour] {exc}") from None
+    profile = load_profile(str(data.get("profile", DEFAULT_PROFILE)))
+    behaviour = _behaviour(data, origin)
+    extras = extras_from(data, f"persona {origin}")
     atr = (parse_hex(data["atr"], f"persona {origin} atr") if "atr" in data
            else build_atr(card, data.get("atr_parts", {})))
     persona = Persona(
@@ -379,9 +413,8 @@ def _persona_from_mapping(data: dict[str, Any], origin: str) -> Persona:
         keys=dict(data.get("keys", {})),
         df_records=dict(data.get("df_records", {})),
         regional_records={k.upper(): v for k, v in data.get("regional_records", {}).items()},
-        extra={**data.get("extra", {}), "bank": data.get("bank"),
-               "faults": data.get("faults")},
         source=origin,
+        pki=extras.pki, purse=extras.purse, bank=extras.bank, faults=extras.faults,
     )
     if persona.algorithm not in ALGORITHM_IDS:
         raise BadInputError(f"persona {origin}: unknown algorithm {persona.algorithm!r}")

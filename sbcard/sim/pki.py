@@ -42,6 +42,7 @@ from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
 from sbcard.keys.builtin import make_test_root, test_root, write_test_root
 from sbcard.sim.card_os import Reply, SimCard, SimDF, le_reply
+from sbcard.sim.extras import PKI_SECTION, PkiPersona
 
 if TYPE_CHECKING:
     from sbcard.sim.persona import Persona
@@ -76,11 +77,12 @@ def _persona_seed(persona: Persona) -> bytes:
 def card_key(persona: Persona) -> sm2.PrivateKey:
     """The card's SM2 signing key: ``[extra.pki] key`` (hex), else derived from the persona."""
     conf = _conf(persona)
-    if "key" in conf:
+    if conf.key is not None:
         try:
-            return sm2.PrivateKey.from_hex(str(conf["key"]))
+            return sm2.PrivateKey.from_bytes(conf.key)
         except BadInputError as exc:
-            raise BadInputError(f"persona {persona.name}: [extra.pki] key: {exc}") from None
+            raise BadInputError(f"persona {persona.source}: [{PKI_SECTION}] key: {exc}") \
+                from None
     digest = sm3(b"sbcard TEST PKI card signing key|" + _persona_seed(persona))
     return sm2.PrivateKey(int.from_bytes(digest, "big") % (sm2.N - 2) + 1)
 
@@ -124,10 +126,10 @@ def card_certificate(persona: Persona, key: sm2.PrivateKey) -> x509.Certificate:
     conf = _conf(persona)
     card = persona.card
     ca_key, ca_cert = test_root()
-    not_before = _date(conf.get("not_before", card.get("issue_date", "2020-01-01")),
-                       "certificate not_before", persona)
-    not_after = _date(conf.get("not_after", card.get("expiry_date", "2049-12-31")),
-                      "certificate not_after", persona)
+    not_before = conf.not_before or _date(card.get("issue_date", "2020-01-01"),
+                                          "certificate not_before", persona)
+    not_after = conf.not_after or _date(card.get("expiry_date", "2049-12-31"),
+                                        "certificate not_after", persona)
     serial = int.from_bytes(sm3(b"serial|" + _persona_seed(persona))[:10], "big") >> 1 | 1
     try:
         return issue_card_certificate(
@@ -138,16 +140,9 @@ def card_certificate(persona: Persona, key: sm2.PrivateKey) -> x509.Certificate:
         raise BadInputError(f"persona {persona.name}: PKI certificate: {exc}") from None
 
 
-def _conf(persona: Persona) -> dict[str, Any]:
-    conf = persona.extra.get("pki") or {}
-    if not isinstance(conf, dict):
-        raise BadInputError(f"persona {persona.name}: [extra.pki] must be a table")
-    unknown = set(conf) - {"enabled", "key", "not_before", "not_after", "issued", "admin_pin",
-                           "user_pin", "key_pair"}
-    if unknown:
-        raise BadInputError(f"persona {persona.name}: [extra.pki] has unknown key(s) "
-                            f"{', '.join(sorted(unknown))}")
-    return conf
+def _conf(persona: Persona) -> PkiPersona:
+    """``[extra.pki]`` as the persona loader validated it (all defaults when absent)."""
+    return persona.pki or PkiPersona()
 
 
 # --------------------------------------------------------------------------- on the card
@@ -309,7 +304,7 @@ def install(card: SimCard, persona: Persona) -> None:
     if config is None:
         return
     conf = _conf(persona)
-    if conf.get("enabled", True) is False:
+    if not conf.enabled:
         return
     cert_ef = EfSpec(f"EF{config.cert_fid:04X}", config.cert_fid, None, Structure.TRANSPARENT,
                      "签名证书", "signature certificate", read=Access(),
@@ -327,16 +322,11 @@ def install(card: SimCard, persona: Persona) -> None:
                                  "PKI application (DDF)"), None, _fci(config.ddf_name))
         card.apps[config.ddf_name] = ddf
     card.apps[config.adf_name] = adf
-    issued = conf.get("issued", True) is not False
-    has_key = conf.get("key_pair", issued) is not False
-    if issued and not has_key:
-        raise BadInputError(f"persona {persona.name}: [extra.pki] issued = true needs a key "
-                            "pair (key_pair = true)")
-    key = card_key(persona) if has_key else None
+    key = card_key(persona) if conf.key_pair else None
     state = PkiState(config, ddf, adf, key,
-                     card_certificate(persona, key) if key is not None and issued else None,
-                     admin_pin=str(conf.get("admin_pin", "12345678")),
-                     user_pin=None if conf.get("user_pin") is None else str(conf["user_pin"]),
+                     card_certificate(persona, key) if key is not None and conf.issued
+                     else None,
+                     admin_pin=conf.admin_pin, user_pin=conf.user_pin,
                      sign_config=persona.profile.pki_sign)
     state.set_key(key)
     if state.certificate is not None:

@@ -27,7 +27,7 @@ DF or powering off forgets the session key. Nothing about keys ever leaves the s
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.card import factors as card_factors
 from sbcard.card.profiles import DEFAULT_PROFILE, load_profile
+from sbcard.card.profiles.table import Table
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, encrypt_cbc, encrypt_ecb, xor_bytes
 from sbcard.errors import BadInputError
@@ -368,7 +369,7 @@ def _toml(text: str, origin: str) -> dict[str, Any]:
 def _digits(value: object, max_len: int, what: str, origin: str) -> str:
     text = str(value)
     if not text.isascii() or not text.isdigit() or not 1 <= len(text) <= max_len:
-        raise BadInputError(f"PSAM persona {origin}: {what} must be 1 to {max_len} digits")
+        raise BadInputError(f"PSAM persona {origin}: {what}: must be 1 to {max_len} digits")
     return text
 
 
@@ -378,7 +379,7 @@ def _key_file(source: str, origin: str) -> KeyFile:
             return builtin_key_file(source)
         return KeyFile.load(source, check_permissions=False, warn=lambda _m: None)
     except FileNotFoundError:
-        raise BadInputError(f"PSAM persona {origin}: no key file {source!r}") from None
+        raise BadInputError(f"PSAM persona {origin}: [keys] file: no key file {source!r}") from None
 
 
 def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin: str,
@@ -390,7 +391,8 @@ def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin:
         wanted = (set(refs) if "card_keys" not in conf
                   else {int(str(k), 16) for k in conf["card_keys"]})
     except (TypeError, ValueError):
-        raise BadInputError(f"PSAM persona {origin}: card_keys must be hex key IDs") from None
+        raise BadInputError(f"PSAM persona {origin}: [keys] card_keys: must be hex key "
+                            "IDs") from None
     region = str(conf.get("region", default_region))
     placed = []
     for root in keyfile.roots:
@@ -401,8 +403,9 @@ def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin:
             continue
         levels = int(conf.get("levels", root.levels))
         if not 1 <= levels <= root.levels:
-            raise BadInputError(f"PSAM persona {origin}: levels must be 1..{root.levels} for "
-                                f"{root.name} (the key file's root level)")
+            raise BadInputError(f"PSAM persona {origin}: [keys] levels: must be "
+                                f"1..{root.levels} for {root.name} (the key file's root "
+                                "level)")
         value = root.value
         if levels < root.levels:
             # Move the root down: apply the factors of the levels the PSAM no longer needs.
@@ -413,39 +416,48 @@ def _place_keys(conf: dict[str, Any], profile: str, default_region: str, origin:
     return placed
 
 
+def _behaviour(data: dict[str, Any], origin: str) -> PsamBehaviour:
+    """``[behaviour]``: known flags only, each true or false."""
+    t = Table.of(data.get("behaviour", {}), f"PSAM persona {origin}", "behaviour")
+    t.refuse_unknown(f.name for f in fields(PsamBehaviour))
+    for key in t.data:
+        if not isinstance(t.get(key), bool):
+            t.fail(key, f"must be true or false, got {t.get(key)!r}")
+    return PsamBehaviour(**t.data)
+
+
 def psam_persona_from_mapping(data: dict[str, Any], origin: str = "<psam persona>"
                               ) -> PsamPersona:
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise BadInputError(f"PSAM persona {origin}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise BadInputError(f"PSAM persona {origin}: unknown key(s) {', '.join(sorted(unknown))}")
     conf = dict(data.get("keys", {}))
     if set(conf) - _KEY_KEYS:
-        raise BadInputError(f"PSAM persona {origin}: [keys] has unknown field(s) "
+        raise BadInputError(f"PSAM persona {origin}: [keys]: unknown key(s) "
                             f"{', '.join(sorted(set(conf) - _KEY_KEYS))}")
     terminal = _digits(data.get("terminal", "519900000001"), 12, "terminal", origin)
     if len(terminal) != 12:
-        raise BadInputError(f"PSAM persona {origin}: terminal must be 12 digits (cn 6)")
+        raise BadInputError(f"PSAM persona {origin}: terminal: must be 12 digits (cn 6)")
     serial = _digits(data.get("serial", "51990000000000000001"), 20, "serial", origin)
     serial_cn = serial + "F" * (20 - len(serial))
     try:
         environments = tuple(Algorithm[str(e).upper()] for e in
                              conf.get("environments", [a.name for a in ENVIRONMENTS]))
-        behaviour = PsamBehaviour(**data.get("behaviour", {}))
     except KeyError as exc:
-        raise BadInputError(f"PSAM persona {origin}: unknown environment {exc}") from None
-    except TypeError as exc:
-        raise BadInputError(f"PSAM persona {origin}: [behaviour] {exc}") from None
+        raise BadInputError(f"PSAM persona {origin}: [keys] environments: unknown "
+                            f"environment {exc}") from None
+    behaviour = _behaviour(data, origin)
     if not environments or any(e not in ENVIRONMENTS for e in environments):
-        raise BadInputError(f"PSAM persona {origin}: environments must be DES and/or SM4")
+        raise BadInputError(f"PSAM persona {origin}: [keys] environments: must be DES and/or SM4")
     public_info = parse_hex(str(data.get("issuer", "01")) + serial_cn
                             + str(data.get("version", "01"))
                             + str(data.get("key_card_type", "01")) + "0000",
-                            f"PSAM persona {origin} public info")
+                            f"PSAM persona {origin}: issuer, serial, version, key_card_type")
     if len(public_info) != 15:
-        raise BadInputError(f"PSAM persona {origin}: issuer, version and key_card_type are "
+        raise BadInputError(f"PSAM persona {origin}: issuer, version, key_card_type: must be "
                             "one byte each")
     atr = parse_hex(str(data.get("atr", "3B6D00000081544C008684" + serial_cn[-12:])),
-                    f"PSAM persona {origin} atr")
+                    f"PSAM persona {origin}: atr")
     keys = _place_keys(conf, str(data.get("profile", DEFAULT_PROFILE)), terminal[:6], origin,
                        environments)
     return PsamPersona(

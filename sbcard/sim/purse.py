@@ -34,7 +34,6 @@ from sbcard.apdu.sw import SW
 from sbcard.card import purse as model
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, sm3
-from sbcard.errors import BadInputError
 from sbcard.sim.card_os import Reply, SimCard, le_reply
 
 if TYPE_CHECKING:
@@ -42,16 +41,6 @@ if TYPE_CHECKING:
 
 DF04_FID = 0xDF04
 EF08_FID = 0xEF08
-INSUFFICIENT_FUNDS = 0x9401
-COUNTER_MAX = 0x9402
-KEY_INDEX_UNSUPPORTED = 0x9403
-MAC_INVALID = 0x9302
-MAC_UNAVAILABLE = 0x9406
-NOT_ACCEPTED = 0x6901
-
-_KEYS = {"cia", "self_paid_total", "pool_paid_total", "pay_year", "starting_day", "seq",
-         "key_index", "key_version", "dpk", "dtk", "purchase_type"}
-
 
 @dataclass
 class PurseState:
@@ -110,7 +99,7 @@ def handle(card: SimCard, cmd: CommandApdu) -> Reply:
     if cmd.ins == model.INS_STARTING_DAY:
         return _starting_day(card, st, cmd)
     if nxt is None and (cmd.ins, p1) in {(i, p) for i, p, _ in model.NEXT_STATE}:
-        return _fail(st, NOT_ACCEPTED)
+        return _fail(st, SW.NOT_ACCEPTED)
     if cmd.ins == model.INS_GET_BALANCE:
         return _balance(card, st, cmd)
     if cmd.ins == model.INS_INITIALIZE and cmd.p1 == 0x01:
@@ -152,14 +141,14 @@ def _init_purchase(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
     if not _pin_ok(card):
         return _fail(st, SW.SECURITY_NOT_SATISFIED)
     if cmd.data[0] != st.key_index:
-        return _fail(st, KEY_INDEX_UNSUPPORTED)
+        return _fail(st, SW.KEY_INDEX_UNSUPPORTED)
     n = int.from_bytes
     amounts = model.Amounts(n(cmd.data[1:5], "big"), n(cmd.data[5:9], "big"),
                             n(cmd.data[9:13], "big"))
     if amounts.account > st.cia:
-        return _fail(st, INSUFFICIENT_FUNDS)
+        return _fail(st, SW.INSUFFICIENT_FUNDS)
     if st.seq >= 0xFFFF:
-        return _fail(st, COUNTER_MAX)
+        return _fail(st, SW.COUNTER_MAX)
     random = secrets.token_bytes(4)
     st.state = model.PurseState.PURCHASE
     st.pending = {"amounts": amounts, "terminal": bytes(cmd.data[13:19]), "random": random}
@@ -182,7 +171,7 @@ def _debit(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
     expected = card_algos.mac(st.algorithm, session,
                               model.mac1_data(amounts, st.purchase_type, terminal, when))
     if mac1 != expected:
-        return _fail(st, MAC_INVALID)
+        return _fail(st, SW.MAC_INVALID)
     day = _bcd_date(when)
     if day is None:
         return _fail(st, SW.WRONG_DATA)
@@ -227,48 +216,25 @@ def _proof(card: SimCard, st: PurseState, cmd: CommandApdu) -> Reply:
         return _fail(st, SW.WRONG_LENGTH)
     proof = st.proofs.get((cmd.p2, int.from_bytes(cmd.data, "big")))
     if proof is None:
-        return b"", MAC_UNAVAILABLE
+        return b"", SW.MAC_UNAVAILABLE
     return le_reply(card, cmd, proof, le_zero_rule=False)
 
 
 # --------------------------------------------------------------------------- installation
 
-def _hex16(conf: dict[str, Any], key: str, default: bytes, persona: Persona) -> bytes:
-    if key not in conf:
-        return default
-    try:
-        raw = bytes.fromhex(str(conf[key]))
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise BadInputError(f"persona {persona.name}: [extra.purse] {key} must be 16 bytes hex")
-    return raw
-
-
 def state_for(persona: Persona) -> PurseState | None:
-    conf = persona.extra.get("purse")
+    """The purse of a persona's ``[extra.purse]`` (typed by ``sim/extras.py``), or None."""
+    conf = persona.purse
     if conf is None:
         return None
-    if not isinstance(conf, dict):
-        raise BadInputError(f"persona {persona.name}: [extra.purse] must be a table")
-    unknown = set(conf) - _KEYS
-    if unknown:
-        raise BadInputError(f"persona {persona.name}: [extra.purse] has unknown key(s) "
-                            f"{', '.join(sorted(unknown))}")
     seed = f"{persona.atr.hex()}|{persona.card.get('card_no', '')}".encode()
-    try:
-        return PurseState(
-            algorithm=Algorithm[persona.algorithm], cia=int(conf.get("cia", 0)),
-            spip=int(conf.get("self_paid_total", 0)), spfp=int(conf.get("pool_paid_total", 0)),
-            pay_year=int(conf.get("pay_year", 2026)),
-            starting_day=bytes.fromhex(str(conf.get("starting_day", "0101"))),
-            seq=int(conf.get("seq", 0)), key_index=int(conf.get("key_index", 1)),
-            key_version=int(conf.get("key_version", 1)),
-            dpk=_hex16(conf, "dpk", sm3(b"sbcard TEST DPK|" + seed)[:16], persona),
-            dtk=_hex16(conf, "dtk", sm3(b"sbcard TEST DTK|" + seed)[:16], persona),
-            purchase_type=int(str(conf.get("purchase_type", "06")), 16))
-    except ValueError as exc:
-        raise BadInputError(f"persona {persona.name}: [extra.purse]: {exc}") from None
+    return PurseState(
+        algorithm=Algorithm[persona.algorithm], cia=conf.cia, spip=conf.self_paid_total,
+        spfp=conf.pool_paid_total, pay_year=conf.pay_year, starting_day=conf.starting_day,
+        seq=conf.seq, key_index=conf.key_index, key_version=conf.key_version,
+        dpk=conf.dpk if conf.dpk is not None else sm3(b"sbcard TEST DPK|" + seed)[:16],
+        dtk=conf.dtk if conf.dtk is not None else sm3(b"sbcard TEST DTK|" + seed)[:16],
+        purchase_type=conf.purchase_type)
 
 
 def install(card: SimCard, persona: Persona) -> None:

@@ -162,7 +162,7 @@ def xdist_worker(environ: dict[str, str] | None = None) -> tuple[int, int] | Non
     env = os.environ if environ is None else environ
     name, count = env.get("PYTEST_XDIST_WORKER", ""), env.get("PYTEST_XDIST_WORKER_COUNT", "")
     match = re.fullmatch(r"gw(\d+)", name)
-    if match is None or not count.isdigit() or int(count) < 2:
+    if match is None or not (count.isascii() and count.isdigit()) or int(count) < 2:
         return None
     return int(match.group(1)), int(count)
 

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from sbcard.card.codes import SPEC_VERSION, spec_version_key
+from sbcard.card.codes import algorithm as algorithm_code
 from sbcard.card.dfs import DF_BY_NAME
+from sbcard.card.elements import elements_of
 from sbcard.card.filesystem import SSSE, Access, EfSpec
 from sbcard.card.profiles.sections import (
     ISSUE_SECTION,
@@ -279,13 +281,20 @@ def load_profile(name_or_path: str) -> CardProfile:
     return _compose(name_or_path)
 
 
-def profile_for(version: str | None = None) -> CardProfile:
-    """The built-in profile of a card generation; :data:`DEFAULT_PROFILE` for None.
+def profile_for(card: str | Mapping[str, Any] | None = None) -> CardProfile:
+    """The built-in profile of a card; :data:`DEFAULT_PROFILE` for None.
 
-    ``version`` is the EF05 规范版本 as read from the card (``"3.00"``, ``"2.0\\0"``; empty
-    means a 1.0 card, spec §3.1) or a generation (``"3.0"``): its first three characters
-    decide (``card.codes.spec_version_key``).
+    ``card`` is either
+
+    * the EF05 规范版本 as read from the card (``"3.00"``, ``"2.0\\0"``; empty means a 1.0
+      card, spec §3.1) or a generation (``"3.0"``): its first three characters decide
+      (``card.codes.spec_version_key``); or
+    * the card's own data as ``sbcard read --json`` reports it (``CardReport.to_json()``):
+      see :func:`generation_of`.
     """
+    if card is None:
+        return load_profile(DEFAULT_PROFILE)
+    version = card if isinstance(card, str) else generation_of(card)
     if version is None:
         return load_profile(DEFAULT_PROFILE)
     key = spec_version_key(version)
@@ -294,6 +303,54 @@ def profile_for(version: str | None = None) -> CardProfile:
         raise BadInputError(f"no card profile for specification version {version!r}: known "
                             f"generations are {known}")
     return load_profile(f"mohrss-{key}")
+
+
+#: The EF05 data elements written at personalisation (卡的类别, 发卡日期, 卡有效期, 社会保障卡
+#: 卡号); 卡的识别码 and 初始化机构编号 are written earlier, at card initialisation (persona
+#: ``blank``). A card with none of them is blank, and its empty version tells nothing.
+_PERSONALISED = tuple(el.key for el in elements_of("EF05")
+                      if el.key not in ("spec_version", "card_id", "init_org"))
+
+
+def generation_of(card: Mapping[str, Any]) -> str | None:
+    """The 规范版本 that decides a card's profile, from its data as ``read --json`` gives it.
+
+    In this order:
+
+    1. ``spec_version`` (EF05 tag 03), when the card has one: it decides.
+    2. ``algorithm`` (the SSSE FCI's 9F0C/86 id, a ``read --json`` name such as
+       ``"SM4 (16-byte blocks)"``, or the id itself): SM4 gives the one built-in profile whose
+       ``algorithm`` is SM4 (third generation). ASSUMPTION: only third-generation cards run
+       SM4 (mohrss-3.0.toml, "SM4 environment"); earlier profiles are DES, and the 1.0 spec
+       (LB002-2000) predates SM4.
+    3. An empty version on a personalised card (EF05 has a card number, type or date) is a
+       1.0 card (spec §3.1, reader interface §10.2): ``""``.
+    4. Otherwise (a blank card awaiting personalisation, or no EF05 data given): None, the
+       default profile.
+    """
+    version = card.get("spec_version")
+    if isinstance(version, str) and version.strip("\x00 "):
+        return version
+    algorithm = _algorithm_name(card.get("algorithm"))
+    if algorithm is not None:
+        for name in BUILTIN:
+            profile = _builtin(name)
+            if profile.algorithm == algorithm == "SM4":
+                return profile.generation
+    if "spec_version" in card and any(card.get(key) for key in _PERSONALISED):
+        return ""
+    return None
+
+
+def _algorithm_name(value: object) -> str | None:
+    """The :data:`ALGORITHMS` name of an FCI algorithm id (3, ``"03"``) or of the name
+    ``read --json`` shows (``"SM4 (16-byte blocks)"``, ``"DES/3DES (8-byte blocks)"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    found = algorithm_code(value)
+    text = found[0] if found is not None else str(value)
+    words = text.replace("/", " ").split()
+    return words[0].upper() if words and words[0].upper() in ALGORITHMS else None
 
 
 # --------------------------------------------------------------------------- region choice
