@@ -27,6 +27,10 @@ simulated card), ``SBCARD_READER`` (the reader for every iType), ``SBCARD_KEYS``
     pinentry = "pinentry"              # program (GnuPG Assuan protocol)
     guard = true                       # refuse to spend the last PIN try
 
+    [card]
+    profile = ""                       # a card profile (mohrss-2.0+jiangsu); empty: the
+                                       # overlay regions.toml gives the card's issuing region
+
     [output]
     max_bytes = 1024                   # the C library never writes more (NUL included)
 
@@ -43,6 +47,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError
 
 KEY_SOURCES = ("psam", "keys", "hsm", "none")
@@ -68,6 +73,10 @@ class DriverConfig:
     fixed_pin: str | None = None             # FixedPinSource (service kiosk mode, tests)
     max_output: int = 1024
     log_file: str | None = None
+    #: ``[card] profile``: the card profile every call uses (its regional files, key
+    #: addresses, PSAM key map); None: the default profile with the overlay regions.toml
+    #: gives the card's issuing region (chosen per card, written to the log).
+    profile: str | None = None
     source: str = "defaults"                 # where this configuration came from
 
     def reader_for(self, itype: int) -> list[str | None]:
@@ -118,6 +127,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "pin": ("source", "pinentry", "guard"),
     "output": ("max_bytes",),
     "log": ("file",),
+    "card": ("profile",),
 }
 
 
@@ -148,6 +158,7 @@ def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig
     pin = _section(data, "pin", origin)
     output = _section(data, "output", origin)
     log = _section(data, "log", origin)
+    card = _section(data, "card", origin)
     config = DriverConfig(
         contact_reader=_text(readers.get("contact"), f"{origin}: readers.contact"),
         contactless_reader=_text(readers.get("contactless"), f"{origin}: readers.contactless"),
@@ -165,6 +176,7 @@ def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig
         pin_guard=bool(pin.get("guard", True)),
         max_output=int(output.get("max_bytes", 1024)),
         log_file=_text(log.get("file"), f"{origin}: log.file"),
+        profile=_text(card.get("profile"), f"{origin}: card.profile"),
         source=origin,
     )
     return validate(config, origin)
@@ -179,6 +191,11 @@ def validate(config: DriverConfig, origin: str) -> DriverConfig:
         raise BadInputError(f"{origin}: keys.hsm_protocol is one of {', '.join(HSM_PROTOCOLS)}")
     if not 256 <= config.max_output <= 65536:
         raise BadInputError(f"{origin}: output.max_bytes is 256 to 65536")
+    if config.profile is not None:
+        try:
+            load_profile(config.profile)
+        except BadInputError as exc:
+            raise BadInputError(f"{origin}: card.profile: {exc}") from None
     need = {"psam": config.psam, "keys": config.keys, "hsm": config.hsm_command}
     if config.key_source in need and not need[config.key_source]:
         what = "hsm_command" if config.key_source == "hsm" else config.key_source
