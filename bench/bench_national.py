@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import compile_bytecode  # noqa: E402
+
 ENV = {"SBCARD_SIM": "v3", "SBCARD_KEYS": "test", "HOME": "/nonexistent"}
 
 PYTHON_SIDE = textwrap.dedent("""
@@ -131,6 +133,7 @@ def main() -> None:
                     help="fresh processes per card for the first-call median (0: skip)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    compile_bytecode()            # first calls are for an installed sbcard
     with tempfile.TemporaryDirectory() as tmp:
         result = {"in_process": measure(args.n, args.rounds, Path(tmp)),
                   "pcscd": through_pcscd(max(args.n // 10, 5), args.rounds, Path(tmp))}

@@ -15,10 +15,13 @@ import os
 import platform
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import compile_bytecode  # noqa: E402
+
 BENCH = ROOT / "bench"
 
 
@@ -204,12 +207,7 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true", help="also write docs/benchmarks.md")
     args = ap.parse_args()
     q = args.quick
-    # Start-up figures are for an installed sbcard: pip writes bytecode at install, so do the
-    # same here (a PYTHONDONTWRITEBYTECODE environment would otherwise compile every module
-    # at every start, ~100 ms).
-    for tree in (ROOT / "sbcard", Path(sysconfig.get_paths()["purelib"])):
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)],
-                       capture_output=True, check=False)
+    compile_bytecode()            # start-up figures are for an installed sbcard
     results = {
         "transport": run("bench_transport.py", "--n", "200" if q else "1000"),
         "read": run("bench_read.py", "--runs", "5" if q else "15"),
