@@ -118,7 +118,9 @@ def _national_rows(n: dict) -> list[tuple[str, str, str]]:
             out.append((f"iReadCardBas, C library vs Python API ({label})", "unavailable", ""))
             continue
         c, py = r["c_library"], r["python_api"]
-        out.append((f"iReadCardBas per call, C library / Python API ({label})",
+        load = r.get("load_average")
+        where_load = f"; load average {max(load):.1f}" if load else ""
+        out.append((f"iReadCardBas per call, C library / Python API ({label}{where_load})",
                     f"{c['median_ms']:.3f} ms / {py['median_ms']:.3f} ms = "
                     f"{r['c_vs_python']:.2f}×", "≤ 1.1×"))
         out.append((f"iReadCardBas first call from C, interpreter start included ({label})",
@@ -173,7 +175,8 @@ NOTES = """Reading the table:
 - **The national interface** (`bench/bench_national.py`): iReadCardBas on the 3.0 simulated
   card (SELECT, EF05, INTERNAL AUTHENTICATE, RKSSSE, EF06 — the whole national flow, public
   test keys), from a gcc program that `dlopen`s `libSSCardDriver.so` and from the Python API in
-  a fresh interpreter, interleaved, best of several rounds. The C library's own cost per call
+  a fresh interpreter, in fresh processes that alternate which face runs first, the median of
+  the rounds, with the load average they ran under. The C library's own cost per call
   is about 6 µs once each calling thread keeps its Python state (a fresh thread state per call
   made the C path 1.4–1.5× the Python API). The first call includes `dlopen`, the interpreter
   start, sbcard's imports and, in process, building the simulated card; through pcscd it
@@ -213,7 +216,7 @@ def main() -> None:
         "read": run("bench_read.py", "--runs", "5" if q else "15"),
         "crypto": run("bench_crypto.py", *(["--n", "20"] if q else [])),
         "national": run("bench_national.py", "--n", "50" if q else "200",
-                        "--rounds", "2" if q else "3"),
+                        "--rounds", "2" if q else "6"),
         "personalise": run("bench_personalise.py", "--cards", "100" if q else "600",
                            "--pcscd-cards", "5" if q else "20"),
         "service": run("bench_service.py", "--runs", "100" if q else "500"),
