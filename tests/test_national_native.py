@@ -319,3 +319,26 @@ def test_every_function_fills_its_own_size_and_no_more(monkeypatch, name):
     message = got[1] if name == "iGetCardType" else got[0]
     assert rc == codes.PIN_WRONG
     assert message.decode("gbk").endswith("字…") and size - 4 < len(message) < size
+
+
+def test_c_output_max_bytes_is_a_ceiling_for_programs_with_one_buffer_size(native, tmp_path):
+    """driver.toml ``[output] max_bytes = 1024``: a program that gives every function 1024
+    bytes gets −42 for the photo instead of 8 KiB written into its buffer."""
+    config = tmp_path / "driver.toml"
+    config.write_text("[output]\nmax_bytes = 1024\n", encoding="utf-8")
+    env = {"SBCARD_SIM": "v3", "SBCARD_KEYS": "test", "SBCARD_DRIVER_CONFIG": str(config)}
+    _d, info = _v3_card_info()
+    assert c_call(native, "iReadCard", "1", "1", info, "SSSEEF08|$", **env) == [
+        str(codes.DATA_LENGTH), "运算数据长度错（输出超过1024字节）"]
+    code, line = c_call(native, "iReadCard", "1", "2", info, "SSSEEF05|07|$", **env)
+    assert (code, line) == ("0", "SSSEEF05|C0000018X|$")
+
+
+def test_output_max_bytes_is_checked():
+    from sbcard.errors import BadInputError
+    from sbcard.national.config import from_mapping
+
+    assert from_mapping({}).max_output is None
+    assert from_mapping({"output": {"max_bytes": 1024}}).max_output == 1024
+    with pytest.raises(BadInputError, match=r"output\.max_bytes is 256 to 65536"):
+        from_mapping({"output": {"max_bytes": 100}})

@@ -63,9 +63,17 @@ OUTPUT_SIZES: dict[str, tuple[int, str]] = {
 }
 
 
-def output_size(name: str) -> int:
-    """Bytes ``name`` may write into each of its output buffers, NUL included."""
-    return OUTPUT_SIZES[name][0]
+def output_size(name: str, ceiling: int | None = None) -> int:
+    """Bytes ``name`` may write into each of its output buffers, NUL included; driver.toml's
+    ``[output] max_bytes`` (``ceiling``) lowers it for a program that allocates one size."""
+    size = OUTPUT_SIZES[name][0]
+    return size if ceiling is None else min(size, ceiling)
+
+
+def _ceiling() -> int | None:
+    """The configured ``[output] max_bytes`` of the process's driver, if it has been built."""
+    config = getattr(_driver, "config", None)
+    return getattr(config, "max_output", None)
 
 #: name → (inputs the Python method takes, output buffer parameter names), from the header.
 SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -185,7 +193,7 @@ def call(ffi: Any, name: str, args: tuple[Any, ...]) -> int:
         return codes.BAD_PARAMETER
     code, text = run(name, inputs)
     parts = results(name, code, text, len(outs))
-    size = output_size(name)
+    size = output_size(name, _ceiling())
     encoded = [encode(p, size) if code == 0 else cut(p, size) for p in parts]
     if any(e is None for e in encoded):
         code = codes.DATA_LENGTH
