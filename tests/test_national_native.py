@@ -7,6 +7,7 @@ those of the Python API (tests/test_national.py checks them against the public s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -155,6 +156,45 @@ CTYPES_DEBIT = textwrap.dedent("""
     lib.iReadDebitRecord.argtypes = [ctypes.c_int, ctypes.c_char_p]
     print(lib.iReadDebitRecord(1, buf))
 """)
+
+
+CTYPES_MODULES = textwrap.dedent("""
+    import ctypes, json, sys
+    lib = ctypes.CDLL(sys.argv[1])
+    buf = ctypes.create_string_buffer(1024)
+    rc = lib.iReadCardBas(1, buf)
+    after_read = sorted(sys.modules)
+    lib.PKI_SignData.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    rc_sign = lib.PKI_SignData(b"", b"abc", 1, buf)
+    print(json.dumps([rc, after_read, rc_sign, sorted(sys.modules)]))
+""")
+
+#: What only the 3rd generation's SM2 path needs (asn1crypto: X.509 and the SM2 key formats).
+SM2_MODULES = ("sbcard.crypto.sm2", "sbcard.crypto.x509", "sbcard.crypto._asn1",
+               "sbcard.crypto._sm2_math", "sbcard.ops.sm2auth", "sbcard.national.pki",
+               "sbcard.keys.builtin_ca", "sbcard.sim.pki", "asn1crypto", "gmssl")
+
+
+def sm2_modules_in(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in SM2_MODULES)]
+
+
+def test_first_call_on_a_2_0_card_loads_no_sm2(native):
+    """Issue 13, first call < 300 ms: a 2.0 (3DES) card's iReadCardBas through the library
+    (interpreter start, cabi, the driver, the simulated card and the test keys) imports no
+    SM2, X.509 or asn1crypto code; the first PKI function does (the probe sees them)."""
+    lib, _ = native
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(SBCARD_SIM="demo", SBCARD_KEYS="test", HOME="/nonexistent",
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CTYPES_MODULES, str(lib)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rc, after_read, rc_sign, after_sign = json.loads(done.stdout)
+    assert rc == 0 and "sbcard.national.driver" in after_read     # the read really ran
+    assert sm2_modules_in(after_read) == []
+    assert rc_sign == codes.CARD_TYPE                              # no PKI application on 2.0
+    assert {"sbcard.crypto.sm2", "sbcard.national.pki", "asn1crypto"} <= set(after_sign)
 
 
 def test_ctypes_debit_functions_are_exported_and_say_why_not(native):

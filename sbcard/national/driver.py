@@ -14,8 +14,6 @@ Calls are serialised per reader (a lock per reader); different readers run in pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import threading
@@ -33,12 +31,10 @@ from sbcard.apdu.sw import SW, NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
 from sbcard.card.profiles import (
-    PKI_GENERATION,
     CardProfile,
     ProfileChoice,
     choose_profile,
     load_profile,
-    profile_for,
 )
 from sbcard.compose import (
     KeySourceOptions,
@@ -48,7 +44,6 @@ from sbcard.compose import (
     open_key_source,
     open_psam,
 )
-from sbcard.crypto import sm2, x509
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
 from sbcard.keys.hsm import hsm_address_map
@@ -77,15 +72,6 @@ from sbcard.ops.read import (
     select_ssse,
 )
 from sbcard.ops.readers import reader_reports, watch_readers
-from sbcard.ops.sm2auth import (
-    NoPkiApplicationError,
-    PkiPinNeededError,
-    card_certificate,
-    select_pki,
-    sign_config,
-    sign_data,
-    verify_pki_user_pin,
-)
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
@@ -837,6 +823,9 @@ class SSCardDriver:
         return self._call("iReadDebitRecord", body)
 
     # -- 3rd generation: PKI ------------------------------------------------------------------
+    # The card work is in ``sbcard.national.pki``, imported when a PKI function is called:
+    # SM2, X.509 and asn1crypto stay out of every other call's first-call time (the one lazy
+    # import of the driver, listed in tests/test_layers.py).
     def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> tuple[int, str]:
         """数字签名: the card's PKI application signs pInData with its SM2 key.
 
@@ -848,22 +837,9 @@ class SSCardDriver:
         without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            pin = pUserPin.strip()
-            if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
-                raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                      "（证书密码应为4-16位数字）")
-            config = sign_config(profile_for(PKI_GENERATION))
-            with self._card(iType) as channel:
-                try:
-                    signed = sign_data(channel, config, pInData.encode("gbk"), pin or None)
-                except PkiPinNeededError:
-                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                          "（该卡签名前须校验证书密码pUserPin）"
-                                        ) from None
-                except NoPkiApplicationError:
-                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                                         "（无PKI应用，非第三代社保卡）") from None
-            return signed.signature.hex().upper()
+            from sbcard.national import pki  # inside the call: nothing raises out
+
+            return pki.sign_data(lambda: self._card(iType), pUserPin, pInData)
 
         return self._call("PKI_SignData", body, pin=True)
 
@@ -882,29 +858,10 @@ class SSCardDriver:
         pSignature or pCert; −1 without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            signature = _signature(pSignature)
-            config = sign_config(profile_for(PKI_GENERATION))
-            cert_text = pCert.strip()
-            if cert_text:
-                public = _certificate(cert_text).public_key
-            else:
-                pin = pUserPin.strip()
-                if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
-                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                          "（证书密码应为4-16位数字）")
-                with self._card(iType) as channel:
-                    try:
-                        if pin:
-                            select_pki(channel, config)
-                            verify_pki_user_pin(channel, config, pin)
-                        _, public = card_certificate(channel, config)
-                    except NoPkiApplicationError:
-                        raise _no_pki() from None
-            if public is None or not sm2.verify(public, pClearText.encode("gbk"), signature,
-                                                uid=config.user_id):
-                raise NationalError(codes.CARD_MISMATCH, f"{codes.message(codes.CARD_MISMATCH)}"
-                                                         "（签名验证失败）")
-            return ""
+            from sbcard.national import pki  # inside the call: nothing raises out
+
+            return pki.verify_sign(lambda: self._card(iType), pUserPin, pCert, pClearText,
+                                   pSignature)
 
         return self._call("PKI_VerifySign", body, pin=True)
 
@@ -1217,43 +1174,3 @@ def _call_logger(path: str | None) -> Callable[..., None]:
             f.write(line)
 
     return write
-
-
-def _signature(text: str) -> bytes:
-    """PKI_VerifySign's pSignature: r‖s in 128 hex digits, or a DER SEQUENCE {r, s} in hex."""
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raw = b""
-    if len(raw) == 64:
-        return raw
-    if raw[:1] == b"\x30":
-        try:
-            return sm2.signature_from_der(raw)
-        except Exception:           # any malformed DER is bad input
-            pass
-    raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                        "（pSignature 应为128位十六进制 r‖s 或 DER）")
-
-
-def _certificate(text: str) -> x509.Certificate:
-    """PKI_VerifySign's pCert: PEM, or the DER certificate as hex or base64."""
-
-    try:
-        if text.startswith("-----BEGIN"):
-            return x509.load_certificates(text, "pCert")[0]
-        compact = "".join(text.split())
-        try:
-            der = bytes.fromhex(compact)
-        except ValueError:
-            der = base64.b64decode(compact, validate=True)
-        return x509.Certificate.from_der(der, "pCert")
-    except (x509.CertificateFormatError, binascii.Error, ValueError, IndexError):
-        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                            "（pCert 不是证书：PEM，或DER的十六进制/Base64）") \
-            from None
-
-
-def _no_pki() -> NationalError:
-    return NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                          "（无PKI应用，非第三代社保卡）")
