@@ -22,6 +22,8 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
+from sbcard.national.cabi import MAX_OUTPUT, OUTPUT_SIZES
+
 NATIVE = Path(__file__).resolve().parent / "native"
 HEADER = NATIVE / "SSCardDriver.h"
 PROTOTYPE = re.compile(r"^long\s+(\w+)\((.*)\);$")
@@ -52,8 +54,6 @@ END = "/* END output sizes */"
 
 def size_macros() -> list[str]:
     """The ``#define`` lines of the output sizes, from ``cabi.OUTPUT_SIZES`` (the one table)."""
-    from sbcard.national.cabi import MAX_OUTPUT, OUTPUT_SIZES
-
     width = max(len(n) for n in OUTPUT_SIZES) + len("SSCARD_MAX_OUTPUT_") + 1
     lines = [f"#define {'SSCARD_MAX_OUTPUT':<{width}}{MAX_OUTPUT:>6}"
              "  /* the default: a function the spec gives no size */",
