@@ -8,17 +8,20 @@
 - sbcard's JSON requests (delegated to ``tests.fake_hsm``).
 
 Keys: the repository's public test keys (the simulated cards are derived from them).
-Run as ``python -m tests.national_hsm``.
+Run as ``python -m tests.national_hsm``. Addresses a region's profile adds (``[hsm_addresses]``,
+e.g. an overlay's ``RK1DF06``): ``national_answer(…, profile=…)``, or the environment variable
+``NATIONAL_HSM_PROFILE`` (a profile name or ``BASE+overlay.toml``) for the program.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from sbcard.card.dfs import DF_KEYS
 from sbcard.card.filesystem import KEY_IRK, KEY_RKSSSE, KEY_STK
-from sbcard.card.profiles import load_profile
+from sbcard.card.profiles import CardProfile, load_profile
 from sbcard.crypto.symmetric import Algorithm
 from sbcard.keys.base import CardContext
 from sbcard.keys.builtin import builtin_key_file
@@ -52,11 +55,26 @@ def read_step_key(step1: str) -> str:
     return out + "|"
 
 
-def national_answer(card: str, request: str) -> str:
+def addresses_of(profile: CardProfile) -> dict[str, int]:
+    """HSM address → key source reference, every version, as sbcard's own map gives them
+    (``keys.hsm.hsm_address_map``: appendix B's DF keys and the profile's [hsm_addresses])."""
+    from sbcard.keys.hsm import hsm_address_map
+
+    out = dict(ADDRESSES)
+    for ref, entry in hsm_address_map(profile).items():
+        for address in (entry,) if isinstance(entry, str) else entry:
+            out.setdefault(str(address).upper(), ref)
+    return out
+
+
+def national_answer(card: str, request: str, profile: CardProfile | None = None) -> str:
     region, atr, alg = _fields(card)[:3]
     keys, ctx = builtin_key_file(), _ctx(region, atr, alg)
     f = _fields(request)
-    key_id = ADDRESSES[f[1]]
+    named = os.environ.get("NATIONAL_HSM_PROFILE")
+    if profile is None and named:
+        profile = load_profile(named)
+    key_id = (ADDRESSES if profile is None else addresses_of(profile))[f[1]]
     challenge = bytes.fromhex(f[2])
     if key_id == KEY_STK:
         header = bytes.fromhex(f[3])

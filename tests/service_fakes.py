@@ -18,6 +18,8 @@ LINE = ("519900|519900199001010015|A00000011|519900D15600000500000001FFFFFFFF|æµ
 @dataclass
 class FakeDriver:
     delay_s: float = 0.0
+    #: When given, every operation lasts until the test sets it (a card the test holds busy).
+    hold: threading.Event | None = None
     calls: list[tuple[str, float, float]] = field(default_factory=list)
     pin_changes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +43,8 @@ class FakeDriver:
         try:
             if self.delay_s:
                 time.sleep(self.delay_s)
+            if self.hold is not None and not self.hold.wait(30):
+                raise TimeoutError("the test never let the operation end")
         finally:
             self._leave(name, t0)
 

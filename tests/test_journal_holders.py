@@ -228,6 +228,86 @@ def test_old_journal_is_refused_not_mixed(tmp_path):
         Journal(path)
 
 
+def _older_journal(execute) -> None:
+    execute("CREATE TABLE holder (batch_id INTEGER, row_no INTEGER, ssn TEXT)")
+
+
+def _view_in_place_of_a_table(execute) -> None:
+    execute("CREATE VIEW entry AS SELECT 1 AS batch_id")     # the tables' step fails on it
+
+
+def open_files_on(path: Path) -> list[str]:
+    """This process's open file descriptors on ``path`` and its -wal/-shm files."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/self/fd")
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(path)):
+            found.append(target)
+    return found
+
+
+@pytest.mark.parametrize(("prepare", "message"), [
+    (_older_journal, "older sbcard"),
+    (_view_in_place_of_a_table, r"journal .*: "),
+    ("garbage", "file is not a database"),
+])
+def test_a_journal_that_fails_setup_leaves_no_file_open(tmp_path, prepare, message):
+    """Every failure after the connection opened closes it before the error leaves: the
+    error (kept by a caller, here by pytest.raises) holds no open journal file."""
+    import sqlite3
+
+    from sbcard.errors import BadInputError
+
+    path = tmp_path / "bad.sqlite"
+    if prepare == "garbage":
+        path.write_bytes(b"not a journal, not a database. " * 200)
+    else:
+        con = sqlite3.connect(path)
+        prepare(con.execute)
+        con.close()
+    assert open_files_on(path) == []
+    with pytest.raises(BadInputError, match=message) as caught:
+        Journal(path)
+    assert open_files_on(path) == []
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("prepare", [_older_journal, _view_in_place_of_a_table])
+def test_a_postgres_journal_that_fails_setup_closes_its_session(prepare):
+    """A URL that connects but whose setup fails (an older journal's schema; a view where a
+    table goes, failing inside the table-creating transaction) leaves no server session."""
+    import time
+
+    import psycopg
+
+    from sbcard.errors import BadInputError
+
+    app = f"sbcard_setup_test_{os.getpid()}"
+    url = f"{pg_schema_url('_setup')}&application_name={app}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        prepare(conn.execute)
+
+    def sessions() -> int:
+        with psycopg.connect(url, autocommit=True) as probe:
+            row = probe.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                "application_name = %s AND pid <> pg_backend_pid()",
+                                (app,)).fetchone()
+            return int(row[0]) if row else 0
+
+    with pytest.raises(BadInputError, match=r"older sbcard|journal .*: ") as caught:
+        Journal(url)
+    deadline = time.monotonic() + 10        # a closed session's backend ends just after
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sessions() == 0
+    assert "\n" not in str(caught.value)
+
+
 def test_postgres_password_never_in_messages(tmp_path, capsys):
     csv = write_csv(tmp_path / "h.csv", holder_rows(1))
     code, out, err = run_cli(capsys, "--sim", "blank", "--keys", "test", "personalise",

@@ -72,6 +72,19 @@ LAZY_BOUNDARIES = ("sbcard.cli", "sbcard.__main__", "sbcard.testing.plugin",
                    # only when they are chosen (a reader's read loads no simulator)
                    "sbcard.compose")
 
+#: Single function-level imports elsewhere, each (importer, imported) with its reason: heavy
+#: code kept off a path that never needs it, where a split module alone cannot do it (a
+#: method the national interface names; an extension the simulator installs by profile).
+LAZY_IMPORTS: dict[tuple[str, str], str] = {
+    ("sbcard.national.driver", "sbcard.national.pki"):
+        "PKI_SignData/PKI_VerifySign load SM2, X.509 and asn1crypto only when called: every "
+        "other national function's first call from C stays light (issue 13, "
+        "tests/test_national_native.py)",
+    ("sbcard.sim.persona", "sbcard.sim.pki"):
+        "the simulated PKI application (SM2 keys, X.509 certificates) loads only for a card "
+        "whose profile has [sm2_auth]: a simulated 2.0 card's first call stays light too",
+}
+
 
 def _modules() -> dict[str, Path]:
     mods = {}
@@ -231,7 +244,7 @@ def test_no_import_cycle():
 def test_lazy_imports_only_at_the_boundaries():
     bad = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {t} inside a function"
            for m, targets in GRAPH.items() if not m.startswith(LAZY_BOUNDARIES)
-           for t, line, lazy in targets if lazy]
+           for t, line, lazy in targets if lazy and (m, t) not in LAZY_IMPORTS]
     assert bad == []
 
 

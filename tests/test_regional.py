@@ -118,7 +118,9 @@ def test_record_commands_on_ef0d_send_the_public_bytes(capsys, tmp_path) -> None
 
 
 def test_ef0d_needs_its_regional_profile_and_the_psam_key(capsys) -> None:
-    code, _, err = run_cli(capsys, "--sim", "jiangsu", "record", "read", "SSSEEF0D")
+    # a card whose issuing region has no overlay in regions.toml (demo: 519900) is pointed to
+    # --profile; a Jiangsu card gets its overlay by itself (tests/test_region_choice.py)
+    code, _, err = run_cli(capsys, "--sim", "demo", "record", "read", "SSSEEF0D")
     assert code != 0 and "--profile mohrss-3.0+jiangsu" in err
     # the default simulated PSAM is national: it has no key at 48/13 (6A88), and no
     # EXTERNAL AUTHENTICATE reaches the card (no key try spent)

@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -294,28 +295,65 @@ def test_oversized_messages_are_refused(serve: Any, driver: FakeDriver) -> None:
     assert driver.calls == []
 
 
-def test_200_idle_connections_then_the_limit_then_idle_close(serve: Any) -> None:
-    s = serve(max_connections=200, idle_timeout_s=3.0)
+def test_200_connections_then_the_limit_then_room_again(serve: Any) -> None:
+    s = serve(max_connections=200)
 
-    async def go(c: aiohttp.ClientSession) -> tuple[int, int, dict, bool]:
-        idle = [await c.ws_connect(s.url + "/ws/function") for _ in range(200)]
+    async def go(c: aiohttp.ClientSession) -> tuple[int, int, dict]:
+        open_ = [await c.ws_connect(s.url + "/ws/function") for _ in range(200)]
         with pytest.raises(aiohttp.WSServerHandshakeError) as over:
             await c.ws_connect(s.url + "/ws/decard")
         async with c.get(s.url + "/v1/card") as r:      # HTTP still served meanwhile
             card = await r.json()
-        await asyncio.sleep(3.5)                         # past the idle time
-        msgs = await asyncio.gather(*(ws.receive(timeout=5) for ws in idle))
-        closed = all(m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-                     for m in msgs)
-        for ws in idle:
+        for ws in open_:
             await ws.close()
+        await until(lambda: s.service.limits.open_websockets == 0, "every socket counted out")
         async with c.ws_connect(s.url + "/ws/function") as ws:   # room again
             await ws.send_str(json.dumps({"function": "iReadCardBas", "iType": 3}))
             again = json.loads(await ws.receive_str(timeout=10))["success"]
-        return over.value.status, again, card, closed
-    over_status, again, card, closed = run(go)
-    assert over_status == 503 and card["code"] == 0 and again == 1 and closed
-    wait_until(lambda: s.service.limits.open_websockets == 0)
+        return over.value.status, again, card
+    over_status, again, card = run(go)
+    assert over_status == 503 and card["code"] == 0 and again == 1
+
+
+IDLE_S = 0.15         # the idle time under test; the card takes 2.5 times as long
+
+
+def test_idle_sockets_are_closed_after_the_idle_time_and_busy_ones_kept(
+        serve: Any, driver: FakeDriver) -> None:
+    """Idle = nothing from the page and nothing owed to it. Silent sockets are closed (1001
+    "idle") once the idle time has passed, never before; one whose request is at the card
+    for longer than the idle time is kept and gets its answer, and its idle time starts again
+    at the answer."""
+    import time
+
+    driver.delay_s = 2.5 * IDLE_S
+    s = serve(idle_timeout_s=IDLE_S)
+
+    async def go(c: aiohttp.ClientSession) -> tuple[list, Any]:
+        async def silent() -> tuple[float, Any]:
+            opened = time.perf_counter()      # before the handshake: the service's clock
+            ws = await c.ws_connect(s.url + "/ws/function")      # starts after it
+            msg = await ws.receive(timeout=10)
+            return time.perf_counter() - opened, (msg.type, msg.data, msg.extra)
+
+        async def busy() -> tuple[dict, float, Any]:
+            ws = await c.ws_connect(s.url + "/ws/function")
+            await ws.send_str(json.dumps({"function": "iReadCardBas", "iType": 3}))
+            answer = json.loads(await ws.receive_str(timeout=10))
+            msg = await ws.receive(timeout=10)
+            return answer, time.perf_counter(), (msg.type, msg.data, msg.extra)
+
+        *quiet, at_card = await asyncio.gather(silent(), silent(), busy())
+        await until(lambda: s.service.limits.open_websockets == 0, "every socket counted out")
+        return quiet, at_card
+    quiet, (answer, closed_at, closed) = run(go)
+    idle_close = (aiohttp.WSMsgType.CLOSE, aiohttp.WSCloseCode.GOING_AWAY, "idle")
+    for waited, msg in quiet:
+        assert msg == idle_close and waited >= IDLE_S
+    [(_, card_start, card_end)] = driver.calls
+    assert card_end - card_start >= 2.5 * IDLE_S       # at the card longer than the idle time…
+    assert answer["success"] == 1                       # …and kept: it got its answer
+    assert closed == idle_close and closed_at - card_end >= IDLE_S
 
 
 def test_binding_anything_but_loopback_is_refused() -> None:
@@ -324,6 +362,8 @@ def test_binding_anything_but_loopback_is_refused() -> None:
     with pytest.raises(BadInputError, match="unknown setting"):
         config_from_mapping({"alowed_origins": [HIS]})
     assert config_from_mapping({"allowed_origins": [HIS]}).allowed_origins == (HIS,)
+    with pytest.raises(BadInputError, match="idle_timeout_s"):
+        config_from_mapping({"idle_timeout_s": 0})
 
 
 def test_log_masks_pins_keys_and_long_numbers(serve: Any, caplog: pytest.LogCaptureFixture
@@ -371,7 +411,7 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
 
 def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
                                                                   driver: FakeDriver) -> None:
-    driver.delay_s = 0.5
+    driver.hold = threading.Event()       # the first change stays at the card until set
     s = serve()
 
     async def go(c: aiohttp.ClientSession) -> None:
@@ -380,9 +420,12 @@ def test_a_pin_change_whose_caller_left_while_queued_never_starts(serve: Any,
         await until(lambda: s.service.queue.stats.running == 1, "the first change running")
         second = await c.ws_connect(s.url + "/ws/function")
         await second.send_str(json.dumps({"function": "iChangePIN", "iType": 3}))
-        await asyncio.sleep(0.1)          # the second one waits for the reader…
+        await until(lambda: s.service.queue.stats.waiting == 1,
+                    "the second one waiting for the reader")
         await second.close()              # …and its page goes away
         await first.close()               # the first page leaves mid-operation
+        assert driver.hold is not None
+        driver.hold.set()                 # the card finishes the first change
         await until(lambda: driver.pin_changes == 1 and s.service.queue.idle
                     and s.service.queue.stats.abandoned == 1,
                     "the first change done and the queued one dropped")

@@ -18,7 +18,7 @@ from sbcard.card.profiles.sections import DEFAULT_USER_ID
 from sbcard.compose import SessionOptions, stack
 from sbcard.crypto import sm2, x509
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.keys.builtin import test_root_pem as shipped_root_pem
+from sbcard.keys.builtin_ca import test_root_pem as shipped_root_pem
 from sbcard.ops.sm2auth import (
     Sm2AuthConfig,
     load_trust_roots,

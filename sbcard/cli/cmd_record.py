@@ -10,6 +10,8 @@ and B-TLV items are their items joined and ended with ``^``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from sbcard.errors import BadInputError
 
 PROFILE_HELP = ("Card profile describing the card's files: a generation (mohrss-2.0, 3.0) "
                 "with regional overlays after + (mohrss-3.0+jiangsu: EF0D), or a TOML file. "
-                "Also maps card keys to PSAM keys (--psam). Default: mohrss-2.0.")
+                "Also maps card keys to PSAM keys (--psam). Default for read/write: mohrss-2.0 "
+                "with the overlay that the card's issuing region gets in regions.toml "
+                "(Jiangsu, 32…: +jiangsu), said on stderr.")
 AUTH_HELP = ("How to meet \"PIN 或 RK\" (PIN or read key): pin = ask for the PIN (default), "
              "key = external authentication with the DF's RK key from --keys/--psam/--hsm "
              "(spends no PIN try). Files that need both or only a key ask for what they need.")
@@ -83,6 +87,31 @@ def _load_profile(name: str | None):
     from sbcard.card.profiles import load_profile, profile_for
 
     return profile_for() if name is None else load_profile(name)
+
+
+@contextlib.contextmanager
+def _profile_and_card(st, profile_name: str | None) -> Iterator[tuple[Any, Any]]:
+    """(ProfileChoice, a function opening the card session once). With ``--profile`` the
+    profile is known before the card is touched; without it the card's issuing region (卡识别码,
+    EF05 01) picks the overlay in ``regions.toml`` (``card.profiles.choose_profile``), and the
+    choice is said on stderr: never a silent overlay."""
+    from sbcard.card.profiles import choose_profile
+    from sbcard.ops.read import read_context
+
+    with contextlib.ExitStack() as stack:
+        opened: list[Any] = []
+
+        def card() -> Any:
+            if not opened:
+                opened.append(stack.enter_context(st.session()))
+            return opened[0]
+
+        if profile_name is not None:
+            yield choose_profile(profile_name, None), card
+            return
+        choice = choose_profile(None, read_context(card()).region)
+        click.echo(choice.notice(), err=True)
+        yield choice, card
 
 
 @record.command("files")
@@ -220,30 +249,32 @@ def read_cmd(ctx: click.Context, file: str, items: tuple[str, ...], method: str,
         resolve,
     )
 
-    profile = _load_profile(profile_name)
-    spec = resolve(file, profile)
-    ef = spec.ef
-    file = spec.name
-    if out is not None and ef.structure is not Structure.TRANSPARENT:
-        raise click.UsageError(f"--out goes with a transparent file; {file} holds records")
-    refs = tuple(ItemRef.parse(i, ef) for i in items) or (
-        () if ef.tags == () else _all_items(spec))
     st = state(ctx)
-    pin = PinReader(pin_stdin).one("PIN 密码") if _needs_pin(spec, method) else None
-    with st.key_source(profile) as keys, st.session() as channel:
-        if _needs_keys(spec, method) and keys is None:
-            raise click.UsageError("this read needs a key source: --keys, --psam or --hsm "
-                                   "(or --auth pin where the file allows the PIN)")
-        auth = ReadAuth(Method(method), pin=pin, keys=keys, force=force)
-        if out is not None:
-            content = read_bytes(DfSession(channel), file, auth, profile=profile)
-        else:
-            result = read_file(DfSession(channel), file, refs, auth, profile=profile)
+    with _profile_and_card(st, profile_name) as (choice, card):
+        profile = choice.profile
+        spec = resolve(file, profile)
+        ef = spec.ef
+        file = spec.name
+        if out is not None and ef.structure is not Structure.TRANSPARENT:
+            raise click.UsageError(f"--out goes with a transparent file; {file} holds records")
+        refs = tuple(ItemRef.parse(i, ef) for i in items) or (
+            () if ef.tags == () else _all_items(spec))
+        pin = PinReader(pin_stdin).one("PIN 密码") if _needs_pin(spec, method) else None
+        with st.key_source(profile) as keys:
+            channel = card()
+            if _needs_keys(spec, method) and keys is None:
+                raise click.UsageError("this read needs a key source: --keys, --psam or --hsm "
+                                       "(or --auth pin where the file allows the PIN)")
+            auth = ReadAuth(Method(method), pin=pin, keys=keys, force=force)
+            if out is not None:
+                content = read_bytes(DfSession(channel), file, auth, profile=profile)
+            else:
+                result = read_file(DfSession(channel), file, refs, auth, profile=profile)
     if out is not None:
         out.write_bytes(content)
         if as_json:
             echo_json({"file": file, "zh": ef.zh, "en": ef.en, "out": str(out),
-                       "bytes": len(content)})
+                       "bytes": len(content), "profile": profile.name})
         else:
             click.echo(f"{file}  {ef.zh} {ef.en}: {len(content)} bytes → {out}")
         return
@@ -256,7 +287,7 @@ def read_cmd(ctx: click.Context, file: str, items: tuple[str, ...], method: str,
         rows = [(str(r), *_describe(spec, r), t) for r, t in zip(result.items, result.texts,
                                                                   strict=True)]
     if as_json:
-        echo_json({"file": file, "zh": ef.zh, "en": ef.en,
+        echo_json({"file": file, "zh": ef.zh, "en": ef.en, "profile": profile.name,
                    "items": [{"item": i, "zh": zh, "en": en, "text": t}
                              for i, zh, en, t in rows]})
         return
@@ -290,30 +321,32 @@ def write_cmd(ctx: click.Context, file: str, values: tuple[str, ...], mac: bool,
     from sbcard.card.filesystem import Structure
     from sbcard.ops.records import DfSession, ItemRef, resolve, write_file
 
-    profile = _load_profile(profile_name)
-    spec = resolve(file, profile)
-    ef = spec.ef
-    file = spec.name
-    refs: tuple[ItemRef, ...] = ()
-    texts: tuple[str, ...] = values
-    if ef.structure in (Structure.VARIABLE_RECORDS, Structure.FIXED_RECORDS):
-        pairs = []
-        for v in values:
-            name, eq, text = v.partition("=")
-            if not eq:
-                raise BadInputError(f"{v!r}: write ITEM=VALUE, e.g. 37=CHN")
-            pairs.append((ItemRef.parse(name, ef), text))
-        refs = tuple(p[0] for p in pairs)
-        texts = tuple(p[1] for p in pairs)
-    elif ef.structure is Structure.TRANSPARENT and len(values) != 1:
-        raise BadInputError(f"{file} is transparent: give its content as one hex argument")
     st = state(ctx)
-    with st.key_source(profile) as keys, st.session() as channel:
-        if keys is None:
-            raise click.UsageError("writing needs a key source holding the file's UK key: "
-                                   "--keys, --psam or --hsm")
-        write_file(DfSession(channel), file, refs, texts, keys, mac=mac, profile=profile)
+    with _profile_and_card(st, profile_name) as (choice, card):
+        profile = choice.profile
+        spec = resolve(file, profile)
+        ef = spec.ef
+        file = spec.name
+        refs: tuple[ItemRef, ...] = ()
+        texts: tuple[str, ...] = values
+        if ef.structure in (Structure.VARIABLE_RECORDS, Structure.FIXED_RECORDS):
+            pairs = []
+            for v in values:
+                name, eq, text = v.partition("=")
+                if not eq:
+                    raise BadInputError(f"{v!r}: write ITEM=VALUE, e.g. 37=CHN")
+                pairs.append((ItemRef.parse(name, ef), text))
+            refs = tuple(p[0] for p in pairs)
+            texts = tuple(p[1] for p in pairs)
+        elif ef.structure is Structure.TRANSPARENT and len(values) != 1:
+            raise BadInputError(f"{file} is transparent: give its content as one hex argument")
+        with st.key_source(profile) as keys:
+            channel = card()
+            if keys is None:
+                raise click.UsageError("writing needs a key source holding the file's UK key: "
+                                       "--keys, --psam or --hsm")
+            write_file(DfSession(channel), file, refs, texts, keys, mac=mac, profile=profile)
     if as_json:
-        echo_json({"file": file, "written": len(texts), "mac": mac})
+        echo_json({"file": file, "written": len(texts), "mac": mac, "profile": profile.name})
         return
     click.echo(f"{file}  {ef.zh}: {len(texts)} {label('项已写入', 'written')}")

@@ -10,6 +10,9 @@ instead of hard-coding DES or SM4.
 Terms: DES environment = 8-byte blocks, card keys of 8 (single DES) or 16 bytes (3DES EDE2);
 16-byte environment = SM4 (SSF33 has the same shapes but no public definition and raises).
 PIN encoding (BCD, ``F`` padding) is deliberately not done here: callers pass bytes.
+
+Symmetric only (DES/3DES, SM3, SM4): a 2.0 card's whole path loads no SM2 or ASN.1 code. The
+digest a card's SM2 authentication signs is :func:`sbcard.crypto.sm2.challenge_digest`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sbcard.card import factors
-from sbcard.crypto import sm2
 from sbcard.crypto.symmetric import (
     Algorithm,
     BytesLike,
@@ -55,8 +57,6 @@ __all__ = [
 
 FACTOR_SIZE = factors.FACTOR_SIZE
 MAC_SIZE = 4
-
-
 
 
 def _not(data: bytes) -> bytes:
@@ -255,15 +255,3 @@ def pki_pin_proof(pin_bcd: BytesLike, challenge: BytesLike) -> bytes:
     """
     challenge = _check_len(challenge, (8, 16), "PKI challenge")
     return sm4_ecb_encrypt(pki_pin_key(pin_bcd), challenge + bytes(16 - len(challenge)))
-
-
-def sm2_challenge_digest(public_key: sm2.PublicKey, challenge: bytes, *, with_z: bool,
-                         user_id: bytes = sm2.DEFAULT_ID) -> bytes:
-    """e, the 32 bytes a card's SM2 authentication signature is over (spec §6.2).
-
-    ``with_z``: e = SM3(Z ‖ challenge), Z from ``user_id`` and the card's key (GM/T 0009);
-    otherwise e = SM3(challenge). The profile's ``[sm2_auth] hash`` chooses.
-    """
-    if not with_z:
-        return sm3(challenge)
-    return sm2.message_digest(public_key, challenge, user_id)

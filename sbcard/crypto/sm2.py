@@ -27,6 +27,7 @@ from asn1crypto import algos, keys, pem
 
 from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
+from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
 from sbcard.hexutil import as_bytes, parse_hex
 
@@ -40,6 +41,7 @@ __all__ = [
     "SignatureEncoding",
     "Sm2Backend",
     "Sm2DecryptError",
+    "challenge_digest",
     "ciphertext_from_der",
     "ciphertext_to_der",
     "compute_z",
@@ -491,6 +493,18 @@ def message_digest(public_key: PublicKey | bytes, message: bytes, uid: bytes = D
     """e = SM3(Z‖M), the 32 bytes that :func:`sign_digest` expects."""
     point = _as_public(public_key).point
     return m.message_digest(point, as_bytes(message, "message"), _check_uid(uid))
+
+
+def challenge_digest(public_key: PublicKey | bytes, challenge: bytes, *, with_z: bool,
+                     user_id: bytes = DEFAULT_ID) -> bytes:
+    """e, the 32 bytes a card's SM2 authentication signature is over (spec §6.2).
+
+    ``with_z``: e = SM3(Z ‖ challenge), Z from ``user_id`` and the card's key (GM/T 0009);
+    otherwise e = SM3(challenge). The profile's ``[sm2_auth] hash`` chooses.
+    """
+    if not with_z:
+        return sm3(challenge)
+    return message_digest(public_key, challenge, user_id)
 
 
 # --------------------------------------------------------------------------- signatures

@@ -1,39 +1,26 @@
-"""The public TEST material shipped with sbcard: the test key file and the TEST SM2 root CA.
+"""The public TEST key file shipped with sbcard (``--keys test``).
 
-Both sit below the simulator and the operations (package data in ``sbcard/keys/material/``):
-the simulated cards derive their keys and certificates from them, and ``--keys test``,
-``--trust test`` and ``--ca test`` name them. Nothing here is secret; nothing signed or
-diversified from it proves anything outside the simulator.
+It sits below the simulator and the operations (package data in ``sbcard/keys/material/``):
+the simulated cards derive their symmetric keys from it. Nothing here is secret; nothing
+diversified from it proves anything outside the simulator. The TEST SM2 root CA shipped
+beside it is :mod:`sbcard.keys.builtin_ca` (kept apart so that a 2.0 card's path, which
+needs these keys, loads no SM2 or X.509 code).
 """
 
 from __future__ import annotations
 
 import functools
 import tomllib
-from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
-from pathlib import Path
 
-from sbcard.crypto import sm2, x509
-from sbcard.crypto.symmetric import sm3
-from sbcard.errors import BadInputError
 from sbcard.keys.keyfile import KeyFile, RootKey
 
 MATERIAL_DIR = "material"
-ROOT_CERT_FILE = "test-root-ca.pem"
-ROOT_KEY_FILE = "test-root-ca-key.pem"
-
-ROOT_SUBJECT = x509.Name.build(c="CN", o="sbcard TEST (public test material)",
-                               cn="sbcard TEST SM2 Root CA - NOT FOR PRODUCTION")
-
-_TEST_BANNER = (
-    "# sbcard PUBLIC TEST MATERIAL - NOT SECRET, NOT FOR PRODUCTION.\n"
-    "# Only simulated cards (sbcard --sim, sbcard sim serve) chain to this root.\n"
-)
 
 
-def _material() -> Traversable:
+def material() -> Traversable:
+    """The folder of the shipped TEST material (package data)."""
     return resources.files("sbcard.keys").joinpath(MATERIAL_DIR)
 
 
@@ -46,48 +33,8 @@ def builtin_key_file(name: str = "test") -> KeyFile:
 
 @functools.cache
 def _builtin_roots(name: str) -> tuple[RootKey, ...]:
-    path = _material().joinpath(f"{name}-keys.toml")
+    path = material().joinpath(f"{name}-keys.toml")
     if not path.is_file():
         raise FileNotFoundError(f"no built-in key file {name!r}")
     return tuple(KeyFile.from_mapping(tomllib.loads(path.read_text("utf-8")),
                                       f"built-in {name} keys").roots)
-
-
-def test_root_pem() -> str:
-    """The TEST root certificate as PEM (``--trust test``)."""
-    return _material().joinpath(ROOT_CERT_FILE).read_text("ascii")
-
-
-@functools.cache
-def test_root() -> tuple[sm2.PrivateKey, x509.Certificate]:
-    """The shipped TEST root CA: (private key, certificate)."""
-    key = sm2.PrivateKey.from_pem(_material().joinpath(ROOT_KEY_FILE).read_text("ascii"))
-    cert = x509.Certificate.from_pem(test_root_pem(), "TEST root certificate")
-    if cert.public_key != key.public_key:
-        raise BadInputError("sbcard/keys/material: the TEST root key does not match its "
-                            "certificate")
-    return key, cert
-
-
-def make_test_root(key: sm2.PrivateKey | None = None) -> tuple[sm2.PrivateKey, x509.Certificate]:
-    """A TEST root like the shipped one (new key unless given), valid 2020–2049."""
-    key = key or sm2.PrivateKey.generate()
-    cert = x509.build_certificate(
-        subject=ROOT_SUBJECT, public_key=key.public_key, issuer=ROOT_SUBJECT, issuer_key=key,
-        serial=int.from_bytes(sm3(b"sbcard TEST root" + key.public_key.to_bytes())[:8], "big")
-        >> 1 | 1,
-        not_before=datetime(2020, 1, 1, tzinfo=UTC),
-        not_after=datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),
-        ca=True, path_length=1, deterministic=True,
-    )
-    return key, cert
-
-
-def write_test_root(folder: str | Path, key: sm2.PrivateKey | None = None) -> None:
-    """(Re)write the TEST root files; how ``sbcard/keys/material/`` was made. Changing the key
-    invalidates every simulated card certificate's chain until the personas are rebuilt."""
-    key, cert = make_test_root(key)
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ROOT_KEY_FILE).write_text(_TEST_BANNER + key.to_pem(), "ascii")
-    (out / ROOT_CERT_FILE).write_text(_TEST_BANNER + cert.to_pem(), "ascii")

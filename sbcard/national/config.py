@@ -27,8 +27,14 @@ simulated card), ``SBCARD_READER`` (the reader for every iType), ``SBCARD_KEYS``
     pinentry = "pinentry"              # program (GnuPG Assuan protocol)
     guard = true                       # refuse to spend the last PIN try
 
+    [card]
+    profile = ""                       # a card profile (mohrss-2.0+jiangsu); empty: the
+                                       # overlay regions.toml gives the card's issuing region
+
     [output]
-    max_bytes = 1024                   # the C library never writes more (NUL included)
+    # max_bytes = 1024                 # C library: a ceiling on every output buffer (NUL
+                                       # included) for a program that allocates one size for
+                                       # all; unset: each function's own size (iReadCard 20480)
 
     [log]
     file = ""                          # one line per call; PINs never, IDs masked
@@ -43,6 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from sbcard.card.profiles import load_profile
 from sbcard.errors import BadInputError
 
 KEY_SOURCES = ("psam", "keys", "hsm", "none")
@@ -66,8 +73,14 @@ class DriverConfig:
     pinentry: str = "pinentry"
     pin_guard: bool = True
     fixed_pin: str | None = None             # FixedPinSource (service kiosk mode, tests)
-    max_output: int = 1024
+    #: ``[output] max_bytes``: a ceiling under the C library's per-function output sizes
+    #: (``cabi.OUTPUT_SIZES``); None: those sizes alone.
+    max_output: int | None = None
     log_file: str | None = None
+    #: ``[card] profile``: the card profile every call uses (its regional files, key
+    #: addresses, PSAM key map); None: the default profile with the overlay regions.toml
+    #: gives the card's issuing region (chosen per card, written to the log).
+    profile: str | None = None
     source: str = "defaults"                 # where this configuration came from
 
     def reader_for(self, itype: int) -> list[str | None]:
@@ -118,6 +131,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "pin": ("source", "pinentry", "guard"),
     "output": ("max_bytes",),
     "log": ("file",),
+    "card": ("profile",),
 }
 
 
@@ -148,6 +162,7 @@ def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig
     pin = _section(data, "pin", origin)
     output = _section(data, "output", origin)
     log = _section(data, "log", origin)
+    card = _section(data, "card", origin)
     config = DriverConfig(
         contact_reader=_text(readers.get("contact"), f"{origin}: readers.contact"),
         contactless_reader=_text(readers.get("contactless"), f"{origin}: readers.contactless"),
@@ -163,8 +178,9 @@ def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig
         pin_source=_text(pin.get("source"), f"{origin}: pin.source") or "pinentry",
         pinentry=_text(pin.get("pinentry"), f"{origin}: pin.pinentry") or "pinentry",
         pin_guard=bool(pin.get("guard", True)),
-        max_output=int(output.get("max_bytes", 1024)),
+        max_output=None if output.get("max_bytes") is None else int(output["max_bytes"]),
         log_file=_text(log.get("file"), f"{origin}: log.file"),
+        profile=_text(card.get("profile"), f"{origin}: card.profile"),
         source=origin,
     )
     return validate(config, origin)
@@ -177,8 +193,13 @@ def validate(config: DriverConfig, origin: str) -> DriverConfig:
         raise BadInputError(f"{origin}: pin.source is one of {', '.join(PIN_SOURCES)}")
     if config.hsm_protocol not in HSM_PROTOCOLS:
         raise BadInputError(f"{origin}: keys.hsm_protocol is one of {', '.join(HSM_PROTOCOLS)}")
-    if not 256 <= config.max_output <= 65536:
+    if config.max_output is not None and not 256 <= config.max_output <= 65536:
         raise BadInputError(f"{origin}: output.max_bytes is 256 to 65536")
+    if config.profile is not None:
+        try:
+            load_profile(config.profile)
+        except BadInputError as exc:
+            raise BadInputError(f"{origin}: card.profile: {exc}") from None
     need = {"psam": config.psam, "keys": config.keys, "hsm": config.hsm_command}
     if config.key_source in need and not need[config.key_source]:
         what = "hsm_command" if config.key_source == "hsm" else config.key_source

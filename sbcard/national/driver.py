@@ -14,8 +14,6 @@ Calls are serialised per reader (a lock per reader); different readers run in pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import threading
@@ -32,7 +30,12 @@ from sbcard.apdu.commands import RecordMode
 from sbcard.apdu.sw import SW, NotFoundError, SecurityStatusError
 from sbcard.card.elements import BY_EF_TAG, element
 from sbcard.card.filesystem import EF05, EF06, KEY_PUK, KEY_RKSSSE
-from sbcard.card.profiles import PKI_GENERATION, profile_for
+from sbcard.card.profiles import (
+    CardProfile,
+    ProfileChoice,
+    choose_profile,
+    load_profile,
+)
 from sbcard.compose import (
     KeySourceOptions,
     SessionOptions,
@@ -41,9 +44,9 @@ from sbcard.compose import (
     open_key_source,
     open_psam,
 )
-from sbcard.crypto import sm2, x509
 from sbcard.errors import NoCardError, SbcardError, TransportError
 from sbcard.keys.base import CardContext, KeySource
+from sbcard.keys.hsm import hsm_address_map
 from sbcard.national import codes, dffiles
 from sbcard.national.codes import NationalError
 from sbcard.national.config import DriverConfig, load_config
@@ -69,15 +72,6 @@ from sbcard.ops.read import (
     select_ssse,
 )
 from sbcard.ops.readers import reader_reports, watch_readers
-from sbcard.ops.sm2auth import (
-    NoPkiApplicationError,
-    PkiPinNeededError,
-    card_certificate,
-    select_pki,
-    sign_config,
-    sign_data,
-    verify_pki_user_pin,
-)
 
 if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-call time)
     from sbcard.national.pinsource import PinSource
@@ -87,7 +81,6 @@ if TYPE_CHECKING:       # PIN sources load only when a PIN function runs (first-
 #: reader spec restatement; seen in ``docs/加密机方式指令流.txt``): PUK and STKSSSE.
 HSM_PUK = "0090"
 HSM_STK = "0173"
-HSM_RKSSSE = "004C"
 
 #: The national functions ``SSCardDriver`` implements, in the order docs list them.
 NATIONAL_FUNCTIONS = (
@@ -144,6 +137,8 @@ class SSCardDriver:
         self._pending_lock = threading.Lock()
         self._link_of: dict[int, Any] = {}        # id(channel) → bare link (PIN pad control)
         self._logger = _call_logger(self.config.log_file)
+        #: The last profile choices made without ``[card] profile`` (newest last).
+        self.profile_notes: list[str] = []
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -199,7 +194,9 @@ class SSCardDriver:
         psam_reader = getattr(getattr(keys, "inner", keys), "reader", None)
         if psam_reader:
             reserved[psam_reader] = "the PSAM"
-        return make_link(SessionOptions(reader=reader, reserved=reserved))
+        # Powered down at the end of each call (module docstring): left powered, the card
+        # would keep this call's RKSSSE authentication for the next caller, in any process.
+        return make_link(SessionOptions(reader=reader, reserved=reserved, power_off=True))
 
     @contextlib.contextmanager
     def _card(self, itype: int, *, keep: str | None = None) -> Iterator[ApduChannel]:
@@ -289,20 +286,26 @@ class SSCardDriver:
             return self._keys
 
     def _open_keys(self) -> KeySource | None:
+        """The key source, with ``[card] profile`` when the configuration names one (its PSAM
+        key map and HSM addresses); else the default profile's (the per-card regional choice
+        does not reach a key source opened once for every card: name the profile for a
+        region's PSAM keys, e.g. EF0D's 48/13)."""
         c = self.config
         if c.key_source == "none":
             return None
+        named = load_profile(c.profile) if c.profile else None
         try:
             if c.key_source == "keys":
-                source = open_key_source(KeySourceOptions(keys=c.keys), warn=lambda _m: None)
+                source = open_key_source(KeySourceOptions(keys=c.keys), named,
+                                         warn=lambda _m: None)
             elif c.key_source == "psam" and c.psam and c.psam.startswith("sim:"):
-                source = open_psam(SessionOptions(sim="psam:" + c.psam[4:]))
+                source = open_psam(SessionOptions(sim="psam:" + c.psam[4:]), named)
             elif c.key_source == "psam":
-                source = open_key_source(KeySourceOptions(psam=c.psam))
+                source = open_key_source(KeySourceOptions(psam=c.psam), named)
             else:
                 assert c.hsm_command is not None
                 source = open_key_source(KeySourceOptions(hsm_command=c.hsm_command,
-                                                          hsm_protocol=c.hsm_protocol))
+                                                          hsm_protocol=c.hsm_protocol), named)
         except TransportError:
             raise NationalError(codes.NO_PSAM) from None
         except SbcardError as exc:
@@ -311,6 +314,24 @@ class SSCardDriver:
                                     ) from None
             raise NationalError(codes.LOAD_LIBRARY, f"密钥来源不可用：{exc}") from None
         return ClassifiedKeys(source) if source is not None else None
+
+    def card_profile(self, ctx: CardContext) -> CardProfile:
+        """The session's card profile: ``[card] profile`` when configured, else the default
+        profile with the overlay ``regions.toml`` gives the card's issuing region (卡识别码;
+        ``card.profiles.choose_profile``). A choice the configuration did not name is written
+        to the call log and the ``sbcard.national`` logger: never silent."""
+        choice = choose_profile(self.config.profile, ctx.region)
+        if choice.how != "named":
+            self._note(choice)
+        return choice.profile
+
+    def _note(self, choice: ProfileChoice) -> None:
+        import logging
+
+        self.profile_notes.append(choice.notice())
+        del self.profile_notes[:-16]
+        logging.getLogger("sbcard.national").info("%s", choice.notice())
+        self._logger("card profile", (codes.OK, ""), 0.0, choice.notice())
 
     def terminal_number(self) -> str | None:
         """终端机编号: the configuration's, else the PSAM's (EF 0016), else None."""
@@ -475,7 +496,9 @@ class SSCardDriver:
         <卡号>|$…``). iAuthType 1: the PIN first (PIN source); 2: the RK key (key source),
         only when the card asks for it.
 
-        Files: SSSE EF05/EF06 and the DF01–DF07 files of 人社信息函〔2012〕37号 (``DF01EF15|2A|
+        Files: SSSE EF05/EF06, the transparent SSSEEF07/EF08 by name alone (``SSSEEF07|$``,
+        hex; §2.1.2 (4)), a region's SSSE file of the call's card profile (``SSSEEF0D|EA|$``;
+        :meth:`card_profile`) and the DF01–DF07 files of 人社信息函〔2012〕37号 (``DF01EF15|2A|
         40:2|$``; a cyclic file alone = every record, ``a^b^|c^d^|``; ``sbcard.national.
         dffiles``); an unknown file is −23 with the reason. Values as ``read --json`` shows
         them, dates YYYYMMDD (address format: spec §7.2; ``:n`` = the n-th record with that
@@ -497,12 +520,14 @@ class SSCardDriver:
         keys = self.key_source() if auth == 2 or df_groups else None
         if auth == 2 and keys is None and df_groups:
             raise NationalError(codes.NO_PSAM)
-        wants_pin = auth == 1 and (has_ssse or any(dffiles.needs_pin(g.file, method)
-                                                    for g in df_groups))
         with self._card(itype) as channel:
             ctx = self._check_card_info(channel, card_info)
+            profile = self.card_profile(ctx)
+            dffiles.check_address(df_groups, profile)      # SSSE files need the profile
+            wants_pin = auth == 1 and (has_ssse or any(dffiles.needs_pin(g.file, method, profile)
+                                                        for g in df_groups))
             pin = None
-            if wants_pin or any(dffiles.needs_pin_first(g.file) for g in df_groups):
+            if wants_pin or any(dffiles.needs_pin_first(g.file, profile) for g in df_groups):
                 self._guarded_status(channel)
                 pin = self._pins().get_pin("请输入密码")
                 if has_ssse and auth == 1:
@@ -514,7 +539,7 @@ class SSCardDriver:
                     out.append(dffiles.read_groups(
                         channel, [part], method=method,
                         pin=None if pin is None else Pin(pin), keys=keys, ctx=ctx,
-                        pin_guard=self.config.pin_guard))
+                        pin_guard=self.config.pin_guard, profile=profile))
                 else:
                     select_ssse(channel)
                     out.append(_format_files(channel, [part], keys if auth == 2 else None,
@@ -527,35 +552,45 @@ class SSCardDriver:
         the values (``DF01EF07|1|$``; a cyclic file: records to append, ``DF02EF07|a^b^c^d^|$``;
         a transparent file: its hex content). External authentication with each file's UK
         key from the key source (−2201 without one), then UPDATE/APPEND RECORD or UPDATE
-        BINARY (reader-interface spec §3.1.3). Output: empty on success. SSSE files and DF04
-        EF08 (不允许改写) are −23."""
+        BINARY (reader-interface spec §3.1.3). Output: empty on success. SSSEEF07/EF08 and a
+        region's file of the call's profile (``SSSEEF0D``) are written as DF files are;
+        SSSEEF05/EF06 (issuance) and DF04 EF08 (不允许改写) are −23."""
         return self._call("iWriteCard",
                           lambda: self._write_files(iType, pCardInfo, pFileAddr, pWriteData))
 
-    def _write_plan(self, addr: str, data: str | None) -> Any:
+    def _write_groups(self, addr: str) -> list[dffiles.DfGroup]:
+        """pFileAddr's files, checked before the card is touched as far as no profile is
+        needed: SSSE EF05/EF06 stay −23 (written at issuance; sbcard's choice)."""
         groups = dffiles.parse_groups(addr)
         if not groups:
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                 "（pFileAddr 为空）")
         for g in groups:
-            if not dffiles.is_df_file(g.file):
+            if not dffiles.is_file_group(g.file):
                 raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                     f"（{g.file}：基本信息文件由发卡写入）")
-        dffiles.check_address(groups)
-        if data is None:
-            return groups
-        return dffiles.write_plan(groups, dffiles.parse_groups(data))
+        return groups
+
+    def _write_plan(self, groups: list[dffiles.DfGroup], data: str,
+                    profile: CardProfile) -> Any:
+        dffiles.check_address(groups, profile)
+        plan = dffiles.write_plan(groups, dffiles.parse_groups(data), profile)
+        for file, _, _ in plan:                         # −23 for a file nobody may write
+            spec = dffiles._spec(file, profile)
+            if spec.write.never or not spec.write.key_ids():
+                raise dffiles._bad(f"{file} 不允许写入")
+        return plan
 
     def _write_files(self, itype: int, card_info: str, addr: str, data: str) -> str:
-        plan = self._write_plan(addr, data)
-        for file, _, _ in plan:
-            dffiles.write_key(file)                    # −23 for a file nobody may write
+        groups = self._write_groups(addr)
         keys = self.key_source()
         if keys is None:
             raise NationalError(codes.NO_PSAM)
         with self._card(itype) as channel:
             ctx = self._check_card_info(channel, card_info)
-            dffiles.write_groups(channel, plan, keys, ctx)
+            profile = self.card_profile(ctx)
+            plan = self._write_plan(groups, data, profile)
+            dffiles.write_groups(channel, plan, keys, ctx, profile)
         return ""
 
     def iWriteCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str
@@ -566,19 +601,22 @@ class SSCardDriver:
                           lambda: self._write_step1(iType, pCardInfo, pFileAddr))
 
     def _write_step1(self, itype: int, card_info: str, addr: str) -> str:
-        groups = self._write_plan(addr, None)
+        groups = self._write_groups(addr)
         if len(groups) != 1:
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
                                                 "（加密机方式一次写一个文件）")
-        ref, address = dffiles.write_key(groups[0].file)
         with self._card(itype, keep="writecard") as channel:
             pending = self._pending_for(channel)
             ctx = self._check_card_info(channel, card_info)
-            dffiles.select_df(channel, groups[0].file)
+            profile = self.card_profile(ctx)
+            dffiles.check_address(groups, profile)
+            # the UK key's address from the session profile (appendix B, [hsm_addresses])
+            ref, address = dffiles.write_key(groups[0].file, hsm_address_map(profile), profile)
+            dffiles.select_df(channel, groups[0].file, profile)
             original = channel.check(cmds.get_challenge(8)).data
             factor = channel.check(cmds.get_challenge(8)).data
             pending.ctx = ctx
-            pending.state.update(groups=groups, ref=ref)
+            pending.state.update(groups=groups, ref=ref, profile=profile)
             return join_fields(f"{ctx.algorithm.algorithm_id:02X}", address,
                                factor.hex().upper(), original.hex().upper())
 
@@ -588,13 +626,14 @@ class SSCardDriver:
         def body() -> str:
             with self._continue("writecard", 2, last=True) as pending:
                 groups = pending.state["groups"]
-                plan = dffiles.write_plan(groups, dffiles.parse_groups(pWriteData))
+                profile = pending.state["profile"]
+                plan = dffiles.write_plan(groups, dffiles.parse_groups(pWriteData), profile)
                 text = split_fields(pKey.strip())[0] if pKey.strip() else ""
                 ref = pending.state["ref"]
                 dffiles.external_auth_with(pending.channel, ref, _hex(text, 16, "pKey"))
                 session = dffiles.plain_session(pending.channel, groups[0].file, ref,
-                                                pending.ctx)
-                dffiles.write_with(session, plan)
+                                                pending.ctx, profile)
+                dffiles.write_with(session, plan, profile)
             return ""
 
         return self._call("iWriteCard_HSM_Step2", body)
@@ -608,25 +647,29 @@ class SSCardDriver:
                           lambda: self._read_card_step1(iType, pCardInfo, pFileAddr))
 
     def _read_df_step1(self, itype: int, card_info: str, group: Any) -> str:
-        """A DF file: its RK key's address and two randoms; −2204 for a file read freely or
-        with the PIN only; "PIN & RK" verifies the PIN first (§2.2.3 (6))."""
-        found = dffiles.read_key(group.file)
-        if found is None:
-            raise NationalError(codes.HSM_NOT_NEEDED)
-        ref, address = found
+        """A DF file (or SSSE EF07/EF08, a region's file): its RK key's address in the
+        session profile's map (appendix B; ``[hsm_addresses]`` for DF06 or regional keys) and
+        two randoms; −2204 for a file read freely or with the PIN only; "PIN & RK" verifies
+        the PIN first (§2.2.3 (6))."""
         with self._card(itype, keep="readcard") as channel:
             pending = self._pending_for(channel)
             ctx = self._check_card_info(channel, card_info)
-            dffiles.select_df(channel, group.file)
-            if dffiles.needs_pin_first(group.file):
+            profile = self.card_profile(ctx)
+            dffiles.check_address([group], profile)
+            found = dffiles.read_key(group.file, hsm_address_map(profile), profile)
+            if found is None:
+                raise NationalError(codes.HSM_NOT_NEEDED)
+            ref, address = found
+            dffiles.select_df(channel, group.file, profile)
+            if dffiles.needs_pin_first(group.file, profile):
                 self._guarded_status(channel)
                 pin = self._pins().get_pin("请输入密码")
-                dffiles.select_df(channel, group.file)
+                dffiles.select_df(channel, group.file, profile)
                 channel.check(cmds.verify(_pin_block(pin)))
             original = channel.check(cmds.get_challenge(8)).data
             factor = channel.check(cmds.get_challenge(8)).data
             pending.ctx = ctx
-            pending.state.update(df_group=group, ref=ref)
+            pending.state.update(df_group=group, ref=ref, profile=profile)
             return join_fields(f"{ctx.algorithm.algorithm_id:02X}", address,
                                factor.hex().upper(), original.hex().upper())
 
@@ -645,11 +688,14 @@ class SSCardDriver:
                                                   mode=RecordMode.FIRST_ID))
             if probe.sw != SW.SECURITY_NOT_SATISFIED:
                 raise NationalError(codes.HSM_NOT_NEEDED)
+            # RKSSSE's address from the session profile ([hsm_addresses] "0A" = 004C)
+            address = dffiles.hsm_key_address(KEY_RKSSSE,
+                                              hsm_address_map(self.card_profile(ctx)))
             original = channel.check(cmds.get_challenge(8)).data
             factor = channel.check(cmds.get_challenge(8)).data
             pending.ctx = ctx
             pending.state["groups"] = groups
-            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", HSM_RKSSSE,
+            return join_fields(f"{ctx.algorithm.algorithm_id:02X}", address,
                                factor.hex().upper(), original.hex().upper())
 
     def iReadCard_HSM_Step2(self, pKey: str) -> tuple[int, str]:
@@ -661,10 +707,11 @@ class SSCardDriver:
                 if group is not None:
                     ref = pending.state["ref"]
                     dffiles.external_auth_with(pending.channel, ref, _hex(text, 16, "pKey"))
+                    profile = pending.state["profile"]
                     session = dffiles.plain_session(pending.channel, group.file, ref,
-                                                    pending.ctx)
-                    session.pin_ok = dffiles.needs_pin_first(group.file)
-                    return dffiles.read_with(session, group)
+                                                    pending.ctx, profile)
+                    session.pin_ok = dffiles.needs_pin_first(group.file, profile)
+                    return dffiles.read_with(session, group, profile)
                 pending.channel.check(CommandApdu(0x00, 0x82, 0x00, KEY_RKSSSE,
                                                   _hex(text, 16, "pKey"),
                                                   name="EXTERNAL AUTHENTICATE RKSSSE"))
@@ -778,6 +825,9 @@ class SSCardDriver:
         return self._call("iReadDebitRecord", body)
 
     # -- 3rd generation: PKI ------------------------------------------------------------------
+    # The card work is in ``sbcard.national.pki``, imported when a PKI function is called:
+    # SM2, X.509 and asn1crypto stay out of every other call's first-call time (the one lazy
+    # import of the driver, listed in tests/test_layers.py).
     def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> tuple[int, str]:
         """数字签名: the card's PKI application signs pInData with its SM2 key.
 
@@ -789,22 +839,9 @@ class SSCardDriver:
         without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            pin = pUserPin.strip()
-            if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
-                raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                      "（证书密码应为4-16位数字）")
-            config = sign_config(profile_for(PKI_GENERATION))
-            with self._card(iType) as channel:
-                try:
-                    signed = sign_data(channel, config, pInData.encode("gbk"), pin or None)
-                except PkiPinNeededError:
-                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                          "（该卡签名前须校验证书密码pUserPin）"
-                                        ) from None
-                except NoPkiApplicationError:
-                    raise NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                                         "（无PKI应用，非第三代社保卡）") from None
-            return signed.signature.hex().upper()
+            from sbcard.national import pki  # inside the call: nothing raises out
+
+            return pki.sign_data(lambda: self._card(iType), pUserPin, pInData)
 
         return self._call("PKI_SignData", body, pin=True)
 
@@ -823,29 +860,10 @@ class SSCardDriver:
         pSignature or pCert; −1 without the PKI application (not a 3.0 card).
         """
         def body() -> str:
-            signature = _signature(pSignature)
-            config = sign_config(profile_for(PKI_GENERATION))
-            cert_text = pCert.strip()
-            if cert_text:
-                public = _certificate(cert_text).public_key
-            else:
-                pin = pUserPin.strip()
-                if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 16):
-                    raise NationalError(codes.PIN_LENGTH, f"{codes.message(codes.PIN_LENGTH)}"
-                                                          "（证书密码应为4-16位数字）")
-                with self._card(iType) as channel:
-                    try:
-                        if pin:
-                            select_pki(channel, config)
-                            verify_pki_user_pin(channel, config, pin)
-                        _, public = card_certificate(channel, config)
-                    except NoPkiApplicationError:
-                        raise _no_pki() from None
-            if public is None or not sm2.verify(public, pClearText.encode("gbk"), signature,
-                                                uid=config.user_id):
-                raise NationalError(codes.CARD_MISMATCH, f"{codes.message(codes.CARD_MISMATCH)}"
-                                                         "（签名验证失败）")
-            return ""
+            from sbcard.national import pki  # inside the call: nothing raises out
+
+            return pki.verify_sign(lambda: self._card(iType), pUserPin, pCert, pClearText,
+                                   pSignature)
 
         return self._call("PKI_VerifySign", body, pin=True)
 
@@ -1072,6 +1090,9 @@ def _address_parts(addr: str) -> list[Any]:
             group = dffiles.parse_groups(part + "$")[0]
             dffiles.check_address([group])
             parts.append(group)
+        elif dffiles.is_file_group(fields[0]):
+            # SSSEEF07/EF08 and a region's files: the session profile resolves them
+            parts.append(dffiles.parse_groups(part + "$")[0])
         else:
             parts.extend(_parse_file_address(part + "$"))
     if not parts:
@@ -1089,7 +1110,7 @@ def _parse_file_address(addr: str) -> list[tuple[str, list[tuple[int, int]]]]:
         name = fields[0].strip().upper()
         if name not in ("SSSEEF05", "SSSEEF06"):
             raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}（{name}："
-                                                "应为 SSSEEF05、SSSEEF06 或 DF01–DF07 的文件）")
+                                                "应为 SSSE 或 DF01–DF07 的文件）")
         wanted = []
         for item in fields[1:]:
             tag_hex, _, nth = item.strip().partition(":")
@@ -1136,59 +1157,22 @@ def _hex(text: str, sizes: int | tuple[int, ...], what: str) -> bytes:
     return data
 
 
-def _call_logger(path: str | None) -> Callable[[str, tuple[int, str], float], None]:
+def _call_logger(path: str | None) -> Callable[..., None]:
     """One line per call: function, code, milliseconds. Outputs are never logged (they hold
-    names and ID numbers); failures log their code's message only."""
+    names and ID numbers); failures log their code's message only. ``extra``: a line of
+    sbcard's own (the card profile chosen by region)."""
     if not path:
         return lambda *_a: None
     lock = threading.Lock()
 
-    def write(name: str, result: tuple[int, str], seconds: float) -> None:
+    def write(name: str, result: tuple[int, str], seconds: float, extra: str = "") -> None:
         code, _text = result
         note = "" if code == 0 else f" {codes.message(code) if code in codes.BY_CODE else ''}"
+        if extra:
+            note = f" {extra}"
         line = (f"{dt.datetime.now().isoformat(timespec='milliseconds')} {name} {code}"
                 f" {seconds * 1000:.1f}ms{note}\n")
         with lock, contextlib.suppress(OSError), open_private(path) as f:   # 0600 always
             f.write(line)
 
     return write
-
-
-def _signature(text: str) -> bytes:
-    """PKI_VerifySign's pSignature: r‖s in 128 hex digits, or a DER SEQUENCE {r, s} in hex."""
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raw = b""
-    if len(raw) == 64:
-        return raw
-    if raw[:1] == b"\x30":
-        try:
-            return sm2.signature_from_der(raw)
-        except Exception:           # any malformed DER is bad input
-            pass
-    raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                        "（pSignature 应为128位十六进制 r‖s 或 DER）")
-
-
-def _certificate(text: str) -> x509.Certificate:
-    """PKI_VerifySign's pCert: PEM, or the DER certificate as hex or base64."""
-
-    try:
-        if text.startswith("-----BEGIN"):
-            return x509.load_certificates(text, "pCert")[0]
-        compact = "".join(text.split())
-        try:
-            der = bytes.fromhex(compact)
-        except ValueError:
-            der = base64.b64decode(compact, validate=True)
-        return x509.Certificate.from_der(der, "pCert")
-    except (x509.CertificateFormatError, binascii.Error, ValueError, IndexError):
-        raise NationalError(codes.BAD_DATA, f"{codes.message(codes.BAD_DATA)}"
-                                            "（pCert 不是证书：PEM，或DER的十六进制/Base64）") \
-            from None
-
-
-def _no_pki() -> NationalError:
-    return NationalError(codes.CARD_TYPE, f"{codes.message(codes.CARD_TYPE)}"
-                                          "（无PKI应用，非第三代社保卡）")

@@ -112,10 +112,13 @@ def open_existing(holders: Path, location: str | Path) -> tuple[Journal, int]:
     if not is_server_url(location) and not Path(location).exists():
         raise BadInputError(f"no journal at {location}")
     journal = Journal(location)
-    batch_id = journal.find_batch(holders)
-    if batch_id is None:
+    try:
+        batch_id = journal.find_batch(holders)
+        if batch_id is None:
+            raise BadInputError(f"{journal.path} has no batch {Path(holders).name}")
+    except BaseException:
         journal.close()
-        raise BadInputError(f"{journal.path} has no batch {Path(holders).name}")
+        raise
     return journal, batch_id
 
 

@@ -21,7 +21,7 @@ from sbcard.card.profiles import CardProfile
 from sbcard.card.profiles.sections import ISSUE_SECTION, IssueConfig
 from sbcard.crypto import sm2, x509
 from sbcard.errors import BadInputError, MismatchError
-from sbcard.keys.builtin import test_root
+from sbcard.keys.builtin_ca import test_root
 from sbcard.ops.sm2auth import (
     Sm2AuthConfig,
     read_certificate,

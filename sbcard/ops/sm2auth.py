@@ -29,15 +29,15 @@ from sbcard.apdu.sw import SW, CardError, SecurityStatusError, describe_sw
 from sbcard.card.profiles import CardProfile
 from sbcard.card.profiles.sections import SECTION, SIGN_SECTION, Sm2AuthConfig, sign_config
 from sbcard.crypto import sm2, x509
-from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
+from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.errors import BadInputError, MismatchError
 from sbcard.hexutil import to_hex
-from sbcard.keys.builtin import test_root_pem
+from sbcard.keys.builtin_ca import test_root_pem
 
 __all__ = ["SECTION", "SIGN_SECTION", "Sm2AuthConfig", "Sm2AuthResult", "load_trust_roots",
            "read_certificate", "select_pki", "sign_config", "sm2_authenticate"]
 
-#: ``--trust test``: the public TEST root (shipped as package data, ``sbcard.keys.builtin``).
+#: ``--trust test``: the public TEST root (shipped as package data, ``sbcard.keys.builtin_ca``).
 TEST_TRUST = "test"
 #: Certificate files are about 1 KB; refuse to follow a DER header into absurd sizes.
 MAX_CERT_FILE = 8 * 1024
@@ -67,7 +67,7 @@ def load_trust_roots(spec: str) -> list[x509.Certificate]:
 
 def digest(config: Sm2AuthConfig, public_key: sm2.PublicKey, challenge: bytes) -> bytes:
     """e, the 32 bytes the card's signature is over."""
-    return sm2_challenge_digest(public_key, challenge, with_z=config.hash == "sm3-z",
+    return sm2.challenge_digest(public_key, challenge, with_z=config.hash == "sm3-z",
                                 user_id=config.user_id)
 
 

@@ -216,7 +216,8 @@ async def health(request: web.Request) -> web.Response:
         "hsm_mode": service.config.hsm_mode, "kiosk_pin_from_page":
         service.config.kiosk_pin_from_page,
         "queue": {"started": stats.started, "finished": stats.finished, "busy": stats.busy,
-                  "abandoned": stats.abandoned, "running": stats.running},
+                  "abandoned": stats.abandoned, "running": stats.running,
+                  "waiting": stats.waiting},
         "open_websockets": service.limits.open_websockets,
         "refused": service.limits.refused}, dumps=dumps)
 

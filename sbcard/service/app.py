@@ -64,21 +64,31 @@ async def serve_messages(ws: web.WebSocketResponse, service: CardService,
                          dialect: Dialect) -> None:
     """Answer messages in order, one at a time. A reader task keeps listening meanwhile, so
     a page that closes while its request waits for the reader is seen as gone, and its
-    request never starts (``CardService.call(abandoned=…)``)."""
+    request never starts (``CardService.call(abandoned=…)``).
+
+    Idle: ``idle_timeout_s`` with nothing from the page and nothing owed to it, counted from
+    the page's last message or the last answer, whichever is later; a request waiting for
+    the card (or queued behind one) is never idleness."""
     inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
     gone = asyncio.Event()
-    state = {"busy": False}
+    loop = asyncio.get_running_loop()
+    idle_s = service.config.idle_timeout_s
+    state = {"busy": False, "last": loop.time()}
 
     async def listen() -> None:
         try:
             while True:
+                wait = idle_s
+                if not state["busy"] and inbox.empty():
+                    wait = state["last"] + idle_s - loop.time()
+                    if wait <= 0:
+                        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
+                        return
                 try:
-                    msg = await ws.receive()
+                    msg = await ws.receive(timeout=wait)
                 except TimeoutError:
-                    if state["busy"] or not inbox.empty():
-                        continue              # waiting for the card is not idleness
-                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
-                    return
+                    continue                  # idle, or still at the card: the loop decides
+                state["last"] = loop.time()
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     return  # CLOSE, or ERROR (aiohttp closed with 1009 for an oversized one)
                 if inbox.qsize() >= INBOX_LIMIT:
@@ -109,6 +119,7 @@ async def serve_messages(ws: web.WebSocketResponse, service: CardService,
                 answer = await answer_message(data, service, dialect, gone.is_set)
             finally:
                 state["busy"] = False
+                state["last"] = loop.time()   # the idle time starts again at the answer
             if ws.closed:
                 return
             await ws.send_str(json.dumps(answer, ensure_ascii=False))

@@ -49,6 +49,9 @@ class ServiceConfig:
             if host not in LOOPBACK_HOSTS:
                 raise BadInputError(f"service bind {host!r}: only 127.0.0.1 and ::1 are allowed "
                                     "(a card service must not be reachable from the network)")
+        if not self.idle_timeout_s > 0:
+            raise BadInputError(f"service idle_timeout_s {self.idle_timeout_s!r}: seconds, "
+                                "more than 0")
         if self.hsm_mode not in ("page", "bridge"):
             raise BadInputError(f"service hsm_mode {self.hsm_mode!r}: use 'page' or 'bridge'")
         for origin in self.allowed_origins:

@@ -35,6 +35,7 @@ class QueueStats:
     busy: int = 0
     abandoned: int = 0
     running: int = 0
+    waiting: int = 0                # callers waiting for the reader now
     card_seconds: list[float] = field(default_factory=list)  # kept only when asked (bench)
 
 
@@ -52,11 +53,14 @@ class ReaderQueue:
 
     async def run(self, fn: Callable[..., T], *args: Any,
                   abandoned: Callable[[], bool] = lambda: False) -> T:
+        self.stats.waiting += 1
         try:
             await asyncio.wait_for(self._lock.acquire(), self.queue_timeout_s)
         except TimeoutError:
             self.stats.busy += 1
             raise ReaderBusy(self.name) from None
+        finally:
+            self.stats.waiting -= 1
         if abandoned():
             self._lock.release()
             self.stats.abandoned += 1

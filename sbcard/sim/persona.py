@@ -43,7 +43,6 @@ from sbcard.hexutil import parse_hex
 from sbcard.sim import auth as sim_auth
 from sbcard.sim import faults as sim_faults
 from sbcard.sim import pboc as sim_pboc
-from sbcard.sim import pki as sim_pki
 from sbcard.sim import purse as sim_purse
 from sbcard.sim.card_os import Behaviour, PinState, SimCard, SimDF, SimEF
 from sbcard.sim.dfs import build_dfs
@@ -176,11 +175,22 @@ class Persona:
         return card
 
 
+def _install_pki(card: SimCard, persona: Persona) -> None:
+    """The PKI application (``sbcard.sim.pki``), on a card whose profile has ``[sm2_auth]``
+    only: SM2, X.509 and asn1crypto load for 3.0 cards, never for a 2.0 card's first call
+    (issue 13; the simulator's one lazy import, in tests/test_layers.py LAZY_IMPORTS)."""
+    if persona.profile.sm2_auth is None:
+        return
+    from sbcard.sim import pki as sim_pki
+
+    sim_pki.install(card, persona)
+
+
 #: The optional simulator modules (authentication, PBOC, PKI, purse, faults): each installs
 #: its command handlers and typed state on a freshly built card, in this order. A static
 #: tuple of functions, imported like any other module: no registry to mutate.
 EXTENSIONS: tuple[Callable[[SimCard, Persona], None], ...] = (
-    sim_auth.install, sim_pboc.install, sim_pki.install, sim_purse.install,
+    sim_auth.install, sim_pboc.install, _install_pki, sim_purse.install,
     sim_faults.install_from_persona)
 
 

@@ -37,10 +37,10 @@ from sbcard.apdu.sw import SW
 from sbcard.card.filesystem import Access, DfSpec, EfSpec, Structure
 from sbcard.card.profiles.sections import Sm2AuthConfig
 from sbcard.crypto import sm2, x509
-from sbcard.crypto.card_algos import pki_pin_proof, sm2_challenge_digest
+from sbcard.crypto.card_algos import pki_pin_proof
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
-from sbcard.keys.builtin import make_test_root, test_root, write_test_root
+from sbcard.keys.builtin_ca import make_test_root, test_root, write_test_root
 from sbcard.sim.card_os import Reply, SimCard, SimDF, le_reply
 from sbcard.sim.extras import PKI_SECTION, PkiPersona
 
@@ -290,8 +290,8 @@ class PkiState:
         else:
             if len(payload) != conf.challenge_length:
                 return b"", SW.WRONG_LENGTH
-            e = sm2_challenge_digest(self.key.public_key, payload, with_z=conf.hash == "sm3-z",
-                                     user_id=conf.user_id)
+            e = sm2.challenge_digest(self.key.public_key, payload,
+                                     with_z=conf.hash == "sm3-z", user_id=conf.user_id)
         signature = sm2.sign_digest(self.key, e)
         self.signatures += 1
         if conf.signature == "der":

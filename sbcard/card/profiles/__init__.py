@@ -351,3 +351,87 @@ def _algorithm_name(value: object) -> str | None:
     text = found[0] if found is not None else str(value)
     words = text.replace("/", " ").split()
     return words[0].upper() if words and words[0].upper() in ALGORITHMS else None
+
+
+# --------------------------------------------------------------------------- region choice
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """One row of ``regions.toml``: cards whose issuing region starts with ``prefix`` get
+    ``overlay``; ``source`` says why (the public evidence)."""
+
+    prefix: str
+    overlay: str
+    source: str
+
+
+def _region_rules(data: Mapping[str, Any], origin: str) -> tuple[RegionRule, ...]:
+    top = Table(data, origin)
+    top.refuse_unknown(("by_region",))
+    table = Table.of(top.get("by_region", {}), origin, "by_region")
+    rules = []
+    for prefix in table.data:
+        if not (prefix.isascii() and prefix.isdigit() and 2 <= len(prefix) <= 6):
+            table.fail(prefix, "the key is the first 2 to 6 digits of a GB/T 2260 region code")
+        entry = table.sub(prefix)
+        entry.refuse_unknown(("overlay", "source"))
+        name = entry.text("overlay")
+        if name not in REGIONS:
+            entry.fail("overlay", f"{name!r} is not a shipped overlay ({', '.join(REGIONS)})")
+        rules.append(RegionRule(prefix, name, entry.text("source")))
+    return tuple(rules)
+
+
+@functools.lru_cache(maxsize=1)
+def region_rules() -> tuple[RegionRule, ...]:
+    """The shipped table ``regions.toml`` (issuing-region prefix → regional overlay)."""
+    data, origin = _read_toml(None, "regions")
+    return _region_rules(data, origin)
+
+
+def rule_for_region(region: str | None,
+                    rules: tuple[RegionRule, ...] | None = None) -> RegionRule | None:
+    """The rule with the longest prefix of ``region`` (the 6-digit 发卡地区行政区划代码)."""
+    if not region:
+        return None
+    found = [r for r in (region_rules() if rules is None else rules)
+             if region.startswith(r.prefix)]
+    return max(found, key=lambda r: len(r.prefix), default=None)
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    """The profile a command works with, and how it came to be chosen (always said)."""
+
+    profile: CardProfile
+    how: str                        # "named" (operator), "region" (regions.toml), "default"
+    region: str | None = None
+    rule: RegionRule | None = None
+
+    def notice(self) -> str:
+        """One line for stderr: which profile, and why."""
+        if self.how == "named":
+            return f"card profile {self.profile.name} (named)"
+        if self.rule is not None:
+            return (f"card profile {self.profile.name}: issuing region {self.region} starts "
+                    f"with {self.rule.prefix} → overlay {self.rule.overlay} (regions.toml: "
+                    f"{self.rule.source}); name another with --profile or driver.toml "
+                    "[card] profile")
+        where = f"issuing region {self.region}" if self.region else "no issuing region read"
+        return (f"card profile {self.profile.name}: {where}, no regional overlay in "
+                "regions.toml; name one with --profile or driver.toml [card] profile")
+
+
+def choose_profile(named: str | None, region: str | None,
+                   base: CardProfile | None = None) -> ProfileChoice:
+    """``named`` (the operator's ``--profile``) when given; else ``base`` (default
+    :func:`profile_for`) with the overlay ``regions.toml`` gives the card's issuing region,
+    unless ``base`` already carries regional files."""
+    if named:
+        return ProfileChoice(load_profile(named), "named", region)
+    prof = base or profile_for()
+    rule = rule_for_region(region)
+    if rule is None or prof.regional_files or prof.name not in BUILTIN:
+        return ProfileChoice(prof, "default", region)
+    return ProfileChoice(load_profile(f"{prof.name}+{rule.overlay}"), "region", region, rule)
