@@ -303,3 +303,20 @@ def test_select_df_by_fid_is_scoped_to_the_ssse() -> None:
     _apdu(card, "00A404000F7378312E73682EC9E7BBE1B1A3D5CF")          # SSSE by name
     data, sw = _apdu(card, "00A4000002DF01")
     assert sw == SW.OK and data.hex().upper() == "6F088406D15600000500"
+
+
+def test_each_simulated_card_has_its_own_df_records() -> None:
+    """Empty records are encoded once per process (sbcard.sim.dfs._default_record is cached):
+    every card still gets its own copy, so writing one card's DF record leaves the others."""
+    persona = persona_from_mapping({"extends": "v3"}, "two cards")
+
+    def records(card) -> dict:
+        return {(bytes(name).hex(), fid): ef.records for name, df in card.apps.items()
+                if df is not card.mf for fid, ef in df.efs.items() if ef.records}
+
+    first, second = records(persona.build_card()), records(persona.build_card())
+    assert first and first == second
+    key = next(iter(first))
+    first[key][0][-1] ^= 0xFF                           # a write on the first card only
+    assert second[key][0] != first[key][0]
+    assert second == records(persona.build_card())

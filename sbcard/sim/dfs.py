@@ -21,6 +21,7 @@ Persona values (``[df_records]``) are text in the national form (``sbcard.card.d
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sbcard.card import dftext
@@ -37,7 +38,11 @@ def df_fci(spec: DfSpec) -> bytes:
     return bytes((0x6F, len(body))) + body
 
 
+@cache                            # a few hundred (file, item) pairs, the same for every card
 def _default_record(file: str, tag: int) -> bytes:
+    """The empty record of item ``tag`` (bytes: each card gets its own bytearray copy).
+    Encoded once per process: re-encoding ~115 of them per simulated card was some 40 % of
+    building it (docs/benchmarks.md, personalisation)."""
     el = item(file, tag)
     if (file, tag) in SUBITEMS:
         return el.encode_record_raw(dftext.item_value(file, el, ""))
