@@ -200,20 +200,21 @@ NOTES = """Reading the table:
 - **The naive vpcd link** is what a TCP client that does not set TCP_NODELAY/TCP_QUICKACK
   gets: Nagle's algorithm on one side waits for the other's delayed ACK (40 ms).
 - **Personalisation in-process** (`bench/bench_personalise.py`) times the whole loop: building
-  each simulated blank card (the simulator's own work, about a quarter of a 2.0 card), card
-  I/O, the key file's cryptograms, the journal (claim, one write per recipe step, finish) and
-  for 3.0 the SM2 key pair, certificate and proof. Why it fell from 20,155 / 7,989 (2.0 / 3.0,
-  23 Nov) to 10,448 / 2,965: run alternately in the same minutes (2026-12-06, load average
-  about 2, median of 8 runs of 400 cards, wall time), the code of the 20,155 table (b1323ad)
-  makes 7,392 / 3,962 cards/min today, so about half of the fall is the machine, not the
-  code. What the code added per card, found by profiling (cProfile, py-spy) against b1323ad:
-  a TOML parse per simulated card and per 3.0 card (306d0cd removed it); a simulated card
-  deriving all of its ~55 keys when built, since the DF01–DF07 keys joined the test key file
-  (1.6 → 3.0 s per 300 cards; a card now derives a key when it first uses it); and for 3.0
-  the move of certificates to asn1crypto, whose strict DER check re-encoded the certificate
-  just built when it was parsed back (about 6 ms of a 3.0 card; it is now made from what was
-  encoded). Before and after these two changes (main ee8046e → this code, same runs): 8,202 →
-  9,664 (2.0) and 3,107 → 3,775 (3.0). What stays, by choice: building names and the
+  each simulated blank card (the simulator's own work), card I/O, the key file's cryptograms,
+  the journal (claim, one write per recipe step, finish) and for 3.0 the SM2 key pair,
+  certificate and proof. Why it fell from 20,155 / 7,989 (2.0 / 3.0, 23 Nov) to 10,448 /
+  2,965: run alternately in the same minutes (2026-12-06, load average 0.8–1.3, median of 5
+  runs of 400 cards each, wall time), the code of the 20,155 table (b1323ad) makes 9,103 /
+  3,727 cards/min today, so about half of the fall is the machine, not the code. What the
+  code added per card, found by profiling (cProfile, py-spy) against b1323ad: a TOML parse per
+  simulated card and per 3.0 card (306d0cd removed it); a simulated card deriving all of its
+  ~55 keys when built, since the DF01–DF07 keys joined the test key file (1.6 → 3.0 s per 300
+  cards; a card now derives a key when it first uses it) and encoding its ~115 empty DF
+  records anew (now once per process, copied into each card); and for 3.0 the move of
+  certificates to asn1crypto, whose strict DER check re-encoded the certificate just built
+  when it was parsed back (about 6 ms of a 3.0 card; it is now made from what was encoded).
+  Before and after these changes (main ee8046e → 2120a7e and the DF records, same runs):
+  8,669 → 12,130 (2.0) and 3,351 → 3,797 (3.0). What stays, by choice: building names and the
   certificate with asn1crypto (about 2 ms a 3.0 card more than the hand-written DER it
   replaced, docs/architecture.md says why), and 70 APDUs a 3.0 card instead of 61 (read EF
   0012 first, the PKI PINs, 112-byte certificate chunks: the order of public issuance code).
@@ -221,8 +222,8 @@ NOTES = """Reading the table:
   about 0.4 ms a card; each step write is one UPDATE in its own transaction on a statement
   sqlite3 keeps prepared, and stays — it is what makes a killed run resumable), the
   preflight of the recipe (20 µs), masking (done only when exchanges are shown, `--trace` or
-  `-v`; the bench shows none).
-  No 6Cxx re-send happens: every READ RECORD asks the exact Le (35 APDUs a 2.0 card).
+  `-v`; the bench shows none). No 6Cxx re-send happens: every READ RECORD asks the exact Le
+  (35 APDUs a 2.0 card).
 - **Personalisation through pcscd** counts card time only; swapping cards is bounded by
   pcscd's ~400 ms presence polling.
 """
