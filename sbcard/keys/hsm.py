@@ -27,6 +27,7 @@ response line from stdin (an operator or a pipe answers).
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import threading
@@ -76,6 +77,17 @@ def hsm_address_map(profile: CardProfile) -> dict[int, HsmAddress]:
         if key.hsm is not None and key.df in profile.dfs:
             out.setdefault(key.ref, tuple(f"{key.hsm + v:04X}" for v in range(3)))
     return out
+
+
+def _for_profile(source: HsmStepSource | NationalHsmSource, profile: CardProfile) -> KeySource:
+    """``source`` with ``profile``'s address map (``hsm_address_map``): a copy sharing its
+    exchange, or ``source`` itself when the map is the same (``KeySource.for_profile``)."""
+    addresses = hsm_address_map(profile)
+    if addresses == dict(source.addresses):
+        return source
+    view = copy.copy(source)
+    view.addresses = addresses
+    return view
 
 
 class HsmStepSource(KeySource):
@@ -139,6 +151,10 @@ class HsmStepSource(KeySource):
             return self.address(key_id) is not None
         except HsmError:
             return False
+
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        # No address map at all means "the HSM knows every key" (has_key): kept as it is.
+        return _for_profile(self, profile) if self.addresses else self
 
 
 def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
@@ -293,6 +309,9 @@ class NationalHsmSource(KeySource):
             return hsm_address(self.addresses, key_id, self.key_version, self.name) is not None
         except HsmError:
             return False
+
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        return _for_profile(self, profile)
 
 
 def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:
