@@ -85,7 +85,9 @@ def fake_getpass(monkeypatch, answer):
             raise answer
         return answer
 
-    monkeypatch.setattr("sbcard.national.pinsource.getpass.getpass", getpass)
+    # the stdlib's getpass.getpass: ConsolePinSource imports getpass when it is constructed
+    # (not with the driver) and asks through that module's function
+    monkeypatch.setattr("getpass.getpass", getpass)
     return prompts
 
 
