@@ -20,9 +20,10 @@ Request (one JSON object)::
 
 Response: ``{"result": "<hex>"}`` (A, the MAC or the cipher text) or ``{"error": "text"}``.
 
-Two ways to reach the HSM: ``command_exchange`` runs a program per request (JSON on its stdin,
-JSON on its stdout), ``stdio_exchange`` prints ``HSM-REQUEST {json}`` on stderr and reads the
-response line from stdin (an operator or a pipe answers).
+Two ways to reach the HSM: ``command_exchange`` (``sbcard.keys.hsm_command``) runs a program
+per request (JSON on its stdin, JSON on its stdout), ``stdio_exchange`` prints
+``HSM-REQUEST {json}`` on stderr and reads the response line from stdin (an operator or a pipe
+answers).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from sbcard.card.profiles.sections import HsmAddress
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
-from sbcard.subproc import run_with_input, split_command
 
 Exchange = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -157,17 +157,6 @@ class HsmStepSource(KeySource):
         return _for_profile(self, profile) if self.addresses else self
 
 
-def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
-    """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
-    argv = split_command(command, "--hsm-command")
-
-    def exchange(request: dict[str, Any]) -> dict[str, Any]:
-        return _parse_answer(run_with_input(argv, json.dumps(request), timeout=timeout,
-                                            what="HSM command", error=HsmError))
-
-    return exchange
-
-
 def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
                    write: Callable[[str], None] | None = None) -> Exchange:
     """Step mode by hand: request on stderr, the answer line read from stdin.
@@ -189,12 +178,12 @@ def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
             line = read_line()
         if not line:
             raise HsmError("no HSM answer on stdin (end of input)")
-        return _parse_answer(line)
+        return parse_answer(line)
 
     return exchange
 
 
-def _parse_answer(text: str) -> dict[str, Any]:
+def parse_answer(text: str) -> dict[str, Any]:
     try:
         answer = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -312,10 +301,3 @@ class NationalHsmSource(KeySource):
 
     def for_profile(self, profile: CardProfile) -> KeySource:
         return _for_profile(self, profile)
-
-
-def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:
-    """Run ``command`` once per request: the two lines on stdin, the hex answer on stdout."""
-    argv = split_command(command, "hsm_command")
-    return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
-                                       error=HsmError)
