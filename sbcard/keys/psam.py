@@ -23,7 +23,7 @@ APDUs sent (block = 8 bytes DES, 16 bytes SM4/SSF33)::
 Which PSAM key stands for a card key is data: the card profile's ``[psam_keys]`` table
 (type + PSAM key ID). The number of levels is not: PSAMs hold city (2), province (3) or
 pre-diversified (1) roots, and answer ``6A80`` to the wrong count, so the levels are tried in
-the order 2, 1, 3 and what worked is remembered per key and environment.
+the order 2, 1, 3 and what worked is remembered per PSAM key and environment.
 """
 
 from __future__ import annotations
