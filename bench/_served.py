@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ def served(card, server_cls=None) -> Iterator[None]:
     """``card`` is in READER for the ``with`` block; it leaves when the block ends."""
     from sbcard.sim.vpcd import VpcdServer
 
-    with slot_lock(PORT, on_wait=print):
+    with slot_lock(PORT, on_wait=lambda m: print(m, file=sys.stderr)):  # --json: stdout
         server = (server_cls or VpcdServer)(card, port=PORT)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

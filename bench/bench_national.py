@@ -65,9 +65,10 @@ def _timed(cmd: list[str], env: dict[str, str]) -> dict:
     return out
 
 
-def _best(runs: list[dict]) -> dict:
-    """Per figure, the best of the rounds: the machine is shared, noise only adds time."""
-    return {k: min(r[k] for r in runs) for k in runs[0]}
+def _median(runs: list[dict]) -> dict:
+    """Per figure, the median of the rounds (the rounds alternate which face runs first)."""
+    return {k: runs[0][k] if k == "calls" else statistics.median(r[k] for r in runs)
+            for k in runs[0]}
 
 
 def _built(workdir: Path) -> tuple[Path, Path]:
@@ -84,13 +85,19 @@ def _built(workdir: Path) -> tuple[Path, Path]:
 
 
 def measure(n: int, rounds: int, workdir: Path, **env: str) -> dict:
+    """Each face ``rounds`` times in fresh processes, alternating which runs first (a round's
+    first process found the card as the other face left it), the median of the rounds."""
     lib, exe = _built(workdir)
-    c_runs, py_runs = [], []
-    for _ in range(rounds):                 # interleaved, so load changes hit both sides
-        c_runs.append(_timed([str(exe), str(lib), str(n), "1"], _env(**env)))
-        py_runs.append(_timed([sys.executable, "-c", PYTHON_SIDE, str(n)], _env(**env)))
-    c, py = _best(c_runs), _best(py_runs)
-    return {"c_library": c, "python_api": py, "c_vs_python": c["median_ms"] / py["median_ms"]}
+    runs: dict[str, list[dict]] = {"c": [], "py": []}
+    commands = {"c": [str(exe), str(lib), str(n), "1"],
+                "py": [sys.executable, "-c", PYTHON_SIDE, str(n)]}
+    load_before = os.getloadavg()[0]
+    for i in range(rounds):                 # interleaved, so load changes hit both sides
+        for face in ("c", "py") if i % 2 == 0 else ("py", "c"):
+            runs[face].append(_timed(commands[face], _env(**env)))
+    c, py = _median(runs["c"]), _median(runs["py"])
+    return {"c_library": c, "python_api": py, "c_vs_python": c["median_ms"] / py["median_ms"],
+            "rounds": rounds, "load_average": [load_before, os.getloadavg()[0]]}
 
 
 #: The cards of the first-call figure: a 2.0 card (3DES, no PKI) and the 3.0 card (SM4; the
@@ -128,7 +135,8 @@ def through_pcscd(n: int, rounds: int, workdir: Path) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pcscd-n", type=int, default=100, help="calls per process through pcscd")
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--first-calls", type=int, default=9,
                     help="fresh processes per card for the first-call median (0: skip)")
     ap.add_argument("--json", action="store_true")
@@ -136,7 +144,7 @@ def main() -> None:
     compile_bytecode()            # first calls are for an installed sbcard
     with tempfile.TemporaryDirectory() as tmp:
         result = {"in_process": measure(args.n, args.rounds, Path(tmp)),
-                  "pcscd": through_pcscd(max(args.n // 10, 5), args.rounds, Path(tmp))}
+                  "pcscd": through_pcscd(args.pcscd_n, args.rounds, Path(tmp))}
         if args.first_calls:
             result["first_call"] = first_calls(args.first_calls, Path(tmp))
     if args.json:
@@ -156,7 +164,8 @@ def main() -> None:
             print(f"{where}: unavailable (no pcscd with vpcd)")
             continue
         c, py = r["c_library"], r["python_api"]
-        print(f"iReadCardBas, v3 card, {where} (best of {args.rounds} rounds)")
+        print(f"iReadCardBas, v3 card, {where} (median of {args.rounds} alternating rounds, "
+              f"load average {r['load_average'][0]:.1f}→{r['load_average'][1]:.1f})")
         print(f"  per call (median): C library {c['median_ms']:.3f} ms, Python API "
               f"{py['median_ms']:.3f} ms, C/Python {r['c_vs_python']:.2f}× (target ≤ 1.1×)")
         print(f"  first call: C {c['first_call_ms']:.0f} ms (dlopen + interpreter start + "

@@ -118,7 +118,9 @@ def _national_rows(n: dict) -> list[tuple[str, str, str]]:
             out.append((f"iReadCardBas, C library vs Python API ({label})", "unavailable", ""))
             continue
         c, py = r["c_library"], r["python_api"]
-        out.append((f"iReadCardBas per call, C library / Python API ({label})",
+        load = r.get("load_average")
+        where_load = f"; load average {max(load):.1f}" if load else ""
+        out.append((f"iReadCardBas per call, C library / Python API ({label}{where_load})",
                     f"{c['median_ms']:.3f} ms / {py['median_ms']:.3f} ms = "
                     f"{r['c_vs_python']:.2f}×", "≤ 1.1×"))
         out.append((f"iReadCardBas first call from C, interpreter start included ({label})",
@@ -173,7 +175,8 @@ NOTES = """Reading the table:
 - **The national interface** (`bench/bench_national.py`): iReadCardBas on the 3.0 simulated
   card (SELECT, EF05, INTERNAL AUTHENTICATE, RKSSSE, EF06 — the whole national flow, public
   test keys), from a gcc program that `dlopen`s `libSSCardDriver.so` and from the Python API in
-  a fresh interpreter, interleaved, best of several rounds. The C library's own cost per call
+  a fresh interpreter, in fresh processes that alternate which face runs first, the median of
+  the rounds, with the load average they ran under. The C library's own cost per call
   is about 6 µs once each calling thread keeps its Python state (a fresh thread state per call
   made the C path 1.4–1.5× the Python API). The first call includes `dlopen`, the interpreter
   start, sbcard's imports and, in process, building the simulated card; through pcscd it
@@ -196,6 +199,30 @@ NOTES = """Reading the table:
   with bytecode compiled, as after `pip install`; `run_all.py` compiles it first.
 - **The naive vpcd link** is what a TCP client that does not set TCP_NODELAY/TCP_QUICKACK
   gets: Nagle's algorithm on one side waits for the other's delayed ACK (40 ms).
+- **Personalisation in-process** (`bench/bench_personalise.py`) times the whole loop: building
+  each simulated blank card (the simulator's own work, about a quarter of a 2.0 card), card
+  I/O, the key file's cryptograms, the journal (claim, one write per recipe step, finish) and
+  for 3.0 the SM2 key pair, certificate and proof. Why it fell from 20,155 / 7,989 (2.0 / 3.0,
+  23 Nov) to 10,448 / 2,965: run alternately in the same minutes (2026-12-06, load average
+  about 2, median of 8 runs of 400 cards, wall time), the code of the 20,155 table (b1323ad)
+  makes 7,392 / 3,962 cards/min today, so about half of the fall is the machine, not the
+  code. What the code added per card, found by profiling (cProfile, py-spy) against b1323ad:
+  a TOML parse per simulated card and per 3.0 card (306d0cd removed it); a simulated card
+  deriving all of its ~55 keys when built, since the DF01–DF07 keys joined the test key file
+  (1.6 → 3.0 s per 300 cards; a card now derives a key when it first uses it); and for 3.0
+  the move of certificates to asn1crypto, whose strict DER check re-encoded the certificate
+  just built when it was parsed back (about 6 ms of a 3.0 card; it is now made from what was
+  encoded). Before and after these two changes (main ee8046e → this code, same runs): 8,202 →
+  9,664 (2.0) and 3,107 → 3,775 (3.0). What stays, by choice: building names and the
+  certificate with asn1crypto (about 2 ms a 3.0 card more than the hand-written DER it
+  replaced, docs/architecture.md says why), and 70 APDUs a 3.0 card instead of 61 (read EF
+  0012 first, the PKI PINs, 112-byte certificate chunks: the order of public issuance code).
+  What costs little: the journal (claim, a step write before each of the 22 steps, finish:
+  about 0.4 ms a card; each step write is one UPDATE in its own transaction on a statement
+  sqlite3 keeps prepared, and stays — it is what makes a killed run resumable), the
+  preflight of the recipe (20 µs), masking (done only when exchanges are shown, `--trace` or
+  `-v`; the bench shows none).
+  No 6Cxx re-send happens: every READ RECORD asks the exact Le (35 APDUs a 2.0 card).
 - **Personalisation through pcscd** counts card time only; swapping cards is bounded by
   pcscd's ~400 ms presence polling.
 """
@@ -213,7 +240,7 @@ def main() -> None:
         "read": run("bench_read.py", "--runs", "5" if q else "15"),
         "crypto": run("bench_crypto.py", *(["--n", "20"] if q else [])),
         "national": run("bench_national.py", "--n", "50" if q else "200",
-                        "--rounds", "2" if q else "3"),
+                        "--rounds", "2" if q else "6"),
         "personalise": run("bench_personalise.py", "--cards", "100" if q else "600",
                            "--pcscd-cards", "5" if q else "20"),
         "service": run("bench_service.py", "--runs", "100" if q else "500"),

@@ -66,6 +66,9 @@ class SessionOptions(StackOptions):
     on_wait: Say | None = None         # told once that we are waiting
     #: Readers that hold something else (the PSAM's → "the PSAM"): never the card's.
     reserved: Mapping[str, str] | None = None
+    #: Power the card down when the session ends (PC/SC ``SCARD_UNPOWER_CARD``), so no
+    #: security state outlives it; the simulated card is always powered off.
+    power_off: bool = False
 
 
 def make_link(options: SessionOptions) -> Transport:
@@ -84,7 +87,7 @@ def make_link(options: SessionOptions) -> Transport:
     from sbcard.transport.pcsc import PcscTransport
 
     return PcscTransport(options.reader, exclusive=options.exclusive,
-                         reserved=options.reserved)
+                         reserved=options.reserved, power_off=options.power_off)
 
 
 @dataclass(frozen=True)

@@ -358,3 +358,21 @@ def test_hsm_by_hand_pairs_each_answer_with_its_request():
     for t in threads:
         t.join(30)
     assert mismatches == [] and len(written) == 40
+
+
+def test_simulated_card_derives_a_key_when_it_first_uses_it():
+    """Building a card derives none of its ~55 keys (it cost more than personalising the
+    card, docs/benchmarks.md); the one an EXTERNAL AUTHENTICATE names is derived then, to
+    the issuer's diversified value, and its retry counter works as before."""
+    card, ch, ctx = channel_for("v3")
+    state = card.auth
+    assert len(state.keys) > 20 and not any(k.derived for k in state.keys.values())
+    external_authenticate(ch, builtin_key_file(), ctx, KEY_RKSSSE)
+    used = {kid for kid, k in state.keys.items() if k.derived}
+    assert KEY_RKSSSE in used and len(used) <= 2            # RKSSSE, and IRK for the check
+    root = next(r for r in builtin_key_file().roots
+                if r.card_key_id == KEY_RKSSSE and r.algorithm is Algorithm.SM4
+                and r.version is None)
+    assert state.keys[KEY_RKSSSE].value == root.card_key(ctx)
+    assert state.keys[KEY_RKSSSE].tries == state.keys[KEY_RKSSSE].max_tries
+    assert root.card_key(ctx).hex().upper() not in repr(state.keys[KEY_RKSSSE]).upper()

@@ -223,3 +223,162 @@ def test_a_result_that_does_not_fit_is_an_error_not_an_overflow(monkeypatch):
     assert cabi.call(ffi, "iReadCardBas", (3, out)) == 0
     assert ffi.buffer(out + cabi.MAX_OUTPUT, 16)[:] == b"\xa5" * 16
     assert cabi.call(ffi, "iReadCardBas", (3, ffi.NULL)) == codes.BAD_PARAMETER
+
+
+# -- output sizes per function (cabi.OUTPUT_SIZES; Sichuan reader-interface spec tables) -----
+def test_header_sizes_are_cabis_table_and_the_c_program_uses_them(native):
+    from sbcard.national.build_native import HEADER, header_text
+
+    lib, exe = native
+    assert HEADER.read_text(encoding="utf-8") == header_text()   # re-render: --header
+    assert (lib.parent / "SSCardDriver.h").read_text(encoding="utf-8") == header_text()
+    listed = subprocess.run([str(exe), str(lib), "sizes"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    sizes = dict(zip(listed[::2], map(int, listed[1::2]), strict=True))
+    assert sizes == {name: cabi.output_size(name) for name in cabi.SIGNATURES}
+    # the spec's pOutInfo 长度 (§2.1.1 表4, §2.3.1 表6, §4.1.1 表10, §9.1.1 表23)
+    assert (sizes["iReadCard"], sizes["iReadCard_HSM_Step2"]) == (1024 * 20, 1024 * 20)
+    assert (sizes["iReadCardBas"], sizes["iVerifyPIN"], sizes["iReadDebitRecord"]) == (
+        1024, 512, 2048)
+
+
+def _v3_card_info() -> tuple[SSCardDriver, str]:
+    d = SSCardDriver(DriverConfig(sim="v3", key_source="keys", keys="test"))
+    code, line = d.iReadCardBas(1)
+    assert code == 0, line
+    f = split_fields(line)
+    return d, f"{f[3]}|{f[2]}|"
+
+
+def test_c_ireadcard_reads_the_photo_into_its_documented_buffer(native):
+    """SSSEEF08 (4 KiB → 8,192 hex digits) fits iReadCard's 1024*20 bytes; the C program's
+    buffer is exactly SSCARD_MAX_OUTPUT_iReadCard followed by a guard zone it checks."""
+    d, info = _v3_card_info()
+    expected = d.iReadCard(1, 1, info, "SSSEEF08|$")
+    assert expected[0] == 0 and 8192 < len(expected[1]) < cabi.output_size("iReadCard")
+    lines = c_call(native, "iReadCard", "1", "1", info, "SSSEEF08|$",
+                   SBCARD_SIM="v3", SBCARD_KEYS="test")
+    assert lines == ["0", expected[1]]
+    assert lines[1].startswith("SSSEEF08|FFD8") and lines[1].endswith("|$")
+    # three photos (24,609 bytes) do not fit 20480: −42 naming the size, nothing past it
+    code, message = c_call(native, "iReadCard", "1", "1", info, "SSSEEF08|$" * 3,
+                           SBCARD_SIM="v3", SBCARD_KEYS="test")
+    assert (int(code), message) == (codes.DATA_LENGTH, "运算数据长度错（输出超过20480字节）")
+
+
+def _serve(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("SBCARD_") and k != "PYTHONPATH"}
+    clean.update(HOME="/nonexistent", **env)
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean)
+
+
+def _ask(proc: subprocess.Popen[bytes], *fields: str) -> list[str]:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("\t".join(fields).encode("gbk") + b"\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    assert line, proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    return line.decode("gbk").rstrip("\n").split("\t")
+
+
+@pytest.mark.parametrize("face", ["c", "ctypes"])
+def test_photo_through_the_hsm_steps_fits_step2s_buffer(native, face):
+    """iReadCard_HSM_Step1 (1024) → the HSM → iReadCard_HSM_Step2 (1024*20) in one process,
+    from C and from ctypes, each buffer its function's size with a guard zone after it."""
+    from tests.national_hsm import national_answer
+
+    lib, exe = native
+    d, info = _v3_card_info()
+    expected = d.iReadCard(1, 1, info, "SSSEEF08|$")[1]
+    argv = ([str(exe), str(lib), "serve"] if face == "c" else
+            [sys.executable, "-m", "tests.native.ctypes_call", str(lib)])
+    env = {"SBCARD_SIM": "v3"} if face == "c" else {"SBCARD_SIM": "v3", "PYTHONPATH": str(ROOT)}
+    proc = _serve(argv, env)
+    try:
+        code, step1 = _ask(proc, "iReadCardBas_HSM_Step1", "1")
+        assert code == "0", step1
+        card = "|".join(split_fields(step1)[:3]) + "|"
+        code, request = _ask(proc, "iReadCard_HSM_Step1", "1", info, "SSSEEF08|$")
+        assert code == "0" and request.split("|")[1] == "004C", request   # appendix B.1
+        assert _ask(proc, "iReadCard_HSM_Step2", national_answer(card, request)) == [
+            "0", expected]
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_c_a_1024_function_still_refuses_a_longer_result(native, tmp_path):
+    """A 1100-character 终端设备号 makes iReadCardBas's line longer than its 1024 bytes
+    (§1.1.1 表1): −42 naming 1024, the guard zone untouched; iReadCard on the same
+    configuration still returns the photo (its own size)."""
+    config = tmp_path / "driver.toml"
+    config.write_text(f'[terminal]\ndevice_number = "{"D" * 1100}"\n', encoding="utf-8")
+    env = {"SBCARD_SIM": "v3", "SBCARD_KEYS": "test", "SBCARD_DRIVER_CONFIG": str(config)}
+    assert c_call(native, "iReadCardBas", "1", **env) == [
+        str(codes.DATA_LENGTH), "运算数据长度错（输出超过1024字节）"]
+    _d, info = _v3_card_info()
+    code, out = c_call(native, "iReadCard", "1", "1", info, "SSSEEF08|$", **env)
+    assert code == "0" and out.startswith("SSSEEF08|")
+
+
+def _fake(name: str, text: str) -> str:
+    """A result of ``text`` in the first buffer (iGetReaderInfo splits its line in two)."""
+    return text + "|" if name == "iGetReaderInfo" else text
+
+
+@pytest.mark.parametrize("name", sorted(cabi.SIGNATURES))
+def test_every_function_fills_its_own_size_and_no_more(monkeypatch, name):
+    import cffi
+
+    ffi = cffi.FFI()
+    size = cabi.output_size(name)
+    ins, outs = cabi.SIGNATURES[name]
+    guard = b"\xa5" * 64
+    buffers = [ffi.new("char[]", size + len(guard)) for _ in outs]
+
+    def call(code: int, text: str) -> tuple[int, list[bytes]]:
+        for b in buffers:
+            ffi.memmove(b + size, guard, len(guard))
+        monkeypatch.setattr(cabi, "run", lambda _name, _inputs: (code, _fake(name, text)))
+        args = tuple(0 if n.startswith("i") else ffi.NULL for n in ins) + tuple(buffers)
+        rc = cabi.call(ffi, name, args)
+        for b in buffers:
+            assert ffi.buffer(b + size, len(guard))[:] == guard, "written past the size"
+        return rc, [ffi.string(b) for b in buffers]
+
+    rc, got = call(0, "a" * (size - 1))                  # size − 1 bytes + NUL: fits
+    assert rc == 0 and b"a" * (size - 1) in got
+    rc, got = call(0, "a" * size)                        # one byte more: −42, the size named
+    assert rc == codes.DATA_LENGTH
+    message = got[1] if name == "iGetCardType" else got[0]   # where its failures go
+    assert message.decode("gbk") == f"运算数据长度错（输出超过{size}字节）"
+    rc, got = call(codes.PIN_WRONG, "字" * size)         # a failure keeps its code, cut
+    message = got[1] if name == "iGetCardType" else got[0]
+    assert rc == codes.PIN_WRONG
+    assert message.decode("gbk").endswith("字…") and size - 4 < len(message) < size
+
+
+def test_c_output_max_bytes_is_a_ceiling_for_programs_with_one_buffer_size(native, tmp_path):
+    """driver.toml ``[output] max_bytes = 1024``: a program that gives every function 1024
+    bytes gets −42 for the photo instead of 8 KiB written into its buffer."""
+    config = tmp_path / "driver.toml"
+    config.write_text("[output]\nmax_bytes = 1024\n", encoding="utf-8")
+    env = {"SBCARD_SIM": "v3", "SBCARD_KEYS": "test", "SBCARD_DRIVER_CONFIG": str(config)}
+    _d, info = _v3_card_info()
+    assert c_call(native, "iReadCard", "1", "1", info, "SSSEEF08|$", **env) == [
+        str(codes.DATA_LENGTH), "运算数据长度错（输出超过1024字节）"]
+    code, line = c_call(native, "iReadCard", "1", "2", info, "SSSEEF05|07|$", **env)
+    assert (code, line) == ("0", "SSSEEF05|C0000018X|$")
+
+
+def test_output_max_bytes_is_checked():
+    from sbcard.errors import BadInputError
+    from sbcard.national.config import from_mapping
+
+    assert from_mapping({}).max_output is None
+    assert from_mapping({"output": {"max_bytes": 1024}}).max_output == 1024
+    with pytest.raises(BadInputError, match=r"output\.max_bytes is 256 to 65536"):
+        from_mapping({"output": {"max_bytes": 100}})

@@ -328,6 +328,20 @@ class Certificate:
             raise CertificateFormatError(str(exc)) from None
 
     @classmethod
+    def _built(cls, der: bytes, tbs: ax.TbsCertificate, **fields: Any) -> Certificate:
+        """A certificate ``build_certificate`` has just encoded, made from what it encoded
+        instead of parsed back: parsing it (with the DER round-trip check that input gets)
+        cost as much as building it, a fifth of a 3.0 card's personalisation. asn1crypto
+        encodes what it builds in DER; tests/test_x509_build.py holds every kind of
+        certificate built here to the strict check and to the parsed form."""
+        extensions = tuple(Extension(e["extn_id"].dotted, bool(e["critical"].native),
+                                     e["extn_value"].contents) for e in tbs["extensions"])
+        cert = cls(der=der, tbs=tbs.dump(), version=3, signature_algorithm=OID_SM2_SM3,
+                   key_algorithm=OID_SM2_CURVE, extensions=extensions, **fields)
+        _remember(der, cert)
+        return cert
+
+    @classmethod
     def _parse(cls, data: bytes, what: str) -> Certificate:
         cert = _asn1.load_der(ax.Certificate, data, what)
         tbs = cert["tbs_certificate"]
@@ -556,6 +570,7 @@ def build_certificate(
         {"extn_id": "authority_key_identifier",
          "extn_value": {"key_identifier": _key_identifier(issuer_key.public_key)}},
     ]
+    start, end = start.replace(microsecond=0), end.replace(microsecond=0)   # as encoded
     tbs = ax.TbsCertificate({
         "version": "v3",
         "serial_number": serial,
@@ -565,14 +580,17 @@ def build_certificate(
         "subject": ax.Name.load(subject.der),
         "subject_public_key_info": akeys.PublicKeyInfo.load(public_key.to_der()),
         "extensions": extensions,
-    }).dump()
-    k = _deterministic_k(issuer_key, tbs) if deterministic else None
-    signature = sm2.sign(issuer_key, tbs, uid=sm2.DEFAULT_ID,
+    })
+    tbs_der = tbs.dump()
+    k = _deterministic_k(issuer_key, tbs_der) if deterministic else None
+    signature = sm2.sign(issuer_key, tbs_der, uid=sm2.DEFAULT_ID,
                          encoding=sm2.SignatureEncoding.DER, k=k)
-    der = ax.Certificate({"tbs_certificate": ax.TbsCertificate.load(tbs),
+    der = ax.Certificate({"tbs_certificate": ax.TbsCertificate.load(tbs_der),
                           "signature_algorithm": _signature_algorithm(),
                           "signature_value": signature}).dump()
-    return Certificate.from_der(der, "built certificate")
+    return Certificate._built(der, tbs, serial=serial, issuer=issuer, subject=subject,
+                              not_before=start, not_after=end, public_key=public_key,
+                              signature=signature)
 
 
 # --------------------------------------------------------------------------- chains

@@ -1,6 +1,7 @@
 """Build libSSCardDriver.so: the national C interface, exported from Python by cffi embedding.
 
     python -m sbcard.national.build_native [OUTDIR]      # default: build/native
+    python -m sbcard.national.build_native --header      # re-render the header's size block
 
 Why cffi's embedding API (docs/architecture.md): it generates the C entry points from the
 very prototypes of ``native/SSCardDriver.h``, starts the interpreter on the first call from
@@ -20,6 +21,8 @@ import sys
 import sysconfig
 import textwrap
 from pathlib import Path
+
+from sbcard.national.cabi import MAX_OUTPUT, OUTPUT_SIZES
 
 NATIVE = Path(__file__).resolve().parent / "native"
 HEADER = NATIVE / "SSCardDriver.h"
@@ -43,6 +46,32 @@ def declarations() -> list[tuple[str, list[tuple[str, str]]]]:
                            pname.lstrip("*")))
         out.append((m.group(1), params))
     return out
+
+
+BEGIN = "/* BEGIN output sizes"
+END = "/* END output sizes */"
+
+
+def size_macros() -> list[str]:
+    """The ``#define`` lines of the output sizes, from ``cabi.OUTPUT_SIZES`` (the one table)."""
+    width = max(len(n) for n in OUTPUT_SIZES) + len("SSCARD_MAX_OUTPUT_") + 1
+    lines = [f"#define {'SSCARD_MAX_OUTPUT':<{width}}{MAX_OUTPUT:>6}"
+             "  /* the default: a function the spec gives no size */",
+             f"#define {'SSCARD_MAX_OUTPUT_ANY':<{width}}"
+             f"{max(s for s, _ in OUTPUT_SIZES.values()):>6}"
+             "  /* the largest: a buffer this size fits every function */"]
+    for name, (size, source) in OUTPUT_SIZES.items():
+        lines.append(f"#define {'SSCARD_MAX_OUTPUT_' + name:<{width}}{size:>6}  /* {source} */")
+    return lines
+
+
+def header_text() -> str:
+    """``SSCardDriver.h`` with its output-size block rendered from ``cabi.OUTPUT_SIZES``."""
+    text = HEADER.read_text(encoding="utf-8")
+    head, _, rest = text.partition(BEGIN)
+    comment, _, rest = rest.partition("*/\n")
+    _, _, tail = rest.partition(END)
+    return head + BEGIN + comment + "*/\n" + "\n".join(size_macros()) + "\n" + END + tail
 
 
 def _paths() -> list[str]:
@@ -190,13 +219,17 @@ def build(outdir: str | Path = "build/native", *, verbose: bool = False) -> Path
     ffibuilder.embedding_init_code(init_code(decls))
     # the header first: the C source includes "SSCardDriver.h" from its own folder (``out``),
     # so a copy left by an earlier build would otherwise win over the current one
-    (out / "SSCardDriver.h").write_bytes(HEADER.read_bytes())
+    (out / "SSCardDriver.h").write_text(header_text(), encoding="utf-8")
     built = ffibuilder.compile(tmpdir=str(out), target="libSSCardDriver.*", verbose=verbose)
     return Path(built)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--header"]:                  # after a change to cabi.OUTPUT_SIZES
+        HEADER.write_text(header_text(), encoding="utf-8")
+        print(HEADER)
+        return
     print(build(args[0] if args else "build/native"))
 
 

@@ -3,8 +3,11 @@
 ``build_native`` compiles ``native/SSCardDriver.h`` with cffi's embedding API; every exported
 function lands in ``call`` with its C arguments. Here the GBK strings are decoded, the driver
 method of the same name runs, and its ``(code, text)`` is written back: GBK, NUL-terminated,
-never more than ``MAX_OUTPUT`` bytes per buffer — a result that would not fit becomes −42 with
-a message that does. Nothing raises past this module: an unexpected error is −999.
+never more than the function's ``OUTPUT_SIZES`` bytes per buffer (the one table of output
+sizes; ``SSCARD_MAX_OUTPUT_<function>`` in SSCardDriver.h is rendered from it). A successful
+result that would not fit becomes −42 with a message that does and names the size; a failure's
+message that would not fit keeps its code and is cut at a character. Nothing raises past this
+module: an unexpected error is −999.
 
 The library holds one ``SSCardDriver`` for the process (built on the first call from
 ``load_config()``: driver.toml, then the environment). That is the C interface's own shape
@@ -19,6 +22,58 @@ from typing import Any
 from sbcard.national import codes
 
 MAX_OUTPUT = 1024                 # SSCARD_MAX_OUTPUT in SSCardDriver.h: NUL included
+
+#: Where the sizes come from: the Sichuan reader-interface spec (四川省人力资源社会保障系统数据
+#: 交换平台社会保障卡读写机具规范 V2.0, gdgly/SI_3rdCard docs/), "升级部分接口定义", each
+#: function's 函数定义 table, column 长度（十进制） of pOutInfo.
+SPEC = "四川读写机具规范"
+
+#: function → (bytes it may write into each output buffer, NUL included; where that is from).
+#: A function the spec does not define gets ``MAX_OUTPUT`` (sbcard's default, the national
+#: convention the spec uses for most functions).
+OUTPUT_SIZES: dict[str, tuple[int, str]] = {
+    "iReadCardBas": (1024, f"{SPEC} §1.1.1 表1"),
+    "iReadCardBas_HSM_Step1": (1024, f"{SPEC} §1.2.1 表2"),
+    "iReadCardBas_HSM_Step2": (1024, f"{SPEC} §1.3.1 表3"),
+    "iVerifyPIN": (512, f"{SPEC} §4.1.1 表10"),
+    "iChangePIN": (512, f"{SPEC} §5.1.1 表11"),
+    "iReloadPIN": (512, f"{SPEC} §6.1.1 表12"),
+    "iReloadPIN_HSM_Step1": (512, f"{SPEC} §6.2.1 表13"),
+    "iReloadPIN_HSM_Step2": (1024, f"{SPEC} §6.3.1 表14"),
+    "iReloadPIN_HSM_Step3": (1024, f"{SPEC} §6.4.1 表15"),
+    "iUnblockPIN": (512, f"{SPEC} §7.1.1 表16"),
+    "iUnblockPIN_HSM_Step1": (512, f"{SPEC} §7.2.1 表17"),
+    "iUnblockPIN_HSM_Step2": (1024, f"{SPEC} §7.3.1 表18"),
+    "iUnblockPIN_HSM_Step3": (1024, f"{SPEC} §7.4.1 表19"),
+    "iReadCard": (1024 * 20, f"{SPEC} §2.1.1 表4: 1024*20"),
+    "iReadCard_HSM_Step1": (1024, f"{SPEC} §2.2.1 表5"),
+    "iReadCard_HSM_Step2": (1024 * 20, f"{SPEC} §2.3.1 表6: 1024*20"),
+    "iWriteCard": (1024, f"{SPEC} §3.1.1 表7"),
+    "iWriteCard_HSM_Step1": (1024, f"{SPEC} §3.2.1 表8"),
+    "iWriteCard_HSM_Step2": (1024, f"{SPEC} §3.3.1 表9"),
+    "iGetCardType": (MAX_OUTPUT, "not in the spec: the default, both buffers"),
+    "iGetReaderInfo": (MAX_OUTPUT, "not in the spec: the default, both buffers"),
+    "iGetDeviceInfo": (MAX_OUTPUT, "not in the spec: the default"),
+    "iDoDebit": (512, f"{SPEC} §8.1.1 表20"),
+    "iDoDebit_HSM_Step1": (512, f"{SPEC} §8.2.1 表21"),
+    "iDoDebit_HSM_Step2": (1024, f"{SPEC} §8.3.1 表22"),
+    "iReadDebitRecord": (2048, f"{SPEC} §9.1.1 表23"),
+    "PKI_SignData": (MAX_OUTPUT, "not in the spec: the default"),
+    "PKI_VerifySign": (MAX_OUTPUT, "not in the spec: the default"),
+}
+
+
+def output_size(name: str, ceiling: int | None = None) -> int:
+    """Bytes ``name`` may write into each of its output buffers, NUL included; driver.toml's
+    ``[output] max_bytes`` (``ceiling``) lowers it for a program that allocates one size."""
+    size = OUTPUT_SIZES[name][0]
+    return size if ceiling is None else min(size, ceiling)
+
+
+def _ceiling() -> int | None:
+    """The configured ``[output] max_bytes`` of the process's driver, if it has been built."""
+    config = getattr(_driver, "config", None)
+    return getattr(config, "max_output", None)
 
 #: name → (inputs the Python method takes, output buffer parameter names), from the header.
 SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -81,6 +136,20 @@ def encode(text: str, limit: int = MAX_OUTPUT) -> bytes | None:
     return data if len(data) <= limit else None
 
 
+def cut(text: str, limit: int) -> bytes:
+    """A failure's message in ``limit`` bytes with the NUL: whole GBK characters, then "…"."""
+    data = encode(text, limit)
+    if data is not None:
+        return data
+    out = b""
+    for ch in text:
+        b = ch.encode("gbk", errors="replace")
+        if len(out) + len(b) + len("…".encode("gbk")) + 1 > limit:
+            break
+        out += b
+    return out + "…".encode("gbk") + b"\0"
+
+
 def results(name: str, code: int, text: str, outputs: int) -> list[str]:
     """What goes into each output buffer of ``name``."""
     if outputs == 1:
@@ -124,11 +193,12 @@ def call(ffi: Any, name: str, args: tuple[Any, ...]) -> int:
         return codes.BAD_PARAMETER
     code, text = run(name, inputs)
     parts = results(name, code, text, len(outs))
-    encoded = [encode(p) for p in parts]
+    size = output_size(name, _ceiling())
+    encoded = [encode(p, size) if code == 0 else cut(p, size) for p in parts]
     if any(e is None for e in encoded):
         code = codes.DATA_LENGTH
-        message = encode(f"{codes.message(code)}（输出超过{MAX_OUTPUT}字节）")
-        encoded = [message] + [b"\0"] * (len(outs) - 1)
+        message = f"{codes.message(code)}（输出超过{size}字节）"
+        encoded = [cut(p, size) for p in results(name, code, message, len(outs))]
     for ptr, data in zip(outs, encoded, strict=True):
         assert data is not None
         ffi.memmove(ptr, data, len(data))

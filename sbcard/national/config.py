@@ -32,7 +32,9 @@ simulated card), ``SBCARD_READER`` (the reader for every iType), ``SBCARD_KEYS``
                                        # overlay regions.toml gives the card's issuing region
 
     [output]
-    max_bytes = 1024                   # the C library never writes more (NUL included)
+    # max_bytes = 1024                 # C library: a ceiling on every output buffer (NUL
+                                       # included) for a program that allocates one size for
+                                       # all; unset: each function's own size (iReadCard 20480)
 
     [log]
     file = ""                          # one line per call; PINs never, IDs masked
@@ -71,7 +73,9 @@ class DriverConfig:
     pinentry: str = "pinentry"
     pin_guard: bool = True
     fixed_pin: str | None = None             # FixedPinSource (service kiosk mode, tests)
-    max_output: int = 1024
+    #: ``[output] max_bytes``: a ceiling under the C library's per-function output sizes
+    #: (``cabi.OUTPUT_SIZES``); None: those sizes alone.
+    max_output: int | None = None
     log_file: str | None = None
     #: ``[card] profile``: the card profile every call uses (its regional files, key
     #: addresses, PSAM key map); None: the default profile with the overlay regions.toml
@@ -174,7 +178,7 @@ def from_mapping(data: dict[str, Any], origin: str = "<config>") -> DriverConfig
         pin_source=_text(pin.get("source"), f"{origin}: pin.source") or "pinentry",
         pinentry=_text(pin.get("pinentry"), f"{origin}: pin.pinentry") or "pinentry",
         pin_guard=bool(pin.get("guard", True)),
-        max_output=int(output.get("max_bytes", 1024)),
+        max_output=None if output.get("max_bytes") is None else int(output["max_bytes"]),
         log_file=_text(log.get("file"), f"{origin}: log.file"),
         profile=_text(card.get("profile"), f"{origin}: card.profile"),
         source=origin,
@@ -189,7 +193,7 @@ def validate(config: DriverConfig, origin: str) -> DriverConfig:
         raise BadInputError(f"{origin}: pin.source is one of {', '.join(PIN_SOURCES)}")
     if config.hsm_protocol not in HSM_PROTOCOLS:
         raise BadInputError(f"{origin}: keys.hsm_protocol is one of {', '.join(HSM_PROTOCOLS)}")
-    if not 256 <= config.max_output <= 65536:
+    if config.max_output is not None and not 256 <= config.max_output <= 65536:
         raise BadInputError(f"{origin}: output.max_bytes is 256 to 65536")
     if config.profile is not None:
         try:

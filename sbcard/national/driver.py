@@ -194,7 +194,9 @@ class SSCardDriver:
         psam_reader = getattr(getattr(keys, "inner", keys), "reader", None)
         if psam_reader:
             reserved[psam_reader] = "the PSAM"
-        return make_link(SessionOptions(reader=reader, reserved=reserved))
+        # Powered down at the end of each call (module docstring): left powered, the card
+        # would keep this call's RKSSSE authentication for the next caller, in any process.
+        return make_link(SessionOptions(reader=reader, reserved=reserved, power_off=True))
 
     @contextlib.contextmanager
     def _card(self, itype: int, *, keep: str | None = None) -> Iterator[ApduChannel]:

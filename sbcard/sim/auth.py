@@ -13,7 +13,9 @@ ASSUMPTION (spec §5.7 leaves it open): the block commands are MACed with STK (c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sbcard.apdu.command import CommandApdu
@@ -49,11 +51,37 @@ def _fits(algorithm, challenge: bytes) -> bool:
     return len(challenge) in ((4, 8) if algorithm.block_size == 8 else (4, 8, 16))
 
 
-@dataclass
 class CardKey:
-    value: bytes
-    tries: int
-    max_tries: int
+    """A key on the simulated card and its retry counter.
+
+    The value is derived from its root (the issuer's diversification) the first time the card
+    uses it, not when the card is built: a card holds some 55 keys (the DF01–DF07 keys among
+    them) and a personalisation uses a handful, so deriving every one made building a simulated
+    card cost more than personalising it (docs/benchmarks.md). Same value, derived later.
+    """
+
+    __slots__ = ("_derive", "_value", "max_tries", "tries")
+
+    def __init__(self, value: bytes | Callable[[], bytes], tries: int, max_tries: int) -> None:
+        self._value: bytes | None = value if isinstance(value, bytes) else None
+        self._derive: Callable[[], bytes] | None = None if isinstance(value, bytes) else value
+        self.tries = tries
+        self.max_tries = max_tries
+
+    @property
+    def derived(self) -> bool:
+        """Whether the value has been computed yet (for tests)."""
+        return self._value is not None
+
+    @property
+    def value(self) -> bytes:
+        if self._value is None:
+            assert self._derive is not None
+            self._value, self._derive = self._derive(), None
+        return self._value
+
+    def __repr__(self) -> str:  # never show key bytes
+        return f"CardKey(tries={self.tries}/{self.max_tries})"
 
 
 @dataclass
@@ -93,7 +121,7 @@ def install(card: SimCard, persona: Persona) -> None:
     for root in keyfile.roots:
         if root.algorithm is not algorithm:
             continue
-        key = CardKey(root.card_key(ctx), tries, tries)
+        key = CardKey(partial(root.card_key, ctx), tries, tries)
         if root.version is None:
             state.keys[root.card_key_id] = key
         elif root.version in wanted:

@@ -169,13 +169,21 @@ def _match_reader(readers: list[ReaderInfo], spec: str, listing: str) -> ReaderI
 
 
 class PcscTransport(Transport):
-    """One card in one PC/SC reader."""
+    """One card in one PC/SC reader.
+
+    ``power_off``: ``disconnect`` powers the card down (``SCARD_UNPOWER_CARD``) instead of
+    leaving it powered (``SCARD_LEAVE_CARD``). A card left powered keeps its security state
+    (an external authentication, a verified PIN) for whoever connects next, in any process;
+    powered down, the next connection starts from the card's reset state, as a simulated
+    card does after ``disconnect``.
+    """
 
     def __init__(self, reader: str | None = None, *, exclusive: bool = False,
-                 reserved: Mapping[str, str] | None = None) -> None:
+                 reserved: Mapping[str, str] | None = None, power_off: bool = False) -> None:
         self._spec = reader
         self._reserved = dict(reserved or {})
         self._share_exclusive = exclusive
+        self._power_off = power_off
         self._ctx: PcscContext | None = None
         self._card: Any = None
         self._proto: int = 0
@@ -267,7 +275,8 @@ class PcscTransport(Transport):
             return
         s = self._ctx.scard
         if self._card is not None:
-            s.SCardDisconnect(self._card, s.SCARD_LEAVE_CARD)
+            s.SCardDisconnect(self._card,
+                              s.SCARD_UNPOWER_CARD if self._power_off else s.SCARD_LEAVE_CARD)
             self._card = None
         self._ctx.close()
         self._ctx = None

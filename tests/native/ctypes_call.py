@@ -3,8 +3,9 @@ speaks the line protocol of ``sscard_call LIB serve`` (tests/native/sscard_call.
 ``FUNCTION\\tARG…`` in, one line ``CODE\\tOUT1[\\tOUT2]`` out, one library load for them all.
 
 Argument types follow the header (``iType``/``iAuthType`` int, the rest ``char*``) through
-``cabi.SIGNATURES``, the table the library is built from; each output buffer is 1024 bytes
-followed by a guard zone that must be untouched after the call, as in the C program.
+``cabi.SIGNATURES``, the table the library is built from; each output buffer is the
+function's size (``cabi.output_size``: SSCARD_MAX_OUTPUT_<function> of the header) followed by
+a guard zone that must be untouched after the call, as in the C program.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import sys
 
-from sbcard.national.cabi import SIGNATURES
+from sbcard.national.cabi import SIGNATURES, output_size
 
-BUF, GUARD = 1024, 256
+GUARD = 256
 
 
 def main(argv: list[str]) -> int:
@@ -33,11 +34,12 @@ def main(argv: list[str]) -> int:
             out.flush()
             continue
         values = [int(a) if n.startswith("i") else a for n, a in zip(inputs, args, strict=True)]
-        buffers = [ctypes.create_string_buffer(b"\xa5" * (BUF + GUARD), BUF + GUARD)
+        size = output_size(name.decode())
+        buffers = [ctypes.create_string_buffer(b"\xa5" * (size + GUARD), size + GUARD)
                    for _ in outputs]
         code = getattr(lib, name.decode())(*values, *buffers)
         for b in buffers:
-            if b.raw[BUF:] != b"\xa5" * GUARD or b"\0" not in b.raw[:BUF]:
+            if b.raw[size:] != b"\xa5" * GUARD or b"\0" not in b.raw[:size]:
                 sys.stderr.write(f"OVERFLOW in {name.decode()}\n")
                 return 4
         out.write(b"\t".join([str(code).encode(), *(b.value for b in buffers)]) + b"\n")

@@ -8,14 +8,17 @@
  *                                          "FUNCTION\tARG\t...\n" on stdin, answers each with
  *                                          "CODE\tOUT1[\tOUT2]\n" (GBK, as the library gives it)
  *   sscard_call LIB list                   the function table: "NAME INPUTS OUTPUTS" per line
+ *   sscard_call LIB sizes                  each function's buffer size: "NAME SIZE" per line
  *   sscard_call LIB threads N ITYPE        N threads call iReadCardBas(ITYPE) 5 times each;
  *                                          prints "threads ok" when every answer is the same
  *   sscard_call LIB seq ITYPE F1 F2 ...    calls the (int iType, char*) functions F1, F2, ...
  *                                          in turn on one card; prints each code and output
  *   sscard_call LIB writeread INFO ADDR DATA   iWriteCard, then iReadCard by RK, one card
  *
- * Every output buffer is 1024 bytes (the national convention) followed by a guard zone that
- * must still hold its pattern after the call: the library must never write past 1024 bytes.
+ * Every output buffer is the header's size for its function (SSCARD_MAX_OUTPUT_<function>:
+ * 1024 for most, 1024*20 for iReadCard and iReadCard_HSM_Step2, 512 for the PIN functions),
+ * followed by a guard zone that must still hold its pattern after the call: the library must
+ * never write past the size the header gives.
  * PINs are never arguments of this program: the library asks its PIN source (driver.toml).
  */
 #include <dlfcn.h>
@@ -26,23 +29,22 @@
 
 #include "SSCardDriver.h"
 
-#define BUF 1024
 #define GUARD 256
 #define MAX_ARGS 8
-#define LINE 8192
+#define LINE 65536   /* a serve line: pWriteData may be 1024*20 (spec §3.1.1 表7) */
 
 static void *lib;
 
-static char *buffer(void) {
-    char *b = malloc(BUF + GUARD);
-    memset(b, 0xA5, BUF + GUARD);
+static char *buffer(int size) {
+    char *b = malloc(size + GUARD);
+    memset(b, 0xA5, size + GUARD);
     return b;
 }
 
-static int guard_ok(const char *b) {
-    for (int i = BUF; i < BUF + GUARD; i++)
+static int guard_ok(const char *b, int size) {
+    for (int i = size; i < size + GUARD; i++)
         if ((unsigned char)b[i] != 0xA5) return 0;
-    return memchr(b, 0, BUF) != NULL;
+    return memchr(b, 0, size) != NULL;
 }
 
 static void *sym(const char *name) {
@@ -87,9 +89,10 @@ static void *sym(const char *name) {
     X(PKI_SignData, 3, 1, (S(0), S(1), I(2), O(0))) \
     X(PKI_VerifySign, 5, 1, (S(0), S(1), S(2), S(3), I(4), O(0)))
 
-struct function { const char *name; int inputs, outputs; };
+struct function { const char *name; int inputs, outputs, size; };
 
-#define ENTRY(name, nin, nout, args) { #name, nin, nout },
+/* The size is the header's macro for the function: one missing from the header fails to build. */
+#define ENTRY(name, nin, nout, args) { #name, nin, nout, SSCARD_MAX_OUTPUT_##name },
 static const struct function TABLE[] = { FUNCTIONS(ENTRY) };
 #define COUNT (sizeof TABLE / sizeof TABLE[0])
 
@@ -111,10 +114,10 @@ static long dispatch(const char *f, char **in, char **out) {
 
 /* One call with guarded buffers; the outputs are left in out[] (caller frees). */
 static long call(const struct function *fn, char **in, char **out) {
-    for (int i = 0; i < fn->outputs; i++) out[i] = buffer();
+    for (int i = 0; i < fn->outputs; i++) out[i] = buffer(fn->size);
     long rc = dispatch(fn->name, in, out);
     for (int i = 0; i < fn->outputs; i++)
-        if (!guard_ok(out[i])) { fprintf(stderr, "OVERFLOW in %s\n", fn->name); exit(4); }
+        if (!guard_ok(out[i], fn->size)) { fprintf(stderr, "OVERFLOW in %s\n", fn->name); exit(4); }
     return rc;
 }
 
@@ -147,16 +150,16 @@ static int serve(void) {
     return 0;
 }
 
-struct job { int itype; char first[BUF]; int ok; };
+struct job { int itype; char first[SSCARD_MAX_OUTPUT_iReadCardBas]; int ok; };
 
 static void *worker(void *arg) {
     struct job *job = arg;
     __typeof__(&iReadCardBas) read = (__typeof__(&iReadCardBas))sym("iReadCardBas");
     job->ok = 1;
     for (int i = 0; i < 5; i++) {
-        char *out = buffer();
+        char *out = buffer(SSCARD_MAX_OUTPUT_iReadCardBas);
         long rc = read(job->itype, out);
-        if (rc != 0 || !guard_ok(out)) job->ok = 0;
+        if (rc != 0 || !guard_ok(out, SSCARD_MAX_OUTPUT_iReadCardBas)) job->ok = 0;
         if (i == 0) strcpy(job->first, out);
         else if (strcmp(job->first, out) != 0) job->ok = 0;
         free(out);
@@ -187,6 +190,10 @@ int main(int argc, char **argv) {
     if (!strcmp(f, "list")) {
         for (size_t i = 0; i < COUNT; i++)
             printf("%s %d %d\n", TABLE[i].name, TABLE[i].inputs, TABLE[i].outputs);
+        return 0;
+    }
+    if (!strcmp(f, "sizes")) {
+        for (size_t i = 0; i < COUNT; i++) printf("%s %d\n", TABLE[i].name, TABLE[i].size);
         return 0;
     }
     lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);

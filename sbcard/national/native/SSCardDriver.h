@@ -6,10 +6,14 @@
  * gdgly/SI_3rdCard code/SSCARD/SSCARD/SSCARD/SSCARDCtrl.h and SSCARDCtrl.cpp). Written for
  * sbcard; see docs/national-interface.md for every function, output format and return code.
  *
- * Strings in and out are GBK, NUL-terminated. The caller allocates every output buffer; the
- * library never writes more than SSCARD_MAX_OUTPUT bytes (NUL included) into one, and a
- * result that would not fit is replaced by an error (-42) whose message fits. Allocate
- * 1024 bytes (the national convention) or SSCARD_MAX_OUTPUT.
+ * Strings in and out are GBK, NUL-terminated. The caller allocates every output buffer: at
+ * least SSCARD_MAX_OUTPUT_<function> bytes (below, NUL included; the pOutInfo sizes of the
+ * Sichuan reader-interface spec's function tables: 1024*20 for iReadCard and
+ * iReadCard_HSM_Step2, which return the 4 KiB photo SSSEEF08 in hex; 512 for the PIN
+ * functions; 2048 for iReadDebitRecord), or SSCARD_MAX_OUTPUT_ANY for every function. The
+ * library never writes more than that into one buffer. A successful result that would not
+ * fit is replaced by -42 and a message naming the size; a failure's message that would not
+ * fit is cut (its code stays).
  *
  * Return: 0 success; a negative code otherwise, pOutInfo then holds the Chinese message.
  * Thread-safe: calls on one reader are serialised, different readers run in parallel.
@@ -21,7 +25,39 @@
 extern "C" {
 #endif
 
-#define SSCARD_MAX_OUTPUT 1024   /* bytes a function writes into one buffer, at most */
+/* BEGIN output sizes: rendered from sbcard/national/cabi.py OUTPUT_SIZES by
+ * `python -m sbcard.national.build_native --header`; do not edit by hand. */
+#define SSCARD_MAX_OUTPUT                          1024  /* the default: a function the spec gives no size */
+#define SSCARD_MAX_OUTPUT_ANY                     20480  /* the largest: a buffer this size fits every function */
+#define SSCARD_MAX_OUTPUT_iReadCardBas             1024  /* 四川读写机具规范 §1.1.1 表1 */
+#define SSCARD_MAX_OUTPUT_iReadCardBas_HSM_Step1   1024  /* 四川读写机具规范 §1.2.1 表2 */
+#define SSCARD_MAX_OUTPUT_iReadCardBas_HSM_Step2   1024  /* 四川读写机具规范 §1.3.1 表3 */
+#define SSCARD_MAX_OUTPUT_iVerifyPIN                512  /* 四川读写机具规范 §4.1.1 表10 */
+#define SSCARD_MAX_OUTPUT_iChangePIN                512  /* 四川读写机具规范 §5.1.1 表11 */
+#define SSCARD_MAX_OUTPUT_iReloadPIN                512  /* 四川读写机具规范 §6.1.1 表12 */
+#define SSCARD_MAX_OUTPUT_iReloadPIN_HSM_Step1      512  /* 四川读写机具规范 §6.2.1 表13 */
+#define SSCARD_MAX_OUTPUT_iReloadPIN_HSM_Step2     1024  /* 四川读写机具规范 §6.3.1 表14 */
+#define SSCARD_MAX_OUTPUT_iReloadPIN_HSM_Step3     1024  /* 四川读写机具规范 §6.4.1 表15 */
+#define SSCARD_MAX_OUTPUT_iUnblockPIN               512  /* 四川读写机具规范 §7.1.1 表16 */
+#define SSCARD_MAX_OUTPUT_iUnblockPIN_HSM_Step1     512  /* 四川读写机具规范 §7.2.1 表17 */
+#define SSCARD_MAX_OUTPUT_iUnblockPIN_HSM_Step2    1024  /* 四川读写机具规范 §7.3.1 表18 */
+#define SSCARD_MAX_OUTPUT_iUnblockPIN_HSM_Step3    1024  /* 四川读写机具规范 §7.4.1 表19 */
+#define SSCARD_MAX_OUTPUT_iReadCard               20480  /* 四川读写机具规范 §2.1.1 表4: 1024*20 */
+#define SSCARD_MAX_OUTPUT_iReadCard_HSM_Step1      1024  /* 四川读写机具规范 §2.2.1 表5 */
+#define SSCARD_MAX_OUTPUT_iReadCard_HSM_Step2     20480  /* 四川读写机具规范 §2.3.1 表6: 1024*20 */
+#define SSCARD_MAX_OUTPUT_iWriteCard               1024  /* 四川读写机具规范 §3.1.1 表7 */
+#define SSCARD_MAX_OUTPUT_iWriteCard_HSM_Step1     1024  /* 四川读写机具规范 §3.2.1 表8 */
+#define SSCARD_MAX_OUTPUT_iWriteCard_HSM_Step2     1024  /* 四川读写机具规范 §3.3.1 表9 */
+#define SSCARD_MAX_OUTPUT_iGetCardType             1024  /* not in the spec: the default, both buffers */
+#define SSCARD_MAX_OUTPUT_iGetReaderInfo           1024  /* not in the spec: the default, both buffers */
+#define SSCARD_MAX_OUTPUT_iGetDeviceInfo           1024  /* not in the spec: the default */
+#define SSCARD_MAX_OUTPUT_iDoDebit                  512  /* 四川读写机具规范 §8.1.1 表20 */
+#define SSCARD_MAX_OUTPUT_iDoDebit_HSM_Step1        512  /* 四川读写机具规范 §8.2.1 表21 */
+#define SSCARD_MAX_OUTPUT_iDoDebit_HSM_Step2       1024  /* 四川读写机具规范 §8.3.1 表22 */
+#define SSCARD_MAX_OUTPUT_iReadDebitRecord         2048  /* 四川读写机具规范 §9.1.1 表23 */
+#define SSCARD_MAX_OUTPUT_PKI_SignData             1024  /* not in the spec: the default */
+#define SSCARD_MAX_OUTPUT_PKI_VerifySign           1024  /* not in the spec: the default */
+/* END output sizes */
 
 long iReadCardBas(int iType, char* pOutInfo);
 long iReadCardBas_HSM_Step1(int iType, char* pOutInfo);
