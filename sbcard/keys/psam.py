@@ -182,9 +182,10 @@ class PsamKeySource(KeySource):
     def terminal_number(self) -> str:
         """终端机编号 (12 digits, the first 6 the city code) from EF 0016 of the PSAM."""
         if self._psam.terminal is None:
-            self._psam.env = None               # read it under a fresh DDF selection
             with self._operation():
-                self._enter_any()
+                if self._psam.terminal is None:     # another thread may have read it
+                    self._psam.env = None           # read it under a fresh DDF selection
+                    self._enter_any()
         if self._psam.terminal is None:
             raise self._psam.terminal_error or MismatchError(f"{self.name}: no terminal number")
         return self._psam.terminal
