@@ -193,11 +193,10 @@ def _open_key_source(options: KeySourceOptions, profile: CardProfile | None,
     from sbcard.keys.hsm import (
         HsmStepSource,
         NationalHsmSource,
-        command_exchange,
         hsm_address_map,
-        national_command,
         stdio_exchange,
     )
+    from sbcard.keys.hsm_command import command_exchange, national_command
 
     addresses = hsm_address_map(profile or profile_for())
     if options.hsm_protocol not in ("national", "json"):

@@ -18,7 +18,8 @@ from sbcard.crypto.symmetric import Algorithm
 from sbcard.errors import BadInputError, MismatchError, RefusedError
 from sbcard.keys.base import CardContext
 from sbcard.keys.builtin import builtin_key_file
-from sbcard.keys.hsm import HsmError, HsmStepSource, command_exchange, stdio_exchange
+from sbcard.keys.hsm import HsmError, HsmStepSource, stdio_exchange
+from sbcard.keys.hsm_command import command_exchange
 from sbcard.keys.keyfile import KeyFile, key_check_value
 from sbcard.ops.auth import external_authenticate, internal_authenticate
 from sbcard.ops.read import read_card

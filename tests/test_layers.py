@@ -24,6 +24,7 @@ RANKS: dict[str, int] = {
     "sbcard.errors": 0,
     "sbcard.messages": 0,
     "sbcard.subproc": 0,
+    "sbcard.gmt": 0,             # GM/T facts both card profiles and crypto name (SM2 default ID)
     "sbcard.transport": 1,
     "sbcard.apdu": 2,
     "sbcard.hexutil": 2,

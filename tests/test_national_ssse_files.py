@@ -16,10 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from sbcard.card.dfs import KEY_BY_NAME
+from sbcard.card.filesystem import KEY_RKSSSE
 from sbcard.card.profiles import load_profile
+from sbcard.keys.hsm import HsmStepSource, NationalHsmSource, hsm_address_map
+from sbcard.keys.psam import PsamKeySource
 from sbcard.national import codes
 from sbcard.national.config import DriverConfig, from_mapping
 from sbcard.national.driver import SSCardDriver
+from sbcard.national.flows import ClassifiedKeys
 from sbcard.national.lines import split_fields
 from sbcard.national.pinsource import FixedPinSource
 from sbcard.sim.persona import load_persona
@@ -104,6 +109,37 @@ def test_jiangsu_card_gets_its_overlay_by_region_and_it_is_logged(tmp_path: Path
     assert d.iWriteCard(1, info, "SSSEEF06|09|$", "SSSEEF06|X|$")[0] == codes.BAD_DATA
 
 
+def test_jiangsu_card_writes_ef0d_through_the_driver_psam_without_profile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The driver opens its PSAM once for every card; the overlay chosen for this card by its
+    # region (regions.toml "32" → jiangsu) reaches the PSAM key map for the call: card key
+    # 0D → PSAM usage 48 ID 13 (region-jiangsu.toml, [JSK] BFDE481318). Before, this needed
+    # driver.toml [card] profile (−2201 "has no key for key 0D" without it).
+    d = driver("jiangsu", key_source="psam", psam="sim:jiangsu")
+    info = _info(d)                                  # IRK through the PSAM: it is open now
+    keys = d.key_source()
+    assert isinstance(keys, ClassifiedKeys) and isinstance(keys.inner, PsamKeySource)
+    psam = keys.inner
+    sent: list[str] = []
+    transmit = psam.channel.transport.transmit
+    monkeypatch.setattr(psam.channel.transport, "transmit",
+                        lambda apdu: sent.append(apdu.hex().upper()) or transmit(apdu))
+    assert d.iWriteCard(1, info, "SSSEEF0D|EA|$", "SSSEEF0D|JS9900000077|$") == (0, "")
+    assert any(apdu.startswith("BFDE481318") for apdu in sent)       # PSAM 48/13
+    assert "overlay jiangsu" in d.profile_notes[-1]
+    assert d.iReadCard(1, 1, info, "SSSEEF0D|EA|$") == (0, "SSSEEF0D|JS9900000077|$")
+    assert d.iWriteCard(1, info, "SSSEEF0D|EA|$", "SSSEEF0D|JS9900000078|$") == (0, "")
+    # one PSAM for every call, and the shared source keeps the default profile's map
+    assert d.key_source() is keys and 0x0D not in psam.key_map
+    # named in the configuration: the source opened with that map serves as it is
+    named = driver("jiangsu", key_source="psam", psam="sim:jiangsu",
+                   profile="mohrss-2.0+jiangsu")
+    assert named.iWriteCard(1, info, "SSSEEF0D|EA|$", "SSSEEF0D|JS9900000079|$") == (0, "")
+    named_keys = named.key_source()
+    assert named_keys is not None
+    assert named_keys.for_profile(load_profile("mohrss-2.0+jiangsu")) is named_keys
+
+
 def test_other_card_has_no_ef0d_unless_the_config_names_the_overlay() -> None:
     d = driver("demo")
     info = _info(d)
@@ -119,6 +155,23 @@ def test_other_card_has_no_ef0d_unless_the_config_names_the_overlay() -> None:
         from_mapping({"card": {"profile": "mohrss-2.0+mars"}}, "driver.toml")
     with pytest.raises(Exception, match=r"^driver.toml: \[card\] has no key 'profil'"):
         from_mapping({"card": {"profil": "mohrss-2.0+jiangsu"}}, "driver.toml")
+
+
+def test_an_hsm_key_source_takes_the_card_profiles_addresses(tmp_path: Path) -> None:
+    # The same per-card view as the PSAM's (KeySource.for_profile) for an HSM key source: a
+    # region's [hsm_addresses] (here DF06's, invented as above) reach the source the driver
+    # opened once with the default profile; the source itself keeps its addresses.
+    overlay = tmp_path / "df06.toml"
+    overlay.write_text(DF06_OVERLAY, "utf-8")
+    base, regional = load_profile("mohrss-2.0"), load_profile(f"mohrss-2.0+{overlay}")
+    rk1df06 = KEY_BY_NAME["RK1DF06"].ref
+    for source in (HsmStepSource(lambda _request: {}, hsm_address_map(base)),
+                   NationalHsmSource(lambda _text: "", hsm_address_map(base))):
+        source.key_version = 1                      # the overlay gives v1–v3 addresses
+        assert source.for_profile(base) is source
+        view = source.for_profile(regional)
+        assert view.has_key(rk1df06) and not source.has_key(rk1df06)
+        assert view.has_key(KEY_RKSSSE) and source.has_key(KEY_RKSSSE)
 
 
 def test_df06_keys_reach_the_hsm_steps_from_the_session_profile(tmp_path: Path) -> None:

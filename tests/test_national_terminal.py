@@ -7,8 +7,12 @@ reader-interface spec §7.2 (iReadCardBas, 11 fields) and iReadCardBas_HSM_Step1
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -85,7 +89,9 @@ def fake_getpass(monkeypatch, answer):
             raise answer
         return answer
 
-    monkeypatch.setattr("sbcard.national.pinsource.getpass.getpass", getpass)
+    # the stdlib's getpass.getpass: ConsolePinSource imports getpass when it is constructed
+    # (not with the driver) and asks through that module's function
+    monkeypatch.setattr("getpass.getpass", getpass)
     return prompts
 
 
@@ -118,6 +124,37 @@ def test_driver_with_pin_source_console_verifies_the_typed_pin(monkeypatch):
     assert d.iVerifyPIN(1) == (0, "")
     fake_getpass(monkeypatch, EOFError())
     assert d.iVerifyPIN(1)[0] == -31
+
+
+FIRST_CALL_PROBE = textwrap.dedent("""
+    import json, sys
+    from sbcard.national.config import DriverConfig
+    from sbcard.national.driver import SSCardDriver
+    from sbcard.national.pinsource import pin_source_for
+    WATCH = ("getpass", "subprocess")
+    d = SSCardDriver(DriverConfig(sim="demo", key_source="keys", keys="test"))
+    code = d.iReadCardBas(1)[0]
+    seen = [[m for m in WATCH if m in sys.modules]]
+    pin_source_for("console")
+    seen.append([m for m in WATCH if m in sys.modules])
+    pin_source_for("pinentry")
+    seen.append([m for m in WATCH if m in sys.modules])
+    print(json.dumps([code, seen]))
+""")
+
+
+def test_first_call_loads_no_getpass_or_subprocess_until_a_pin_source_needs_them():
+    # Issue 13 (first-call weight): a national function's first call imports the driver,
+    # and with it pinsource and keys.hsm; getpass (+ termios) and subprocess (+ signal,
+    # selectors) load only with the PIN source (or HSM command) that uses them.
+    done = subprocess.run([sys.executable, "-c", FIRST_CALL_PROBE], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("SBCARD_")} | {"HOME": "/nonexistent"})
+    assert done.returncode == 0, done.stderr
+    code, seen = json.loads(done.stdout)
+    assert code == 0
+    assert seen == [[], ["getpass"], ["getpass", "subprocess"]]
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -18,11 +18,12 @@ from sbcard.apdu.sw import CardError, NotFoundError
 from sbcard.apdu.t0 import T0Layer
 from sbcard.apdu.trace import TraceLayer
 from sbcard.card.filesystem import SSSE_NAME
+from sbcard.card.profiles import load_profile
 from sbcard.compose import SessionOptions, open_psam, open_session
 from sbcard.crypto import card_algos
 from sbcard.crypto.symmetric import Algorithm, pad_iso9797_m2, xor_bytes
 from sbcard.errors import BadInputError
-from sbcard.keys.base import CardContext
+from sbcard.keys.base import CardContext, KeySource
 from sbcard.keys.builtin import builtin_key_file
 from sbcard.keys.keyfile import KeyFile
 from sbcard.keys.psam import (
@@ -597,3 +598,65 @@ def test_one_psam_shared_by_parallel_reader_workers(keyfile):
     assert not errors
     for n, (ctx, challenge) in enumerate(jobs):
         assert results[n] == keyfile.auth_data(ctx, 0x0A, challenge, bytes(range(8))), n
+
+
+def test_a_profile_view_shares_the_psam_and_leaves_the_source_as_it_was(keyfile):
+    # The national driver opens one PSAM for every card and hands each call a view with the
+    # card's profile (KeySource.for_profile): Jiangsu's overlay maps card key 0D to PSAM
+    # usage 48 ID 13 (region-jiangsu.toml, [JSK] BFDE481318). A view of the default map's
+    # source is the source itself; a view with another map changes nothing of the source.
+    trace: list[str] = []
+    psam = source("jiangsu", trace=trace)
+    assert psam.for_profile(load_profile("mohrss-2.0")) is psam
+    view = psam.for_profile(load_profile("mohrss-2.0+jiangsu"))
+    assert view is not psam and view.has_key(0x0D) and not psam.has_key(0x0D)
+    assert view.terminal_number == psam.terminal_number == "320899000001"
+    trace.clear()
+    challenge, x = secrets.token_bytes(8), secrets.token_bytes(8)
+    assert view.auth_data(DES_CTX, 0x0D, challenge, x) == keyfile.auth_data(
+        DES_CTX, 0x0D, challenge, x)
+    sent = [line.split()[1] for line in trace if line.startswith(">>")]
+    assert sent[0].startswith("BFDE481318")       # no reselection: the environment is shared
+    with pytest.raises(BadInputError, match="maps no PSAM key to card key 0D"):
+        psam.auth_data(DES_CTX, 0x0D, challenge, x)
+    assert psam.levels_used(Algorithm.DES, 0x0A) is None
+    view.auth_data(DES_CTX, 0x0A, challenge, x)
+    assert psam.levels_used(Algorithm.DES, 0x0A) == view.levels_used(Algorithm.DES, 0x0A) == 2
+    view.close()                                  # a view closes nothing
+    assert psam.auth_data(SM4_CTX, 0x0A, challenge, x) == keyfile.auth_data(
+        SM4_CTX, 0x0A, challenge, x)
+
+
+def test_a_profile_view_and_its_source_used_by_two_threads_at_once(keyfile):
+    # Two readers' calls at once, one through the shared source (card key 0A), one through a
+    # Jiangsu view (0D), switching DES and SM4 environments: every BF DE + 80 FA pair must
+    # stay together and every SELECT of an environment be known to both, or the PSAM answers
+    # with the other call's session key or in the other environment.
+    link = _SlowLink(load_psam_persona("jiangsu").build(), "psam jiangsu")
+    transport = T0Layer(link)
+    transport.connect()
+    psam = PsamKeySource(ApduChannel(transport), on_close=transport.disconnect)
+    view = psam.for_profile(load_profile("mohrss-2.0+jiangsu"))
+    jobs = [(ctx, bytes([i] * 8)) for i in range(1, 13) for ctx in (DES_CTX, SM4_CTX)]
+    results: dict[tuple[int, int], bytes] = {}
+    errors: list[BaseException] = []
+
+    def work(keys: PsamKeySource | KeySource, key_id: int) -> None:
+        try:
+            for n, (ctx, challenge) in enumerate(jobs):
+                results[(key_id, n)] = keys.auth_data(ctx, key_id, challenge, bytes(range(8)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=args) for args in ((psam, 0x0A),
+                                                                       (view, 0x0D))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    psam.close()
+    assert not errors
+    for (key_id, n), got in results.items():
+        ctx, challenge = jobs[n]
+        assert got == keyfile.auth_data(ctx, key_id, challenge, bytes(range(8))), (key_id, n)
+    assert len(results) == 2 * len(jobs)

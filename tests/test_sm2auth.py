@@ -246,8 +246,10 @@ def test_bad_profile_sections(section, message):
         Sm2AuthConfig.from_mapping(section, "test")
 
 
-def test_profile_default_user_id_is_the_gmt_0009_one():
-    assert DEFAULT_USER_ID == sm2.DEFAULT_ID
+def test_profile_default_user_id_is_the_one_crypto_computes_z_with():
+    # One definition (sbcard.gmt), not two literals kept equal: the value itself is checked
+    # by tests/test_crypto_sm2.py::test_public_key_and_z against the published Z.
+    assert DEFAULT_USER_ID is sm2.DEFAULT_ID
 
 
 def test_profile_without_section():

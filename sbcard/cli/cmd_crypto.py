@@ -19,6 +19,7 @@ import click
 
 from sbcard.cli.common import echo_json, echo_table, label
 from sbcard.errors import MismatchError, RefusedError
+from sbcard.gmt import SM2_DEFAULT_USER_ID
 
 if TYPE_CHECKING:
     from sbcard.crypto.sm2 import PrivateKey, PublicKey
@@ -461,7 +462,7 @@ def _public_key(value: str) -> PublicKey:
 
 
 _ID_OPTION = click.option(
-    "--id", "uid", default="1234567812345678", show_default=True, metavar="ID",
+    "--id", "uid", default=SM2_DEFAULT_USER_ID.decode(), show_default=True, metavar="ID",
     help="Signer's user ID (UTF-8) that goes into Z_A.")
 _ORDER_OPTION = click.option(
     "--order", type=click.Choice(["C1C3C2", "C1C2C3"], case_sensitive=False),

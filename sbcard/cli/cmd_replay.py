@@ -10,17 +10,14 @@ from pathlib import Path
 
 import click
 
-from sbcard.sim.vpcd import DEFAULT_PORT
+from sbcard.cli.vpcd_options import vpcd_host, vpcd_port, vpcd_wait
 
 
 @click.command()
 @click.argument("dump_file", metavar="FILE",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
-              help=f"vpcd port: {DEFAULT_PORT} is reader 'Virtual PCD 00 00', "
-                   f"{DEFAULT_PORT + 1} is '… 00 01'.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Where pcscd (vpcd) listens.")
+@vpcd_port
+@vpcd_host
 @click.option("--strict", is_flag=True,
               help="Every command must be the next one of the dump (masked bytes aside); "
                    "the first that is not ends the replay with exit code 9.")
@@ -28,8 +25,7 @@ from sbcard.sim.vpcd import DEFAULT_PORT
               help="Stop (exit 0) once the last exchange of the dump has been answered.")
 @click.option("--unknown-sw", default="6F00", show_default=True, metavar="SW",
               help="Status word for a command the dump does not hold.")
-@click.option("--wait", default=30.0, show_default=True, type=float, metavar="SECONDS",
-              help="How long to wait for vpcd before giving up (0 = forever).")
+@vpcd_wait
 @click.option("--quiet", "-q", is_flag=True,
               help="Do not print power/reset events and loose matches (misses still show).")
 def replay(dump_file: Path, port: int, host: str, strict: bool, once: bool, unknown_sw: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sbcard.cli.common import echo_json
-from sbcard.sim.vpcd import DEFAULT_PORT
+from sbcard.cli.vpcd_options import vpcd_host, vpcd_port, vpcd_wait
 
 
 @click.group()
@@ -24,15 +24,11 @@ def sim() -> None:
 @sim.command()
 @click.option("--persona", "-p", default="demo", show_default=True, metavar="NAME|FILE",
               help="Built-in persona name or a .toml/.json persona file.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535),
-              help=f"vpcd port: {DEFAULT_PORT} is reader 'Virtual PCD 00 00', "
-                   f"{DEFAULT_PORT + 1} is '… 00 01'.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Where pcscd (vpcd) listens.")
+@vpcd_port
+@vpcd_host
 @click.option("--t0", is_flag=True,
               help="Answer like a T=0 card: 61xx to commands that return data.")
-@click.option("--wait", default=30.0, show_default=True, type=float, metavar="SECONDS",
-              help="How long to wait for vpcd before giving up (0 = forever).")
+@vpcd_wait
 @click.option("--quiet", "-q", is_flag=True, help="Do not print power/reset events.")
 @click.option("--psam", is_flag=True,
               help="Serve the simulated PSAM (社会保障PSAM卡) instead of a user card; "

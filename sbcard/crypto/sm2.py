@@ -29,6 +29,7 @@ from sbcard.crypto import _asn1
 from sbcard.crypto import _sm2_math as m
 from sbcard.crypto.symmetric import sm3
 from sbcard.errors import BadInputError
+from sbcard.gmt import SM2_DEFAULT_USER_ID
 from sbcard.hexutil import as_bytes, parse_hex
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
     "verify_digest",
 ]
 
-DEFAULT_ID = b"1234567812345678"
+DEFAULT_ID = SM2_DEFAULT_USER_ID      # GM/T 0009 §10, defined once in sbcard.gmt
 CURVE_OID = _asn1.SM2_CURVE_OID
 EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
 N = m.N

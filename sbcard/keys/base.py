@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sbcard.card import factors as card_factors
 from sbcard.crypto.symmetric import Algorithm
+
+if TYPE_CHECKING:
+    from sbcard.card.profiles import CardProfile
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,15 @@ class KeySource(ABC):
     def has_key(self, key_id: int) -> bool:
         """Whether this source can compute with ``key_id`` (checked before touching a card)."""
         return True
+
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        """This source as it answers for a card of ``profile``: the same keys over the same
+        open PSAM or HSM, with ``profile``'s card key → PSAM key / HSM address map (a region's
+        overlay adds keys: Jiangsu's EF0D key 0D at PSAM 48/13). ``self`` is left as it was:
+        other readers' calls may be using it at the same time. A source whose keys do not
+        depend on the profile (a key file: roots by card key ID) is its own answer. Closing
+        the answer releases nothing; closing ``self`` releases what both use."""
+        return self
 
     def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         """Release readers, sessions; safe to call twice."""

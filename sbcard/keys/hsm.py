@@ -20,13 +20,15 @@ Request (one JSON object)::
 
 Response: ``{"result": "<hex>"}`` (A, the MAC or the cipher text) or ``{"error": "text"}``.
 
-Two ways to reach the HSM: ``command_exchange`` runs a program per request (JSON on its stdin,
-JSON on its stdout), ``stdio_exchange`` prints ``HSM-REQUEST {json}`` on stderr and reads the
-response line from stdin (an operator or a pipe answers).
+Two ways to reach the HSM: ``command_exchange`` (``sbcard.keys.hsm_command``) runs a program
+per request (JSON on its stdin, JSON on its stdout), ``stdio_exchange`` prints
+``HSM-REQUEST {json}`` on stderr and reads the response line from stdin (an operator or a pipe
+answers).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import threading
@@ -39,7 +41,6 @@ from sbcard.card.profiles.sections import HsmAddress
 from sbcard.errors import BadInputError, SbcardError
 from sbcard.hexutil import parse_hex
 from sbcard.keys.base import CardContext, KeySource
-from sbcard.subproc import run_with_input, split_command
 
 Exchange = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -76,6 +77,17 @@ def hsm_address_map(profile: CardProfile) -> dict[int, HsmAddress]:
         if key.hsm is not None and key.df in profile.dfs:
             out.setdefault(key.ref, tuple(f"{key.hsm + v:04X}" for v in range(3)))
     return out
+
+
+def _for_profile(source: HsmStepSource | NationalHsmSource, profile: CardProfile) -> KeySource:
+    """``source`` with ``profile``'s address map (``hsm_address_map``): a copy sharing its
+    exchange, or ``source`` itself when the map is the same (``KeySource.for_profile``)."""
+    addresses = hsm_address_map(profile)
+    if addresses == dict(source.addresses):
+        return source
+    view = copy.copy(source)
+    view.addresses = addresses
+    return view
 
 
 class HsmStepSource(KeySource):
@@ -140,16 +152,9 @@ class HsmStepSource(KeySource):
         except HsmError:
             return False
 
-
-def command_exchange(command: str, timeout: float = 30.0) -> Exchange:
-    """Run ``command`` once per request: JSON request on stdin, JSON response on stdout."""
-    argv = split_command(command, "--hsm-command")
-
-    def exchange(request: dict[str, Any]) -> dict[str, Any]:
-        return _parse_answer(run_with_input(argv, json.dumps(request), timeout=timeout,
-                                            what="HSM command", error=HsmError))
-
-    return exchange
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        # No address map at all means "the HSM knows every key" (has_key): kept as it is.
+        return _for_profile(self, profile) if self.addresses else self
 
 
 def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
@@ -173,12 +178,12 @@ def stdio_exchange(read_line: Callable[[], str] = sys.stdin.readline,
             line = read_line()
         if not line:
             raise HsmError("no HSM answer on stdin (end of input)")
-        return _parse_answer(line)
+        return parse_answer(line)
 
     return exchange
 
 
-def _parse_answer(text: str) -> dict[str, Any]:
+def parse_answer(text: str) -> dict[str, Any]:
     try:
         answer = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -294,9 +299,5 @@ class NationalHsmSource(KeySource):
         except HsmError:
             return False
 
-
-def national_command(command: str, timeout: float = 30.0) -> Callable[[str], str]:
-    """Run ``command`` once per request: the two lines on stdin, the hex answer on stdout."""
-    argv = split_command(command, "hsm_command")
-    return lambda text: run_with_input(argv, text, timeout=timeout, what="HSM command",
-                                       error=HsmError)
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        return _for_profile(self, profile)

@@ -23,11 +23,12 @@ APDUs sent (block = 8 bytes DES, 16 bytes SM4/SSF33)::
 Which PSAM key stands for a card key is data: the card profile's ``[psam_keys]`` table
 (type + PSAM key ID). The number of levels is not: PSAMs hold city (2), province (3) or
 pre-diversified (1) roots, and answer ``6A80`` to the wrong count, so the levels are tried in
-the order 2, 1, 3 and what worked is remembered per key and environment.
+the order 2, 1, 3 and what worked is remembered per PSAM key and environment.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,6 +100,23 @@ def _pad_block(algorithm: Algorithm, data: bytes, what: str) -> bytes:
     return data + bytes(size - len(data))
 
 
+class _PsamState:
+    """What belongs to the PSAM card itself, shared by a source and its ``for_profile`` views:
+    the environment whose ADF is selected, the terminal number, the level counts it accepted
+    (per PSAM key: the root's, whichever card key a profile maps to it) and the lock."""
+
+    def __init__(self) -> None:
+        self.env: Algorithm | None = None
+        self.terminal: str | None = None
+        self.terminal_error: SbcardError | None = None
+        #: (environment, usage type, PSAM key ID) → levels that BF DE accepted.
+        self.levels: dict[tuple[Algorithm, int, int], int] = {}
+        # One PSAM serves every reader of a parallel batch (and of the national driver): an
+        # operation is a session-key delivery and its use, and no other thread's BF DE may
+        # come between them.
+        self.lock = threading.RLock()
+
+
 class PsamKeySource(KeySource):
     """Cryptograms from a PSAM on ``channel`` (a reader or the in-process simulated PSAM).
 
@@ -120,13 +138,8 @@ class PsamKeySource(KeySource):
         self.name = name or "PSAM"
         self.max_data = max_data
         self._on_close = on_close
-        self._env: Algorithm | None = None          # environment whose ADF is selected
-        self._terminal: str | None = None
-        self._terminal_error: SbcardError | None = None
-        self._levels: dict[tuple[Algorithm, int], int] = {}
-        # One PSAM serves every reader of a parallel batch: an operation is a session-key
-        # delivery and its use, and no other thread's BF DE may come between them.
-        self._lock = threading.RLock()
+        self._psam = _PsamState()
+        self._view = False              # a for_profile() answer: shares _psam, closes nothing
 
     # -- environment ----------------------------------------------------------------------
     def _check(self, command: CommandApdu) -> bytes:
@@ -134,20 +147,20 @@ class PsamKeySource(KeySource):
 
     def _enter(self, algorithm: Algorithm) -> None:
         """Select the environment's DDF (reading 0016 the first time) and its ADF."""
-        if self._env is algorithm:
+        if self._psam.env is algorithm:
             return
         name = PSAM_DDF_NAMES.get(algorithm)
         if name is None:
             raise BadInputError(f"{self.name}: no PSAM environment for {algorithm.name}")
-        self._env = None
+        self._psam.env = None
         label = name.decode("gbk")
         self._check(CommandApdu(0x00, 0xA4, 0x04, 0x00, name, 256,
                                 name=f"SELECT PSAM DDF {label}"))
-        if self._terminal is None:
+        if self._psam.terminal is None:
             self._read_terminal()
         self._check(CommandApdu(0x00, 0xA4, 0x04, 0x00, PSAM_AID, 256,
                                 name=f"SELECT PSAM ADF {PSAM_AID.hex().upper()} ({label})"))
-        self._env = algorithm
+        self._psam.env = algorithm
 
     def _read_terminal(self) -> None:
         try:
@@ -160,21 +173,22 @@ class PsamKeySource(KeySource):
             if len(data) != TERMINAL_LEN:
                 raise MismatchError(f"{self.name}: terminal number (0016) is {len(data)} "
                                     f"bytes, expected {TERMINAL_LEN}")
-            self._terminal = decode_terminal_number(data)
-            self._terminal_error = None
+            self._psam.terminal = decode_terminal_number(data)
+            self._psam.terminal_error = None
         except SbcardError as exc:
-            self._terminal_error = exc
+            self._psam.terminal_error = exc
 
     @property
     def terminal_number(self) -> str:
         """终端机编号 (12 digits, the first 6 the city code) from EF 0016 of the PSAM."""
-        if self._terminal is None:
-            self._env = None                         # read it under a fresh DDF selection
+        if self._psam.terminal is None:
             with self._operation():
-                self._enter_any()
-        if self._terminal is None:
-            raise self._terminal_error or MismatchError(f"{self.name}: no terminal number")
-        return self._terminal
+                if self._psam.terminal is None:     # another thread may have read it
+                    self._psam.env = None           # read it under a fresh DDF selection
+                    self._enter_any()
+        if self._psam.terminal is None:
+            raise self._psam.terminal_error or MismatchError(f"{self.name}: no terminal number")
+        return self._psam.terminal
 
     def _enter_any(self) -> None:
         """Enter the first environment the PSAM has (DES, then SM4), to read its files."""
@@ -192,12 +206,12 @@ class PsamKeySource(KeySource):
     def _operation(self) -> Iterator[None]:
         """One PSAM exchange held exclusively (against other threads of this process and
         other programs); after a failure the next one reselects."""
-        with self._lock:
+        with self._psam.lock:
             try:
                 with self.channel.exclusive():
                     yield
             except SbcardError:
-                self._env = None
+                self._psam.env = None
                 raise
 
     # -- the two PSAM steps ---------------------------------------------------------------
@@ -217,7 +231,8 @@ class PsamKeySource(KeySource):
         """BF DE: session key for card key ``key_id`` from ``factor``, trying 2, 1, 3 levels."""
         ref = self._ref(key_id)
         self._enter(ctx.algorithm)
-        known = self._levels.get((ctx.algorithm, key_id))
+        root = (ctx.algorithm, ref.usage_type, ref.psam_key_id)
+        known = self._psam.levels.get(root)
         order = (known,) if known is not None else LEVEL_ORDER
         for levels in order:
             command = CommandApdu(
@@ -227,7 +242,7 @@ class PsamKeySource(KeySource):
                      f"({ref.name}, card key {key_id:02X})")
             response = self.channel.send(command)
             if response.sw == SW.OK:
-                self._levels[(ctx.algorithm, key_id)] = levels
+                self._psam.levels[root] = levels
                 return
             if response.sw != SW.WRONG_DATA or known is not None:
                 raise CardError.for_sw(response.sw, command.name)
@@ -299,10 +314,30 @@ class PsamKeySource(KeySource):
 
     def levels_used(self, algorithm: Algorithm, key_id: int) -> int | None:
         """The level count the PSAM accepted for this key (None until it was used)."""
-        return self._levels.get((algorithm, key_id))
+        ref = self.key_map.get(key_id)
+        versioned = ref.for_version(self.key_version) if ref is not None else None
+        if versioned is None:
+            return None
+        return self._psam.levels.get((algorithm, versioned.usage_type, versioned.psam_key_id))
+
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        """The same PSAM (channel, lock, selected environment, terminal number, level counts)
+        with ``profile``'s key map (``psam_key_map``); ``self`` when the map is the same.
+        Nothing of ``self`` changes, so a call on another reader that uses ``self`` (or
+        another view) at the same time is not affected; PSAM exchanges stay serialised by
+        the shared lock."""
+        key_map = psam_key_map(profile)
+        if key_map == self.key_map:
+            return self
+        view = copy.copy(self)
+        view.key_map = key_map
+        view._view = True
+        return view
 
     def close(self) -> None:
+        if self._view:                  # the source it came from owns the PSAM
+            return
         on_close, self._on_close = self._on_close, None
-        self._env = None
+        self._psam.env = None
         if on_close is not None:
             on_close()

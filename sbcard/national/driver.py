@@ -287,9 +287,9 @@ class SSCardDriver:
 
     def _open_keys(self) -> KeySource | None:
         """The key source, with ``[card] profile`` when the configuration names one (its PSAM
-        key map and HSM addresses); else the default profile's (the per-card regional choice
-        does not reach a key source opened once for every card: name the profile for a
-        region's PSAM keys, e.g. EF0D's 48/13)."""
+        key map and HSM addresses); else the default profile's. A call that chooses the
+        card's profile (:meth:`card_profile`) uses it with that profile's map
+        (``KeySource.for_profile``): the PSAM is not reopened."""
         c = self.config
         if c.key_source == "none":
             return None
@@ -523,6 +523,8 @@ class SSCardDriver:
         with self._card(itype) as channel:
             ctx = self._check_card_info(channel, card_info)
             profile = self.card_profile(ctx)
+            if keys is not None:         # this card's key map: KeySource.for_profile
+                keys = keys.for_profile(profile)
             dffiles.check_address(df_groups, profile)      # SSSE files need the profile
             wants_pin = auth == 1 and (has_ssse or any(dffiles.needs_pin(g.file, method, profile)
                                                         for g in df_groups))
@@ -590,7 +592,11 @@ class SSCardDriver:
             ctx = self._check_card_info(channel, card_info)
             profile = self.card_profile(ctx)
             plan = self._write_plan(groups, data, profile)
-            dffiles.write_groups(channel, plan, keys, ctx, profile)
+            # the source opened once for every card, with this card's profile's PSAM key map
+            # / HSM addresses: a region's overlay chosen for this card (Jiangsu's EF0D key 0D
+            # at PSAM 48/13) reaches its keys without [card] profile (KeySource.for_profile;
+            # the shared source is left unchanged for other readers' calls)
+            dffiles.write_groups(channel, plan, keys.for_profile(profile), ctx, profile)
         return ""
 
     def iWriteCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str

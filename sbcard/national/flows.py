@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.channel import ApduChannel
 from sbcard.apdu.sw import SW, CardError, SecurityStatusError
@@ -23,6 +23,9 @@ from sbcard.national.codes import NationalError
 from sbcard.national.lines import ireadcardbas_line
 from sbcard.ops.auth import external_authenticate, internal_authenticate
 from sbcard.ops.read import context_of, decode_records, read_records, select_ssse
+
+if TYPE_CHECKING:
+    from sbcard.card.profiles import CardProfile
 
 #: Fields iReadCardBas must carry: a card without one gets an error, never a short line.
 REQUIRED = ("region_code", "ssn", "card_no", "card_id", "name", "issue_date", "expiry_date")
@@ -79,6 +82,10 @@ class ClassifiedKeys(KeySource):
 
     def has_key(self, key_id: int) -> bool:
         return self.inner.has_key(key_id)
+
+    def for_profile(self, profile: CardProfile) -> KeySource:
+        inner = self.inner.for_profile(profile)
+        return self if inner is self.inner else ClassifiedKeys(inner)
 
     def close(self) -> None:
         self.inner.close()

@@ -16,15 +16,17 @@ PINs are never logged, and the Assuan exchange is read without echoing ``D`` lin
 
 from __future__ import annotations
 
-import getpass
-import subprocess
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sbcard.card.filesystem import PIN_MAX_DIGITS, PIN_MIN_DIGITS
 from sbcard.national import codes
 from sbcard.national.codes import NationalError
+
+if TYPE_CHECKING:
+    import subprocess
 
 MIN_DIGITS, MAX_DIGITS = PIN_MIN_DIGITS, PIN_MAX_DIGITS   # spec §7.2: the PIN pad takes 4–16
 
@@ -73,9 +75,17 @@ class FixedPinSource(PinSource):
 class ConsolePinSource(PinSource):
     name = "console"
 
+    def __init__(self) -> None:
+        # getpass (and termios) load with this source, not with the driver: the first call of
+        # every national function imports this module (issue 13, first-call weight).
+        import getpass
+
+        self._getpass = getpass
+
     def get_pin(self, prompt: str, *, description: str = "") -> str:
         try:
-            pin = getpass.getpass(f"{description}\n{prompt}: " if description else f"{prompt}: ")
+            ask = f"{description}\n{prompt}: " if description else f"{prompt}: "
+            pin = self._getpass.getpass(ask)
         except (EOFError, KeyboardInterrupt):
             raise NationalError(codes.PIN_CANCELLED) from None
         if not pin:
@@ -95,11 +105,17 @@ class PinentryPinSource(PinSource):
 
     def __init__(self, program: Sequence[str] | str = "pinentry", timeout: float = 60.0,
                  title: str = "社会保障卡 sbcard") -> None:
+        # subprocess (with signal, selectors) loads with this source, not with the driver,
+        # whose every first call imports this module (issue 13, first-call weight).
+        import subprocess
+
+        self._subprocess = subprocess
         self.argv = [program] if isinstance(program, str) else list(program)
         self.timeout = timeout
         self.title = title
 
     def get_pin(self, prompt: str, *, description: str = "") -> str:
+        subprocess = self._subprocess
         try:
             proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, text=True, encoding="utf-8")

@@ -18,6 +18,7 @@ from sbcard.card.elements import DataElement
 from sbcard.card.filesystem import SSSE, Access, EfSpec, Structure
 from sbcard.card.profiles.table import Table
 from sbcard.errors import BadInputError
+from sbcard.gmt import SM2_DEFAULT_USER_ID
 from sbcard.hexutil import to_hex
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ SECTION = "sm2_auth"
 ISSUE_SECTION = "sm2_issue"
 #: The data-signing command (national PKI_SignData): keys over ``[sm2_auth]``'s.
 SIGN_SECTION = "pki_sign"
-#: The GM/T 0009 default signer ID (``sbcard.crypto.sm2.DEFAULT_ID``; a test keeps them equal).
-DEFAULT_USER_ID = b"1234567812345678"
+#: The GM/T 0009 default signer ID, defined once in ``sbcard.gmt`` (also ``sm2.DEFAULT_ID``).
+DEFAULT_USER_ID = SM2_DEFAULT_USER_ID
 
 _SEND_MODES = ("challenge", "digest")
 _HASH_MODES = ("sm3-z", "sm3")
