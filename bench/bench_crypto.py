@@ -1,6 +1,7 @@
 """SM3/SM4 throughput and SM2 sign/verify latency: sbcard vs pure-Python gmssl vs OpenSSL.
 
-    python bench/bench_crypto.py [--rounds 5] [--clock cpu|wall] [--n 300] [--json]
+    python bench/bench_crypto.py [--rounds 5] [--order bracket|alternate] [--clock cpu|wall]
+                                 [--n 300] [--json]
 
 Prints figures and their ratios to the targets (SM3/SM4 at OpenSSL's single-core rate, i.e.
 at least 0.9x ``openssl speed -evp`` on the same machine, with the speed-up over gmssl beside
@@ -8,15 +9,17 @@ it; SM2 sign and verify within 3x of ``openssl speed sm2``); it asserts nothing.
 runs on one core in one OpenSSL call (the old split across threads is gone with the 500x-gmssl
 target it served).
 
-Ours and OpenSSL's are measured alternately: ``--rounds`` rounds per mode, each one
-``openssl speed -seconds 1`` run and ~1 s of our loop on the same 64 KiB buffer (or SM2
-operation), which goes first swapping from round to round, so that a burst of CPU steal, a
-frequency change or a neighbour's load falls on both sides instead of one. A round's ratio
-compares the two halves of that round; the figure reported is the median of the rounds'
-ratios (with their range), beside the median of each side. ``openssl speed`` divides by the
-CPU user time it used, not wall time; by default ours is divided by our process CPU time
-(user + system) to match, so time spent descheduled on a shared machine counts on neither
-side (``--clock wall``: wall time for ours and ``openssl speed -elapsed``).
+Ours and OpenSSL's are measured in turn, in ``--rounds`` rounds per mode (5): each round is
+one ``openssl speed -seconds 1`` run and ~1 s of our loop on the same 64 KiB buffer (or SM2
+operation). By default ours runs half before and half after OpenSSL's second (``--order
+bracket``), so that a burst of CPU steal, a frequency change or a neighbour's load during
+the round falls on both sides instead of one (``--order alternate``: ours before OpenSSL in
+even rounds, after it in odd ones). A round's ratio compares the two sides of that round;
+the figure reported is the median of the rounds' ratios (with their range), beside the
+median of each side. ``openssl speed`` divides by the CPU user time it used, not wall time;
+by default ours is divided by our process CPU time (user + system) to match, so time spent
+descheduled on a shared machine counts on neither side (``--clock wall``: wall time for
+ours and ``openssl speed -elapsed``).
 The default SM2 backend is timed like ``openssl speed sm2``: operations on a 20-byte message
 (each including the Z/SM3 step and key handling) counted for ~1 s, time per operation = time
 / count. Other SM2 rows and the pure-Python rows are medians of single operations, timed once,
@@ -64,11 +67,11 @@ def median_seconds(func: Callable[[], object], rounds: int,
 
 
 def timed_loop(func: Callable[[], object], clock: Callable[[], float],
-               seconds: float = 1.0) -> float:
-    """Seconds of ``clock`` per call of ``func``, calling it for ``seconds`` of wall time.
+               seconds: float) -> tuple[float, int]:
+    """Call ``func`` for ``seconds`` of wall time; return the time ``clock`` counted and the calls.
 
-    Like ``openssl speed -seconds``: run until the wall-clock time is up, divide the time
-    ``clock`` counted by the number of calls.
+    Like ``openssl speed -seconds``: run until the wall-clock time is up, then time / calls is
+    the time per call.
     """
     func()  # warm-up
     count = 0
@@ -79,20 +82,37 @@ def timed_loop(func: Callable[[], object], clock: Callable[[], float],
         count += 1
         if time.perf_counter() >= end:
             break
-    return (clock() - start) / count
+    return clock() - start, count
 
 
-def alternate(rounds: int, ours: Callable[[], dict], theirs: Callable[[], dict | None]
-              ) -> list[dict]:
-    """``rounds`` rounds of ``ours()`` and ``theirs()``, which one goes first swapping."""
+#: Ours for one round: {figure: (clock seconds, calls)}, given the wall seconds to run.
+Ours = Callable[[float], dict[str, tuple[float, int]]]
+
+
+def measure_rounds(rounds: int, order: str, ours: Ours, theirs: Callable[[], dict | None]
+                   ) -> list[dict]:
+    """``rounds`` rounds of ours (~1 s) and ``theirs()`` (one ``openssl speed -seconds 1``).
+
+    ``bracket``: ours runs half before and half after OpenSSL in every round, so a drift
+    of the machine's speed during the round falls on both sides alike; ``alternate``: ours
+    for 1 s, before OpenSSL in even rounds and after it in odd ones.
+    """
     out = []
     for i in range(rounds):
-        first = "ours" if i % 2 == 0 else "openssl"
-        if first == "ours":
-            mine, ref = ours(), theirs()
-        else:
+        if order == "bracket":
+            before = ours(0.5)
             ref = theirs()
-            mine = ours()
+            after = ours(0.5)
+            mine = {k: (before[k][0] + after[k][0], before[k][1] + after[k][1])
+                    for k in before}
+            first = "ours, half before and half after"
+        elif i % 2 == 0:
+            first = "ours"
+            mine, ref = ours(1.0), theirs()
+        else:
+            first = "openssl"
+            ref = theirs()
+            mine = ours(1.0)
         out.append({"first": first, "ours": mine, "openssl": ref})
     return out
 
@@ -113,7 +133,7 @@ def ratio_summary(ratios: list[float | None]) -> tuple[float | None, list[float]
 # --------------------------------------------------------------------------- SM3 / SM4
 
 
-def symmetric_figures(n: int, rounds: int, clock_name: str) -> dict:
+def symmetric_figures(n: int, rounds: int, order: str, clock_name: str) -> dict:
     from gmssl import func, sm3, sm4
 
     clock = CLOCKS[clock_name]
@@ -162,11 +182,12 @@ def symmetric_figures(n: int, rounds: int, clock_name: str) -> dict:
     out = {}
     for name, (ours, theirs) in cases.items():
         cipher, decrypt = native[name]
-        done = alternate(rounds, partial(ours_mib_s_round, ours, clock),
-                         partial(openssl_speed_evp, cipher, decrypt, clock_name))
+        done = measure_rounds(rounds, order, partial(ours_round, ours, clock),
+                              partial(openssl_speed_evp, cipher, decrypt, clock_name))
         per_round = []
         for r in done:
-            mine = r["ours"]["mib_s"]
+            elapsed, calls = r["ours"]["op"]
+            mine = SIZE * calls / elapsed / 2**20
             ref = r["openssl"]["mib_s"] if r["openssl"] else None
             per_round.append({"first": r["first"], "ours_mib_s": mine, "openssl_mib_s": ref,
                               "ratio": mine / ref if ref else None})
@@ -186,8 +207,9 @@ def symmetric_figures(n: int, rounds: int, clock_name: str) -> dict:
     return out
 
 
-def ours_mib_s_round(func: Callable[[], object], clock: Callable[[], float]) -> dict:
-    return {"mib_s": SIZE / timed_loop(func, clock) / 2**20}
+def ours_round(func: Callable[[], object], clock: Callable[[], float], seconds: float
+               ) -> dict[str, tuple[float, int]]:
+    return {"op": timed_loop(func, clock, seconds)}
 
 
 def openssl_speed_evp(cipher: str, decrypt: bool = False, clock_name: str = "cpu"
@@ -248,7 +270,7 @@ def raw_gmssl_key() -> tuple[str, str]:
             return key.to_hex(), pub_hex
 
 
-def sm2_figures(n: int, rounds: int, clock_name: str) -> dict:
+def sm2_figures(n: int, rounds: int, order: str, clock_name: str) -> dict:
     from gmssl import sm2 as gmssl_sm2
 
     clock = CLOCKS[clock_name]
@@ -269,19 +291,22 @@ def sm2_figures(n: int, rounds: int, clock_name: str) -> dict:
     if default is not None:
         sig = sm2.sign(key, MSG, backend=default)
 
-        def ours() -> dict:
+        def ours(seconds: float) -> dict[str, tuple[float, int]]:
             return {
-                "sign_us": 1e6 * timed_loop(lambda: sm2.sign(key, MSG, backend=default), clock),
-                "verify_us": 1e6 * timed_loop(
-                    lambda: sm2.verify(key.public_key, MSG, sig, backend=default), clock),
+                "sign": timed_loop(lambda: sm2.sign(key, MSG, backend=default), clock,
+                                   seconds / 2),
+                "verify": timed_loop(
+                    lambda: sm2.verify(key.public_key, MSG, sig, backend=default), clock,
+                    seconds / 2),
             }
 
-        done = alternate(rounds, ours, lambda: openssl_speed_sm2(clock_name))
+        done = measure_rounds(rounds, order, ours, lambda: openssl_speed_sm2(clock_name))
         per_round = []
         for r in done:
             row = {"first": r["first"]}
             for op in ("sign", "verify"):
-                mine = r["ours"][f"{op}_us"]
+                elapsed, calls = r["ours"][op]
+                mine = 1e6 * elapsed / calls
                 ref = r["openssl"][f"{op}_us"] if r["openssl"] else None
                 row |= {f"ours_{op}_us": mine, f"openssl_{op}_us": ref,
                         f"{op}_ratio": mine / ref if ref else None}
@@ -338,6 +363,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5,
                     help="alternating rounds of ours and openssl speed, ~1 s each side")
+    ap.add_argument("--order", choices=("bracket", "alternate"), default="bracket",
+                    help="ours half before and half after openssl in each round, or ours "
+                         "before openssl in even rounds and after it in odd ones")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                     help="divide by CPU time (as openssl speed does) or by wall time")
     ap.add_argument("--n", type=int, default=300,
@@ -346,17 +374,17 @@ def main() -> None:
     args = ap.parse_args()
 
     results = {
-        "method": {"rounds": args.rounds, "seconds_per_side": 1, "clock": args.clock,
-                   "ratio": "median of the per-round ratios, ours and openssl alternating"},
-        "symmetric": symmetric_figures(args.n, args.rounds, args.clock),
-        "sm2": sm2_figures(args.n, args.rounds, args.clock),
+        "method": {"rounds": args.rounds, "order": args.order, "seconds_per_side": 1,
+                   "clock": args.clock, "ratio": "median of the per-round ratios"},
+        "symmetric": symmetric_figures(args.n, args.rounds, args.order, args.clock),
+        "sm2": sm2_figures(args.n, args.rounds, args.order, args.clock),
     }
     if args.json:
         print(json.dumps(results, indent=2))
         return
 
     print(f"SM3 / SM4 over {SIZE // 1024} KiB (target: at least {SM34_TARGET}x openssl speed, "
-          f"one core; medians of {args.rounds} alternating rounds, {args.clock} time)")
+          f"one core; medians of {args.rounds} rounds, {args.order}, {args.clock} time)")
     print(f"  {'':18}{'sbcard':>12}{'gmssl':>14}{'speedup':>10}{'openssl speed':>16}"
           f"{'ratio (range)':>22}")
     for name, row in results["symmetric"].items():
