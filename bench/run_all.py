@@ -214,7 +214,12 @@ NOTES = """Reading the table:
   time; we used to divide by wall time). Measured once each, at different moments and on
   different clocks, a burst of steal, a frequency change or a neighbour's load fell on one
   side only: consecutive runs on the shared 2-core VM gave SM3 0.51× and 0.78× and a
-  standalone run 1.05×, SM2 sign 1.5× then 2.6×.
+  standalone run 1.05×, SM2 sign 1.5× then 2.6×. Same VM, same hour (2026-12-06, load
+  average 0.7–1.9): 11 runs the old way spread SM3 0.63–1.60×, the SM4 modes 0.74–1.38×, SM2
+  sign 0.76–1.90×; 14 runs in rounds spread 0.88–1.38×, 0.92–1.13×, 1.28–2.05×. What is left
+  is the VM's speed moving within a second (OpenSSL's own SM3 rate went from 101 to 222 MiB/s
+  between rounds, in CPU time; single rounds' ratios range 0.6–1.8×), hence the median and
+  the range rather than one round; SM2, with the widest rounds, is still the least steady.
 - **Start-up figures** (`sbcard read`, `sbcard --help`, the national first call) are taken
   with bytecode compiled, as after `pip install`; `run_all.py` compiles it first.
 - **The naive vpcd link** is what a TCP client that does not set TCP_NODELAY/TCP_QUICKACK
