@@ -101,7 +101,8 @@ def measure(n: int, rounds: int, workdir: Path, **env: str) -> dict:
 
 
 #: The cards of the first-call figure: a 2.0 card (3DES, no PKI) and the 3.0 card (SM4; the
-#: simulator builds its SM2 PKI application in process).
+#: simulator installs its PKI application but makes no SM2 key pair or certificate, since
+#: iReadCardBas never uses them).
 FIRST_CALL_CARDS = {"2.0": "demo", "3.0": "v3"}
 
 

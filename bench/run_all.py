@@ -194,8 +194,11 @@ NOTES = """Reading the table:
   includes the PC/SC connection instead. The first-call figure moves with the machine's load
   far more than the ratio does; the median of several fresh processes per card is given with
   the load average it was taken under. A 2.0 card's first call imports no SM2, X.509 or
-  asn1crypto code (a test checks it); the simulated 3.0 card builds its SM2 PKI application
-  in process, so its in-process first call includes them.
+  asn1crypto code (a test checks it); nor does the simulated 3.0 card's, which makes its SM2
+  key pair and certificate only when a PKI command or a read of EF 0012/0018 first needs them
+  (sim/pki_app.py; a test checks it too). Before that change the in-process 3.0 first call
+  included them: A/B on 2026-12-06, 21 alternating C processes a side, load 1.7-1.8, median
+  318 -> 248 ms (2.0 card: 252 -> 250 ms).
 - **The local card service** (`bench/bench_service.py`): iReadCardBas over WebSocket and HTTP
   against the bare driver call on the same simulated card; the overhead is the difference of
   the medians.

@@ -75,10 +75,11 @@ def make_link(options: SessionOptions) -> Transport:
     """The bare link ``options`` name: the simulated card, a replayed dump, or a reader."""
     if options.sim is not None:
         from sbcard.sim.persona import load_persona
-        from sbcard.sim.replay import ReplayCard
         from sbcard.transport.simulated import SimulatedTransport
 
         if is_dump_file(options.sim):          # a session dump: replay it as the card
+            from sbcard.sim.replay import ReplayCard
+
             replay = ReplayCard.load(options.sim)
             return SimulatedTransport(replay, f"replay: {options.sim}", protocol=replay.protocol)
         persona = load_persona(options.sim)

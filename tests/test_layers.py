@@ -81,9 +81,13 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
         "PKI_SignData/PKI_VerifySign load SM2, X.509 and asn1crypto only when called: every "
         "other national function's first call from C stays light (issue 13, "
         "tests/test_national_native.py)",
-    ("sbcard.sim.persona", "sbcard.sim.pki"):
-        "the simulated PKI application (SM2 keys, X.509 certificates) loads only for a card "
-        "whose profile has [sm2_auth]: a simulated 2.0 card's first call stays light too",
+    ("sbcard.sim.persona", "sbcard.sim.pki_app"):
+        "the simulated PKI application loads only for a card whose profile has [sm2_auth]: "
+        "a simulated 2.0 card's first call stays light too",
+    ("sbcard.sim.pki_app", "sbcard.sim.pki"):
+        "the simulated card's SM2 key pair and certificate (SM2, X.509, asn1crypto) are made "
+        "at the first PKI command or read of EF 0012/0018: a simulated 3.0 card's "
+        "iReadCardBas loads none of it (issue 13, tests/test_national_native.py)",
 }
 
 

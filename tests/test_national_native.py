@@ -166,7 +166,7 @@ CTYPES_MODULES = textwrap.dedent("""
     after_read = sorted(sys.modules)
     lib.PKI_SignData.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
     rc_sign = lib.PKI_SignData(b"", b"abc", 1, buf)
-    print(json.dumps([rc, after_read, rc_sign, sorted(sys.modules)]))
+    print(json.dumps([rc, after_read, rc_sign, sorted(sys.modules), buf.value.decode("gbk")]))
 """)
 
 #: What only the 3rd generation's SM2 path needs (asn1crypto: X.509 and the SM2 key formats).
@@ -190,11 +190,33 @@ def test_first_call_on_a_2_0_card_loads_no_sm2(native):
     done = subprocess.run([sys.executable, "-c", CTYPES_MODULES, str(lib)],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    rc, after_read, rc_sign, after_sign = json.loads(done.stdout)
+    rc, after_read, rc_sign, after_sign, _ = json.loads(done.stdout)
     assert rc == 0 and "sbcard.national.driver" in after_read     # the read really ran
     assert sm2_modules_in(after_read) == []
     assert rc_sign == codes.CARD_TYPE                              # no PKI application on 2.0
     assert {"sbcard.crypto.sm2", "sbcard.national.pki", "asn1crypto"} <= set(after_sign)
+
+
+def test_first_call_on_a_3_0_card_makes_no_sm2_key_and_the_first_sign_matches_its_cert(native):
+    """Issue 13 on the in-process 3.0 card: iReadCardBas never touches the PKI application,
+    so the simulator makes its SM2 key pair and certificate only at the first PKI function
+    (sbcard/sim/pki_app.py), and that signature verifies with the card's certificate."""
+    lib, _ = native
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
+    env.update(SBCARD_SIM="v3", SBCARD_KEYS="test", HOME="/nonexistent",
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CTYPES_MODULES, str(lib)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rc, after_read, rc_sign, after_sign, signature = json.loads(done.stdout)
+    assert rc == 0 and "sbcard.sim.pki_app" in after_read         # a 3.0 card was read
+    assert sm2_modules_in(after_read) == []
+    assert rc_sign == 0 and "sbcard.sim.pki" in after_sign
+    from sbcard.crypto import sm2
+    from tests.test_national_pki import card_certificate
+
+    public = card_certificate("v3").public_key
+    assert public is not None and sm2.verify(public, b"abc", bytes.fromhex(signature))
 
 
 def test_ctypes_debit_functions_are_exported_and_say_why_not(native):

@@ -283,3 +283,23 @@ def test_persona_from_json_file(tmp_path):
     t.connect()
     tx(t, SELECT_SSSE)
     assert bytes.fromhex(tx(t, "00B2072C00")[4:-4]) == b"D2143569X"
+
+
+def test_a_failing_handler_answers_6f00_and_is_logged(caplog):
+    """sim/os_base.py: a card answers whatever happens inside it (6F00, no diagnosis) and the
+    failure reaches the ``sbcard.sim.os_base`` logger (imported only on this path)."""
+    card = load_persona("demo").build_card()
+
+    def broken(c, cmd):
+        raise RuntimeError("handler bug")
+
+    card.handlers[0xB0] = broken
+    card.handlers[0xB2] = lambda c, cmd: (b"", 0x1234)     # not a status word
+    card.power_on()
+    with caplog.at_level("ERROR", logger="sbcard.sim.os_base"):
+        assert card.process(bytes.fromhex("00B0000010")).hex().upper() == "6F00"
+        assert card.process(bytes.fromhex("00B2010C00")).hex().upper() == "6F00"
+    messages = [r.getMessage() for r in caplog.records if r.name == "sbcard.sim.os_base"]
+    assert messages == ["simulated card OS failed on 00B00000; answering 6F00",
+                        "simulated card OS gave status word 4660 to 00B2010C; answering 6F00"]
+    assert caplog.records[0].exc_info is not None

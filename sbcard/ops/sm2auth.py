@@ -11,7 +11,7 @@ comes from the card profile's ``[sm2_auth]`` section (:class:`Sm2AuthConfig`): t
 in ``mohrss-3.0.toml`` is an ASSUMPTION (ISO 7816-4 INTERNAL AUTHENTICATE ``00 88 00 00``
 with a 32-byte challenge, answered by raw ``r‖s`` over SM3(Z‖challenge)), and a region's
 real command is described there without code changes (docs/sm2-authentication.md). The
-simulator (``sbcard.sim.pki``) answers whatever the profile describes.
+simulator (``sbcard.sim.pki_app``) answers whatever the profile describes.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sbcard.sim.auth import AuthState
     from sbcard.sim.faults import FaultInjector
     from sbcard.sim.persona import Persona
-    from sbcard.sim.pki import PkiState
+    from sbcard.sim.pki_app import PkiState
     from sbcard.sim.purse import PurseState
 
 #: 00 ISO, 04 ISO with secure messaging, 80/84 proprietary (plain / MAC), B0 medical purse.

@@ -2,13 +2,13 @@
 ``[bank]`` and ``[faults]``.
 
 A persona file is read once (``sbcard.sim.persona``); each of these sections becomes a frozen
-dataclass here, so the simulator modules that use them (``sim/pki.py``, ``sim/purse.py``,
+dataclass here, so the simulator modules that use them (``sim/pki_app.py``, ``sim/purse.py``,
 ``sim/pboc.py``, ``sim/faults.py``) read typed values and never a raw TOML table. Every error
 is one line in the style of the card profile loader, ``persona FILE: [section] key: what is
 wrong``, through the same :class:`~sbcard.card.profiles.table.Table`; unknown keys are refused.
 
 What the values mean, and which are assumptions, is written where they are used: the PKI
-application in ``sim/pki.py`` (docs/sm2-authentication.md), the medical purse in
+application in ``sim/pki_app.py`` (docs/sm2-authentication.md), the medical purse in
 ``sim/purse.py`` (part 5 §7, part 7 §12; docs/spec-uncertainties.md), the debit application in
 ``sim/pboc.py``, fault injection in ``sim/faults.py`` (docs/simulator.md).
 """
@@ -90,7 +90,7 @@ def _hex_mask(t: Table, key: str) -> str | None:
 
 @dataclass(frozen=True)
 class PkiPersona:
-    """``[extra.pki]``: the simulated PKI application (``sim/pki.py``)."""
+    """``[extra.pki]``: the simulated PKI application (``sim/pki_app.py``)."""
 
     enabled: bool = True
     #: The card's SM2 private key (32 bytes); None: derived from the persona.

@@ -9,14 +9,16 @@ serves the data through GET RESPONSE, exactly like the cards the spec describes.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbcard.apdu.command import CommandApdu
 from sbcard.apdu.sw import SW
 from sbcard.transport.base import CardTornError
+
+if TYPE_CHECKING:
+    import logging
 
 Reply = tuple[bytes, int]
 #: ``handler(card, cmd) -> (data, sw)``: one convention for every simulated card's commands.
@@ -24,7 +26,14 @@ Handler = Callable[[Any, CommandApdu], Reply]
 #: ``hook(card, cmd) -> reply | None``: a reply ends the command before its handler runs.
 CommandHook = Callable[[Any, CommandApdu], "Reply | None"]
 INS_GET_RESPONSE = 0xC0
-log = logging.getLogger(__name__)
+
+
+def _log() -> logging.Logger:
+    """The module's logger, for the two "the card OS itself failed" paths only: logging (with
+    traceback and textwrap, some 5 ms) stays off the first call of every simulated card."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 class CardOS(ABC):
@@ -85,12 +94,12 @@ class CardOS(ABC):
         except CardTornError:
             raise                      # a test's injected fault: the card leaves the reader
         except Exception:              # a card answers, whatever happens inside it
-            log.exception("simulated card OS failed on %s; answering 6F00",
+            _log().exception("simulated card OS failed on %s; answering 6F00",
                           raw[:4].hex().upper())
             self.pending = b""
             return SW.NO_DIAGNOSIS.to_bytes(2, "big")
         if not isinstance(sw, int) or not 0x6000 <= sw <= 0x9FFF:
-            log.error("simulated card OS gave status word %r to %s; answering 6F00", sw,
+            _log().error("simulated card OS gave status word %r to %s; answering 6F00", sw,
                       raw[:4].hex().upper())
             return SW.NO_DIAGNOSIS.to_bytes(2, "big")
         if cmd.ins != INS_GET_RESPONSE:

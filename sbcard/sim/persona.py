@@ -176,14 +176,16 @@ class Persona:
 
 
 def _install_pki(card: SimCard, persona: Persona) -> None:
-    """The PKI application (``sbcard.sim.pki``), on a card whose profile has ``[sm2_auth]``
-    only: SM2, X.509 and asn1crypto load for 3.0 cards, never for a 2.0 card's first call
-    (issue 13; the simulator's one lazy import, in tests/test_layers.py LAZY_IMPORTS)."""
+    """The PKI application (``sbcard.sim.pki_app``), on a card whose profile has
+    ``[sm2_auth]`` only, so a 2.0 card's first call loads none of it. Its SM2 material
+    (``sbcard.sim.pki``: SM2, X.509, asn1crypto) loads later still, at the first PKI command
+    or read of its files: a 3.0 card's iReadCardBas never does (issue 13; both lazy imports
+    are in tests/test_layers.py LAZY_IMPORTS)."""
     if persona.profile.sm2_auth is None:
         return
-    from sbcard.sim import pki as sim_pki
+    from sbcard.sim import pki_app
 
-    sim_pki.install(card, persona)
+    pki_app.install(card, persona)
 
 
 #: The optional simulator modules (authentication, PBOC, PKI, purse, faults): each installs
