@@ -224,7 +224,11 @@ NOTES = """Reading the table:
   between rounds, in CPU time; single rounds' ratios range 0.6–1.8×), hence the median and
   the range rather than one round; SM2, with the widest rounds, is still the least steady.
 - **Start-up figures** (`sbcard read`, `sbcard --help`, the national first call) are taken
-  with bytecode compiled, as after `pip install`; `run_all.py` compiles it first.
+  with bytecode compiled, as after `pip install`; `run_all.py` compiles it first. They are
+  single runs and move with the VM: on 2026-12-06 (Intel Xeon, 2 cores) four runs of
+  `bench/bench_read.py` within ten minutes gave `sbcard read` through pcscd 196–275 ms and
+  `--help` 92–122 ms, against 168 / 83 ms on the AMD EPYC VM of 2026-12-02 with the code of
+  then; the read target (≤ 250 ms) sits inside that spread on this VM.
 - **The naive vpcd link** is what a TCP client that does not set TCP_NODELAY/TCP_QUICKACK
   gets: Nagle's algorithm on one side waits for the other's delayed ACK (40 ms).
 - **Personalisation in-process** (`bench/bench_personalise.py`) times the whole loop: building
