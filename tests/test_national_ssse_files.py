@@ -30,21 +30,10 @@ from sbcard.national.pinsource import FixedPinSource
 from sbcard.sim.persona import load_persona
 from tests.national_hsm import national_answer
 from tests.test_national import driver
+from tests.test_regional import DF06_OVERLAY
 
 #: The v3 persona's EF07 placeholder (sbcard/sim/personas/v3.toml), as iReadCard's hex.
 FINGER_HEX = b"SBCARD SYNTHETIC FINGERPRINT TEMPLATE".hex().upper()
-
-#: A region's overlay placing DF06 keys (no public place: SI appendix B has no DF06 row);
-#: the addresses are invented for the test, as a region would give its own.
-DF06_OVERLAY = '''
-name = "df06-example"
-[psam_keys]
-"RK1DF06" = { type = 7, id = "B5", name = "RK1DF06" }
-"UK1DF06" = { type = 7, id = "B6", name = "UK1DF06" }
-[hsm_addresses]
-"RK1DF06" = ["00C0", "00C1", "00C2"]
-"UK1DF06" = ["00C3", "00C4", "00C5"]
-'''
 
 
 def _info(d: SSCardDriver) -> str:

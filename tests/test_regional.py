@@ -185,6 +185,7 @@ name = "df06-example"
 "UK1DF06" = { type = 7, id = "B6", name = "UK1DF06" }
 [hsm_addresses]
 "RK1DF06" = ["00C0", "00C1", "00C2"]
+"UK1DF06" = ["00C3", "00C4", "00C5"]
 '''
 
 
