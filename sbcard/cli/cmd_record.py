@@ -175,35 +175,6 @@ def files_cmd(df: str | None, profile_name: str | None, as_json: bool) -> None:
             click.echo(f"    ^{i}  {fld['zh']} {fld['en']} ({fld['type']} {fld['length']})")
 
 
-def _needs_pin(spec, method: str) -> bool:
-    conds = spec.read.any_of
-    if any(c.kind == "pin&key" for c in conds):
-        return True
-    if not any(c.kind == "pin" for c in conds):
-        return False
-    return method == "pin" or not any(c.kind == "key" for c in conds)
-
-
-def _needs_keys(spec, method: str) -> bool:
-    conds = spec.read.any_of
-    has_key = any(c.kind == "key" for c in conds)
-    if any(c.kind == "pin&key" for c in conds):
-        return True
-    return has_key and (method == "key" or not any(c.kind == "pin" for c in conds))
-
-
-def _all_items(spec):
-    from sbcard.ops.records import ItemRef
-
-    ef = spec.ef
-    seen: dict[int, int] = {}
-    out = []
-    for tag in ef.tags:
-        seen[tag] = seen.get(tag, 0) + 1
-        out.append(ItemRef(tag, seen[tag]))
-    return tuple(out)
-
-
 def _describe(spec, ref) -> tuple[str, str]:
     if ref.tag is None:
         return f"记录{ref.n}", f"record {ref.n}"
@@ -257,15 +228,15 @@ def read_cmd(ctx: click.Context, file: str, items: tuple[str, ...], method: str,
         file = spec.name
         if out is not None and ef.structure is not Structure.TRANSPARENT:
             raise click.UsageError(f"--out goes with a transparent file; {file} holds records")
-        refs = tuple(ItemRef.parse(i, ef) for i in items) or (
-            () if ef.tags == () else _all_items(spec))
-        pin = PinReader(pin_stdin).one("PIN 密码") if _needs_pin(spec, method) else None
+        refs = tuple(ItemRef.parse(i, ef) for i in items) or spec.all_items()
+        how = Method(method)
+        pin = PinReader(pin_stdin).one("PIN 密码") if spec.read_needs_pin(how) else None
         with st.key_source(profile) as keys:
             channel = card()
-            if _needs_keys(spec, method) and keys is None:
+            if spec.read_needs_keys(how) and keys is None:
                 raise click.UsageError("this read needs a key source: --keys, --psam or --hsm "
                                        "(or --auth pin where the file allows the PIN)")
-            auth = ReadAuth(Method(method), pin=pin, keys=keys, force=force)
+            auth = ReadAuth(how, pin=pin, keys=keys, force=force)
             if out is not None:
                 content = read_bytes(DfSession(channel), file, auth, profile=profile)
             else:

@@ -256,12 +256,7 @@ def plain_session(channel: ApduChannel, file: str, ref: int, ctx: CardContext | 
 
 def needs_pin(file: str, method: Method, profile: CardProfile | None = None) -> bool:
     """The read of ``file`` asks for the PIN under ``method`` (so the PIN source is used)."""
-    conds = _spec(file, profile).read.any_of
-    if any(c.kind == "pin&key" for c in conds):
-        return True
-    if not any(c.kind == "pin" for c in conds):
-        return False
-    return method is Method.PIN or not any(c.kind == "key" for c in conds)
+    return _spec(file, profile).read_needs_pin(method)
 
 
 def read_with(session: DfSession, group: DfGroup, profile: CardProfile | None = None) -> str:

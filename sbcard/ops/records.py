@@ -78,6 +78,33 @@ class RecordFile:
     def record_number(self, tag: int, n: int = 1) -> int:
         return record_number(self.ef, tag, n)
 
+    def all_items(self) -> tuple[ItemRef, ...]:
+        """Every item of the file in record order, a repeated identifier counted (``40:2``)."""
+        seen: dict[int, int] = {}
+        out = []
+        for tag in self.ef.tags:
+            seen[tag] = seen.get(tag, 0) + 1
+            out.append(ItemRef(tag, seen[tag]))
+        return tuple(out)
+
+    def read_needs_pin(self, method: Method) -> bool:
+        """The read asks for the PIN under ``method``: "PIN & RK", a PIN-only file, or a
+        "PIN 或 RK" file read the PIN way (the rule ``_meet_read`` follows)."""
+        conds = self.read.any_of
+        if any(c.kind == "pin&key" for c in conds):
+            return True
+        if not any(c.kind == "pin" for c in conds):
+            return False
+        return method is Method.PIN or not any(c.kind == "key" for c in conds)
+
+    def read_needs_keys(self, method: Method) -> bool:
+        """The read needs a key source under ``method`` (the same rule, for the RK side)."""
+        conds = self.read.any_of
+        if any(c.kind == "pin&key" for c in conds):
+            return True
+        return (any(c.kind == "key" for c in conds)
+                and (method is Method.KEY or not any(c.kind == "pin" for c in conds)))
+
 
 def ssse_files(profile: CardProfile | None = None) -> tuple[str, ...]:
     """The SSSE files ``record`` commands address: the transparent EF07/EF08 and the
