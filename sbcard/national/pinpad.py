@@ -179,21 +179,23 @@ def _check_answer(answer: bytes) -> None:
         raise NationalError(*codes.for_pin_pad(sw))
 
 
+def _pad_feature(link: Any, feature: int, missing: str) -> int:
+    """The reader's control code for ``feature``; −13 naming what is missing without one."""
+    code = feature_code(link, feature)
+    if code is None:
+        raise NationalError(codes.UNSUPPORTED, f"{codes.message(codes.UNSUPPORTED)}（{missing}）")
+    return code
+
+
 def verify_on_pin_pad(link: Any) -> None:
     """VERIFY with the PIN typed on the reader; a NationalError unless the card said 9000."""
-    code = feature_code(link, FEATURE_VERIFY_PIN_DIRECT)
-    if code is None:
-        raise NationalError(codes.UNSUPPORTED,
-                            f"{codes.message(codes.UNSUPPORTED)}"
-                            "（读卡器没有密码键盘：PC/SC FEATURE_VERIFY_PIN_DIRECT）")
+    code = _pad_feature(link, FEATURE_VERIFY_PIN_DIRECT,
+                        "读卡器没有密码键盘：PC/SC FEATURE_VERIFY_PIN_DIRECT")
     _check_answer(link.control(code, verify_structure()))
 
 
 def change_on_pin_pad(link: Any) -> None:
     """CHANGE PIN with the current PIN and the new PIN (twice) typed on the reader."""
-    code = feature_code(link, FEATURE_MODIFY_PIN_DIRECT)
-    if code is None:
-        raise NationalError(codes.UNSUPPORTED,
-                            f"{codes.message(codes.UNSUPPORTED)}（读卡器密码键盘不支持修改密码："
-                            "PC/SC FEATURE_MODIFY_PIN_DIRECT）")
+    code = _pad_feature(link, FEATURE_MODIFY_PIN_DIRECT,
+                        "读卡器密码键盘不支持修改密码：PC/SC FEATURE_MODIFY_PIN_DIRECT")
     _check_answer(link.control(code, modify_structure()))
