@@ -179,18 +179,24 @@ def sm2_modules_in(modules: list[str]) -> list[str]:
     return [m for m in modules if any(m == h or m.startswith(h + ".") for h in SM2_MODULES)]
 
 
-def test_first_call_on_a_2_0_card_loads_no_sm2(native):
-    """Issue 13, first call < 300 ms: a 2.0 (3DES) card's iReadCardBas through the library
-    (interpreter start, cabi, the driver, the simulated card and the test keys) imports no
-    SM2, X.509 or asn1crypto code; the first PKI function does (the probe sees them)."""
+def _modules_probe(native, persona: str) -> list:
+    """CTYPES_MODULES in a fresh process on ``persona``: [read code, modules after the read,
+    PKI_SignData code, modules after it, signature]."""
     lib, _ = native
     env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
-    env.update(SBCARD_SIM="demo", SBCARD_KEYS="test", HOME="/nonexistent",
+    env.update(SBCARD_SIM=persona, SBCARD_KEYS="test", HOME="/nonexistent",
                PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", CTYPES_MODULES, str(lib)],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    rc, after_read, rc_sign, after_sign, _ = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_first_call_on_a_2_0_card_loads_no_sm2(native):
+    """Issue 13, first call < 300 ms: a 2.0 (3DES) card's iReadCardBas through the library
+    (interpreter start, cabi, the driver, the simulated card and the test keys) imports no
+    SM2, X.509 or asn1crypto code; the first PKI function does (the probe sees them)."""
+    rc, after_read, rc_sign, after_sign, _ = _modules_probe(native, "demo")
     assert rc == 0 and "sbcard.national.driver" in after_read     # the read really ran
     assert sm2_modules_in(after_read) == []
     assert rc_sign == codes.CARD_TYPE                              # no PKI application on 2.0
@@ -201,14 +207,7 @@ def test_first_call_on_a_3_0_card_makes_no_sm2_key_and_the_first_sign_matches_it
     """Issue 13 on the in-process 3.0 card: iReadCardBas never touches the PKI application,
     so the simulator makes its SM2 key pair and certificate only at the first PKI function
     (sbcard/sim/pki_app.py), and that signature verifies with the card's certificate."""
-    lib, _ = native
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SBCARD_")}
-    env.update(SBCARD_SIM="v3", SBCARD_KEYS="test", HOME="/nonexistent",
-               PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", CTYPES_MODULES, str(lib)],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    rc, after_read, rc_sign, after_sign, signature = json.loads(done.stdout)
+    rc, after_read, rc_sign, after_sign, signature = _modules_probe(native, "v3")
     assert rc == 0 and "sbcard.sim.pki_app" in after_read         # a 3.0 card was read
     assert sm2_modules_in(after_read) == []
     assert rc_sign == 0 and "sbcard.sim.pki" in after_sign

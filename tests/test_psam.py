@@ -45,6 +45,15 @@ CARD_KEYS = (0x00, 0x02, 0x04, 0x06, 0x0A)
 MAC_KEYS = (0x02, 0x04, 0x06)                # usage type 8 (MAC+encryption) in the profile
 
 
+
+def _run_together(work, arguments: list[tuple]) -> None:
+    """Run ``work(*args)`` for each argument tuple in its own thread, all at once."""
+    threads = [threading.Thread(target=work, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
 def hexs(data: bytes) -> str:
     return data.hex().upper()
 
@@ -589,11 +598,7 @@ def test_one_psam_shared_by_parallel_reader_workers(keyfile):
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _run_together(work, [(0,), (1,)])
     psam.close()
     assert not errors
     for n, (ctx, challenge) in enumerate(jobs):
@@ -648,12 +653,7 @@ def test_a_profile_view_and_its_source_used_by_two_threads_at_once(keyfile):
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=args) for args in ((psam, 0x0A),
-                                                                       (view, 0x0D))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _run_together(work, [(psam, 0x0A), (view, 0x0D)])
     psam.close()
     assert not errors
     for (key_id, n), got in results.items():
